@@ -1,0 +1,1 @@
+"""{{ cookiecutter.project_name }}: data pipelines, training, registry, serving and monitoring."""

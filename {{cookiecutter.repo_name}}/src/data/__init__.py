@@ -1,0 +1,1 @@
+"""Data layer: object store, Iceberg lake, quality rules and the feature store."""

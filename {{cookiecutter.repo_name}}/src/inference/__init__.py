@@ -1,0 +1,1 @@
+"""Inference layer: the online API and its Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""Model layer: training configuration, estimators, evaluation and the MLflow registry."""

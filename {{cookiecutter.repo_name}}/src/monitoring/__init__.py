@@ -1,0 +1,1 @@
+"""Monitoring layer: drift and quality checks of logged predictions, and alerts."""

@@ -1,0 +1,1 @@
+"""Data engineering: raw files -> bronze -> silver (+ quarantine) -> gold feature view."""

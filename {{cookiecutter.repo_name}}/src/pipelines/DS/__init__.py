@@ -1,0 +1,1 @@
+"""Data science pipelines: training (six steps) and batch inference (six steps)."""

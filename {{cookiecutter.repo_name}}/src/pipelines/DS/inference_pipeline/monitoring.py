@@ -1,0 +1,26 @@
+"""Step 6: hand the day's predictions to the drift check against the model's reference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from src.model.mlflow_manager import MlflowManager
+from src.model.predictor import Predictor
+from src.monitoring.config import DriftConfig
+from src.monitoring.drift import DriftResult, detect_drift, write_reports
+
+
+def check_batch_drift(
+    manager: MlflowManager,
+    predictor: Predictor,
+    scored: pd.DataFrame,
+    config: DriftConfig,
+    reports_dir: Path,
+) -> tuple[DriftResult, list[Path]]:
+    reference = manager.load_reference(predictor.run_id)
+    result, snapshot = detect_drift(reference, scored, predictor.feature_names, config)
+    paths = write_reports(result, snapshot, reports_dir, datetime.now(UTC), html=False)
+    return result, paths

@@ -1,0 +1,1 @@
+"""Pipelines: data engineering (DE) and data science (DS), composed from the library layers."""

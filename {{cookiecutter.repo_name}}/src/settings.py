@@ -1,0 +1,199 @@
+"""The project's settings: one object, read from the environment, `.env` and `config/`.
+
+`APP_ENV` chooses where everything runs: `local` (embedded: folders, SQLite, DuckDB),
+`compose` (the docker-compose stack: MinIO, Postgres, MLflow server) or `aws` (S3, Glue,
+Athena). This module and the client factories are the only places that look at it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from src.errors import ConfigError
+
+AppEnv = Literal["local", "compose", "aws"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = PROJECT_ROOT / "config"
+AWS_CONFIG_FILE = CONFIG_DIR / "aws_config.yaml"
+
+
+class S3Settings(BaseModel):
+    bucket: str
+    raw_prefix: str = "raw"
+    processed_prefix: str = "processed"
+    artifacts_prefix: str = "artifacts"
+    warehouse_prefix: str = "warehouse"
+    athena_results_prefix: str = "athena-results"
+
+
+class AthenaSettings(BaseModel):
+    database: str
+    workgroup: str
+    query_timeout_seconds: float = Field(default=300, gt=0)
+
+
+class GlueSettings(BaseModel):
+    catalog_name: str = "glue"
+
+
+class EcrSettings(BaseModel):
+    repositories: list[str] = Field(default_factory=list)
+
+
+class AwsSettings(BaseModel):
+    region: str
+    account_id: str = ""
+    s3: S3Settings
+    athena: AthenaSettings
+    glue: GlueSettings = Field(default_factory=GlueSettings)
+    ecr: EcrSettings = Field(default_factory=EcrSettings)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1)
+    # Comma-separated "key_id:secret" pairs; when set, every prediction route needs X-API-Key.
+    keys: SecretStr = SecretStr("")
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    reload_interval_seconds: float = Field(default=30, gt=0)
+
+
+class YamlAwsConfigSource(PydanticBaseSettingsSource):
+    """Feeds `config/aws_config.yaml` in as the lowest-priority source of `Settings.aws`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            content = yaml.safe_load(AWS_CONFIG_FILE.read_text())
+        except FileNotFoundError as error:
+            raise ConfigError(f"{AWS_CONFIG_FILE} is missing") from error
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{AWS_CONFIG_FILE} is not valid YAML: {error}") from error
+        if not isinstance(content, dict):
+            raise ConfigError(f"{AWS_CONFIG_FILE} must hold a mapping")
+        return {"aws": content}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    app_env: AppEnv = "local"
+    aws: AwsSettings
+    # Endpoint overrides: AWS_ENDPOINT_URL for every AWS API (moto), AWS_ENDPOINT_URL_S3 for
+    # S3 only (MinIO). These are the names boto3 itself reads.
+    aws_endpoint_url: str | None = None
+    aws_endpoint_url_s3: str | None = None
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    # PyIceberg SQL catalog (local and compose); unused on aws, where Glue is the catalog.
+    catalog_uri: str | None = None
+
+    mlflow_tracking_uri: str | None = None
+    mlflow_artifact_root: str | None = None
+    mlflow_experiment_name: str = "{{ cookiecutter.mlflow_experiment_name }}"
+    model_name: str = "{{ cookiecutter.model_name }}"
+
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    pushgateway_url: str | None = None
+    alert_webhook_url: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            YamlAwsConfigSource(settings_cls),
+        )
+
+    @property
+    def is_local(self) -> bool:
+        return self.app_env == "local"
+
+    @property
+    def object_store_root(self) -> str:
+        """Where the bucket's layout lives: a local folder, or the S3 (MinIO) bucket."""
+        if self.is_local:
+            return str(self.data_dir / "lake")
+        return f"s3://{self.aws.s3.bucket}"
+
+    @property
+    def warehouse_location(self) -> str:
+        if self.is_local:
+            return (self.data_dir / "lake" / self.aws.s3.warehouse_prefix).as_uri()
+        return f"s3://{self.aws.s3.bucket}/{self.aws.s3.warehouse_prefix}"
+
+    @property
+    def catalog_kind(self) -> Literal["sql", "glue"]:
+        return "glue" if self.app_env == "aws" else "sql"
+
+    @property
+    def resolved_catalog_uri(self) -> str:
+        if self.catalog_uri:
+            return self.catalog_uri
+        if self.is_local:
+            return f"sqlite:///{self.data_dir / 'catalog.db'}"
+        raise ConfigError(f"CATALOG_URI must be set when APP_ENV={self.app_env}")
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        if self.is_local:
+            return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+        raise ConfigError(f"MLFLOW_TRACKING_URI must be set when APP_ENV={self.app_env}")
+
+    @property
+    def resolved_artifact_root(self) -> str | None:
+        """Artifact root for new experiments; None lets the tracking server decide."""
+        if self.mlflow_artifact_root:
+            return self.mlflow_artifact_root
+        if self.is_local and self.resolved_tracking_uri.startswith("sqlite:"):
+            return (PROJECT_ROOT / "mlartifacts").as_uri()
+        return None
+
+    @property
+    def athena_output_location(self) -> str:
+        return f"s3://{self.aws.s3.bucket}/{self.aws.s3.athena_results_prefix}/"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Build the settings once per process; a bad value is a ConfigError naming it."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from error

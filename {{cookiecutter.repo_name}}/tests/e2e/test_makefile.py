@@ -1,0 +1,172 @@
+"""The Makefile targets end to end, as a user runs them, on isolated state.
+
+Every subprocess gets DATA_DIR, REPORTS_DIR and MLFLOW_* pointing at a temporary folder,
+so running the suite never touches the project's own lake or MLflow store.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import isolated_env
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DRIFT_EXIT_CODE = 3
+MAKE_FAILED = 2
+
+
+def make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", target, *variables],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("e2e")
+    env = isolated_env(root)
+    for command in (["setup-lake"], ["init-mlflow"]):
+        subprocess.run(
+            ["uv", "run", "python", "-m", "src", *command],
+            cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+    env["E2E_ROOT"] = str(root)
+    return env
+
+
+@pytest.fixture(scope="module")
+def trained(state: dict[str, str]) -> dict[str, str]:
+    result = make("train-local", state)
+    assert result.returncode == 0, result.stderr
+    assert "v1: production" in last_line(result)
+    return state
+
+
+def test_help_lists_every_target() -> None:
+    result = make("help", isolated_env(Path("/nonexistent")))
+    assert result.returncode == 0
+    targets = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    assert {
+        "setup",
+        "train-local",
+        "serve",
+        "serve-prod",
+        "batch-inference",
+        "drift-check",
+    } <= targets
+
+
+def test_batch_inference_then_drift_check(trained: dict[str, str]) -> None:
+    batch = make("batch-inference", trained)
+    assert batch.returncode == 0, batch.stderr
+    assert "rows scored by v1" in last_line(batch)
+    drift = make("drift-check", trained)
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert last_line(drift).startswith("drift check of predictions")
+    reports = sorted((Path(trained["E2E_ROOT"]) / "reports").glob("drift_*.html"))
+    assert reports
+
+
+def test_drift_check_exits_with_the_drift_code_on_shifted_data(
+    trained: dict[str, str], tmp_path: Path
+) -> None:
+    from src.context import ProjectContext
+    from tests.conftest import isolated_settings
+
+    context = ProjectContext(isolated_settings(Path(trained["E2E_ROOT"])))
+    current = context.lake.read(context.view.table).to_pandas()[context.view.feature_names]
+    shifted = current * 3 + 10
+    path = tmp_path / "shifted.csv"
+    shifted.to_csv(path, index=False)
+    result = make("drift-check", trained, f"CURRENT={path}")
+    # make reports the command's own exit code as "Error 3" and exits 2 itself.
+    assert result.returncode == MAKE_FAILED, result.stdout + result.stderr
+    assert f"Error {DRIFT_EXIT_CODE}" in result.stderr
+    assert "DRIFT" in last_line(result)
+    direct = subprocess.run(
+        ["uv", "run", "python", "-m", "src", "drift-check", "--current", str(path), "--no-html"],
+        cwd=PROJECT_ROOT, env=trained, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert direct.returncode == DRIFT_EXIT_CODE
+    report = json.loads(
+        sorted((Path(trained["E2E_ROOT"]) / "reports").glob("drift_*.json"))[-1].read_text()
+    )
+    assert report["dataset_drift"] is True
+
+
+def test_drift_check_on_a_missing_file_fails_clearly(trained: dict[str, str]) -> None:
+    result = make("drift-check", trained, "CURRENT=/nonexistent.csv")
+    assert result.returncode == MAKE_FAILED
+    assert "Error 1" in result.stderr
+    assert "error: input file /nonexistent.csv does not exist" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(trained: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
+        cwd=PROJECT_ROOT, env=trained, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the API did not become ready within 120 s")
+        yield url
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_serve_answers_a_real_http_request(served: str, trained: dict[str, str]) -> None:
+    from src.context import ProjectContext
+    from tests.conftest import isolated_settings
+
+    context = ProjectContext(isolated_settings(Path(trained["E2E_ROOT"])))
+    row: pd.Series = context.lake.read(context.view.table).to_pandas().iloc[0]
+    body = json.dumps({"features": {n: float(row[n]) for n in context.view.feature_names}})
+    request = urllib.request.Request(  # noqa: S310
+        f"{served}/predict", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        answer = json.loads(response.read())
+    assert answer["model_version"] == "1"

@@ -41,7 +41,10 @@ def main() -> int:
             if any(marker in text for marker in JINJA_MARKERS):
                 diff = subprocess.run(
                     ["diff", "-u", "-", str(rendered)],
-                    input=before[rendered], capture_output=True, text=True, check=False,
+                    input=before[rendered],
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 needs_hand_edit.append(f"{relative}\n{diff.stdout}")
                 continue

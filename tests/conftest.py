@@ -1,0 +1,94 @@
+"""Rendering helpers shared by the template tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+CHOICES: dict[str, list[str]] = {
+    key: value
+    for key, value in json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not key.startswith("_")
+}
+
+
+def all_combinations() -> list[dict[str, str]]:
+    """Every valid combination of the template's choice options."""
+    keys = sorted(CHOICES)
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(CHOICES[k] for k in keys))
+    ]
+
+
+def combination_id(options: dict[str, str]) -> str:
+    return "-".join(f"{value}" for _, value in sorted(options.items()))
+
+
+def render(output_dir: Path, **options: Any) -> Path:
+    """Render the template without prompts; returns the project folder."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE_ROOT), no_input=True, output_dir=str(output_dir), extra_context=options
+        )
+    )
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for commands run inside a rendered project.
+
+    The project's own uv and tools come from PATH; telemetry is off; the project's state
+    lives in its own folder.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT"))
+    }
+    uv = shutil.which("uv")
+    if uv:
+        env["PATH"] = f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+    return env
+
+
+def run(
+    command: list[str], cwd: Path, timeout: float = 900, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,
+    )
+
+
+def run_ok(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    result = run(command, cwd, timeout)
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed with {result.returncode}\n"
+        f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+    )
+    return result
+
+
+@pytest.fixture(scope="session")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The default combination rendered once, with its own `make setup` done."""
+    project = render(tmp_path_factory.mktemp("default"))
+    run_ok(["make", "setup"], project)
+    yield project

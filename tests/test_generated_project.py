@@ -1,0 +1,174 @@
+"""The generated project as its users run it: setup, its own checks and suite, and the loop.
+
+These run the rendered project's real Makefile targets on the embedded defaults (no AWS
+account, no Docker): the slowest tests of the template, marked `slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import render, run, run_ok, tool_env
+
+pytestmark = pytest.mark.slow
+
+DRIFT_EXIT_CODE = 3
+ALTERNATIVE = {
+    "problem_type": "regression",
+    "include_airflow": "no",
+    "include_monitoring_stack": "no",
+    "ci_provider": "none",
+    "license": "Apache-2.0",
+    "project_name": "Patient Progression",
+}
+
+
+@pytest.fixture(scope="module")
+def alternative_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = render(tmp_path_factory.mktemp("alternative"), **ALTERNATIVE)
+    run_ok(["uv", "sync", "--quiet"], project)
+    return project
+
+
+@pytest.mark.parametrize("target", ["lint", "typecheck", "security"])
+def test_default_project_is_clean(default_project: Path, target: str) -> None:
+    run_ok(["make", target], default_project)
+
+
+@pytest.mark.parametrize("target", ["lint", "typecheck", "security"])
+def test_alternative_project_is_clean(alternative_project: Path, target: str) -> None:
+    run_ok(["make", target], alternative_project)
+
+
+def test_setup_is_idempotent(default_project: Path) -> None:
+    result = run_ok(["make", "setup"], default_project)
+    assert "0 sample files landed" in result.stdout
+    assert "0 files ingested" not in result.stdout or "already there" in result.stdout
+    assert (default_project / "uv.lock").is_file(), "setup pins the dependencies in uv.lock"
+    assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
+
+
+def test_generated_suite_passes(default_project: Path) -> None:
+    result = run_ok(["make", "test"], default_project, timeout=1800)
+    assert " passed" in result.stdout.splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def trained_project(default_project: Path) -> Path:
+    result = run_ok(["make", "train-local"], default_project)
+    assert "v1: production" in last_line(result)
+    return default_project
+
+
+@pytest.fixture
+def served_api(trained_project: Path) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
+        cwd=trained_project, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("make serve did not become ready within 180 s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def sample_features(project: Path) -> dict[str, float]:
+    script = (
+        "import json; from src.context import build_context; c = build_context(); "
+        "row = c.lake.read(c.view.table).to_pandas().iloc[0]; "
+        "print(json.dumps({n: float(row[n]) for n in c.view.feature_names}))"
+    )
+    result = run_ok(["uv", "run", "python", "-c", script], project)
+    features: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return features
+
+
+def test_serve_predicts_with_version_1(served_api: str, trained_project: Path) -> None:
+    body = json.dumps({"features": sample_features(trained_project)}).encode()
+    request = urllib.request.Request(
+        f"{served_api}/predict", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert answer["model_version"] == "1"
+    assert answer["prediction"] in (0, 1)
+    assert 0.5 <= answer["probability"] <= 1.0
+    bad = urllib.request.Request(
+        f"{served_api}/predict",
+        data=b'{"features": {"feature1": 1.0}}',
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(bad, timeout=30)
+    assert error.value.code == 422
+    assert "feature1" in error.value.read().decode()
+
+
+def test_batch_inference_and_drift_check(trained_project: Path) -> None:
+    batch = run_ok(["make", "batch-inference"], trained_project)
+    assert "rows scored by v1" in last_line(batch)
+    drift = run(["make", "drift-check"], trained_project)
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert last_line(drift).startswith("drift check of predictions")
+    reports = sorted((trained_project / "reports").glob("drift_*"))
+    assert {path.suffix for path in reports} >= {".html", ".json"}
+
+
+def test_drift_check_reports_drift_with_its_exit_code(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    script = (
+        "from src.context import build_context; c = build_context(); "
+        "frame = c.lake.read(c.view.table).to_pandas()[c.view.feature_names]; "
+        f"(frame * 3 + 10).to_csv('{tmp_path / 'shifted.csv'}', index=False)"
+    )
+    run_ok(["uv", "run", "python", "-c", script], trained_project)
+    result = run(
+        [
+            "uv",
+            "run",
+            "python",
+            "-m",
+            "src",
+            "drift-check",
+            "--current",
+            str(tmp_path / "shifted.csv"),
+        ],
+        trained_project,
+    )
+    assert result.returncode == DRIFT_EXIT_CODE, result.stdout + result.stderr
+    assert "DRIFT" in last_line(result)

@@ -24,8 +24,9 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("include_monitoring_stack", "no"): (
         "monitoring",
+        "src/monitoring/local_stack.py",
         "tests/integration/test_prometheus.py",
-        "tests/unit/test_monitoring_config.py",
+        "tests/unit/test_monitoring_stack.py",
     ),
     ("ci_provider", "none"): (".github",),
 }

@@ -240,9 +240,10 @@ def build_alert(
         lines.append(f"Concept drift: live performance degraded: {worse}")
     details = [
         f"Checked {outcome.drift.current_rows} rows of {outcome.source} against "
-        f"{outcome.drift.reference_rows} reference rows.",
-        "Reports: " + ", ".join(str(path) for path in reports),
+        f"{outcome.drift.reference_rows} reference rows."
     ]
+    if reports:
+        details.append("Reports: " + ", ".join(str(path) for path in reports))
     return Alert(
         title=f"Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}",
         problems=lines,

@@ -26,6 +26,7 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
         "monitoring",
         "src/monitoring/local_stack.py",
         "tests/integration/test_prometheus.py",
+        "tests/promql_names.py",
         "tests/unit/test_monitoring_stack.py",
     ),
     ("ci_provider", "none"): (".github",),

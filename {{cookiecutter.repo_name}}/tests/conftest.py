@@ -123,7 +123,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
 
         do_POST = do_PUT = record  # noqa: N815
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -56,7 +56,7 @@ def metric_names(expression: str) -> set[str]:
 
 
 def sample_names(families: Iterable[object]) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for family in families:
         name, kind = family.name, family.type  # type: ignore[attr-defined]
         names.update(f"{name}{suffix}" for suffix in SAMPLE_SUFFIXES.get(kind, ("",)))

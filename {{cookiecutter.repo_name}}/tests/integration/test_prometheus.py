@@ -43,6 +43,7 @@ pytestmark = [
     ),
 ]
 
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -70,7 +71,9 @@ def serve_api(context: ProjectContext, port: int) -> tuple[uvicorn.Server, threa
 
 
 @pytest.fixture(scope="module")
-def stack(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("prometheus")
     addresses = Addresses(
         api=f"127.0.0.1:{free_port()}",
@@ -85,7 +88,9 @@ def stack(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFact
         with ExitStack() as stack:
             stack.enter_context(run_pushgateway(addresses.pushgateway, folder / "pushgateway.log"))
             stack.enter_context(
-                run_prometheus(config, folder / "data", addresses.prometheus, folder / "prometheus.log")
+                run_prometheus(
+                    config, folder / "data", addresses.prometheus, folder / "prometheus.log"
+                )
             )
             yield Stack(
                 api=f"http://{addresses.api}",
@@ -171,7 +176,7 @@ def test_prometheus_scrapes_the_api_and_the_drift_job(
     selector = '{job="drift_check",model_name="' + name + '"}'
     drift = wait_for(stack, f"drift_check_dataset_drift{selector}")
     assert drift[0]["value"][1] == "1"
-    assert wait_for(stack, 'model_concept_drift == 1')
+    assert wait_for(stack, "model_concept_drift == 1")
     # The pushed group carries the checked version.
     assert wait_for(stack, 'drift_check_info{model_version="1",source="file"}')
 

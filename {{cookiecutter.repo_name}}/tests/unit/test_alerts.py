@@ -28,7 +28,9 @@ class ThresholdModel:
 
 def outcome(shift: float, labels_flipped: bool = False) -> MonitoringOutcome:
     rng = np.random.default_rng(1)
-    predictor = Predictor(ThresholdModel(), "classification", FEATURES, "demo_model", "3", "production", "r")  # type: ignore[arg-type]
+    predictor = Predictor(
+        ThresholdModel(), "classification", FEATURES, "demo_model", "3", "production", "r"
+    )
     reference = pd.DataFrame(rng.normal(0, 1, (300, 3)), columns=FEATURES)
     reference["prediction"] = (reference["f1"] > 0).astype(int)
     reference["label"] = reference["prediction"]

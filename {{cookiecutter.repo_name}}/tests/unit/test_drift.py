@@ -52,7 +52,9 @@ def test_reports_are_written_with_a_timestamp(tmp_path: Path) -> None:
     assert "<html" in paths[1].read_text().lower()
 
 
-def run_plain_preset(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, tuple[float, bool]]:
+def run_plain_preset(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> dict[str, tuple[float, bool]]:
     """Each column's score and decision from a plain Evidently DataDriftPreset run."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
@@ -95,7 +97,7 @@ def test_scores_and_decisions_equal_a_plain_evidently_run(rows: int) -> None:
 
 
 def test_wasserstein_distance_equals_scipy_with_ties_and_unequal_sizes() -> None:
-    from scipy import stats
+    from scipy import stats  # type: ignore[import-untyped]
 
     from src.monitoring.drift import wasserstein_distance
 
@@ -118,8 +120,9 @@ def test_default_test_is_the_one_evidently_chooses(
     from src.monitoring.drift import column_type, default_stattest
 
     # The values past the probe rows decide the count, so the full count is exercised too.
-    reference = pd.Series(np.zeros(reference_rows))
-    reference.iloc[-distinct:] = np.arange(distinct)
+    values = np.zeros(reference_rows)
+    values[-distinct:] = np.arange(distinct)
+    reference = pd.Series(values)
     current = pd.Series(np.zeros(50))
     expected = get_stattest(reference, current, column_type(kind), None)
     assert default_stattest(reference, current, kind).name == expected.name

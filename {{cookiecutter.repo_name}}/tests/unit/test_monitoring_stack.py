@@ -47,7 +47,7 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 def test_metric_names_are_found_in_promql() -> None:
     expression = (
-        'histogram_quantile(0.99, sum by (le, route) (rate(api_request_duration_seconds_bucket'
+        "histogram_quantile(0.99, sum by (le, route) (rate(api_request_duration_seconds_bucket"
         '{route!~"/metrics|/health"}[$__rate_interval]))) > 0.5 and on() up{job="api"} == 1 '
         "or vector(0) unless time() - drift_check_last_run_timestamp_seconds offset 5m > 2e3"
     )
@@ -94,7 +94,9 @@ def test_runbooks_say_what_it_means_how_to_confirm_and_what_to_do() -> None:
         if page.name == "README.md":
             continue
         text = page.read_text()
-        assert {"**Meaning.**", "**Confirm.**", "**Act.**"} <= set(re.findall(r"\*\*\w+\.\*\*", text)), page.name
+        assert {"**Meaning.**", "**Confirm.**", "**Act.**"} <= set(
+            re.findall(r"\*\*\w+\.\*\*", text)
+        ), page.name
 
 
 def test_dashboards_use_the_provisioned_datasource() -> None:
@@ -151,7 +153,9 @@ def test_the_local_config_derived_from_the_compose_one_is_valid(tmp_path: Path) 
     addresses = Addresses("127.0.0.1:8000", "127.0.0.1:9091", "127.0.0.1:9090", "127.0.0.1:9093")
     path = write_prometheus_config(tmp_path, addresses, scrape_interval="1s")
     config = yaml.safe_load(path.read_text())
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+    }
     assert targets == {
         "prometheus": ["127.0.0.1:9090"],
         "api": ["127.0.0.1:8000"],

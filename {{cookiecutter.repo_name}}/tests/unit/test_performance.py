@@ -10,13 +10,18 @@ from src.monitoring.performance import (
 
 
 def test_training_metrics_come_from_the_version_tags() -> None:
-    tags = {"metric.accuracy": "0.950000", "metric.f1": "0.9", "git_commit": "abc", "metric.x": "n/a"}
+    tags = {"metric.accuracy": "0.95", "metric.f1": "0.9", "git_commit": "a", "metric.x": "n/a"}
     assert training_metrics_from_tags(tags) == {"accuracy": 0.95, "f1": 0.9}
 
 
 @pytest.mark.parametrize(
     ("metric", "live", "degraded"),
-    [("accuracy", 0.86, False), ("accuracy", 0.85, True), ("rmse", 54.9, False), ("rmse", 55.1, True)],
+    [
+        ("accuracy", 0.86, False),
+        ("accuracy", 0.85, True),
+        ("rmse", 54.9, False),
+        ("rmse", 55.1, True),
+    ],
 )
 def test_degradation_is_relative_and_respects_the_direction(
     metric: str, live: float, degraded: bool

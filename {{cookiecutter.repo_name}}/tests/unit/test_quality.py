@@ -10,13 +10,16 @@ def reference() -> pd.DataFrame:
 
 
 def test_values_inside_the_range_and_present_pass() -> None:
-    result = check_quality(reference(), reference().sample(50, random_state=0), ["a", "b"], QualityConfig())
+    current = reference().sample(50, random_state=0)
+    result = check_quality(reference(), current, ["a", "b"], QualityConfig())
     assert result.passed
     assert result.verdict() == "quality ok over 50 rows"
 
 
 def test_missing_and_out_of_range_values_fail_with_their_shares() -> None:
-    current = pd.DataFrame({"a": [1.0] * 80 + [np.nan] * 10 + [np.inf] * 10, "b": [0.0] * 90 + [5.0] * 10})
+    current = pd.DataFrame(
+        {"a": [1.0] * 80 + [np.nan] * 10 + [np.inf] * 10, "b": [0.0] * 90 + [5.0] * 10}
+    )
     result = check_quality(reference(), current, ["a", "b"], QualityConfig())
     by_column = {column.column: column for column in result.columns}
     assert by_column["a"].missing_share == 0.2

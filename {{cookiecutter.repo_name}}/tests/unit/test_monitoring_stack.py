@@ -190,3 +190,16 @@ def test_without_a_webhook_the_local_alertmanager_only_records(tmp_path: Path) -
     config = yaml.safe_load(write_alertmanager_config(tmp_path, None).read_text())
     assert all("slack_configs" not in receiver for receiver in config["receivers"])
     assert not (tmp_path / "alert_webhook_url").exists()
+
+
+def test_a_missing_binary_is_named_with_its_debian_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from src.errors import ProjectError
+    from src.monitoring.local_stack import require_binary
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(
+        ProjectError, match="prometheus is not installed; on Debian/Ubuntu: apt-get"
+    ):
+        require_binary("prometheus")

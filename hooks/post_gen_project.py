@@ -24,8 +24,10 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("include_monitoring_stack", "no"): (
         "monitoring",
+        "src/monitoring/local_stack.py",
         "tests/integration/test_prometheus.py",
-        "tests/unit/test_monitoring_config.py",
+        "tests/promql_names.py",
+        "tests/unit/test_monitoring_stack.py",
     ),
     ("ci_provider", "none"): (".github",),
 }

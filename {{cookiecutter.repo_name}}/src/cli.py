@@ -237,34 +237,106 @@ def drift_check(
     ] = None,
     html: Annotated[bool, typer.Option(help="Also write the HTML report.")] = True,
 ) -> None:
-    """Compare current data with the production model's reference set.
+    """Check current data against the production model's reference set.
 
-    Exit codes: 0 no drift, 3 drift detected, 1 the check could not run.
+    Data quality, data drift, prediction drift and, once labels arrived, live performance.
+    Exit codes: 0 nothing found, 3 drift or another problem found, 1 the check failed.
     """
-    from src.data.predictions import read_prediction_window
     from src.model.mlflow_manager import PRODUCTION_ALIAS
-    from src.monitoring.drift import EXIT_DRIFT, detect_drift, write_reports
+    from src.monitoring.check import deliver, read_current_window, run_monitoring_check
+    from src.monitoring.drift import EXIT_DRIFT, write_reports
+    from src.monitoring.performance import training_metrics_from_tags
     from src.pipelines.DS.inference_pipeline.loading import load_scoring_file
 
     context = build_context()
-    config = context.monitoring.drift
-    predictor = context.mlflow.load_predictor(context.settings.model_name, PRODUCTION_ALIAS)
-    reference = context.mlflow.load_reference(predictor.run_id)
+    config = context.monitoring
+    model_name = context.settings.model_name
+    predictor = context.mlflow.load_predictor(model_name, PRODUCTION_ALIAS)
+    version = context.mlflow.get_version(model_name, PRODUCTION_ALIAS)
+    training = training_metrics_from_tags(dict(version.tags) if version else {})
     if current is not None:
         frame = load_scoring_file(current)
-        source = str(current)
+        source, source_kind = str(current), "file"
     else:
-        days = window_days or config.window_days
-        frame = read_prediction_window(context.lake, today(), days)
-        source = f"predictions of the last {days} days"
+        days = window_days or config.drift.window_days
+        frame = read_current_window(context.lake, context.view, today(), days)
+        source, source_kind = f"predictions of the last {days} days", "predictions"
         if frame.empty:
             raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")
-    result, snapshot = detect_drift(reference, frame, predictor.feature_names, config)
-    paths = write_reports(result, snapshot, context.settings.reports_dir, datetime.now(UTC), html)
+    with console.status("checking"):
+        reference = context.mlflow.load_reference(predictor.run_id)
+        outcome = run_monitoring_check(
+            predictor, reference, frame, context.view.label.name, training, config, source
+        )
+        finished = datetime.now(UTC)
+        paths = write_reports(
+            outcome.drift,
+            outcome.evidence,
+            context.settings.reports_dir,
+            finished,
+            html,
+            outcome.sections(),
+        )
     console.print(f"reports: {', '.join(str(path) for path in paths)}", highlight=False)
-    console.print(f"drift check of {source}: {result.verdict()}", highlight=False)
-    if result.dataset_drift:
+    webhook = context.settings.alert_webhook_url
+    delivery = deliver(
+        outcome,
+        config,
+        paths,
+        finished,
+        source_kind,
+        context.settings.pushgateway_url,
+        webhook.get_secret_value() if webhook else None,
+    )
+    for line in [*outcome.notes, *delivery.messages]:
+        console.print(line, highlight=False)
+    console.print(f"drift check of {source}: {outcome.verdict()}", highlight=False)
+    if delivery.failures:
+        for failure in delivery.failures:
+            errors.print(f"[red]error:[/red] {failure}", highlight=False)
+        raise typer.Exit(code=1)
+    if outcome.problems:
         raise typer.Exit(code=EXIT_DRIFT)
+
+
+@app.command("log-labels")
+@reports_errors
+def log_labels(
+    labels_file: Annotated[
+        Path, typer.Option("--file", help="CSV/Parquet of prediction_id and the label column.")
+    ],
+) -> None:
+    """Record ground-truth labels of earlier predictions (upsert by prediction id)."""
+    from src.monitoring.labels import read_labels_file, record_labels
+
+    context = build_context()
+    labels = read_labels_file(labels_file, context.view)
+    rows = record_labels(context.lake, context.view, labels, datetime.now(UTC))
+    console.print(f"labels recorded: {rows} rows from {labels_file}", highlight=False)
+
+
+@app.command("rollback")
+@reports_errors
+def rollback(
+    version: Annotated[str, typer.Option(help="Registered version to serve as production.")],
+) -> None:
+    """Point the production alias at an earlier version (incident response)."""
+    from mlflow.exceptions import MlflowException
+
+    from src.model.mlflow_manager import PRODUCTION_ALIAS
+
+    context = build_context()
+    model_name = context.settings.model_name
+    previous = context.mlflow.get_version(model_name, PRODUCTION_ALIAS)
+    try:
+        context.mlflow.client.get_model_version(model_name, version)
+    except MlflowException as error:
+        raise ProjectError(f"model {model_name!r} has no version {version!r}") from error
+    context.mlflow.set_alias(model_name, PRODUCTION_ALIAS, version)
+    before = f"v{previous.version}" if previous else "none"
+    console.print(
+        f"rolled back {model_name}: {PRODUCTION_ALIAS} {before} -> v{version}", highlight=False
+    )
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,54 @@ def build_sample_lake(context: ProjectContext) -> None:
     land_sample_files(context.store, context.view, raw_prefix, SAMPLE_END)
     interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
     run_data_pipeline(context.lake, context.store, context.view, raw_prefix, interval)
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    body: bytes
+
+
+@dataclass
+class HttpReceiver:
+    """A local HTTP server recording every request; answers with `status`."""
+
+    url: str
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    status: int = 200
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    """Stands in for a Slack webhook or a Pushgateway: records what is sent to it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    receiver = HttpReceiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def record(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            body = self.rfile.read(length)
+            receiver.requests.append(ReceivedRequest(self.command, self.path, body))
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_POST = do_PUT = record  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -31,3 +31,4 @@ def gold_table(feature_view: str) -> str:
 
 
 PREDICTIONS_TABLE = f"{MONITORING}_predictions"
+LABELS_TABLE = f"{MONITORING}_labels"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import isolated_env
+from tests.conftest import HttpReceiver, isolated_env
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ def test_batch_inference_then_drift_check(trained: dict[str, str]) -> None:
 
 
 def test_drift_check_exits_with_the_drift_code_on_shifted_data(
-    trained: dict[str, str], tmp_path: Path
+    trained: dict[str, str], tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
     from src.context import ProjectContext
     from tests.conftest import isolated_settings
@@ -99,11 +99,22 @@ def test_drift_check_exits_with_the_drift_code_on_shifted_data(
     shifted = current * 3 + 10
     path = tmp_path / "shifted.csv"
     shifted.to_csv(path, index=False)
-    result = make("drift-check", trained, f"CURRENT={path}")
+    # The same local server stands in for the Pushgateway and the Slack webhook.
+    env = {**trained, "PUSHGATEWAY_URL": http_receiver.url, "ALERT_WEBHOOK_URL": http_receiver.url}
+    result = make("drift-check", env, f"CURRENT={path}")
     # make reports the command's own exit code as "Error 3" and exits 2 itself.
     assert result.returncode == MAKE_FAILED, result.stdout + result.stderr
     assert f"Error {DRIFT_EXIT_CODE}" in result.stderr
     assert "DRIFT" in last_line(result)
+    assert f"metrics pushed to {http_receiver.url}" in result.stdout
+    assert "alert posted to the webhook" in result.stdout
+    push, post = http_receiver.requests
+    assert push.method == "PUT"
+    assert push.path.startswith("/metrics/job/drift_check/model_name/")
+    assert "drift_check_dataset_drift 1.0" in push.body.decode()
+    message = json.loads(post.body)
+    assert message["text"].startswith(f"*Model {context.settings.model_name} v1: data drift")
+    assert "docs/runbooks/data-drift.md" in message["text"]
     direct = subprocess.run(
         ["uv", "run", "python", "-m", "src", "drift-check", "--current", str(path), "--no-html"],
         cwd=PROJECT_ROOT, env=trained, capture_output=True, text=True, timeout=600, check=False,

@@ -29,7 +29,12 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
         "tests/promql_names.py",
         "tests/unit/test_monitoring_stack.py",
     ),
-    ("ci_provider", "none"): (".github",),
+    # The OIDC trust policies name GitHub's token issuer; the role policies serve any CI/CD.
+    ("ci_provider", "none"): (
+        ".github",
+        "deploy/iam/ci-role-trust-policy.json",
+        "deploy/iam/deploy-role-trust-policy.json",
+    ),
 }
 
 # Context keys that describe the machine that rendered the project, not the project.

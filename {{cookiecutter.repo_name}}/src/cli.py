@@ -159,7 +159,14 @@ def print_decision_table(context: ProjectContext, outcome: TrainingOutcome) -> N
 
 @app.command("train")
 @reports_errors
-def train() -> None:
+def train(
+    stage_only: Annotated[
+        bool,
+        typer.Option(
+            "--stage-only", help="Move `staging` at most; a deployment promotes it later."
+        ),
+    ] = False,
+) -> None:
     """Train, evaluate, register and promote a model from the feature store."""
     from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 
@@ -171,6 +178,7 @@ def train() -> None:
             context.training,
             context.mlflow,
             context.settings.model_name,
+            stage_only=stage_only,
         )
     print_decision_table(context, outcome)
     decision = outcome.decision
@@ -179,6 +187,26 @@ def train() -> None:
         f"trained {context.settings.model_name} v{outcome.version}: {state} ({decision.reason})",
         highlight=False,
     )
+
+
+@app.command("promote")
+@reports_errors
+def promote(
+    version: Annotated[
+        str, typer.Option("--version", help="The version `staging` holds, as smoke-tested.")
+    ],
+) -> None:
+    """Point `production` at the staged model version (the CD's promotion step)."""
+    from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
+
+    context = build_context()
+    model_name = context.settings.model_name
+    previous = promote_staged_version(context.mlflow, model_name, version)
+    if previous == version:
+        console.print(f"{model_name} v{version} already is in production", highlight=False)
+        return
+    replaced = f"replacing v{previous}" if previous else "the first production version"
+    console.print(f"promoted {model_name} v{version} to production, {replaced}", highlight=False)
 
 
 @app.command("batch-inference")

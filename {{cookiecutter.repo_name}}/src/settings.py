@@ -69,6 +69,8 @@ class ApiSettings(BaseModel):
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     reload_interval_seconds: float = Field(default=30, gt=0)
+    # The registry alias served: a staging deployment serves the candidate it smoke-tests.
+    model_alias: Literal["staging", "production"] = "production"
 
 
 class YamlAwsConfigSource(PydanticBaseSettingsSource):

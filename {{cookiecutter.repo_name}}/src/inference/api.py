@@ -28,7 +28,6 @@ from src.inference.monitoring import (
     record_model_loaded,
     record_prediction,
 )
-from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.model.predictor import Predictor
 
 # Strict: a string or a boolean is not a number; NaN and infinities are refused.
@@ -87,7 +86,9 @@ def get_predictor(request: Request) -> Predictor:
 
 
 def production_loader(context: ProjectContext) -> PredictorLoader:
-    return lambda: context.mlflow.load_predictor(context.settings.model_name, PRODUCTION_ALIAS)
+    """`models:/<model_name>@<alias>`, the alias of the settings (production by default)."""
+    alias = context.settings.api.model_alias
+    return lambda: context.mlflow.load_predictor(context.settings.model_name, alias)
 
 
 def create_app(load_predictor: PredictorLoader | None = None) -> FastAPI:

@@ -14,6 +14,7 @@ from src.pipelines.DS.training_pipeline.preprocessing import split_training_set
 from src.pipelines.DS.training_pipeline.promotion import (
     PromotionDecision,
     decide_promotion,
+    hold_production,
     promote,
 )
 from src.pipelines.DS.training_pipeline.registration import register_candidate
@@ -34,6 +35,7 @@ def run_training_pipeline(
     config: TrainingConfig,
     manager: MlflowManager,
     model_name: str,
+    stage_only: bool = False,
 ) -> TrainingOutcome:
     frame = extract_training_set(lake, view)
     split = split_training_set(frame, view, config)
@@ -50,6 +52,8 @@ def run_training_pipeline(
             manager, model_name, candidate, split, view, config, evaluation, run.info.run_id
         )
         decision = decide_promotion(evaluation, config)
+        if stage_only:
+            decision = hold_production(decision)
         promote(manager, model_name, registration.version, decision)
     return TrainingOutcome(
         run_id=run.info.run_id,

@@ -1,0 +1,135 @@
+"""Delivery contracts: release facts, deploy templates, images and compose agree with the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.main import get_command
+
+from src.cli import app
+from src.errors import ConfigError
+from src.release.manifest import build_manifest
+from src.release.templates import parse_assignments, render_template
+from src.settings import PROJECT_ROOT
+
+DEPLOY_TEMPLATES = sorted((PROJECT_ROOT / "deploy").rglob("*.json"))
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def copy_release_inputs(root: Path) -> Path:
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "config", root / "config")
+    shutil.copytree(PROJECT_ROOT / "docker", root / "docker")
+    return root
+
+
+def test_manifest_tags_images_with_version_and_commit() -> None:
+    manifest = build_manifest(PROJECT_ROOT, COMMIT)
+    version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert manifest.image_tag == f"{version}-{COMMIT[:12]}"
+    assert set(manifest.images) == {p.stem for p in (PROJECT_ROOT / "docker").glob("*.Dockerfile")}
+    assert all(name.startswith(f"{manifest.project}/") for name in manifest.repositories)
+
+
+def test_manifest_refuses_a_version_that_is_not_semantic(tmp_path: Path) -> None:
+    root = copy_release_inputs(tmp_path)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "1.2"', pyproject.read_text()))
+    with pytest.raises(ConfigError, match=r"'1\.2' is not a semantic version"):
+        build_manifest(root, COMMIT)
+
+
+def test_manifest_needs_a_repository_for_every_image(tmp_path: Path) -> None:
+    root = copy_release_inputs(tmp_path)
+    (root / "docker" / "extra.Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(ConfigError, match=r"ecr\.repositories lacks .*/extra"):
+        build_manifest(root, COMMIT)
+
+
+def test_manifest_refuses_a_bad_commit() -> None:
+    with pytest.raises(ConfigError, match="not a git commit"):
+        build_manifest(PROJECT_ROOT, "main; rm -rf /")
+
+
+@pytest.mark.parametrize("template", DEPLOY_TEMPLATES, ids=lambda path: path.name)
+def test_deploy_templates_render_to_json(template: Path) -> None:
+    values = {
+        "AWS_ACCOUNT_ID": "123456789012",
+        "AWS_REGION": "us-east-1",
+        "ENVIRONMENT": "staging",
+        "GITHUB_REPOSITORY": "org/repo",
+        "MODEL_ALIAS": "staging",
+        "APP_VERSION": "1.0.0",
+        "GIT_COMMIT": COMMIT[:12],
+        "MLFLOW_ALLOWED_HOSTS": "mlflow.internal",
+        **{
+            f"{image.upper()}_IMAGE": f"registry/{image}:1"
+            for image in ("api", "training", "mlflow")
+        },
+    }
+    document = json.loads(render_template(template, values))
+    assert "${" not in json.dumps(document)
+
+
+def test_render_names_every_missing_value(tmp_path: Path) -> None:
+    template = tmp_path / "task.json"
+    template.write_text('{"image": "${API_IMAGE}", "env": "${ENVIRONMENT}"}')
+    with pytest.raises(ConfigError, match="no value for API_IMAGE, ENVIRONMENT"):
+        render_template(template, {})
+    assert (
+        json.loads(render_template(template, {"API_IMAGE": "a", "ENVIRONMENT": "b"}))["env"] == "b"
+    )
+    with pytest.raises(ConfigError, match="not NAME=value"):
+        parse_assignments(["API_IMAGE"])
+
+
+def test_task_definitions_run_cli_commands_that_exist() -> None:
+    commands = set(get_command(app).commands)  # type: ignore[attr-defined]
+    used = set()
+    for template in (PROJECT_ROOT / "deploy" / "ecs").glob("*.json"):
+        for container in json.loads(template.read_text())["containerDefinitions"]:
+            if container["name"] == "training":
+                used.add(container["command"][0])
+    for dockerfile in (PROJECT_ROOT / "docker").glob("*.Dockerfile"):
+        for match in re.finditer(
+            r'"-m", "src", "([a-z-]+)"|^CMD \["([a-z-]+)"\]', dockerfile.read_text(), re.M
+        ):
+            used.add(match.group(1) or match.group(2))
+    workflow = PROJECT_ROOT / ".github" / "workflows" / "cd.yml"
+    if workflow.exists():
+        used |= set(re.findall(r'run-ecs-task\.sh "\S+" "\S+" ([a-z-]+)', workflow.read_text()))
+    assert used, "no command found"
+    assert used <= commands, f"unknown commands: {sorted(used - commands)}"
+
+
+def test_compose_reads_only_variables_that_env_example_defines() -> None:
+    compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    defined = set(re.findall(r"(?m)^([A-Z][A-Z0-9_]*)=", example))
+    # Set by the Makefile (image tags) or defaulted in the compose file itself.
+    from_make = {"IMAGE_TAG", "APP_VERSION", "GIT_COMMIT"}
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", compose))
+    secrets = yaml.safe_load(compose).get("secrets", {})
+    used |= {secret["environment"] for secret in secrets.values()}
+    assert used - from_make <= defined, (
+        f"missing from .env.example: {sorted(used - from_make - defined)}"
+    )
+
+
+def test_airflow_image_matches_the_locked_airflow() -> None:
+    dockerfile = PROJECT_ROOT / "docker" / "airflow.Dockerfile"
+    lock = PROJECT_ROOT / "uv.lock"
+    if not dockerfile.exists():
+        pytest.skip("the project has no Airflow")
+    if not lock.exists():
+        pytest.skip("no uv.lock yet: `make setup` writes it")
+    image = re.search(r"^FROM apache/airflow:(\d+\.\d+\.\d+)-python", dockerfile.read_text(), re.M)
+    locked = re.search(r'name = "apache-airflow"\nversion = "([^"]+)"', lock.read_text())
+    assert image and locked
+    assert image.group(1) == locked.group(1), "bump the base image or the lock so they agree"

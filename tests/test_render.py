@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import all_combinations, combination_id, render
+from tests.conftest import TEMPLATE_ROOT, all_combinations, combination_id, render
 from tests.expected_files import expected_files
 
 COMBINATIONS = all_combinations()
 # Files whose own braces are meant to stay (Prometheus, Grafana, Alertmanager and GitHub
-# Actions templates): copied without rendering, so only cookiecutter variables are banned.
-VERBATIM = re.compile(
-    r"^(\.github/workflows/.*\.yml|monitoring/grafana/dashboards/.*\.json|"
-    r"monitoring/prometheus/alerts(_test)?\.yml|monitoring/alertmanager/.*\.tmpl)$"
-)
+# Actions templates) are copied without rendering: in them only cookiecutter variables
+# are banned.
+VERBATIM_PATTERNS: list[str] = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())[
+    "_copy_without_render"
+]
+
+
+def is_verbatim(relative: str) -> bool:
+    return any(fnmatch.fnmatch(relative, pattern) for pattern in VERBATIM_PATTERNS)
+
+
 LEFTOVER = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
 
 
@@ -54,7 +61,7 @@ def test_no_template_syntax_left(
             continue
         relative = path.relative_to(project).as_posix()
         text = path.read_text(errors="replace")
-        pattern = re.compile(r"cookiecutter\.") if VERBATIM.match(relative) else LEFTOVER
+        pattern = re.compile(r"cookiecutter\.") if is_verbatim(relative) else LEFTOVER
         for number, line in enumerate(text.splitlines(), 1):
             if pattern.search(line):
                 leftovers.append(f"{relative}:{number}: {line.strip()}")
@@ -68,7 +75,7 @@ def test_choice_options_cover_the_whole_matrix() -> None:
 DANGLING = {
     ("include_airflow", "no"): re.compile(r"airflow", re.IGNORECASE),
     ("include_monitoring_stack", "no"): re.compile(
-        r"grafana|alertmanager|pushgateway|monitoring-up", re.IGNORECASE
+        r"grafana|alertmanager|monitoring-(up|local)", re.IGNORECASE
     ),
     ("ci_provider", "none"): re.compile(r"\.github|github actions", re.IGNORECASE),
 }

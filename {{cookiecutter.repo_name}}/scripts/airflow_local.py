@@ -33,8 +33,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 USER = "admin"
 START_TIMEOUT_SECONDS = 300.0
-# Ctrl-C first, which standalone handles by stopping each component cleanly; then harder.
-STOP_SIGNALS = ((signal.SIGINT, 45.0), (signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0))
+# Ctrl-C first, which standalone handles by stopping each component cleanly; then harder,
+# because the DAG processor sometimes hangs on shutdown.
+STOP_SIGNALS = ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def airflow_env(home: Home, port: int) -> dict[str, str]:
         "AIRFLOW_HOME": str(home.path),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home.dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # LocalExecutor starts one worker process per parallel task slot (32 by default).
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
@@ -226,6 +229,7 @@ def stop(home: Home) -> None:
             time.sleep(0.2)
         if not group_alive(pid):
             break
+        print(f"still running {grace:.0f}s after {sig.name}; sending the next signal", flush=True)
     home.pid_file.unlink(missing_ok=True)
     print(f"airflow standalone stopped (pid {pid})")
 

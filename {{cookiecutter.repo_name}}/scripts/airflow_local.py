@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404  # starts the venv's own airflow executable
 import sys
 import time
 import urllib.error
@@ -170,7 +170,7 @@ def loaded_dags(base_url: str, password: str) -> tuple[list[str], list[str]]:
 def launch(home: Home, port: int) -> subprocess.Popen[bytes]:
     executable = Path(sys.executable).with_name("airflow")
     with home.log_file.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603  # the venv's own airflow executable
+        process = subprocess.Popen(  # noqa: S603  # nosec B603  # a fixed argument list
             [str(executable), "standalone"],
             cwd=PROJECT_ROOT,
             env=airflow_env(home, port),

@@ -20,7 +20,10 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("include_airflow", "no"): (
         "airflow",
         "docker/airflow.Dockerfile",
+        "docs/orchestration.md",
+        "scripts/airflow_local.py",
         "tests/integration/test_dags.py",
+        "tests/unit/test_airflow_local.py",
     ),
     ("include_monitoring_stack", "no"): (
         "monitoring",

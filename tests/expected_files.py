@@ -139,7 +139,18 @@ COMMON = {
 # Files that exist only when the option has this value.
 OPTIONAL: dict[tuple[str, str], set[str]] = {
     ("include_airflow", "yes"): {
+        "airflow/.gitignore",
+        "airflow/dags/.airflowignore",
+        "airflow/dags/dag_support.py",
+        "airflow/dags/data_pipeline.py",
+        "airflow/dags/ml_batch_inference_pipeline.py",
+        "airflow/dags/ml_monitoring_pipeline.py",
+        "airflow/dags/ml_training_pipeline.py",
         "docker/airflow.Dockerfile",
+        "docs/orchestration.md",
+        "scripts/airflow_local.py",
+        "tests/integration/test_dags.py",
+        "tests/unit/test_airflow_local.py",
     },
     ("include_monitoring_stack", "yes"): {
         "monitoring/alertmanager/alertmanager.yml",

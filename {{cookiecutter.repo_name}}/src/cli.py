@@ -270,60 +270,50 @@ def drift_check(
     Data quality, data drift, prediction drift and, once labels arrived, live performance.
     Exit codes: 0 nothing found, 3 drift or another problem found, 1 the check failed.
     """
-    from src.model.mlflow_manager import PRODUCTION_ALIAS
-    from src.monitoring.check import deliver, read_current_window, run_monitoring_check
-    from src.monitoring.drift import EXIT_DRIFT, write_reports
-    from src.monitoring.performance import training_metrics_from_tags
+    from src.monitoring.check import read_current_window
+    from src.monitoring.drift import EXIT_DRIFT
     from src.pipelines.DS.inference_pipeline.loading import load_scoring_file
+    from src.pipelines.DS.monitoring_pipeline import AlertTargets, SourceKind, run_drift_check
 
     context = build_context()
     config = context.monitoring
-    model_name = context.settings.model_name
-    predictor = context.mlflow.load_predictor(model_name, PRODUCTION_ALIAS)
-    version = context.mlflow.get_version(model_name, PRODUCTION_ALIAS)
-    training = training_metrics_from_tags(dict(version.tags) if version else {})
+    source_kind: SourceKind = "file" if current is not None else "predictions"
     if current is not None:
         frame = load_scoring_file(current)
-        source, source_kind = str(current), "file"
+        source = str(current)
     else:
         days = window_days or config.drift.window_days
         frame = read_current_window(context.lake, context.view, today(), days)
-        source, source_kind = f"predictions of the last {days} days", "predictions"
+        source = f"predictions of the last {days} days"
         if frame.empty:
             raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")
-    with console.status("checking"):
-        reference = context.mlflow.load_reference(predictor.run_id)
-        outcome = run_monitoring_check(
-            predictor, reference, frame, context.view.label.name, training, config, source
-        )
-        finished = datetime.now(UTC)
-        paths = write_reports(
-            outcome.drift,
-            outcome.evidence,
-            context.settings.reports_dir,
-            finished,
-            html,
-            outcome.sections(),
-        )
-    console.print(f"reports: {', '.join(str(path) for path in paths)}", highlight=False)
     webhook = context.settings.alert_webhook_url
-    delivery = deliver(
-        outcome,
-        config,
-        paths,
-        finished,
-        source_kind,
-        context.settings.pushgateway_url,
-        webhook.get_secret_value() if webhook else None,
+    targets = AlertTargets(
+        context.settings.pushgateway_url, webhook.get_secret_value() if webhook else None
     )
-    for line in [*outcome.notes, *delivery.messages]:
+    with console.status("checking"):
+        run = run_drift_check(
+            context.mlflow,
+            context.settings.model_name,
+            frame,
+            context.view.label.name,
+            config,
+            context.settings.reports_dir,
+            source,
+            source_kind,
+            targets,
+            datetime.now(UTC),
+            html,
+        )
+    console.print(f"reports: {', '.join(str(path) for path in run.reports)}", highlight=False)
+    for line in [*run.outcome.notes, *run.delivery.messages]:
         console.print(line, highlight=False)
-    console.print(f"drift check of {source}: {outcome.verdict()}", highlight=False)
-    if delivery.failures:
-        for failure in delivery.failures:
+    console.print(f"drift check of {source}: {run.outcome.verdict()}", highlight=False)
+    if run.delivery.failures:
+        for failure in run.delivery.failures:
             errors.print(f"[red]error:[/red] {failure}", highlight=False)
         raise typer.Exit(code=1)
-    if outcome.problems:
+    if run.outcome.problems:
         raise typer.Exit(code=EXIT_DRIFT)
 
 

@@ -1,0 +1,97 @@
+"""
+### ML batch inference pipeline: one day of the feature store scored by the production model
+
+Runs daily at midnight UTC for the day that just ended, once `data_pipeline` has written
+that day's gold rows.
+
+- `wait_for_features` waits, without holding a worker slot, until the gold table has the
+  day's rows; passes on the table, day and rows.
+- `score_day` runs the seed's six steps: load and validate, prepare features, load the
+  `production` model from MLflow, predict, store (Parquet in the object store and the
+  Iceberg predictions table), drift check against the model's reference; passes on the
+  day, rows, model version, output URI and drift verdict.
+
+Re-running a day replaces that day's batch predictions: the table never holds a day twice.
+The same code runs from the command line as `make batch-inference DATE=YYYY-MM-DD`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import PokeReturnValue, dag, task
+from dag_support import (
+    DEFAULT_ARGS,
+    SENSOR_POKE_SECONDS,
+    SENSOR_TIMEOUT_SECONDS,
+    START_DATE,
+    Upstream,
+    current_interval,
+    daily_schedule,
+    interval_reference,
+    last_day,
+)
+
+
+@dag(
+    dag_id="ml_batch_inference_pipeline",
+    schedule=daily_schedule(),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["ml", "inference"],
+    doc_md=__doc__,
+)
+def ml_batch_inference_pipeline() -> None:
+    @task.sensor(
+        poke_interval=SENSOR_POKE_SECONDS, timeout=SENSOR_TIMEOUT_SECONDS, mode="reschedule"
+    )
+    def wait_for_features() -> PokeReturnValue:
+        from src.context import build_context
+        from src.data.feature_store import INGEST_DATE
+
+        context = build_context()
+        interval = current_interval()
+        table = context.view.table
+        rows = 0
+        if context.lake.table_exists(table):
+            found = context.lake.read(
+                table, where=interval.filter(INGEST_DATE), columns=[INGEST_DATE]
+            )
+            rows = found.num_rows
+        reference = {**interval_reference(interval), "table": table, "rows": rows}
+        return PokeReturnValue(is_done=rows > 0, xcom_value=reference)
+
+    @task
+    def score_day(features: Upstream) -> dict[str, Any]:
+        from src.context import build_context
+        from src.data.tables import PREDICTIONS_TABLE
+        from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
+
+        context = build_context()
+        day = last_day(features)
+        outcome = run_batch_inference(
+            context.lake,
+            context.store,
+            context.view,
+            context.mlflow,
+            context.settings.model_name,
+            day,
+            context.settings.aws.s3.processed_prefix,
+            context.monitoring.drift,
+            context.settings.reports_dir,
+        )
+        return {
+            "day": day.isoformat(),
+            "rows": outcome.rows,
+            "model_version": outcome.model_version,
+            "output_uri": outcome.output_uri,
+            "table": PREDICTIONS_TABLE,
+            "drift": outcome.drift.verdict() if outcome.drift else outcome.drift_skipped_reason,
+        }
+
+    score_day(wait_for_features())
+
+
+ml_batch_inference_pipeline()

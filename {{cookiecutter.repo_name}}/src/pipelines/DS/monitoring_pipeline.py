@@ -1,0 +1,71 @@
+"""The monitoring job: check current data against the production model, report, alert.
+
+`make drift-check` and the `ml_monitoring_pipeline` DAG both run it; they differ only in
+where the current data comes from and in when the reports are stamped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
+from src.monitoring.check import Delivery, MonitoringOutcome, deliver, run_monitoring_check
+from src.monitoring.config import MonitoringConfig
+from src.monitoring.drift import write_reports
+from src.monitoring.performance import training_metrics_from_tags
+
+SourceKind = Literal["file", "predictions"]
+
+
+@dataclass(frozen=True)
+class DriftCheckRun:
+    outcome: MonitoringOutcome
+    reports: list[Path]
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class AlertTargets:
+    """Where results go besides the reports; None leaves that target out."""
+
+    pushgateway_url: str | None
+    webhook_url: str | None
+
+
+def run_drift_check(
+    manager: MlflowManager,
+    model_name: str,
+    current: pd.DataFrame,
+    label: str,
+    config: MonitoringConfig,
+    reports_dir: Path,
+    source: str,
+    source_kind: SourceKind,
+    targets: AlertTargets,
+    stamp: datetime,
+    html: bool = True,
+) -> DriftCheckRun:
+    """Quality, drift and live performance of `current`; reports stamped with `stamp`."""
+    predictor = manager.load_predictor(model_name, PRODUCTION_ALIAS)
+    version = manager.get_version(model_name, PRODUCTION_ALIAS)
+    training = training_metrics_from_tags(dict(version.tags) if version else {})
+    reference = manager.load_reference(predictor.run_id)
+    outcome = run_monitoring_check(predictor, reference, current, label, training, config, source)
+    reports = write_reports(
+        outcome.drift, outcome.evidence, reports_dir, stamp, html, outcome.sections()
+    )
+    delivery = deliver(
+        outcome,
+        config,
+        reports,
+        stamp,
+        source_kind,
+        targets.pushgateway_url,
+        targets.webhook_url,
+    )
+    return DriftCheckRun(outcome=outcome, reports=reports, delivery=delivery)

@@ -1,26 +1,22 @@
-"""Metrics, the naive baseline and the comparison rule the promotion gates use."""
+"""Holdout evaluation: metrics, the naive baseline, error analysis by segment, importances."""
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    log_loss,
-    mean_absolute_error,
-    mean_squared_error,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.inspection import permutation_importance
 
+from src.errors import ConfigError
 from src.model.config import Task
+from src.model.metrics import get_metric, metric_names, score
+
+SEGMENT = "segment"
+ROWS = "rows"
+IMPORTANCE_REPEATS = 5
 
 
 def build_baseline(task: Task) -> BaseEstimator:
@@ -31,29 +27,77 @@ def build_baseline(task: Task) -> BaseEstimator:
 
 
 def compute_metrics(
-    task: Task, model: BaseEstimator, features: pd.DataFrame, label: pd.Series
+    task: Task, model: Any, features: pd.DataFrame, label: pd.Series
 ) -> dict[str, float]:
-    predicted = model.predict(features)
-    if task == "regression":
-        return {
-            "rmse": math.sqrt(mean_squared_error(label, predicted)),
-            "mae": float(mean_absolute_error(label, predicted)),
-            "r2": float(r2_score(label, predicted)),
+    return score(task, model, features, label)
+
+
+def format_value(value: Any) -> str:
+    return f"= {value:g}" if isinstance(value, float) else f"= {value}"
+
+
+def segment_labels(values: pd.Series, segments: int) -> pd.Series:
+    """Each row's segment, as an ordered categorical: the value itself for a feature with few
+    values (sex, a category), else its quantile bin, named by its range."""
+    if values.nunique() <= segments:
+        names = values.map(format_value)
+        return names.astype(pd.CategoricalDtype(sorted(names.unique()), ordered=True))
+    bins = pd.qcut(values, q=segments, duplicates="drop")
+    return bins.cat.rename_categories(
+        [f"({interval.left:.4g}, {interval.right:.4g}]" for interval in bins.cat.categories]
+    )
+
+
+def compute_segment_metrics(
+    task: Task,
+    model: Any,
+    features: pd.DataFrame,
+    label: pd.Series,
+    feature: str,
+    segments: int,
+) -> pd.DataFrame:
+    """One row per segment of `feature`: its size and every metric defined on it.
+
+    A metric that needs both classes (ROC AUC) is NaN on a segment holding only one.
+    """
+    if feature not in features.columns:
+        raise ConfigError(
+            f"evaluation.segment_feature {feature!r} is not a feature; "
+            f"choose one of: {', '.join(features.columns)}"
+        )
+    labels = segment_labels(features[feature], segments)
+    rows = []
+    for name, index in labels.groupby(labels, observed=True, sort=True).groups.items():
+        part = features.loc[index]
+        row: dict[str, Any] = {SEGMENT: f"{feature} {name}", ROWS: len(part)}
+        for metric in metric_names(task):
+            try:
+                row[metric] = score(task, model, part, label.loc[index], [metric])[metric]
+            except ValueError:
+                row[metric] = np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compute_feature_importance(
+    task: Task, model: Any, features: pd.DataFrame, label: pd.Series, metric: str, seed: int
+) -> pd.DataFrame:
+    """Permutation importance on the holdout: how much `metric` worsens when a feature is
+    shuffled. Works for every estimator, linear or not, and for the whole model pipeline."""
+    definition = get_metric(task, metric)
+    sign = 1.0 if definition.higher_is_better else -1.0
+
+    def scorer(estimator: Any, x: pd.DataFrame, y: pd.Series) -> float:
+        return sign * score(task, estimator, x, y, [metric])[metric]
+
+    result = permutation_importance(
+        model, features, label, scoring=scorer, n_repeats=IMPORTANCE_REPEATS, random_state=seed
+    )
+    frame = pd.DataFrame(
+        {
+            "feature": features.columns,
+            "importance": result.importances_mean,
+            "std": result.importances_std,
         }
-    probabilities = model.predict_proba(features)
-    binary = probabilities.shape[1] == 2
-    scores = probabilities[:, 1] if binary else probabilities
-    average = "binary" if binary else "macro"
-    return {
-        "accuracy": float(accuracy_score(label, predicted)),
-        "f1": float(f1_score(label, predicted, average=average, zero_division=0)),
-        "precision": float(precision_score(label, predicted, average=average, zero_division=0)),
-        "recall": float(recall_score(label, predicted, average=average, zero_division=0)),
-        "roc_auc": float(roc_auc_score(label, scores, multi_class="ovr")),
-        "log_loss": float(log_loss(label, np.clip(probabilities, 1e-15, 1 - 1e-15))),
-    }
-
-
-def improvement(candidate: float, reference: float, higher_is_better: bool) -> float:
-    """How much better the candidate is; negative when it is worse."""
-    return candidate - reference if higher_is_better else reference - candidate
+    )
+    return frame.sort_values("importance", ascending=False, ignore_index=True)

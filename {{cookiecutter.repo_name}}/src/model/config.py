@@ -123,8 +123,9 @@ class TrainingConfig(StrictModel):
         return self
 
     def with_search(self, **changes: Any) -> TrainingConfig:
-        """A copy with some search settings changed (tests and quick runs use fewer trials)."""
-        return self.model_copy(update={"search": self.search.model_copy(update=changes)})
+        """A validated copy with some search settings changed (quick runs, tests)."""
+        search = {**self.search.model_dump(), **changes}
+        return TrainingConfig.model_validate({**self.model_dump(), "search": search})
 
 
 def load_training_config(path: Path) -> TrainingConfig:

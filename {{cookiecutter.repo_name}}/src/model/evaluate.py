@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.inspection import permutation_importance
 
 from src.errors import ConfigError
 from src.model.config import Task
-from src.model.metrics import get_metric, metric_names, score
+from src.model.metrics import get_metric, metric_names, predict, score, score_predictions
 
 SEGMENT = "segment"
 ROWS = "rows"
-IMPORTANCE_REPEATS = 5
+IMPORTANCE_REPEATS = 3
 
 
 def build_baseline(task: Task) -> BaseEstimator:
@@ -48,6 +50,22 @@ def segment_labels(values: pd.Series, segments: int) -> pd.Series:
     )
 
 
+def score_segment(
+    task: Task,
+    labels: pd.Series,
+    predicted: np.ndarray,
+    probabilities: np.ndarray | None,
+    metric: str,
+) -> float:
+    """One metric on one segment; NaN where it is undefined (ROC AUC with a single class)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return score_predictions(task, labels, predicted, probabilities, [metric])[metric]
+    except ValueError:
+        return float("nan")
+
+
 def compute_segment_metrics(
     task: Task,
     model: Any,
@@ -65,16 +83,15 @@ def compute_segment_metrics(
             f"evaluation.segment_feature {feature!r} is not a feature; "
             f"choose one of: {', '.join(features.columns)}"
         )
-    labels = segment_labels(features[feature], segments)
+    segment_of = segment_labels(features[feature], segments)
+    predicted, probabilities = predict(task, model, features)
     rows = []
-    for name, index in labels.groupby(labels, observed=True, sort=True).groups.items():
-        part = features.loc[index]
-        row: dict[str, Any] = {SEGMENT: f"{feature} {name}", ROWS: len(part)}
+    for name, index in segment_of.groupby(segment_of, observed=True).groups.items():
+        positions = segment_of.index.get_indexer(index)
+        part = probabilities[positions] if probabilities is not None else None
+        row: dict[str, Any] = {SEGMENT: f"{feature} {name}", ROWS: len(positions)}
         for metric in metric_names(task):
-            try:
-                row[metric] = score(task, model, part, label.loc[index], [metric])[metric]
-            except ValueError:
-                row[metric] = np.nan
+            row[metric] = score_segment(task, label.loc[index], predicted[positions], part, metric)
         rows.append(row)
     return pd.DataFrame(rows)
 

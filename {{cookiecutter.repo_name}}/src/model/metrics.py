@@ -117,6 +117,17 @@ def score_predictions(
     return {metric.name: metric.compute(labels, predicted, probabilities) for metric in metrics}
 
 
+def predict(task: Task, model: Any, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and, for a classifier, its probabilities, from one model call.
+
+    A classifier's prediction is its most probable class, as served (see Predictor).
+    """
+    if task == "regression":
+        return np.asarray(model.predict(features)), None
+    probabilities = np.asarray(model.predict_proba(features))
+    return np.asarray(model.classes_)[probabilities.argmax(axis=1)], probabilities
+
+
 def score(
     task: Task,
     model: Any,
@@ -124,13 +135,9 @@ def score(
     labels: pd.Series,
     names: list[str] | None = None,
 ) -> dict[str, float]:
-    """The named metrics of `model` on `features`, predicting once."""
-    metrics = [get_metric(task, name) for name in names] if names else list(METRICS[task])
-    predicted = np.asarray(model.predict(features))
-    probabilities = None
-    if any(metric.needs_probabilities for metric in metrics):
-        probabilities = np.asarray(model.predict_proba(features))
-    return score_predictions(task, labels, predicted, probabilities, [m.name for m in metrics])
+    """The named metrics (all of the task's by default) of `model` on `features`."""
+    predicted, probabilities = predict(task, model, features)
+    return score_predictions(task, labels, predicted, probabilities, names)
 
 
 def improvement(candidate: float, reference: float, higher_is_better: bool) -> float:

@@ -111,9 +111,14 @@ class MlflowManager:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.activate()
+
+    def activate(self) -> None:
+        """Point MLflow's process-wide fluent API at this manager's store: another manager
+        in the same process (a second project context, a test) may have moved it."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
     def get_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment_name)
@@ -131,6 +136,7 @@ class MlflowManager:
     def start_run(
         self, run_name: str, tags: dict[str, str] | None = None, nested: bool = False
     ) -> Iterator[Run]:
+        self.activate()
         experiment_id = self.get_or_create_experiment()
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested
@@ -276,6 +282,7 @@ class MlflowManager:
         return self.load_version(model_name, version, alias)
 
     def load_version(self, model_name: str, version: ModelVersion, alias: str) -> Predictor:
+        self.activate()
         uri = f"models:/{model_name}/{version.version}"
         info = mlflow.models.get_model_info(uri)
         if info.signature is None or info.signature.inputs is None:

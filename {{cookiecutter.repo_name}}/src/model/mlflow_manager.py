@@ -31,6 +31,7 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.models.model import ModelInfo
 from sklearn.base import BaseEstimator
 
 from src.errors import ModelNotFoundError, ProjectError
@@ -204,11 +205,11 @@ class MlflowManager:
     def log_figure(self, figure: Figure, artifact_file: str) -> None:
         mlflow.log_figure(figure, artifact_file)
 
-    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> str:
-        """Log the model with signature, input example and pinned requirements; returns its URI."""
+    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> ModelInfo:
+        """Log the model with signature, input example and pinned requirements."""
         with quiet_model_logging():
             signature: ModelSignature = infer_signature(features, model.predict(features.head(5)))
-            info = mlflow.sklearn.log_model(
+            info: ModelInfo = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
@@ -219,7 +220,7 @@ class MlflowManager:
                 tags={TASK_TAG: task},
             )
         mlflow.set_tag(TASK_TAG, task)
-        return str(info.model_uri)
+        return info
 
     def log_reference(self, reference: pd.DataFrame) -> None:
         """Store the reference set drift checks compare against, next to the model."""
@@ -229,17 +230,27 @@ class MlflowManager:
             mlflow.log_artifact(str(path), artifact_path=REFERENCE_ARTIFACT_DIR)
 
     def register(
-        self, model_uri: str, model_name: str, run_id: str, tags: dict[str, str], description: str
+        self,
+        model: ModelInfo,
+        model_name: str,
+        run_id: str,
+        tags: dict[str, str],
+        description: str,
     ) -> ModelVersion:
         try:
             self.client.create_registered_model(model_name)
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = self.client.create_model_version(
-            model_name, source=model_uri, run_id=run_id, tags=tags, description=description
+        # A tracking server only accepts a models:/ source together with its model id.
+        return self.client.create_model_version(
+            model_name,
+            source=model.model_uri,
+            run_id=run_id,
+            tags=tags,
+            description=description,
+            model_id=model.model_id,
         )
-        return version
 
     def set_version_tags(self, model_name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():

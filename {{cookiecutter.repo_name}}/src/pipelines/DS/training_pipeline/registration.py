@@ -178,7 +178,7 @@ def register_candidate(
     evaluation: Evaluation,
     run_id: str,
 ) -> Registration:
-    model_uri = manager.log_model(trained.model, split.x_train, config.task)
+    model_info = manager.log_model(trained.model, split.x_train, config.task)
     reference = build_reference(trained.model, split, view, config)
     manager.log_reference(reference)
     log_datasets(manager, view, extract, split, reference)
@@ -186,11 +186,21 @@ def register_candidate(
         json.dumps(evaluation.candidate, indent=2), f"{EVALUATION_DIR}/holdout_metrics.json"
     )
     card = ModelCard(
-        model_name, view, config, extract, (len(split.x_train), len(split.x_test)),
-        trained, evaluation, current_git_commit(), run_id,
-    )  # fmt: skip
-    lineage = {GIT_COMMIT_TAG: card.git_commit, DATA_TABLE_TAG: extract.table,
-               DATA_SNAPSHOT_TAG: extract.snapshot_id}  # fmt: skip
+        model_name=model_name,
+        view=view,
+        config=config,
+        extract=extract,
+        split_rows=(len(split.x_train), len(split.x_test)),
+        trained=trained,
+        evaluation=evaluation,
+        git_commit=current_git_commit(),
+        run_id=run_id,
+    )
+    lineage = {
+        GIT_COMMIT_TAG: card.git_commit,
+        DATA_TABLE_TAG: extract.table,
+        DATA_SNAPSHOT_TAG: extract.snapshot_id,
+    }
     mlflow.set_tags(lineage)
     tags = {
         **lineage,
@@ -200,5 +210,5 @@ def register_candidate(
     }
     text = card.render()
     mlflow.log_text(text, MODEL_CARD_FILE)
-    version = manager.register(model_uri, model_name, run_id, tags, text)
-    return Registration(model_uri=model_uri, version=str(version.version), card=card)
+    version = manager.register(model_info, model_name, run_id, tags, text)
+    return Registration(model_uri=model_info.model_uri, version=str(version.version), card=card)

@@ -26,7 +26,7 @@ from src.model.tracking_server import (
 )
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 from tests.conftest import isolated_settings
-from tests.integration.test_training import quick, worse
+from tests.integration.test_training import quick
 
 pytestmark = pytest.mark.integration
 
@@ -80,15 +80,10 @@ def test_training_and_the_registry_work_over_http(
     reference = manager.load_reference(predictor.run_id)
     assert {context.view.label.name, "prediction"} <= set(reference.columns)
 
-    second = run_training_pipeline(
-        context.lake, context.view, worse(context.training), manager, name
-    )
-    assert not second.decision.promoted
-    production = manager.get_version(name, PRODUCTION_ALIAS)
-    staging = manager.get_version(name, STAGING_ALIAS)
-    assert production is not None and str(production.version) == "1"
-    assert staging is not None and str(staging.version) == "2"
-    assert manager.get_version_by_number(name, "2").tags[DECISION_TAG] == "staging"
+    version = manager.get_version_by_number(name, first.version)
+    assert version.tags[DECISION_TAG] == "production"
+    assert (version.description or "").startswith("# Model card")
+    assert manager.get_version(name, STAGING_ALIAS) is not None
 
 
 def test_a_second_start_finds_the_running_server(server: tuple[TrackingServer, Path]) -> None:

@@ -52,7 +52,9 @@ def train(context: ProjectContext, config: TrainingConfig) -> TrainingOutcome:
 
 
 def quick(config: TrainingConfig) -> TrainingConfig:
-    return config.with_search(n_trials=3, cv_folds=3)
+    """The shipped model with a short search and a smaller integration sample."""
+    checks = config.integration.model_copy(update={"sample_rows": 20})
+    return config.model_copy(update={"integration": checks}).with_search(n_trials=3, cv_folds=3)
 
 
 def worse(config: TrainingConfig) -> TrainingConfig:

@@ -143,7 +143,8 @@ def init_mlflow() -> None:
 
 
 class RichTrainingProgress:
-    """The training pipeline's steps as lines, its Optuna trials as a progress bar."""
+    """The training pipeline's steps as lines and its Optuna trials as a progress bar; one
+    line per trial instead when the output is not a terminal (CI logs, Airflow)."""
 
     def __init__(self, progress: Progress, trials: int, metric: str) -> None:
         self.progress = progress
@@ -156,18 +157,18 @@ class RichTrainingProgress:
 
         self.steps += 1
         self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}", highlight=False)
-        if name == "training":
-            self.progress.update(self.task, visible=True)
-        elif self.progress.tasks[self.task].visible:
-            self.progress.update(self.task, visible=False)
+        self.progress.update(self.task, visible=name == "training")
 
     def trial(self, result: TrialResult, state: SearchProgress) -> None:
         best = "-" if state.best_value is None else f"{state.best_value:.4f}"
-        self.progress.update(
-            self.task,
-            completed=state.done,
-            description=f"trial {result.number} {result.state}; best cv {self.metric} {best}",
+        score = f"{result.cv_mean:.4f}" if result.fold_scores else "-"
+        text = (
+            f"trial {state.done}/{state.total} {result.state}: cv {self.metric} {score}; "
+            f"best {best}"
         )
+        self.progress.update(self.task, completed=state.done, description=text)
+        if not self.progress.console.is_terminal:
+            self.progress.console.print(f"  {text}", highlight=False)
 
 
 def describe_gates(outcome: TrainingOutcome, config: TrainingConfig) -> tuple[str, str]:

@@ -52,6 +52,8 @@ def test_mlflow_local_serves_training_until_mlflow_down(tmp_path: Path) -> None:
         trained = make("train-local", {**env, "MLFLOW_TRACKING_URI": url}, f"TRIALS={TRIALS}")
         assert trained.returncode == 0, trained.stdout + trained.stderr
         assert "v1: production" in trained.stdout.strip().splitlines()[-1]
+        # Outside a terminal the progress over trials is one line per trial.
+        assert f"trial {TRIALS}/{TRIALS} complete" in trained.stdout
         assert "decision" in trained.stdout and "candidate v1" in trained.stdout
 
         # Both URIs explicitly: MLflow's process-wide registry URI may name another store.

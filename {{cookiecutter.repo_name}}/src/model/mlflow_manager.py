@@ -15,13 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.sklearn
 import pandas as pd
 import skops.io
-from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source import DatasetSource
@@ -37,6 +36,10 @@ from sklearn.base import BaseEstimator
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
+
+if TYPE_CHECKING:
+    # Only the training run draws pictures; serving never imports matplotlib.
+    from matplotlib.figure import Figure
 
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"

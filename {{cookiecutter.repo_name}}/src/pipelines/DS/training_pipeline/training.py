@@ -21,6 +21,7 @@ from src.model.tuning import (
     SearchResult,
     TrialCallback,
     TrialResult,
+    TrialTracker,
     build_model,
     fit_model,
     run_search,
@@ -41,7 +42,9 @@ def cv_metric_names(metric: str) -> tuple[str, str]:
     return f"cv_{metric}_mean", f"cv_{metric}_std"
 
 
-def trial_tracker(manager: MlflowManager, metric: str) -> Callable[[int], Any]:
+def trial_tracker(manager: MlflowManager, metric: str) -> TrialTracker:
+    """Each trial as a child run of the active training run."""
+
     @contextmanager
     def track(number: int) -> Iterator[Callable[[TrialResult], None]]:
         with manager.start_child_run(f"trial-{number:03d}") as run:

@@ -98,12 +98,22 @@ def read_state(state_dir: Path) -> TrackingServer | None:
         return None
 
 
+def is_mlflow_process(server: TrackingServer) -> bool:
+    """Whether the recorded pid is still this server, not a process that reused the pid
+    after a reboot (which must never be signalled)."""
+    cmdline = Path(f"/proc/{server.pid}/cmdline")
+    if cmdline.exists():
+        return b"mlflow" in cmdline.read_bytes()
+    # No /proc (macOS), or the launcher is gone and its worker remains: ask the server.
+    return is_healthy(server.url)
+
+
 def running_server(state_dir: Path) -> TrackingServer | None:
     """The server this state directory started, when it is still alive; stale state is removed."""
     server = read_state(state_dir)
     if server is None:
         return None
-    if is_group_alive(server.pid):
+    if is_group_alive(server.pid) and is_mlflow_process(server):
         return server
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     return None

@@ -105,19 +105,36 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "state" / STATE_FILE).exists()
 
 
-def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
-    # A stand-in server with a worker child, like mlflow's launcher and its uvicorn worker.
-    script = (
-        "import subprocess, sys, time; "
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
-        "time.sleep(120)"
-    )
+def start_stand_in(tmp_path: Path, script: str) -> tuple[subprocess.Popen[bytes], Path]:
     process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     state = tmp_path / "state"
     state.mkdir()
     stand_in = TrackingServer(process.pid, "http://127.0.0.1:1", str(tmp_path / "log"))
     (state / STATE_FILE).write_text(json.dumps(asdict(stand_in)))
-    assert stop_tracking_server(state, timeout_seconds=20) == stand_in
+    return process, state
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
+    # A stand-in for mlflow's launcher and its uvicorn worker (its command line says mlflow).
+    script = (
+        "import subprocess, sys, time; mlflow = 'stand-in'; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+        "time.sleep(120)"
+    )
+    process, state = start_stand_in(tmp_path, script)
+    stopped = stop_tracking_server(state, timeout_seconds=20)
+    assert stopped is not None and stopped.pid == process.pid
     assert not is_group_alive(process.pid)
     assert not (state / STATE_FILE).exists()
     assert stop_tracking_server(state) is None
+
+
+def test_a_pid_reused_by_another_program_is_never_signalled(tmp_path: Path) -> None:
+    process, state = start_stand_in(tmp_path, "import time; time.sleep(120)")
+    try:
+        assert stop_tracking_server(state) is None
+        assert process.poll() is None, "the unrelated process must still run"
+        assert not (state / STATE_FILE).exists(), "the stale state is dropped"
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,10 @@ def test_mlflow_local_serves_training_until_mlflow_down(tmp_path: Path) -> None:
         assert {"plots/feature_importance.png", "plots/optimization_history.png"} <= {
             item.path for item in pictures
         }
+        # The endpoint the UI shows pictures from.
+        picture = f"{url}/get-artifact?path=plots/optimization_history.png&run_uuid="
+        with urllib.request.urlopen(picture + parents[0].info.run_id, timeout=30) as answer:  # noqa: S310
+            assert answer.read(4) == b"\x89PNG"
         model = client.get_registered_model(settings.model_name)
         assert model.aliases == {PRODUCTION_ALIAS: "1", STAGING_ALIAS: "1"}
     finally:

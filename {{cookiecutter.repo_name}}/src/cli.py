@@ -7,6 +7,7 @@ with a non-zero code (1 for failures, 2 for bad usage, 3 for drift found by drif
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -15,13 +16,15 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from src.context import ProjectContext, build_context
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
+    from src.model.config import TrainingConfig
+    from src.model.tuning import SearchProgress, TrialResult
     from src.pipelines.DS.training_pipeline.pipeline import TrainingOutcome
 
 app = typer.Typer(
@@ -139,27 +142,84 @@ def init_mlflow() -> None:
     )
 
 
-def print_decision_table(context: ProjectContext, outcome: TrainingOutcome) -> None:
-    evaluation = outcome.evaluation
-    table = Table(title=f"model {context.settings.model_name} v{outcome.version}")
+class RichTrainingProgress:
+    """The training pipeline's steps as lines and its Optuna trials as a progress bar; one
+    line per trial instead when the output is not a terminal (CI logs, Airflow)."""
+
+    def __init__(self, progress: Progress, trials: int, metric: str) -> None:
+        self.progress = progress
+        self.metric = metric
+        self.steps = 0
+        self.task = progress.add_task("search", total=trials, visible=False)
+
+    def step(self, name: str) -> None:
+        from src.pipelines.DS.training_pipeline.pipeline import STEPS
+
+        self.steps += 1
+        self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}", highlight=False)
+        self.progress.update(self.task, visible=name == "training")
+
+    def trial(self, result: TrialResult, state: SearchProgress) -> None:
+        best = "-" if state.best_value is None else f"{state.best_value:.4f}"
+        score = f"{result.cv_mean:.4f}" if result.fold_scores else "-"
+        text = (
+            f"trial {state.done}/{state.total} {result.state}: cv {self.metric} {score}; "
+            f"best {best}"
+        )
+        self.progress.update(self.task, completed=state.done, description=text)
+        if not self.progress.console.is_terminal:
+            self.progress.console.print(f"  {text}", highlight=False)
+
+
+def describe_gates(outcome: TrainingOutcome, config: TrainingConfig) -> tuple[str, str]:
+    """The decision row's baseline and production cells."""
+    evaluation, decision = outcome.evaluation, outcome.decision
+    gain = evaluation.gain_over_baseline()
+    needed = config.promotion.min_improvement_over_baseline
+    baseline = f"beaten by {gain:+.4f}" if gain >= needed else f"{gain:+.4f} < {needed}"
+    if evaluation.production_version is None:
+        production = "none yet"
+    else:
+        production = "replaced" if decision.promoted else "kept"
+    return baseline, production
+
+
+def print_decision_table(
+    context: ProjectContext, config: TrainingConfig, outcome: TrainingOutcome
+) -> None:
+    evaluation, search = outcome.evaluation, outcome.search
+    params = ", ".join(f"{name}={value}" for name, value in search.best_params.items())
+    console.print(
+        f"search: {len(search.trials)} trials ({search.pruned} pruned); best cv "
+        f"{search.metric} {search.best_cv_mean:.4f} ± {search.best_cv_std:.4f}"
+        + (f" with {params}" if params else ""),
+        highlight=False,
+    )
+    table = Table(title=f"{context.settings.model_name}: holdout metrics and decision")
     table.add_column("metric")
     table.add_column("baseline", justify="right")
     table.add_column(f"production v{evaluation.production_version or '-'}", justify="right")
-    table.add_column("candidate", justify="right")
+    table.add_column(f"candidate v{outcome.version}", justify="right")
     for name, value in evaluation.candidate.items():
         production = evaluation.production.get(name) if evaluation.production else None
         table.add_row(
-            name,
+            f"{name} (gate)" if name == evaluation.gate_metric else name,
             f"{evaluation.baseline[name]:.4f}",
             f"{production:.4f}" if production is not None else "-",
             f"{value:.4f}",
         )
+    baseline_cell, production_cell = describe_gates(outcome, config)
+    table.add_section()
+    table.add_row("decision", baseline_cell, production_cell, outcome.decision.state, style="bold")
     console.print(table)
 
 
 @app.command("train")
 @reports_errors
 def train(
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Optuna trials; default search.n_trials.")
+    ] = None,
     stage_only: Annotated[
         bool,
         typer.Option(
@@ -167,24 +227,33 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train, evaluate, register and promote a model from the feature store."""
+    """Search, train, evaluate, register and promote a model from the feature store."""
     from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 
     context = build_context()
-    with console.status("training"):
+    config = context.training
+    if trials is not None:
+        config = config.with_search(n_trials=trials)
+    with Progress(
+        *Progress.get_default_columns(), MofNCompleteColumn(), console=console, transient=True
+    ) as progress:
+        reporter = RichTrainingProgress(
+            progress, config.search.n_trials, config.promotion.gate_metric
+        )
         outcome = run_training_pipeline(
             context.lake,
             context.view,
-            context.training,
+            config,
             context.mlflow,
             context.settings.model_name,
+            reporter,
             stage_only=stage_only,
         )
-    print_decision_table(context, outcome)
+    print_decision_table(context, config, outcome)
     decision = outcome.decision
-    state = "production" if decision.promoted else "staging" if decision.staged else "rejected"
     console.print(
-        f"trained {context.settings.model_name} v{outcome.version}: {state} ({decision.reason})",
+        f"trained {context.settings.model_name} v{outcome.version}: {decision.state} "
+        f"({decision.reason}; data snapshot {outcome.snapshot_id})",
         highlight=False,
     )
 
@@ -207,6 +276,44 @@ def promote(
         return
     replaced = f"replacing v{previous}" if previous else "the first production version"
     console.print(f"promoted {model_name} v{version} to production, {replaced}", highlight=False)
+
+
+@app.command("mlflow-local")
+@reports_errors
+def mlflow_local(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI and API.")] = 5000,
+) -> None:
+    """Run `mlflow server` on the local SQLite store and artifacts, in the background."""
+    from src.model.tracking_server import served_store, start_tracking_server
+
+    store = served_store(build_context().settings)
+    server = start_tracking_server(
+        store.backend_store_uri,
+        store.artifacts_dir,
+        store.state_dir,
+        host=host,
+        port=port,
+        default_artifact_root=store.artifacts_dir.as_uri(),
+    )
+    console.print(
+        f"MLflow server on {server.url} (pid {server.pid}, store {store.backend_store_uri}, "
+        f"log {server.log_file}); stop it with `make mlflow-down`",
+        highlight=False,
+    )
+
+
+@app.command("mlflow-down")
+@reports_errors
+def mlflow_down() -> None:
+    """Stop the server `mlflow-local` started."""
+    from src.model.tracking_server import served_store, stop_tracking_server
+
+    stopped = stop_tracking_server(served_store(build_context().settings).state_dir)
+    if stopped is None:
+        console.print("no local MLflow server is running", highlight=False)
+    else:
+        console.print(f"stopped the MLflow server on {stopped.url} (pid {stopped.pid})")
 
 
 @app.command("batch-inference")
@@ -361,6 +468,8 @@ def main() -> None:
     # MLflow's INFO lines and download bars would bury the one-line summaries.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow set up its logger when this module imported it, before the line above.
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"])
     app()
 
 

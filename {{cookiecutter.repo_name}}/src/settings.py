@@ -26,6 +26,9 @@ AppEnv = Literal["local", "compose", "aws"]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
 AWS_CONFIG_FILE = CONFIG_DIR / "aws_config.yaml"
+# The embedded MLflow store: runs and registry in SQLite, artifacts in a folder.
+LOCAL_TRACKING_DB = PROJECT_ROOT / "mlflow.db"
+LOCAL_ARTIFACTS_DIR = PROJECT_ROOT / "mlartifacts"
 
 
 class S3Settings(BaseModel):
@@ -171,7 +174,7 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         if self.is_local:
-            return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+            return f"sqlite:///{LOCAL_TRACKING_DB}"
         raise ConfigError(f"MLFLOW_TRACKING_URI must be set when APP_ENV={self.app_env}")
 
     @property
@@ -180,7 +183,7 @@ class Settings(BaseSettings):
         if self.mlflow_artifact_root:
             return self.mlflow_artifact_root
         if self.is_local and self.resolved_tracking_uri.startswith("sqlite:"):
-            return (PROJECT_ROOT / "mlartifacts").as_uri()
+            return LOCAL_ARTIFACTS_DIR.as_uri()
         return None
 
     @property

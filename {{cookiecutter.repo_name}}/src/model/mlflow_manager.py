@@ -7,34 +7,62 @@ own types are trusted on load, so a model file cannot run arbitrary code.
 
 from __future__ import annotations
 
+import logging
 import tempfile
-from collections.abc import Iterator
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.sklearn
 import pandas as pd
 import skops.io
 from mlflow import MlflowClient
-from mlflow.entities import Run
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.models.model import ModelInfo
 from sklearn.base import BaseEstimator
 
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
 
+if TYPE_CHECKING:
+    # Only the training run draws pictures; serving never imports matplotlib.
+    from matplotlib.figure import Figure
+
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"
+MODEL_CARD_FILE = "model_card.md"
+
+# Tags on runs and registered versions: lineage and the promotion decision.
 TASK_TAG = "task"
+GIT_COMMIT_TAG = "git_commit"
+DATA_TABLE_TAG = "data_table"
+DATA_SNAPSHOT_TAG = "data_snapshot_id"
+DECISION_TAG = "decision"
+DECISION_REASON_TAG = "decision_reason"
+# One version tag per holdout metric, `metric.<name>`: live monitoring compares against them.
+METRIC_TAG_PREFIX = "metric."
+# The values of DECISION_TAG: where the version ended up.
+PRODUCTION_DECISION = PRODUCTION_ALIAS
+STAGING_DECISION = STAGING_ALIAS
+REJECTED_DECISION = "rejected"
+# Registered model version descriptions hold at most 5000 characters (MLflow's SQL schema).
+MAX_DESCRIPTION = 5000
 
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.")
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -49,6 +77,35 @@ def trusted_types(model: BaseEstimator) -> list[str]:
     return list(untrusted)
 
 
+def dataset_source(uri: str) -> DatasetSource:
+    """MLflow's source for a dataset URI (file://, s3://, ...); for a scheme MLflow has no
+    source type for, the logging code, with the URI kept as a tag."""
+    try:
+        with warnings.catch_warnings():
+            # file:// matches MLflow's local source under two registered schemes; same class.
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+            source: DatasetSource = resolve_dataset_source(uri)
+    except MlflowException:
+        source = CodeDatasetSource(tags={"uri": uri})
+    return source
+
+
+@contextmanager
+def quiet_model_logging() -> Iterator[None]:
+    """Silence two MLflow messages that do not apply here: uv environments have no pip to
+    write into conda.yaml (requirements are pinned instead), and class labels are integers
+    on purpose."""
+    logger = logging.getLogger("mlflow.utils.environment")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def pinned_requirements() -> list[str]:
     return [f"{name}=={package_version(name)}" for name in PINNED_PACKAGES]
 
@@ -60,9 +117,14 @@ class MlflowManager:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.activate()
+
+    def activate(self) -> None:
+        """Point MLflow's process-wide fluent API at this manager's store: another manager
+        in the same process (a second project context, a test) may have moved it."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
     def get_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment_name)
@@ -80,27 +142,90 @@ class MlflowManager:
     def start_run(
         self, run_name: str, tags: dict[str, str] | None = None, nested: bool = False
     ) -> Iterator[Run]:
+        self.activate()
         experiment_id = self.get_or_create_experiment()
         with mlflow.start_run(
             experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested
         ) as run:
             yield run
 
-    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> str:
-        """Log the model with signature, input example and pinned requirements; returns its URI."""
-        signature: ModelSignature = infer_signature(features, model.predict(features.head(5)))
-        info = mlflow.sklearn.log_model(
-            model,
-            name=MODEL_ARTIFACT,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-            skops_trusted_types=trusted_types(model),
-            signature=signature,
-            input_example=features.head(2),
-            pip_requirements=pinned_requirements(),
-            tags={TASK_TAG: task},
+    @contextmanager
+    def start_child_run(self, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Run]:
+        """A run nested under the active one, in the same experiment (the UI groups them)."""
+        parent = mlflow.active_run()
+        if parent is None:
+            raise ProjectError(f"child run {run_name!r} needs an active parent run")
+        with mlflow.start_run(
+            experiment_id=parent.info.experiment_id, run_name=run_name, tags=tags, nested=True
+        ) as run:
+            yield run
+
+    def log_dataset(
+        self,
+        frame: pd.DataFrame,
+        name: str,
+        context: str,
+        source_uri: str,
+        targets: str | None = None,
+        predictions: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Record a dataset the active run used: schema, profile, digest and where it came from
+        (the run's Datasets panel in the UI). The rows themselves are not copied."""
+        with warnings.catch_warnings():
+            # The hint about integer columns concerns model signatures, not dataset records.
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+            dataset = from_pandas(
+                frame,
+                source=dataset_source(source_uri),
+                targets=targets,
+                name=name,
+                predictions=predictions,
+            )
+            mlflow.log_input(dataset, context=context, tags=tags)
+
+    def log_batch(
+        self,
+        run_id: str,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        step_metrics: Mapping[str, Sequence[float]] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Log everything about a run in one request (a trial's run costs one round trip)."""
+        now = int(time.time() * 1000)
+        entries = [Metric(key, float(value), now, 0) for key, value in (metrics or {}).items()]
+        entries += [
+            Metric(key, float(value), now, step)
+            for key, values in (step_metrics or {}).items()
+            for step, value in enumerate(values)
+        ]
+        self.client.log_batch(
+            run_id,
+            metrics=entries,
+            params=[Param(key, str(value)) for key, value in (params or {}).items()],
+            tags=[RunTag(key, value) for key, value in (tags or {}).items()],
         )
+
+    def log_figure(self, figure: Figure, artifact_file: str) -> None:
+        mlflow.log_figure(figure, artifact_file)
+
+    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> ModelInfo:
+        """Log the model with signature, input example and pinned requirements."""
+        with quiet_model_logging():
+            signature: ModelSignature = infer_signature(features, model.predict(features.head(5)))
+            info: ModelInfo = mlflow.sklearn.log_model(
+                model,
+                name=MODEL_ARTIFACT,
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                skops_trusted_types=trusted_types(model),
+                signature=signature,
+                input_example=features.head(2),
+                pip_requirements=pinned_requirements(),
+                tags={TASK_TAG: task},
+            )
         mlflow.set_tag(TASK_TAG, task)
-        return str(info.model_uri)
+        return info
 
     def log_reference(self, reference: pd.DataFrame) -> None:
         """Store the reference set drift checks compare against, next to the model."""
@@ -110,24 +235,50 @@ class MlflowManager:
             mlflow.log_artifact(str(path), artifact_path=REFERENCE_ARTIFACT_DIR)
 
     def register(
-        self, model_uri: str, model_name: str, run_id: str, tags: dict[str, str], description: str
+        self,
+        model: ModelInfo,
+        model_name: str,
+        run_id: str,
+        tags: dict[str, str],
+        description: str,
     ) -> ModelVersion:
         try:
             self.client.create_registered_model(model_name)
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = self.client.create_model_version(
-            model_name, source=model_uri, run_id=run_id, tags=tags, description=description
+        # A tracking server only accepts a models:/ source together with its model id.
+        return self.client.create_model_version(
+            model_name,
+            source=model.model_uri,
+            run_id=run_id,
+            tags=tags,
+            description=description,
+            model_id=model.model_id,
         )
-        return version
 
     def set_version_tags(self, model_name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, str(value))
 
+    def set_description(self, model_name: str, version: str, description: str) -> None:
+        if len(description) > MAX_DESCRIPTION:
+            note = "\n\n(truncated; the full model card is the run's model_card.md artifact)"
+            description = description[: MAX_DESCRIPTION - len(note)] + note
+        self.client.update_model_version(model_name, version, description=description)
+
     def set_alias(self, model_name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model_name, alias, version)
+
+    def restore_alias(self, model_name: str, alias: str, version: ModelVersion | None) -> None:
+        """Point `alias` back at `version`, or remove it when there was none."""
+        if version is None:
+            self.client.delete_registered_model_alias(model_name, alias)
+        else:
+            self.set_alias(model_name, alias, str(version.version))
+
+    def get_version_by_number(self, model_name: str, version: str) -> ModelVersion:
+        return self.client.get_model_version(model_name, version)
 
     def get_version(self, model_name: str, alias: str) -> ModelVersion | None:
         try:
@@ -147,6 +298,7 @@ class MlflowManager:
         return self.load_version(model_name, version, alias)
 
     def load_version(self, model_name: str, version: ModelVersion, alias: str) -> Predictor:
+        self.activate()
         uri = f"models:/{model_name}/{version.version}"
         info = mlflow.models.get_model_info(uri)
         if info.signature is None or info.signature.inputs is None:

@@ -18,11 +18,10 @@ from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_
 
 from src.data.predictions import PREDICTION, PREDICTION_DATE
 from src.model.config import Task
+from src.model.mlflow_manager import METRIC_TAG_PREFIX
 from src.monitoring.config import PerformanceConfig
 from src.monitoring.drift import ColumnDrift
 
-# Tags the training pipeline writes on each registered version, one per holdout metric.
-METRIC_TAG_PREFIX = "metric."
 LIVE_METRICS: dict[Task, tuple[str, ...]] = {
     "classification": ("accuracy", "f1"),
     "regression": ("rmse", "mae"),

@@ -1,17 +1,29 @@
-"""Step 4: holdout metrics of the candidate, the naive baseline and the production model."""
+"""Step 4: the candidate, the naive baseline and the production model on the same holdout,
+with the error analysis by segment, permutation importance and the evaluation pictures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import mlflow
-from sklearn.base import BaseEstimator
+import pandas as pd
 
-from src.errors import ConfigError
 from src.model.config import TrainingConfig
-from src.model.evaluate import build_baseline, compute_metrics, improvement
+from src.model.evaluate import (
+    build_baseline,
+    compute_feature_importance,
+    compute_metrics,
+    compute_segment_metrics,
+)
+from src.model.metrics import get_metric, improvement
+from src.model.mlflow_manager import MlflowManager
+from src.model.plots import build_evaluation_figures, plot_feature_importance
 from src.model.predictor import Predictor
 from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
+from src.pipelines.DS.training_pipeline.training import PLOTS_DIR
+
+EVALUATION_DIR = "evaluation"
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,10 @@ class Evaluation:
     production_version: str | None
     gate_metric: str
     higher_is_better: bool
+    # Why production could not be scored on this holdout (it needs other features).
+    production_unavailable: str | None = None
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def gain_over_baseline(self) -> float:
         return improvement(
@@ -38,37 +54,70 @@ class Evaluation:
         )
 
 
+def score_production(
+    production: Predictor, split: DatasetSplit, config: TrainingConfig
+) -> tuple[dict[str, float] | None, str | None]:
+    missing = [name for name in production.feature_names if name not in split.x_test.columns]
+    if missing:
+        return None, (
+            f"production v{production.version} needs features the holdout lacks: "
+            f"{', '.join(missing)}"
+        )
+    features = split.x_test[production.feature_names]
+    return compute_metrics(config.task, production.estimator, features, split.y_test), None
+
+
+def log_evaluation(manager: MlflowManager, evaluation: Evaluation) -> None:
+    for prefix, metrics in (
+        ("holdout", evaluation.candidate),
+        ("baseline", evaluation.baseline),
+        ("production", evaluation.production or {}),
+    ):
+        mlflow.log_metrics({f"{prefix}_{name}": value for name, value in metrics.items()})
+    mlflow.log_table(evaluation.segments, f"{EVALUATION_DIR}/segments.json")
+    mlflow.log_table(evaluation.importance, f"{EVALUATION_DIR}/feature_importance.json")
+    manager.log_figure(
+        plot_feature_importance(evaluation.importance, evaluation.gate_metric),
+        f"{PLOTS_DIR}/feature_importance.png",
+    )
+
+
 def evaluate_candidate(
-    candidate: BaseEstimator,
+    candidate: Any,
     split: DatasetSplit,
     config: TrainingConfig,
     production: Predictor | None,
+    manager: MlflowManager,
 ) -> Evaluation:
     task = config.task
-    candidate_metrics = compute_metrics(task, candidate, split.x_test, split.y_test)
-    if config.promotion.gate_metric not in candidate_metrics:
-        raise ConfigError(
-            f"promotion.gate_metric {config.promotion.gate_metric!r} is not a {task} metric; "
-            f"choose one of: {', '.join(candidate_metrics)}"
-        )
+    gate = get_metric(task, config.promotion.gate_metric)
     baseline = build_baseline(task).fit(split.x_train, split.y_train)
-    baseline_metrics = compute_metrics(task, baseline, split.x_test, split.y_test)
-    production_metrics = None
-    if production is not None:
-        production_metrics = compute_metrics(
-            task, production.estimator, split.x_test[production.feature_names], split.y_test
-        )
-    mlflow.log_metrics({f"holdout_{name}": value for name, value in candidate_metrics.items()})
-    mlflow.log_metrics({f"baseline_{name}": value for name, value in baseline_metrics.items()})
-    if production_metrics:
-        mlflow.log_metrics(
-            {f"production_{name}": value for name, value in production_metrics.items()}
-        )
-    return Evaluation(
-        candidate=candidate_metrics,
-        baseline=baseline_metrics,
+    production_metrics, unavailable = (
+        score_production(production, split, config) if production else (None, None)
+    )
+    evaluation = Evaluation(
+        candidate=compute_metrics(task, candidate, split.x_test, split.y_test),
+        baseline=compute_metrics(task, baseline, split.x_test, split.y_test),
         production=production_metrics,
         production_version=production.version if production else None,
-        gate_metric=config.promotion.gate_metric,
-        higher_is_better=config.promotion.higher_is_better,
+        gate_metric=gate.name,
+        higher_is_better=gate.higher_is_better,
+        production_unavailable=unavailable,
+        segments=compute_segment_metrics(
+            task,
+            candidate,
+            split.x_test,
+            split.y_test,
+            config.evaluation.segment_feature,
+            config.evaluation.segments,
+        ),
+        importance=compute_feature_importance(
+            task, candidate, split.x_test, split.y_test, gate.name, config.seed
+        ),
     )
+    log_evaluation(manager, evaluation)
+    for name, figure in build_evaluation_figures(
+        task, candidate, split.x_test, split.y_test
+    ).items():
+        manager.log_figure(figure, f"{PLOTS_DIR}/{name}")
+    return evaluation

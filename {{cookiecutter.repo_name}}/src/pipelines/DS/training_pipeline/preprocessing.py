@@ -1,4 +1,8 @@
-"""Step 2: split the training set into a training part and a holdout, reproducibly."""
+"""Step 2: feature checks and a reproducible split into a training part and a holdout.
+
+Transformations (scaling) and feature selection live inside the model pipeline (see
+`src.model.train`), so they are fitted on training folds only and travel with the model.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from src.data.feature_store import FeatureView
+from src.errors import ConfigError
 from src.model.config import TrainingConfig
 
 
@@ -19,9 +24,24 @@ class DatasetSplit:
     y_test: pd.Series
 
 
+def check_feature_settings(view: FeatureView, config: TrainingConfig) -> None:
+    selected = config.preprocessing.select_k_best
+    if selected is not None and selected > len(view.features):
+        raise ConfigError(
+            f"preprocessing.select_k_best is {selected} but {view.name} has "
+            f"{len(view.features)} features"
+        )
+    if config.evaluation.segment_feature not in view.feature_names:
+        raise ConfigError(
+            f"evaluation.segment_feature {config.evaluation.segment_feature!r} is not a feature "
+            f"of {view.name}; choose one of: {', '.join(view.feature_names)}"
+        )
+
+
 def split_training_set(
     frame: pd.DataFrame, view: FeatureView, config: TrainingConfig
 ) -> DatasetSplit:
+    check_feature_settings(view, config)
     features = frame[view.feature_names]
     label = frame[view.label.name]
     stratify = label if config.task == "classification" else None

@@ -1,19 +1,51 @@
-"""Step 6: move `staging` and `production` only when the gates are passed."""
+"""Step 6: `staging` behind the baseline gate, integration checks against the staged model,
+then `production` behind the production gate. Every outcome is tagged with its reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 
+from src.data.predictions import PREDICTION
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
-from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS, MlflowManager
+from src.model.mlflow_manager import (
+    DECISION_REASON_TAG,
+    DECISION_TAG,
+    MODEL_CARD_FILE,
+    PRODUCTION_ALIAS,
+    PRODUCTION_DECISION,
+    REJECTED_DECISION,
+    STAGING_ALIAS,
+    STAGING_DECISION,
+    MlflowManager,
+)
+from src.model.predictor import Predictor
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
+from src.pipelines.DS.training_pipeline.registration import Registration
 
+LATENCY_PERCENTILE = 95
 # Version tag of a model that passed both gates under `train --stage-only`: the one mark
 # `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
+
+
+@dataclass(frozen=True)
+class IntegrationReport:
+    """What the model loaded back by the `staging` alias did on a holdout sample."""
+
+    rows: int
+    p95_latency_ms: float
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
 
 
 @dataclass(frozen=True)
@@ -21,11 +53,19 @@ class PromotionDecision:
     staged: bool
     promoted: bool
     reason: str
+    integration: IntegrationReport | None = None
     # Passed the production gate, held at `staging` for a deployment to promote.
     held: bool = False
 
+    @property
+    def state(self) -> str:
+        if self.promoted:
+            return PRODUCTION_DECISION
+        return STAGING_DECISION if self.staged else REJECTED_DECISION
+
 
 def decide_promotion(evaluation: Evaluation, config: TrainingConfig) -> PromotionDecision:
+    """What the two gates say about the candidate's holdout metrics."""
     gates = config.promotion
     metric = gates.gate_metric
     over_baseline = evaluation.gain_over_baseline()
@@ -37,6 +77,10 @@ def decide_promotion(evaluation: Evaluation, config: TrainingConfig) -> Promotio
                 f"{metric} beats the baseline by {over_baseline:.4f}, "
                 f"less than the required {gates.min_improvement_over_baseline}"
             ),
+        )
+    if evaluation.production_unavailable:
+        return PromotionDecision(
+            True, False, f"{evaluation.production_unavailable}; production left untouched"
         )
     over_production = evaluation.gain_over_production()
     if over_production is None:
@@ -54,8 +98,9 @@ def decide_promotion(evaluation: Evaluation, config: TrainingConfig) -> Promotio
     return PromotionDecision(
         True,
         True,
-        f"{metric} improves by {over_production:+.4f} over production "
-        f"v{evaluation.production_version}",
+        f"{metric} changes by {over_production:+.4f} against production "
+        f"v{evaluation.production_version}, meeting the required "
+        f"{gates.min_improvement_over_production}",
     )
 
 
@@ -63,8 +108,11 @@ def hold_production(decision: PromotionDecision) -> PromotionDecision:
     """Stop at `staging`: a deployment promotes the model once its staging service passed."""
     if not decision.promoted:
         return decision
-    return PromotionDecision(
-        True, False, f"{decision.reason}; production awaits the deployment", held=True
+    return replace(
+        decision,
+        promoted=False,
+        held=True,
+        reason=f"{decision.reason}; production awaits the deployment",
     )
 
 
@@ -87,31 +135,116 @@ def promote_staged_version(manager: MlflowManager, model_name: str, version: str
     if previous is not None and str(previous.version) == version:
         return version
     if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
-        reason = staged.tags.get("decision_reason", "no decision recorded")
+        reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
         raise ProjectError(f"v{version} did not pass the production gate: {reason}")
     manager.set_alias(model_name, PRODUCTION_ALIAS, version)
     manager.set_version_tags(
         model_name,
         version,
         {
-            "decision": PRODUCTION_ALIAS,
-            "decision_reason": "promoted from staging by a deployment",
+            DECISION_TAG: PRODUCTION_DECISION,
+            DECISION_REASON_TAG: "promoted from staging by a deployment",
             AWAITING_PRODUCTION_TAG: "false",
         },
     )
     return None if previous is None else str(previous.version)
 
 
-def promote(
-    manager: MlflowManager, model_name: str, version: str, decision: PromotionDecision
+def measure_latency_ms(predictor: Predictor, sample: pd.DataFrame) -> float:
+    """The p95 of single-row predictions, as the online API makes them."""
+    timings = []
+    for position in range(len(sample)):
+        started = time.perf_counter()
+        predictor.predict_frame(sample.iloc[[position]])
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(timings, LATENCY_PERCENTILE))
+
+
+def compare_predictions(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]:
+    if list(actual.columns) != list(expected.columns):
+        return [f"output columns {list(actual.columns)} instead of {list(expected.columns)}"]
+    if actual.isna().to_numpy().any():
+        return ["predictions contain missing values"]
+    if expected[PREDICTION].dtype.kind in "fc":
+        same = np.allclose(expected.to_numpy(float), actual.to_numpy(float))
+    else:
+        same = expected[PREDICTION].equals(actual[PREDICTION]) and np.allclose(
+            expected.drop(columns=PREDICTION).to_numpy(float),
+            actual.drop(columns=PREDICTION).to_numpy(float),
+        )
+    return [] if same else ["the staged model predicts differently from the trained candidate"]
+
+
+def check_staged_model(
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
+    candidate: Any,
+    sample: pd.DataFrame,
+    config: TrainingConfig,
+) -> IntegrationReport:
+    """Load the model by its `staging` alias, as serving will, and check what it does."""
+    staged = manager.load_predictor(model_name, STAGING_ALIAS)
+    failures = []
+    if staged.version != version:
+        failures.append(f"`staging` resolves to v{staged.version}, not v{version}")
+    trained = Predictor(candidate, config.task, staged.feature_names, model_name, version, "", "")
+    failures += compare_predictions(trained.predict_frame(sample), staged.predict_frame(sample))
+    latency = measure_latency_ms(staged, sample)
+    budget = config.integration.latency_budget_ms
+    if latency > budget:
+        failures.append(f"p95 single-row latency {latency:.2f} ms exceeds the {budget} ms budget")
+    return IntegrationReport(rows=len(sample), p95_latency_ms=latency, failures=tuple(failures))
+
+
+def record_decision(
+    manager: MlflowManager,
+    model_name: str,
+    registration: Registration,
+    decision: PromotionDecision,
 ) -> None:
-    if decision.staged:
-        manager.set_alias(model_name, STAGING_ALIAS, version)
-    if decision.promoted:
-        manager.set_alias(model_name, PRODUCTION_ALIAS, version)
-    outcome = "production" if decision.promoted else "staging" if decision.staged else "rejected"
-    tags = {"decision": outcome, "decision_reason": decision.reason}
+    tags = {DECISION_TAG: decision.state, DECISION_REASON_TAG: decision.reason}
     if decision.held:
         tags[AWAITING_PRODUCTION_TAG] = "true"
-    manager.set_version_tags(model_name, version, tags)
-    mlflow.set_tags({"decision": outcome, "decision_reason": decision.reason})
+    if decision.integration is not None:
+        tags["integration_p95_latency_ms"] = f"{decision.integration.p95_latency_ms:.3f}"
+        mlflow.log_metric("integration_p95_latency_ms", decision.integration.p95_latency_ms)
+    manager.set_version_tags(model_name, registration.version, tags)
+    mlflow.set_tags(tags)
+    card = registration.card.render(f"{decision.state} ({decision.reason})")
+    mlflow.log_text(card, MODEL_CARD_FILE)
+    manager.set_description(model_name, registration.version, card)
+
+
+def promote_candidate(
+    manager: MlflowManager,
+    model_name: str,
+    registration: Registration,
+    candidate: Any,
+    sample: pd.DataFrame,
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    stage_only: bool = False,
+) -> PromotionDecision:
+    """Apply the gates; with `stage_only` a model that passes both is held at `staging`."""
+    decision = decide_promotion(evaluation, config)
+    version = registration.version
+    if decision.staged:
+        previous = manager.get_version(model_name, STAGING_ALIAS)
+        manager.set_alias(model_name, STAGING_ALIAS, version)
+        report = check_staged_model(manager, model_name, version, candidate, sample, config)
+        decision = replace(decision, integration=report)
+        if not report.passed:
+            manager.restore_alias(model_name, STAGING_ALIAS, previous)
+            decision = replace(
+                decision,
+                staged=False,
+                promoted=False,
+                reason=f"integration checks on staging failed: {'; '.join(report.failures)}",
+            )
+    if stage_only:
+        decision = hold_production(decision)
+    if decision.promoted:
+        manager.set_alias(model_name, PRODUCTION_ALIAS, version)
+    record_decision(manager, model_name, registration, decision)
+    return decision

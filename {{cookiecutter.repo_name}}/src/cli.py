@@ -7,6 +7,7 @@ with a non-zero code (1 for failures, 2 for bad usage, 3 for drift found by drif
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -78,10 +79,18 @@ def setup_lake(
 
     context = build_context()
     end = parse_day(end_date, "--end-date") or today()
-    raw_prefix = context.settings.aws.s3.raw_prefix
-    written = land_sample_files(context.store, context.view, raw_prefix, end)
+    s3 = context.settings.aws.s3
+    written = land_sample_files(context.store, context.view, s3.raw_prefix, end)
     interval = DataInterval(end - timedelta(days=SAMPLE_DAYS), end)
-    result = run_data_pipeline(context.lake, context.store, context.view, raw_prefix, interval)
+    result = run_data_pipeline(
+        context.lake,
+        context.store,
+        context.view,
+        s3.raw_prefix,
+        interval,
+        quality=context.quality,
+        quality_prefix=s3.quality_prefix,
+    )
     console.print(
         f"lake ready: {len(written)} sample files landed; {result.summary()}", highlight=False
     )
@@ -90,38 +99,65 @@ def setup_lake(
 @app.command("data-pipeline")
 @reports_errors
 def data_pipeline(
-    start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
+    start: Annotated[
+        str | None,
+        typer.Option(help="First day of the interval (YYYY-MM-DD); default the first raw day."),
+    ] = None,
     end: Annotated[
         str | None, typer.Option(help="Day after the last one; default start + 1 day.")
     ] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this step (bronze, silver, gold); repeatable."),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Write rows and checksums of what the step wrote (JSON).")
+    ] = None,
 ) -> None:
-    """Run bronze -> silver -> gold for a data interval (idempotent for it)."""
+    """Run bronze -> silver -> gold for a data interval (idempotent for it).
+
+    Without --start, the interval covers every day of the raw zone.
+    """
     from src.data.intervals import DataInterval
-    from src.pipelines.DE.pipeline import run_data_pipeline
+    from src.pipelines.DE.bronze import list_raw_days
+    from src.pipelines.DE.pipeline import describe_step, parse_steps, run_data_pipeline
 
     context = build_context()
-    interval = DataInterval.parse(start, end)
+    s3 = context.settings.aws.s3
+    steps = parse_steps(step or [])
+    if start:
+        interval = DataInterval.parse(start, end)
+    else:
+        raw_days = list_raw_days(context.store, s3.raw_prefix, context.view.dataset)
+        interval = DataInterval.covering(raw_days)
     days = list(interval.days())
+    results = []
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("data pipeline", total=len(days))
-        results = []
+        task = progress.add_task(f"data pipeline {'+'.join(steps)}", total=len(days))
         for day in days:
             results.append(
                 run_data_pipeline(
                     context.lake,
                     context.store,
                     context.view,
-                    context.settings.aws.s3.raw_prefix,
+                    s3.raw_prefix,
                     DataInterval.for_day(day),
+                    quality=context.quality,
+                    quality_prefix=s3.quality_prefix,
+                    steps=steps,
                 )
             )
             progress.advance(task)
-    files = sum(result.bronze.files_ingested for result in results)
-    rows = sum(result.gold.rows for result in results)
-    quarantined = sum(result.silver.rows_quarantined for result in results)
+    if summary:
+        described = [describe_step(context.lake, context.view, name, interval) for name in steps]
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
+    files = sum(r.bronze.files_ingested for r in results if r.bronze)
+    rows = sum(r.gold.rows for r in results if r.gold)
+    quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
     console.print(
-        f"data pipeline {interval}: {files} files ingested, {rows} gold rows, "
-        f"{quarantined} rows quarantined",
+        f"data pipeline {interval} ({'+'.join(steps)}): {files} files ingested, "
+        f"{quarantined} rows quarantined, {rows} gold rows",
         highlight=False,
     )
 

@@ -83,4 +83,6 @@ def build_sample_lake(context: ProjectContext) -> None:
     raw_prefix = context.settings.aws.s3.raw_prefix
     land_sample_files(context.store, context.view, raw_prefix, SAMPLE_END)
     interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
-    run_data_pipeline(context.lake, context.store, context.view, raw_prefix, interval)
+    run_data_pipeline(
+        context.lake, context.store, context.view, raw_prefix, interval, quality=context.quality
+    )

@@ -162,6 +162,116 @@ def data_pipeline(
     )
 
 
+@app.command("sample-data")
+@reports_errors
+def sample_data(
+    out: Annotated[
+        Path, typer.Option(help="Folder of raw files, laid out like the raw zone.")
+    ] = Path("data/raw"),
+    end_date: Annotated[
+        str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
+    ] = None,
+) -> None:
+    """Write the sample raw files into a local folder (once): the data DVC versions."""
+    from src.data.aws_integration import LocalObjectStore
+    from src.data.sample_data import land_sample_files
+
+    context = build_context()
+    dataset_folder = out / context.view.dataset
+    if dataset_folder.is_dir() and any(dataset_folder.rglob("*.csv")):
+        console.print(
+            f"sample data: {dataset_folder} already holds raw files; kept", highlight=False
+        )
+        return
+    end = parse_day(end_date, "--end-date") or today()
+    written = land_sample_files(LocalObjectStore(out), context.view, "", end)
+    console.print(f"sample data: {len(written)} raw files written under {out}", highlight=False)
+
+
+@app.command("ingest")
+@reports_errors
+def ingest(
+    source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = Path("data/raw"),
+    summary: Annotated[
+        Path | None, typer.Option(help="Write the landed keys and checksums (JSON).")
+    ] = None,
+) -> None:
+    """Land local raw files (the DVC-tracked data/raw) in the lake's raw zone."""
+    from src.data.versioning import land_raw_files
+
+    context = build_context()
+    raw_prefix = context.settings.aws.s3.raw_prefix
+    landed = land_raw_files(source, context.store, raw_prefix)
+    if summary:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        content = [{"key": item.key, "sha256": item.sha256} for item in landed]
+        summary.write_text(json.dumps(content, indent=2) + "\n")
+    copied = sum(item.copied for item in landed)
+    console.print(
+        f"ingest: {copied} files copied, {len(landed) - copied} already in place "
+        f"under {context.store.uri(raw_prefix)}",
+        highlight=False,
+    )
+
+
+@app.command("features")
+@reports_errors
+def features() -> None:
+    """List the feature store's feature definitions."""
+    context = build_context()
+    definitions = context.view.definitions()
+    table = Table(title=f"feature view {context.view.name}")
+    for column in ("feature", "dtype", "entity", "source table", "description"):
+        table.add_column(column)
+    for item in definitions:
+        table.add_row(item.name, item.dtype, item.entity, item.source_table, item.description)
+    console.print(table)
+    console.print(
+        f"{len(definitions)} features of {context.view.name}; label {context.view.label.name}",
+        highlight=False,
+    )
+
+
+@app.command("init-aws")
+@reports_errors
+def init_aws() -> None:
+    """Create the S3 bucket, Glue database, Athena workgroup and ECR repositories (idempotent)."""
+    from src.data.aws_resources import ResourceStatus, ensure_aws_resources
+
+    context = build_context()
+    settings = context.settings
+    if settings.app_env != "aws":
+        raise ProjectError(
+            f"init-aws creates AWS resources and runs with APP_ENV=aws (now {settings.app_env}); "
+            "set it in .env or the environment"
+        )
+
+    def show(result: ResourceStatus) -> None:
+        detail = f" ({result.detail})" if result.detail else ""
+        console.print(f"{result.status:>7}  {result.kind} {result.name}{detail}", highlight=False)
+
+    results = ensure_aws_resources(settings, report=show)
+    created = sum(result.status == "created" for result in results)
+    console.print(
+        f"init-aws: {created} created, {len(results) - created} found in {settings.aws.region}",
+        highlight=False,
+    )
+
+
+@app.command("data-remote")
+@reports_errors
+def data_remote() -> None:
+    """Point DVC at the remote for this environment (local folder, S3/MinIO or DVC_REMOTE_URL)."""
+    from src.data.versioning import configure_dvc_remote, resolve_dvc_remote
+    from src.settings import PROJECT_ROOT
+
+    context = build_context()
+    remote = resolve_dvc_remote(context.settings, PROJECT_ROOT)
+    configure_dvc_remote(PROJECT_ROOT, remote)
+    endpoint = f" via {remote.options['endpointurl']}" if "endpointurl" in remote.options else ""
+    console.print(f"DVC remote: {remote.url}{endpoint}", highlight=False)
+
+
 @app.command("init-mlflow")
 @reports_errors
 def init_mlflow() -> None:

@@ -46,6 +46,7 @@ class AthenaSettings(BaseModel):
     database: str
     workgroup: str
     query_timeout_seconds: float = Field(default=300, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class GlueSettings(BaseModel):

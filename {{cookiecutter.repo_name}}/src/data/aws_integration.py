@@ -21,9 +21,6 @@ import pyarrow.parquet as pq
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
-from pyathena import connect as athena_connect
-from pyathena.error import DatabaseError, OperationalError
-from pyathena.pandas.cursor import PandasCursor
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -290,6 +287,25 @@ class AthenaQueryRunner:
     poll_interval_seconds: float = 1.0
 
     def query_pandas(self, sql: str) -> pd.DataFrame:
+        """Run `sql` and read its result file (written by Athena) into a DataFrame."""
+        from pyathena.pandas.cursor import PandasCursor
+
+        frame = self._run(sql, PandasCursor).as_pandas()
+        # Without chunksize PandasCursor returns one DataFrame, never an iterator.
+        assert isinstance(frame, pd.DataFrame)  # noqa: S101
+        return frame
+
+    def execute(self, sql: str) -> str:
+        """Run a statement (DDL) whose result nobody reads; returns the query id."""
+        from pyathena.cursor import Cursor
+
+        return str(self._run(sql, Cursor).query_id)
+
+    def _run(self, sql: str, cursor_class: type[Any]) -> Any:
+        # PyAthena (and the pandas it pulls in) is only imported where Athena is used.
+        from pyathena import connect as athena_connect
+        from pyathena.error import DatabaseError, OperationalError
+
         deadline = time.monotonic() + self.timeout_seconds
 
         def check_deadline(_: Any) -> None:
@@ -305,15 +321,11 @@ class AthenaQueryRunner:
             config=BOTO_CONFIG,
             poll_interval=min(self.poll_interval_seconds, self.timeout_seconds / 4),
             on_poll=check_deadline,
-            cursor_class=PandasCursor,
+            cursor_class=cursor_class,
         )
         cursor = connection.cursor()
         try:
-            cursor.execute(sql)
-            frame = cursor.as_pandas()
-            # Without chunksize PandasCursor returns one DataFrame, never an iterator.
-            assert isinstance(frame, pd.DataFrame)  # noqa: S101
-            return frame
+            return cursor.execute(sql)
         except _QueryTimedOut:
             cursor.cancel()
             raise AthenaQueryError(
@@ -341,4 +353,5 @@ def build_athena_runner(settings: Settings) -> AthenaQueryRunner:
         database=settings.aws.athena.database,
         timeout_seconds=settings.aws.athena.query_timeout_seconds,
         endpoint_url=settings.aws_endpoint_url,
+        poll_interval_seconds=settings.aws.athena.poll_interval_seconds,
     )

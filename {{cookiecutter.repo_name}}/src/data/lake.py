@@ -91,9 +91,11 @@ class Lake:
         Old data files stay as they are: rows written before a column was added read
         that column as null.
         """
-        self.ensure_database()
         target = _compatible_schema(schema)
-        if not self.table_exists(table):
+        try:
+            loaded = self.catalog.load_table(self.identifier(table))
+        except NoSuchTableError:
+            self.ensure_database()
             try:
                 with self.catalog.create_table_transaction(
                     self.identifier(table), schema=target
@@ -103,18 +105,22 @@ class Lake:
                             spec.add_identity(partition_by)
             except TableAlreadyExistsError:
                 pass  # Another writer created it first; evolve it like an existing table.
-        self.evolve_schema(table, target)
-        return self.load(table)
+            loaded = self.load(table)
+        if self._evolve(loaded, table, target):
+            loaded = self.load(table)
+        return loaded
 
     def evolve_schema(self, table: str, schema: pa.Schema) -> list[str]:
         """Add the columns of `schema` the table lacks; returns their names."""
-        loaded = self.load(table)
+        return self._evolve(self.load(table), table, _compatible_schema(schema))
+
+    def _evolve(self, loaded: Table, table: str, schema: pa.Schema) -> list[str]:
         existing = {field.name for field in loaded.schema().fields}
         added = [field.name for field in schema if field.name not in existing]
         if added:
             try:
                 with loaded.update_schema() as update:
-                    update.union_by_name(_compatible_schema(schema))
+                    update.union_by_name(schema)
             except ValidationError as error:
                 raise ProjectError(f"cannot evolve {self.identifier(table)}: {error}") from error
         return added

@@ -191,10 +191,12 @@ def test_bad_rows_are_quarantined_and_every_good_row_reaches_gold_once(
     ]  # fmt: skip
     assert len(rules["malformed"]) == 2
     assert any("surplus" in reason for reason in rules["malformed"])
-    assert sorted(rules["type"]) == [
-        f"{view.event_timestamp} = yesterday is not a valid timestamp",
-        f"{view.features[0].name} = abc is not a valid float64",
-    ]
+    assert sorted(rules["type"]) == sorted(
+        [
+            f"{view.event_timestamp} = yesterday is not a valid timestamp",
+            f"{view.features[0].name} = abc is not a valid float64",
+        ]
+    )
     assert rules["non_negative"] == [f"{view.features[1].name} = -4.0 is below the minimum 0"]
     assert rules["features_present"] == [f"{view.features[0].name} is empty"]
     assert rules["duplicate_key"] == [

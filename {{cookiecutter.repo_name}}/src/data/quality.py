@@ -274,28 +274,30 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _raw(name: str) -> str:
-    return f"NULLIF(trim({_q(name)}), '')"
+def _text(name: str) -> str:
+    """The column holding `name`'s raw text, trimmed, NULL when blank (see `_typed_table_sql`)."""
+    return _q("raw__" + name)
 
 
 def _typed_expression(name: str, dtype: str) -> str:
-    """DuckDB expression typing raw text; NULL for empty text and for text that fails."""
-    raw = _raw(name)
+    """DuckDB expression typing the trimmed text; NULL for blank text and for text that fails."""
+    text = _text(name)
     if dtype == "float64":
-        return f"CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END"
+        number = f"TRY_CAST({text} AS DOUBLE)"
+        return f"CASE WHEN isfinite({number}) THEN {number} END"
     if dtype == "int64":
         # TRY_CAST('1.5' AS BIGINT) rounds to 2; only whole numbers may pass.
-        number = f"TRY_CAST({raw} AS DOUBLE)"
+        number = f"TRY_CAST({text} AS DOUBLE)"
         return (
-            f"CASE WHEN regexp_full_match({raw}, '[+-]?[0-9]+') THEN TRY_CAST({raw} AS BIGINT) "
+            f"CASE WHEN regexp_full_match({text}, '[+-]?[0-9]+') THEN TRY_CAST({text} AS BIGINT) "
             f"WHEN isfinite({number}) AND {number} = trunc({number}) "
             f"AND abs({number}) < 9007199254740992 THEN CAST({number} AS BIGINT) END"
         )
     if dtype == "bool":
-        return f"TRY_CAST({raw} AS BOOLEAN)"
+        return f"TRY_CAST({text} AS BOOLEAN)"
     if dtype == "timestamp":
-        return f"TRY_CAST({raw} AS TIMESTAMPTZ)"
-    return raw
+        return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+    return text
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ class _Condition:
 
 def _empty(column: str) -> str:
     """True when the raw text of `column` is missing or blank."""
-    return f"{_raw('raw__' + column)} IS NULL"
+    return f"{_text(column)} IS NULL"
 
 
 def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition]:
@@ -324,7 +326,7 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
     )
     conditions = [malformed]
     for name, dtype in _contract_types(view).items():
-        raw_text = f"left({_q('raw__' + name)}, 80)"
+        raw_text = f"left({_text(name)}, 80)"
         conditions.append(
             _Condition(
                 rule="type",
@@ -417,13 +419,14 @@ def evaluate_rows(
 
 
 def _typed_table_sql(view: FeatureView) -> str:
-    typed = [
-        f"{_typed_expression(name, dtype)} AS {_q(name)}, {_q(name)} AS {_q('raw__' + name)}"
-        for name, dtype in _contract_types(view).items()
-    ]
+    """Trim each raw column once (inner query), then type it (outer query)."""
+    types = _contract_types(view)
+    trimmed = ", ".join(f"NULLIF(trim({_q(name)}), '') AS {_text(name)}" for name in types)
+    typed = ", ".join(f"{_typed_expression(name, dtype)} AS {_q(name)}" for name, dtype in types.items())
     return (
-        f"CREATE TEMP TABLE typed AS SELECT {ROW}, {_q(SOURCE_FILE)}, {_q(RAW_LINE)}, "  # noqa: S608
-        f"{_q(INGESTED_AT)}, {_q(INGEST_DATE)}, {', '.join(typed)} FROM bronze"
+        f"CREATE TEMP TABLE typed AS SELECT *, {typed} FROM (SELECT {ROW}, "  # noqa: S608
+        f"{_q(SOURCE_FILE)}, {_q(RAW_LINE)}, {_q(INGESTED_AT)}, {_q(INGEST_DATE)}, {trimmed} "
+        "FROM bronze)"
     )
 
 

@@ -20,7 +20,6 @@ from src.data.quality import (
     DataQualityError,
     QualityConfig,
     QualityReport,
-    raise_if_blocked,
     write_quality_report,
 )
 from src.data.tables import bronze_table, quarantine_table, silver_table
@@ -77,10 +76,15 @@ def _reported(
     try:
         report = run()
     except DataQualityError as error:
-        result.reports.append(write_quality_report(store, prefix, error.report))
-        raise DataQualityError(f"{error} (report: {result.reports[-1]})", error.report) from None
-    result.reports.append(write_quality_report(store, prefix, report))
-    raise_if_blocked(report)
+        report = error.report
+    uri = write_quality_report(store, prefix, report)
+    result.reports.append(uri)
+    blocking = report.blocking()
+    if blocking:
+        problems = "; ".join(check.message for check in blocking)
+        raise DataQualityError(
+            f"data quality blocked {report.step}: {problems} (report: {uri})", report
+        )
 
 
 def run_data_pipeline(

@@ -203,8 +203,14 @@ def ingest(
     raw_prefix = context.settings.aws.s3.raw_prefix
     landed = land_raw_files(source, context.store, raw_prefix)
     if summary:
+        # Where the files went is part of the result: pointed at another lake (APP_ENV,
+        # DATA_DIR), the same files make a different summary and DVC reruns the chain.
+        content = {
+            "raw_zone": context.store.uri(raw_prefix),
+            "warehouse": context.settings.warehouse_location,
+            "files": [{"key": item.key, "sha256": item.sha256} for item in landed],
+        }
         summary.parent.mkdir(parents=True, exist_ok=True)
-        content = [{"key": item.key, "sha256": item.sha256} for item in landed]
         summary.write_text(json.dumps(content, indent=2) + "\n")
     copied = sum(item.copied for item in landed)
     console.print(

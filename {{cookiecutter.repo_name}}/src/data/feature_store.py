@@ -132,14 +132,29 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _latest_rows_sql(view: FeatureView, source: str, columns: list[str], where: str) -> str:
-    """One row per (entity, event time): the one of the latest ingest date."""
-    keys = ", ".join(_quoted(c) for c in view.key_columns)
-    selected = ", ".join(_quoted(c) for c in [*view.key_columns, *columns])
-    return (
-        f"SELECT {selected} FROM {source} WHERE {where} "  # noqa: S608
-        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {INGEST_DATE} DESC) = 1"
-    )
+# Ties on event time are broken by ingest date inside one sortable key, so that a single
+# ASOF join (no window over all rows) picks the right row: key = time * SLOTS + days,
+# where days (since 1900) < SLOTS. An event's key takes the last slot of its time.
+SLOTS = 1_000_000
+
+
+def _order_key(event_time: str, ingest_date: str | None) -> str:
+    slot = f"({ingest_date} - DATE '1900-01-01')" if ingest_date else str(SLOTS - 1)
+    return f"(epoch_us({event_time}::TIMESTAMPTZ)::HUGEINT * {SLOTS} + {slot})"
+
+
+def _run(query: str, tables: dict[str, pa.Table], view: FeatureView) -> pa.Table:
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        for name, table in tables.items():
+            connection.register(name, table)
+        result: pa.Table = connection.sql(query).to_arrow_table()
+    except duckdb.Error as error:
+        raise ProjectError(f"feature retrieval from {view.table} failed: {error}") from error
+    finally:
+        connection.close()
+    return result
 
 
 def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> pa.Table:
@@ -154,40 +169,32 @@ def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> p
     features = [_quoted(name) for name in view.feature_names]
     any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
     extra = [_quoted(c) for c in events.column_names if c not in view.key_columns]
-    feature_rows = _latest_rows_sql(view, "feature_source", view.feature_names, any_feature)
     query = f"""
-        WITH feature_rows AS ({feature_rows})
+        WITH feature_rows AS (
+            SELECT {entity}, {", ".join(features)},
+                {_order_key(event_time, _quoted(INGEST_DATE))} AS _key
+            FROM feature_source WHERE {any_feature}
+        ), keyed_events AS (
+            SELECT *, {_order_key(event_time, None)} AS _key FROM events
+        )
         SELECT e.{entity}, e.{event_time}, {", ".join(f"f.{n}" for n in features)}
             {"".join(f", e.{c}" for c in extra)}
-        FROM events AS e
-        ASOF JOIN feature_rows AS f
-            ON e.{entity} = f.{entity} AND e.{event_time} >= f.{event_time}
+        FROM keyed_events AS e
+        ASOF JOIN feature_rows AS f ON e.{entity} = f.{entity} AND e._key >= f._key
         ORDER BY e.{entity}, e.{event_time}
     """  # noqa: S608
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("events", events)
-        connection.register("feature_source", rows)
-        result: pa.Table = connection.sql(query).to_arrow_table()
-    except duckdb.Error as error:
-        raise ProjectError(f"point-in-time join on {view.table} failed: {error}") from error
-    finally:
-        connection.close()
-    return result
+    return _run(query, {"events": events, "feature_source": rows}, view)
 
 
 def _label_events(rows: pa.Table, view: FeatureView) -> pa.Table:
     """Every labelled (entity, event time) once, with the label of its latest ingestion."""
+    entity, event_time = (_quoted(c) for c in view.key_columns)
     label = _quoted(view.label.name)
-    query = _latest_rows_sql(view, "source", [view.label.name], f"{label} IS NOT NULL")
-    connection = duckdb.connect()
-    try:
-        connection.register("source", rows)
-        events: pa.Table = connection.sql(query).to_arrow_table()
-    finally:
-        connection.close()
-    return events
+    query = (
+        f"SELECT {entity}, {event_time}, arg_max({label}, {_quoted(INGEST_DATE)}) AS {label} "  # noqa: S608
+        f"FROM source WHERE {label} IS NOT NULL GROUP BY {entity}, {event_time}"
+    )
+    return _run(query, {"source": rows}, view)
 
 
 def _cast_to_view(table: pa.Table, view: FeatureView, with_label: bool) -> pd.DataFrame:
@@ -230,21 +237,14 @@ def latest_feature_rows(
     entity, event_time = (_quoted(c) for c in view.key_columns)
     condition = " OR ".join(f"{_quoted(name)} IS NOT NULL" for name in view.feature_names)
     if as_of is not None:
-        condition = f"({condition}) AND {event_time} <= $as_of"
-    latest = _latest_rows_sql(view, "source", view.feature_names, condition)
+        condition = f"({condition}) AND {event_time} <= '{as_of.isoformat()}'::TIMESTAMPTZ"
+    selected = ", ".join(_quoted(c) for c in [*view.key_columns, *view.feature_names])
     query = (
-        f"SELECT * FROM ({latest}) QUALIFY row_number() OVER "  # noqa: S608
-        f"(PARTITION BY {entity} ORDER BY {event_time} DESC) = 1 ORDER BY {entity}"
+        f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608
+        f"(PARTITION BY {entity} ORDER BY {_order_key(event_time, _quoted(INGEST_DATE))} DESC) = 1 "
+        f"ORDER BY {entity}"
     )
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("source", rows)
-        parameters = {"as_of": as_of} if as_of is not None else {}
-        result: pa.Table = connection.sql(query, params=parameters).to_arrow_table()
-    finally:
-        connection.close()
-    return _cast_to_view(result, view, with_label=False)
+    return _cast_to_view(_run(query, {"source": rows}, view), view, with_label=False)
 
 
 def get_latest_features(

@@ -206,7 +206,9 @@ def read_parquet(store: ObjectStore, key: str, columns: list[str] | None = None)
         try:
             return pq.read_table(path, columns=columns)
         except (pa.ArrowInvalid, OSError) as error:
-            raise ProjectError(f"object {store.uri(key)} is not readable Parquet: {error}") from error
+            raise ProjectError(
+                f"object {store.uri(key)} is not readable Parquet: {error}"
+            ) from error
 
 
 def build_aws_client(settings: Settings, service: str) -> Any:
@@ -270,7 +272,7 @@ class AthenaQueryError(ProjectError):
     """Athena refused, failed or timed out on a query; the message carries Athena's reason."""
 
 
-class _QueryTimedOut(Exception):
+class _QueryTimeoutError(Exception):
     pass
 
 
@@ -292,7 +294,8 @@ class AthenaQueryRunner:
 
         frame = self._run(sql, PandasCursor).as_pandas()
         # Without chunksize PandasCursor returns one DataFrame, never an iterator.
-        assert isinstance(frame, pd.DataFrame)  # noqa: S101
+        if not isinstance(frame, pd.DataFrame):
+            raise AthenaQueryError(f"Athena returned {type(frame).__name__}, not a DataFrame")
         return frame
 
     def execute(self, sql: str) -> str:
@@ -310,7 +313,7 @@ class AthenaQueryRunner:
 
         def check_deadline(_: Any) -> None:
             if time.monotonic() > deadline:
-                raise _QueryTimedOut
+                raise _QueryTimeoutError
 
         connection = athena_connect(
             s3_staging_dir=self.output_location,
@@ -326,7 +329,7 @@ class AthenaQueryRunner:
         cursor = connection.cursor()
         try:
             return cursor.execute(sql)
-        except _QueryTimedOut:
+        except _QueryTimeoutError:
             cursor.cancel()
             raise AthenaQueryError(
                 f"Athena query {cursor.query_id} did not finish within "

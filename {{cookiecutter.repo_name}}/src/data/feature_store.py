@@ -169,20 +169,19 @@ def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> p
     features = [_quoted(name) for name in view.feature_names]
     any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
     extra = [_quoted(c) for c in events.column_names if c not in view.key_columns]
-    query = f"""
-        WITH feature_rows AS (
-            SELECT {entity}, {", ".join(features)},
-                {_order_key(event_time, _quoted(INGEST_DATE))} AS _key
-            FROM feature_source WHERE {any_feature}
-        ), keyed_events AS (
-            SELECT *, {_order_key(event_time, None)} AS _key FROM events
-        )
-        SELECT e.{entity}, e.{event_time}, {", ".join(f"f.{n}" for n in features)}
-            {"".join(f", e.{c}" for c in extra)}
-        FROM keyed_events AS e
-        ASOF JOIN feature_rows AS f ON e.{entity} = f.{entity} AND e._key >= f._key
-        ORDER BY e.{entity}, e.{event_time}
-    """  # noqa: S608
+    feature_rows = (
+        f"SELECT {entity}, {', '.join(features)}, "  # noqa: S608  # nosec B608
+        f"{_order_key(event_time, _quoted(INGEST_DATE))} AS _key "
+        f"FROM feature_source WHERE {any_feature}"
+    )
+    keyed_events = f"SELECT *, {_order_key(event_time, None)} AS _key FROM events"  # noqa: S608  # nosec B608
+    selected = ", ".join([f"e.{entity}", f"e.{event_time}", *(f"f.{n}" for n in features),
+                          *(f"e.{c}" for c in extra)])  # fmt: skip
+    query = (
+        f"WITH feature_rows AS ({feature_rows}), keyed_events AS ({keyed_events}) "  # noqa: S608  # nosec B608
+        f"SELECT {selected} FROM keyed_events AS e ASOF JOIN feature_rows AS f "
+        f"ON e.{entity} = f.{entity} AND e._key >= f._key ORDER BY e.{entity}, e.{event_time}"
+    )
     return _run(query, {"events": events, "feature_source": rows}, view)
 
 
@@ -191,7 +190,7 @@ def _label_events(rows: pa.Table, view: FeatureView) -> pa.Table:
     entity, event_time = (_quoted(c) for c in view.key_columns)
     label = _quoted(view.label.name)
     query = (
-        f"SELECT {entity}, {event_time}, arg_max({label}, {_quoted(INGEST_DATE)}) AS {label} "  # noqa: S608
+        f"SELECT {entity}, {event_time}, arg_max({label}, {_quoted(INGEST_DATE)}) AS {label} "  # noqa: S608  # nosec B608
         f"FROM source WHERE {label} IS NOT NULL GROUP BY {entity}, {event_time}"
     )
     return _run(query, {"source": rows}, view)
@@ -240,7 +239,7 @@ def latest_feature_rows(
         condition = f"({condition}) AND {event_time} <= '{as_of.isoformat()}'::TIMESTAMPTZ"
     selected = ", ".join(_quoted(c) for c in [*view.key_columns, *view.feature_names])
     query = (
-        f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608
+        f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608  # nosec B608
         f"(PARTITION BY {entity} ORDER BY {_order_key(event_time, _quoted(INGEST_DATE))} DESC) = 1 "
         f"ORDER BY {entity}"
     )
@@ -252,5 +251,7 @@ def get_latest_features(
 ) -> pd.DataFrame:
     """The latest feature values of each of `entity_ids`, for online use."""
     columns = [*view.key_columns, *view.feature_names, INGEST_DATE]
-    rows = lake.read(view.table, where=In(term=view.entity.name, literals=set(entity_ids)), columns=columns)
+    rows = lake.read(
+        view.table, where=In(term=view.entity.name, literals=set(entity_ids)), columns=columns
+    )
     return latest_feature_rows(rows, view, as_of)

@@ -8,6 +8,7 @@ same tables in the Glue catalog.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -64,10 +65,8 @@ class Lake:
         return f"{self.database}.{table}"
 
     def ensure_database(self) -> None:
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.database)
-        except NamespaceAlreadyExistsError:
-            pass
 
     def table_exists(self, table: str) -> bool:
         return bool(self.catalog.table_exists(self.identifier(table)))
@@ -83,9 +82,7 @@ class Lake:
     def list_tables(self) -> list[str]:
         return sorted(name for _, name in self.catalog.list_tables(self.database))
 
-    def create_table(
-        self, table: str, schema: pa.Schema, partition_by: str | None = None
-    ) -> Table:
+    def create_table(self, table: str, schema: pa.Schema, partition_by: str | None = None) -> Table:
         """Create the table, or evolve an existing one to `schema` (added columns only).
 
         Old data files stay as they are: rows written before a column was added read
@@ -193,7 +190,7 @@ class Lake:
             connection.register("content", data)
             hashed = ", ".join(f'"{name}"' for name in columns)
             row = connection.sql(
-                f"SELECT count(*), coalesce(sum(hash({hashed}))::VARCHAR, '0') FROM content"  # noqa: S608
+                f"SELECT count(*), coalesce(sum(hash({hashed}))::VARCHAR, '0') FROM content"  # noqa: S608  # nosec B608
             ).fetchall()[0]
         finally:
             connection.close()
@@ -208,7 +205,9 @@ class Lake:
             raise ProjectError("as_of must be timezone-aware (e.g. datetime.now(UTC))")
         snapshot = loaded.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
         if snapshot is None:
-            raise ProjectError(f"table {self.identifier(table)} has no snapshot at or before {as_of}")
+            raise ProjectError(
+                f"table {self.identifier(table)} has no snapshot at or before {as_of}"
+            )
         return int(snapshot.snapshot_id)
 
 
@@ -223,7 +222,8 @@ class DuckDbEngine:
             for table in _referenced_tables(sql, lake):
                 connection.register(f"arrow_{table}", lake.read(table))
                 connection.execute(
-                    f'CREATE VIEW "{lake.database}"."{table}" AS SELECT * FROM "arrow_{table}"'
+                    f'CREATE VIEW "{lake.database}"."{table}" '  # noqa: S608  # nosec B608
+                    f'AS SELECT * FROM "arrow_{table}"'
                 )
             relation = connection.sql(sql)
             return relation.to_arrow_table() if relation is not None else pa.table({})

@@ -1,5 +1,9 @@
 """Data quality: declarative rules (config/quality.yaml), their evaluation and the report.
 
+Rules are evaluated as DuckDB SQL built from the feature view's column names (checked
+against `[a-z][a-z0-9_]*` when the configs load, and quoted) and literal values (escaped by
+`_literal`); no text from the data itself ever becomes SQL.
+
 Rules judge the rows of one data interval on their way from bronze to silver. A rule's
 `action` says what a failure does: `quarantine` sets the failing rows aside in the
 quarantine table with the rule's name and a reason, `warn` only reports them, and `block`
@@ -32,7 +36,7 @@ from src.data.intervals import DataInterval
 from src.errors import ConfigError, DataValidationError
 
 Action = Literal["quarantine", "warn", "block"]
-FEATURES_TOKEN = "$features"
+FEATURES_SELECTOR = "$features"
 
 # Bronze's metadata columns, which the evaluation reads for ordering and lineage.
 SOURCE_FILE = "_source_file"
@@ -163,7 +167,7 @@ def rule_columns(rule: Rule, view: FeatureView) -> list[str]:
         names = []
     expanded: list[str] = []
     for name in names:
-        expanded.extend(view.feature_names if name == FEATURES_TOKEN else [name])
+        expanded.extend(view.feature_names if name == FEATURES_SELECTOR else [name])
     return expanded
 
 
@@ -322,7 +326,8 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
         action="quarantine",
         column=RAW_LINE,
         failed_sql=f"{_q(RAW_LINE)} IS NOT NULL",
-        reason_sql=f"'line does not split into the contract''s columns: ' || left({_q(RAW_LINE)}, 200)",
+        reason_sql="'line does not split into the contract''s columns: ' || "
+        f"left({_q(RAW_LINE)}, 200)",
     )
     conditions = [malformed]
     for name, dtype in _contract_types(view).items():
@@ -339,7 +344,9 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
         )
     for name in view.key_columns:
         conditions.append(
-            _Condition("missing_key", "not_null", "quarantine", name, _empty(name), f"'{name} is empty'")
+            _Condition(
+                "missing_key", "not_null", "quarantine", name, _empty(name), f"'{name} is empty'"
+            )
         )
     for rule in config.rules:
         for column in rule_columns(rule, view):
@@ -355,14 +362,21 @@ def _rule_conditions(rule: Rule, column: str) -> list[_Condition]:
         found.append((_empty(column), f"'{column} is empty'"))
     elif isinstance(rule, RangeRule):
         if rule.min is not None:
-            found.append((f"{col} < {rule.min!r}", f"{shown} || ' is below the minimum {rule.min:g}'"))
+            found.append(
+                (f"{col} < {rule.min!r}", f"{shown} || ' is below the minimum {rule.min:g}'")
+            )
         if rule.max is not None:
-            found.append((f"{col} > {rule.max!r}", f"{shown} || ' is above the maximum {rule.max:g}'"))
+            found.append(
+                (f"{col} > {rule.max!r}", f"{shown} || ' is above the maximum {rule.max:g}'")
+            )
     elif isinstance(rule, AllowedValuesRule):
         values = ", ".join(_literal(value) for value in rule.values)
         listed = ", ".join(str(value) for value in rule.values).replace("'", "''")
         found.append(
-            (f"{col} IS NOT NULL AND {col} NOT IN ({values})", f"{shown} || ' is not one of [{listed}]'")
+            (
+                f"{col} IS NOT NULL AND {col} NOT IN ({values})",
+                f"{shown} || ' is not one of [{listed}]'",
+            )
         )
     return [
         _Condition(rule.name, rule.type, rule.action, column, failed, reason)
@@ -401,11 +415,11 @@ def evaluate_rows(
         report.checks.extend(_count_checks(connection, conditions, config, view))
         schema = view.arrow_schema()
         valid = connection.sql(
-            f"SELECT {', '.join(_q(name) for name in schema.names)} FROM judged "  # noqa: S608
+            f"SELECT {', '.join(_q(name) for name in schema.names)} FROM judged "  # noqa: S608  # nosec B608
             f"WHERE {_q(REJECT_RULE)} IS NULL ORDER BY {', '.join(_q(c) for c in view.key_columns)}"
         ).to_arrow_table()
         rejected = connection.sql(
-            f"SELECT {ROW}, {_q(REJECT_RULE)}, {_q(REJECT_REASON)} FROM judged "  # noqa: S608
+            f"SELECT {ROW}, {_q(REJECT_RULE)}, {_q(REJECT_REASON)} FROM judged "  # noqa: S608  # nosec B608
             f"WHERE {_q(REJECT_RULE)} IS NOT NULL ORDER BY {ROW}"
         ).to_arrow_table()
     finally:
@@ -422,9 +436,11 @@ def _typed_table_sql(view: FeatureView) -> str:
     """Trim each raw column once (inner query), then type it (outer query)."""
     types = _contract_types(view)
     trimmed = ", ".join(f"NULLIF(trim({_q(name)}), '') AS {_text(name)}" for name in types)
-    typed = ", ".join(f"{_typed_expression(name, dtype)} AS {_q(name)}" for name, dtype in types.items())
+    typed = ", ".join(
+        f"{_typed_expression(name, dtype)} AS {_q(name)}" for name, dtype in types.items()
+    )
     return (
-        f"CREATE TEMP TABLE typed AS SELECT *, {typed} FROM (SELECT {ROW}, "  # noqa: S608
+        f"CREATE TEMP TABLE typed AS SELECT *, {typed} FROM (SELECT {ROW}, "  # noqa: S608  # nosec B608
         f"{_q(SOURCE_FILE)}, {_q(RAW_LINE)}, {_q(INGESTED_AT)}, {_q(INGEST_DATE)}, {trimmed} "
         "FROM bronze)"
     )
@@ -433,12 +449,15 @@ def _typed_table_sql(view: FeatureView) -> str:
 def _judged_table_sql(conditions: list[_Condition]) -> str:
     quarantining = [c for c in conditions if c.action == "quarantine"]
     if not quarantining:
-        return "CREATE TEMP TABLE judged AS SELECT *, NULL::VARCHAR AS _rule, NULL::VARCHAR AS _reason FROM typed"
+        return (
+            f"CREATE TEMP TABLE judged AS SELECT *, NULL::VARCHAR AS {_q(REJECT_RULE)}, "  # noqa: S608  # nosec B608
+            f"NULL::VARCHAR AS {_q(REJECT_REASON)} FROM typed"
+        )
     # A malformed line has no values: only its own condition may judge it.
     rule = " ".join(f"WHEN {c.failed_sql} THEN {_literal(c.rule)}" for c in quarantining)
     reason = " ".join(f"WHEN {c.failed_sql} THEN {c.reason_sql}" for c in quarantining)
     return (
-        f"CREATE TEMP TABLE judged AS SELECT *, CASE {rule} END AS {_q(REJECT_RULE)}, "  # noqa: S608
+        f"CREATE TEMP TABLE judged AS SELECT *, CASE {rule} END AS {_q(REJECT_RULE)}, "  # noqa: S608  # nosec B608
         f"CASE {reason} END AS {_q(REJECT_REASON)} FROM typed"
     )
 
@@ -462,7 +481,7 @@ def _mark_duplicates(
         present = " AND ".join(f"{_q(c)} IS NOT NULL" for c in columns)
         reason = _literal(f"duplicate of a later ingested row with the same {', '.join(columns)}")
         connection.execute(
-            f"UPDATE judged SET {_q(REJECT_RULE)} = {_literal(name)}, "  # noqa: S608
+            f"UPDATE judged SET {_q(REJECT_RULE)} = {_literal(name)}, "  # noqa: S608  # nosec B608
             f"{_q(REJECT_REASON)} = {reason} WHERE {ROW} IN (SELECT {ROW} FROM judged "
             f"WHERE {_q(REJECT_RULE)} IS NULL AND {present} QUALIFY row_number() OVER "
             f"(PARTITION BY {keys} {_latest_first()}) > 1)"
@@ -485,7 +504,7 @@ def _count_checks(
         counts = ", ".join(f"count(*) FILTER (WHERE {c.failed_sql})" for c in group)
         any_failed = " OR ".join(f"({c.failed_sql})" for c in group)
         row = connection.sql(
-            f"SELECT count(*) FILTER (WHERE {any_failed}), {counts} "  # noqa: S608
+            f"SELECT count(*) FILTER (WHERE {any_failed}), {counts} "  # noqa: S608  # nosec B608
             f"FROM typed WHERE {population}"
         ).fetchall()[0]
         values = [int(value) for value in row] if row else [0] * (len(group) + 1)
@@ -513,12 +532,12 @@ def _count_unique(
     check = CheckResult(name, "unique", action)
     if action == "quarantine":
         row = connection.sql(
-            f"SELECT count(*) FROM judged WHERE {_q(REJECT_RULE)} = {_literal(name)}"  # noqa: S608
+            f"SELECT count(*) FROM judged WHERE {_q(REJECT_RULE)} = {_literal(name)}"  # noqa: S608  # nosec B608
         ).fetchall()[0]
     else:
         keys = ", ".join(_q(c) for c in columns)
         row = connection.sql(
-            f"SELECT count(*) FROM (SELECT 1 FROM judged WHERE {_q(REJECT_RULE)} IS NULL "  # noqa: S608
+            f"SELECT count(*) FROM (SELECT 1 FROM judged WHERE {_q(REJECT_RULE)} IS NULL "  # noqa: S608  # nosec B608
             f"QUALIFY row_number() OVER (PARTITION BY {keys} {_latest_first()}) > 1)"
         ).fetchall()[0]
     check.failed = int(row[0]) if row else 0
@@ -529,7 +548,9 @@ def _count_unique(
 
 def _summarise(check: CheckResult) -> None:
     per_column = ", ".join(f"column {name}: {count} rows" for name, count in check.columns.items())
-    check.message = f"rule {check.name!r} ({check.type}) failed on {per_column}" if check.failed else ""
+    check.message = (
+        f"rule {check.name!r} ({check.type}) failed on {per_column}" if check.failed else ""
+    )
 
 
 def check_freshness(

@@ -152,14 +152,18 @@ def data_pipeline(
         described = [describe_step(context.lake, context.view, name, interval) for name in steps]
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
-    files = sum(r.bronze.files_ingested for r in results if r.bronze)
-    rows = sum(r.gold.rows for r in results if r.gold)
-    quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
-    console.print(
-        f"data pipeline {interval} ({'+'.join(steps)}): {files} files ingested, "
-        f"{quarantined} rows quarantined, {rows} gold rows",
-        highlight=False,
-    )
+    parts = []
+    if "bronze" in steps:
+        ingested = sum(r.bronze.files_ingested for r in results if r.bronze)
+        skipped = sum(r.bronze.files_skipped for r in results if r.bronze)
+        parts.append(f"{ingested} files ingested, {skipped} already there")
+    if "silver" in steps:
+        valid = sum(r.silver.rows_valid for r in results if r.silver)
+        quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
+        parts.append(f"{valid} rows valid, {quarantined} quarantined")
+    if "gold" in steps:
+        parts.append(f"{sum(r.gold.rows for r in results if r.gold)} gold rows")
+    console.print(f"data pipeline {interval}: {'; '.join(parts)}", highlight=False)
 
 
 @app.command("sample-data")

@@ -7,6 +7,7 @@ with a non-zero code (1 for failures, 2 for bad usage, 3 for drift found by drif
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -81,10 +82,18 @@ def setup_lake(
 
     context = build_context()
     end = parse_day(end_date, "--end-date") or today()
-    raw_prefix = context.settings.aws.s3.raw_prefix
-    written = land_sample_files(context.store, context.view, raw_prefix, end)
+    s3 = context.settings.aws.s3
+    written = land_sample_files(context.store, context.view, s3.raw_prefix, end)
     interval = DataInterval(end - timedelta(days=SAMPLE_DAYS), end)
-    result = run_data_pipeline(context.lake, context.store, context.view, raw_prefix, interval)
+    result = run_data_pipeline(
+        context.lake,
+        context.store,
+        context.view,
+        s3.raw_prefix,
+        interval,
+        quality=context.quality,
+        quality_prefix=s3.quality_prefix,
+    )
     console.print(
         f"lake ready: {len(written)} sample files landed; {result.summary()}", highlight=False
     )
@@ -93,40 +102,187 @@ def setup_lake(
 @app.command("data-pipeline")
 @reports_errors
 def data_pipeline(
-    start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
+    start: Annotated[
+        str | None,
+        typer.Option(help="First day of the interval (YYYY-MM-DD); default the first raw day."),
+    ] = None,
     end: Annotated[
         str | None, typer.Option(help="Day after the last one; default start + 1 day.")
     ] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this step (bronze, silver, gold); repeatable."),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Write rows and checksums of what the step wrote (JSON).")
+    ] = None,
 ) -> None:
-    """Run bronze -> silver -> gold for a data interval (idempotent for it)."""
+    """Run bronze -> silver -> gold for a data interval (idempotent for it).
+
+    Without --start, the interval covers every day of the raw zone.
+    """
     from src.data.intervals import DataInterval
-    from src.pipelines.DE.pipeline import run_data_pipeline
+    from src.pipelines.DE.bronze import list_raw_days
+    from src.pipelines.DE.pipeline import describe_step, parse_steps, run_data_pipeline
 
     context = build_context()
-    interval = DataInterval.parse(start, end)
+    s3 = context.settings.aws.s3
+    steps = parse_steps(step or [])
+    if start:
+        interval = DataInterval.parse(start, end)
+    else:
+        raw_days = list_raw_days(context.store, s3.raw_prefix, context.view.dataset)
+        interval = DataInterval.covering(raw_days)
     days = list(interval.days())
+    results = []
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("data pipeline", total=len(days))
-        results = []
+        task = progress.add_task(f"data pipeline {'+'.join(steps)}", total=len(days))
         for day in days:
             results.append(
                 run_data_pipeline(
                     context.lake,
                     context.store,
                     context.view,
-                    context.settings.aws.s3.raw_prefix,
+                    s3.raw_prefix,
                     DataInterval.for_day(day),
+                    quality=context.quality,
+                    quality_prefix=s3.quality_prefix,
+                    steps=steps,
                 )
             )
             progress.advance(task)
-    files = sum(result.bronze.files_ingested for result in results)
-    rows = sum(result.gold.rows for result in results)
-    quarantined = sum(result.silver.rows_quarantined for result in results)
+    if summary:
+        described = [describe_step(context.lake, context.view, name, interval) for name in steps]
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
+    parts = []
+    if "bronze" in steps:
+        ingested = sum(r.bronze.files_ingested for r in results if r.bronze)
+        skipped = sum(r.bronze.files_skipped for r in results if r.bronze)
+        parts.append(f"{ingested} files ingested, {skipped} already there")
+    if "silver" in steps:
+        valid = sum(r.silver.rows_valid for r in results if r.silver)
+        quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
+        parts.append(f"{valid} rows valid, {quarantined} quarantined")
+    if "gold" in steps:
+        parts.append(f"{sum(r.gold.rows for r in results if r.gold)} gold rows")
+    console.print(f"data pipeline {interval}: {'; '.join(parts)}", highlight=False)
+
+
+@app.command("sample-data")
+@reports_errors
+def sample_data(
+    out: Annotated[
+        Path, typer.Option(help="Folder of raw files, laid out like the raw zone.")
+    ] = Path("data/raw"),
+    end_date: Annotated[
+        str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
+    ] = None,
+) -> None:
+    """Write the sample raw files into a local folder (once): the data DVC versions."""
+    from src.data.aws_integration import LocalObjectStore
+    from src.data.sample_data import land_sample_files
+
+    context = build_context()
+    dataset_folder = out / context.view.dataset
+    if dataset_folder.is_dir() and any(dataset_folder.rglob("*.csv")):
+        console.print(
+            f"sample data: {dataset_folder} already holds raw files; kept", highlight=False
+        )
+        return
+    end = parse_day(end_date, "--end-date") or today()
+    written = land_sample_files(LocalObjectStore(out), context.view, "", end)
+    console.print(f"sample data: {len(written)} raw files written under {out}", highlight=False)
+
+
+@app.command("ingest")
+@reports_errors
+def ingest(
+    source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = Path("data/raw"),
+    summary: Annotated[
+        Path | None, typer.Option(help="Write the landed keys and checksums (JSON).")
+    ] = None,
+) -> None:
+    """Land local raw files (the DVC-tracked data/raw) in the lake's raw zone."""
+    from src.data.versioning import land_raw_files
+
+    context = build_context()
+    raw_prefix = context.settings.aws.s3.raw_prefix
+    landed = land_raw_files(source, context.store, raw_prefix)
+    if summary:
+        # Where the files went is part of the result: pointed at another lake (APP_ENV,
+        # DATA_DIR), the same files make a different summary and DVC reruns the chain.
+        content = {
+            "raw_zone": context.store.uri(raw_prefix),
+            "warehouse": context.settings.warehouse_location,
+            "files": [{"key": item.key, "sha256": item.sha256} for item in landed],
+        }
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(content, indent=2) + "\n")
+    copied = sum(item.copied for item in landed)
     console.print(
-        f"data pipeline {interval}: {files} files ingested, {rows} gold rows, "
-        f"{quarantined} rows quarantined",
+        f"ingest: {copied} files copied, {len(landed) - copied} already in place "
+        f"under {context.store.uri(raw_prefix)}",
         highlight=False,
     )
+
+
+@app.command("features")
+@reports_errors
+def features() -> None:
+    """List the feature store's feature definitions."""
+    context = build_context()
+    definitions = context.view.definitions()
+    table = Table(title=f"feature view {context.view.name}")
+    for column in ("feature", "dtype", "entity", "source table", "description"):
+        table.add_column(column)
+    for item in definitions:
+        table.add_row(item.name, item.dtype, item.entity, item.source_table, item.description)
+    console.print(table)
+    console.print(
+        f"{len(definitions)} features of {context.view.name}; label {context.view.label.name}",
+        highlight=False,
+    )
+
+
+@app.command("init-aws")
+@reports_errors
+def init_aws() -> None:
+    """Create the S3 bucket, Glue database, Athena workgroup and ECR repositories (idempotent)."""
+    from src.data.aws_resources import ResourceStatus, ensure_aws_resources
+
+    context = build_context()
+    settings = context.settings
+    if settings.app_env != "aws":
+        raise ProjectError(
+            f"init-aws creates AWS resources and runs with APP_ENV=aws (now {settings.app_env}); "
+            "set it in .env or the environment"
+        )
+
+    def show(result: ResourceStatus) -> None:
+        detail = f" ({result.detail})" if result.detail else ""
+        console.print(f"{result.status:>7}  {result.kind} {result.name}{detail}", highlight=False)
+
+    results = ensure_aws_resources(settings, report=show)
+    created = sum(result.status == "created" for result in results)
+    console.print(
+        f"init-aws: {created} created, {len(results) - created} found in {settings.aws.region}",
+        highlight=False,
+    )
+
+
+@app.command("data-remote")
+@reports_errors
+def data_remote() -> None:
+    """Point DVC at the remote for this environment (local folder, S3/MinIO or DVC_REMOTE_URL)."""
+    from src.data.versioning import configure_dvc_remote, resolve_dvc_remote
+    from src.settings import PROJECT_ROOT
+
+    context = build_context()
+    remote = resolve_dvc_remote(context.settings, PROJECT_ROOT)
+    configure_dvc_remote(PROJECT_ROOT, remote)
+    endpoint = f" via {remote.options['endpointurl']}" if "endpointurl" in remote.options else ""
+    console.print(f"DVC remote: {remote.url}{endpoint}", highlight=False)
 
 
 @app.command("init-mlflow")

@@ -38,12 +38,18 @@ class S3Settings(BaseModel):
     artifacts_prefix: str = "artifacts"
     warehouse_prefix: str = "warehouse"
     athena_results_prefix: str = "athena-results"
+    quality_prefix: str = "quality"
+    dvc_prefix: str = "dvc"
+    # Objects above the threshold go up in parts of this size, in parallel (boto3 transfer).
+    multipart_threshold_mb: int = Field(default=64, ge=5)
+    multipart_chunk_mb: int = Field(default=16, ge=5)
 
 
 class AthenaSettings(BaseModel):
     database: str
     workgroup: str
     query_timeout_seconds: float = Field(default=300, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class GlueSettings(BaseModel):
@@ -113,6 +119,8 @@ class Settings(BaseSettings):
     reports_dir: Path = PROJECT_ROOT / "reports"
     # PyIceberg SQL catalog (local and compose); unused on aws, where Glue is the catalog.
     catalog_uri: str | None = None
+    # DVC remote for `make data-push`/`data-pull`; default: a folder locally, the bucket otherwise.
+    dvc_remote_url: str | None = None
 
     mlflow_tracking_uri: str | None = None
     mlflow_artifact_root: str | None = None
@@ -185,6 +193,10 @@ class Settings(BaseSettings):
         if self.is_local and self.resolved_tracking_uri.startswith("sqlite:"):
             return LOCAL_ARTIFACTS_DIR.as_uri()
         return None
+
+    @property
+    def sql_engine_kind(self) -> Literal["duckdb", "athena"]:
+        return "athena" if self.app_env == "aws" else "duckdb"
 
     @property
     def athena_output_location(self) -> str:

@@ -4,12 +4,14 @@
 Runs daily at midnight UTC for the day that just ended (its data interval), reading the raw
 files landed under `raw/<dataset>/ingest_date=<day>/`.
 
-- `ingest_bronze` appends each raw file once, as text, with its source and ingestion time.
-- `build_silver` types, deduplicates and validates the interval; rejected rows go to
-  quarantine with the rule they broke.
+- `ingest_bronze` appends each raw file once, as text, with its source and ingestion time;
+  an unreadable or incomplete file fails the task by name after the good files went in.
+- `build_silver` types, deduplicates and validates the interval against
+  config/quality.yaml; rejected rows go to quarantine with the rule they broke, and a
+  blocking rule fails the task naming the rule, the column and the count.
 - `build_gold` rewrites the interval's rows of the feature view (the feature store).
 
-Each task hands the next its interval, table and row counts through XCom.
+Each task hands the next its interval, table, row counts and quality report through XCom.
 
 Every task is idempotent for its interval: bronze skips files it already holds, silver and
 gold replace the interval's rows. Re-running a day, or clearing a task, leaves the same
@@ -20,7 +22,7 @@ table contents. Backfill a range with `airflow backfill create --dag-id data_pip
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import dag, task
 from dag_support import (
@@ -31,6 +33,40 @@ from dag_support import (
     daily_schedule,
     interval_reference,
 )
+
+if TYPE_CHECKING:
+    from src.context import ProjectContext
+    from src.data.intervals import DataInterval
+    from src.pipelines.DE.pipeline import DataPipelineResult, Step
+
+StepResult = TypeVar("StepResult")
+
+
+def ran(result: StepResult | None, step: Step) -> StepResult:
+    """The result of a step run_step ran; None would mean the pipeline skipped it."""
+    if result is None:
+        raise RuntimeError(f"the data pipeline returned no {step} result")
+    return result
+
+
+def run_step(step: Step, interval: DataInterval) -> tuple[DataPipelineResult, ProjectContext]:
+    """One medallion step for the interval, with the project's quality rules and reports."""
+    from src.context import build_context
+    from src.pipelines.DE.pipeline import run_data_pipeline
+
+    context = build_context()
+    s3 = context.settings.aws.s3
+    result = run_data_pipeline(
+        context.lake,
+        context.store,
+        context.view,
+        s3.raw_prefix,
+        interval,
+        quality=context.quality,
+        quality_prefix=s3.quality_prefix,
+        steps=(step,),
+    )
+    return result, context
 
 
 @dag(
@@ -47,54 +83,48 @@ from dag_support import (
 def data_pipeline() -> None:
     @task
     def ingest_bronze() -> dict[str, Any]:
-        from src.context import build_context
         from src.data.tables import bronze_table
-        from src.pipelines.DE import bronze
 
-        context = build_context()
         interval = current_interval()
-        result = bronze.ingest_bronze(
-            context.lake,
-            context.store,
-            context.view,
-            context.settings.aws.s3.raw_prefix,
-            interval,
-        )
+        result, context = run_step("bronze", interval)
+        bronze = ran(result.bronze, "bronze")
         return {
             **interval_reference(interval),
             "table": bronze_table(context.view.dataset),
-            "files_ingested": result.files_ingested,
-            "files_skipped": result.files_skipped,
-            "rows": result.rows,
+            "files_ingested": bronze.files_ingested,
+            "files_skipped": bronze.files_skipped,
+            "rows": bronze.rows,
+            "reports": result.reports,
         }
 
     @task
     def build_silver(upstream: Upstream) -> dict[str, Any]:
-        from src.context import build_context
         from src.data.intervals import DataInterval
         from src.data.tables import silver_table
-        from src.pipelines.DE import silver
 
-        context = build_context()
         interval = DataInterval.parse(upstream["start"], upstream["end"])
-        result = silver.build_silver(context.lake, context.view, interval)
+        result, context = run_step("silver", interval)
+        silver = ran(result.silver, "silver")
         return {
             **interval_reference(interval),
             "table": silver_table(context.view.dataset),
-            "rows_valid": result.rows_valid,
-            "rows_quarantined": result.rows_quarantined,
+            "rows_valid": silver.rows_valid,
+            "rows_quarantined": silver.rows_quarantined,
+            "reports": result.reports,
         }
 
     @task
     def build_gold(upstream: Upstream) -> dict[str, Any]:
-        from src.context import build_context
         from src.data.intervals import DataInterval
-        from src.pipelines.DE import gold
 
-        context = build_context()
         interval = DataInterval.parse(upstream["start"], upstream["end"])
-        result = gold.build_gold(context.lake, context.view, interval)
-        return {**interval_reference(interval), "table": context.view.table, "rows": result.rows}
+        result, context = run_step("gold", interval)
+        gold = ran(result.gold, "gold")
+        return {
+            **interval_reference(interval),
+            "table": context.view.table,
+            "rows": gold.rows,
+        }
 
     build_gold(build_silver(ingest_bronze()))
 

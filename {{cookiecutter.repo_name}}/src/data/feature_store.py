@@ -1,21 +1,32 @@
-"""The feature store: the feature view contract (config/features.yaml) and its retrieval.
+"""The feature store: feature definitions (config/features.yaml) and point-in-time retrieval.
 
-Gold tables hold one row per entity and event time with the features and the label;
-training reads them as a training set, online inference reads the latest values.
+A feature view is one gold table: per entity and event time, the feature values and,
+when known, the label. Training reads it through a point-in-time join: each label event
+gets the latest feature values of its entity at or before the event's time, never later
+ones, so no future information leaks into training. Online inference reads the latest
+values per entity.
+
+Rows of a view are unique per (entity, event time, ingest date). When the same entity and
+event time arrive again on a later ingest date (a correction, or a late-arriving copy),
+the later ingestion wins.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pyiceberg.expressions import In
 
 from src.config import load_yaml_config
 from src.data.lake import Lake
 from src.data.tables import gold_table
+from src.errors import ProjectError
 
 DType = Literal["float64", "int64", "string", "bool"]
 
@@ -37,12 +48,22 @@ class Column(BaseModel):
     description: str = ""
 
 
+class FeatureDefinition(BaseModel):
+    """One feature as the feature store documents it."""
+
+    name: str
+    dtype: DType
+    description: str
+    entity: str
+    source_table: str
+
+
 class FeatureView(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     dataset: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
     entity: Column
-    event_timestamp: str
+    event_timestamp: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: Column
     features: list[Column] = Field(min_length=1)
 
@@ -55,6 +76,17 @@ class FeatureView(BaseModel):
             raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
         return features
 
+    @model_validator(mode="after")
+    def check_reserved_names(self) -> FeatureView:
+        names = [self.entity.name, self.event_timestamp, self.label.name, *self.feature_names]
+        clashes = sorted({name for name in names if names.count(name) > 1 or name == INGEST_DATE})
+        if clashes:
+            raise ValueError(
+                f"entity, event timestamp, label and features need distinct names other than "
+                f"{INGEST_DATE}; clashing: {', '.join(clashes)}"
+            )
+        return self
+
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
@@ -66,6 +98,18 @@ class FeatureView(BaseModel):
     @property
     def table(self) -> str:
         return gold_table(self.name)
+
+    def definitions(self) -> list[FeatureDefinition]:
+        return [
+            FeatureDefinition(
+                name=feature.name,
+                dtype=feature.dtype,
+                description=feature.description,
+                entity=self.entity.name,
+                source_table=self.table,
+            )
+            for feature in self.features
+        ]
 
     def arrow_schema(self) -> pa.Schema:
         """Schema of the typed (silver and gold) tables of this view."""
@@ -84,17 +128,130 @@ def load_feature_view(path: Path) -> FeatureView:
     return load_yaml_config(path, FeatureView)
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# Ties on event time are broken by ingest date inside one sortable key, so that a single
+# ASOF join (no window over all rows) picks the right row: key = time * SLOTS + days,
+# where days (since 1900) < SLOTS. An event's key takes the last slot of its time.
+SLOTS = 1_000_000
+
+
+def _order_key(event_time: str, ingest_date: str | None) -> str:
+    slot = f"({ingest_date} - DATE '1900-01-01')" if ingest_date else str(SLOTS - 1)
+    return f"(epoch_us({event_time}::TIMESTAMPTZ)::HUGEINT * {SLOTS} + {slot})"
+
+
+def _run(query: str, tables: dict[str, pa.Table], view: FeatureView) -> pa.Table:
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        for name, table in tables.items():
+            connection.register(name, table)
+        result: pa.Table = connection.sql(query).to_arrow_table()
+    except duckdb.Error as error:
+        raise ProjectError(f"feature retrieval from {view.table} failed: {error}") from error
+    finally:
+        connection.close()
+    return result
+
+
+def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> pa.Table:
+    """For each event (entity, event time, ...), the latest feature values at or before it.
+
+    `rows` holds the view's rows (keys, features, ingest date). A row counts as a feature
+    row when any of its features is set; among rows of equal entity and event time the
+    latest ingest date wins. Events without an earlier feature row are dropped. Any other
+    columns of `events` (the label) are kept. The result is sorted by entity and time.
+    """
+    entity, event_time = (_quoted(c) for c in view.key_columns)
+    features = [_quoted(name) for name in view.feature_names]
+    any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
+    extra = [_quoted(c) for c in events.column_names if c not in view.key_columns]
+    feature_rows = (
+        f"SELECT {entity}, {', '.join(features)}, "  # noqa: S608  # nosec B608
+        f"{_order_key(event_time, _quoted(INGEST_DATE))} AS _key "
+        f"FROM feature_source WHERE {any_feature}"
+    )
+    keyed_events = f"SELECT *, {_order_key(event_time, None)} AS _key FROM events"  # noqa: S608  # nosec B608
+    selected = ", ".join([f"e.{entity}", f"e.{event_time}", *(f"f.{n}" for n in features),
+                          *(f"e.{c}" for c in extra)])  # fmt: skip
+    query = (
+        f"WITH feature_rows AS ({feature_rows}), keyed_events AS ({keyed_events}) "  # noqa: S608  # nosec B608
+        f"SELECT {selected} FROM keyed_events AS e ASOF JOIN feature_rows AS f "
+        f"ON e.{entity} = f.{entity} AND e._key >= f._key ORDER BY e.{entity}, e.{event_time}"
+    )
+    return _run(query, {"events": events, "feature_source": rows}, view)
+
+
+def _label_events(rows: pa.Table, view: FeatureView) -> pa.Table:
+    """Every labelled (entity, event time) once, with the label of its latest ingestion."""
+    entity, event_time = (_quoted(c) for c in view.key_columns)
+    label = _quoted(view.label.name)
+    query = (
+        f"SELECT {entity}, {event_time}, arg_max({label}, {_quoted(INGEST_DATE)}) AS {label} "  # noqa: S608  # nosec B608
+        f"FROM source WHERE {label} IS NOT NULL GROUP BY {entity}, {event_time}"
+    )
+    return _run(query, {"source": rows}, view)
+
+
+def _cast_to_view(table: pa.Table, view: FeatureView, with_label: bool) -> pd.DataFrame:
+    schema = view.arrow_schema()
+    names = [*view.key_columns, *view.feature_names, *([view.label.name] if with_label else [])]
+    fields = [schema.field(name) for name in names]
+    frame: pd.DataFrame = table.select(names).cast(pa.schema(fields)).to_pandas()
+    return frame
+
+
+def point_in_time_training_set(rows: pa.Table, view: FeatureView) -> pd.DataFrame:
+    """The training set from the view's rows (keys, features, label, ingest date)."""
+    events = _label_events(rows, view)
+    joined = join_point_in_time(events, rows.drop_columns([view.label.name]), view)
+    return _cast_to_view(joined, view, with_label=True)
+
+
 def get_training_set(lake: Lake, view: FeatureView) -> pd.DataFrame:
-    """Every labelled row of the feature view: entity, event time, features and label."""
-    columns = [*view.key_columns, *view.feature_names, view.label.name]
-    frame: pd.DataFrame = lake.read(view.table, columns=columns).to_pandas()
-    return frame.dropna(subset=[view.label.name]).sort_values(view.key_columns, ignore_index=True)
+    """Every label event with the features known at its time: entity, time, features, label."""
+    columns = [*view.key_columns, *view.feature_names, view.label.name, INGEST_DATE]
+    return point_in_time_training_set(lake.read(view.table, columns=columns), view)
 
 
-def get_latest_features(lake: Lake, view: FeatureView, entity_ids: list[str]) -> pd.DataFrame:
-    """The most recent feature values of each entity, for online use."""
-    quoted = ", ".join("'" + entity.replace("'", "''") + "'" for entity in entity_ids)
-    frame: pd.DataFrame = lake.read(view.table, where=f"{view.entity.name} IN ({quoted})").to_pandas()
-    latest = frame.sort_values(view.event_timestamp).groupby(view.entity.name).tail(1)
-    columns = [*view.key_columns, *view.feature_names]
-    return latest[columns].reset_index(drop=True)
+def get_historical_features(lake: Lake, view: FeatureView, spine: pd.DataFrame) -> pd.DataFrame:
+    """Features as of each (entity, event time) row of `spine`; extra spine columns are kept."""
+    missing = [name for name in view.key_columns if name not in spine.columns]
+    if missing:
+        raise ProjectError(f"the spine misses columns: {', '.join(missing)}")
+    events = pa.Table.from_pandas(spine, preserve_index=False)
+    columns = [*view.key_columns, *view.feature_names, INGEST_DATE]
+    joined = join_point_in_time(events, lake.read(view.table, columns=columns), view)
+    frame: pd.DataFrame = joined.to_pandas()
+    return frame
+
+
+def latest_feature_rows(
+    rows: pa.Table, view: FeatureView, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Per entity, its feature row with the greatest event time (at or before `as_of`)."""
+    entity, event_time = (_quoted(c) for c in view.key_columns)
+    condition = " OR ".join(f"{_quoted(name)} IS NOT NULL" for name in view.feature_names)
+    if as_of is not None:
+        condition = f"({condition}) AND {event_time} <= '{as_of.isoformat()}'::TIMESTAMPTZ"
+    selected = ", ".join(_quoted(c) for c in [*view.key_columns, *view.feature_names])
+    query = (
+        f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608  # nosec B608
+        f"(PARTITION BY {entity} ORDER BY {_order_key(event_time, _quoted(INGEST_DATE))} DESC) = 1 "
+        f"ORDER BY {entity}"
+    )
+    return _cast_to_view(_run(query, {"source": rows}, view), view, with_label=False)
+
+
+def get_latest_features(
+    lake: Lake, view: FeatureView, entity_ids: list[str], as_of: datetime | None = None
+) -> pd.DataFrame:
+    """The latest feature values of each of `entity_ids`, for online use."""
+    columns = [*view.key_columns, *view.feature_names, INGEST_DATE]
+    rows = lake.read(
+        view.table, where=In(term=view.entity.name, literals=set(entity_ids)), columns=columns
+    )
+    return latest_feature_rows(rows, view, as_of)

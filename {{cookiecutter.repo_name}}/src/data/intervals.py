@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -23,6 +23,14 @@ class DataInterval:
     @classmethod
     def for_day(cls, day: date) -> DataInterval:
         return cls(day, day + timedelta(days=1))
+
+    @classmethod
+    def covering(cls, days: Iterable[date]) -> DataInterval:
+        """The smallest interval holding every day of `days`."""
+        ordered = sorted(days)
+        if not ordered:
+            raise ProjectError("no days to cover: the raw zone holds no ingest_date= folders")
+        return cls(ordered[0], ordered[-1] + timedelta(days=1))
 
     @classmethod
     def parse(cls, start: str, end: str | None = None) -> DataInterval:

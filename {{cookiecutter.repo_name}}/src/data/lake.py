@@ -1,26 +1,35 @@
 """The lake facade: every pipeline reads and writes Iceberg tables through `Lake`.
 
 Tables are addressed by short names (see `src.data.tables`) inside the project's
-database. SQL runs on DuckDB over Arrow scans of the Iceberg tables locally; the same
-query text runs on Athena, where `<database>.<table>` names the same tables.
+database. SQL runs on DuckDB over Arrow scans of the Iceberg tables locally and in
+compose; on AWS the same query text runs on Athena, where `<database>.<table>` names the
+same tables in the Glue catalog.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationError,
+)
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table
 
-from src.data.aws_integration import build_catalog
+from src.data.aws_integration import AthenaQueryRunner, build_athena_runner, build_catalog
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -29,6 +38,21 @@ if TYPE_CHECKING:
 
 class SqlEngine(Protocol):
     def query(self, lake: Lake, sql: str) -> pa.Table: ...
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: int
+    committed_at: datetime
+    operation: str
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Row count and an order-independent checksum of a table's (filtered) content."""
+
+    rows: int
+    checksum: str
 
 
 class Lake:
@@ -41,10 +65,8 @@ class Lake:
         return f"{self.database}.{table}"
 
     def ensure_database(self) -> None:
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.database)
-        except NamespaceAlreadyExistsError:
-            pass
 
     def table_exists(self, table: str) -> bool:
         return bool(self.catalog.table_exists(self.identifier(table)))
@@ -60,51 +82,133 @@ class Lake:
     def list_tables(self) -> list[str]:
         return sorted(name for _, name in self.catalog.list_tables(self.database))
 
-    def create_table(
-        self, table: str, schema: pa.Schema, partition_by: str | None = None
-    ) -> Table:
-        """Create the table if it is missing; an existing table is returned as it is."""
-        self.ensure_database()
-        created = self.catalog.create_table_if_not_exists(
-            self.identifier(table), schema=_compatible_schema(schema)
-        )
-        if partition_by and created.spec().is_unpartitioned():
-            with created.update_spec() as spec:
-                spec.add_identity(partition_by)
-        return created
+    def create_table(self, table: str, schema: pa.Schema, partition_by: str | None = None) -> Table:
+        """Create the table, or evolve an existing one to `schema` (added columns only).
+
+        Old data files stay as they are: rows written before a column was added read
+        that column as null.
+        """
+        target = _compatible_schema(schema)
+        try:
+            loaded = self.catalog.load_table(self.identifier(table))
+        except NoSuchTableError:
+            self.ensure_database()
+            try:
+                with self.catalog.create_table_transaction(
+                    self.identifier(table), schema=target
+                ) as transaction:
+                    if partition_by:
+                        with transaction.update_spec() as spec:
+                            spec.add_identity(partition_by)
+            except TableAlreadyExistsError:
+                pass  # Another writer created it first; evolve it like an existing table.
+            loaded = self.load(table)
+        if self._evolve(loaded, table, target):
+            loaded = self.load(table)
+        return loaded
+
+    def evolve_schema(self, table: str, schema: pa.Schema) -> list[str]:
+        """Add the columns of `schema` the table lacks; returns their names."""
+        return self._evolve(self.load(table), table, _compatible_schema(schema))
+
+    def _evolve(self, loaded: Table, table: str, schema: pa.Schema) -> list[str]:
+        existing = {field.name for field in loaded.schema().fields}
+        added = [field.name for field in schema if field.name not in existing]
+        if added:
+            try:
+                with loaded.update_schema() as update:
+                    update.union_by_name(schema)
+            except ValidationError as error:
+                raise ProjectError(f"cannot evolve {self.identifier(table)}: {error}") from error
+        return added
 
     def append(self, table: str, data: pa.Table) -> None:
         if data.num_rows:
             self.load(table).append(_compatible_table(data))
 
-    def overwrite(self, table: str, data: pa.Table, where: str) -> None:
+    def overwrite(self, table: str, data: pa.Table, where: str | BooleanExpression) -> None:
         """Replace the rows matching `where` with `data` in one snapshot (idempotent rewrite)."""
+        row_filter = parse_filter(where) if isinstance(where, str) else where
         with warnings.catch_warnings():
             # A first write of a partition has nothing to replace; PyIceberg warns about it.
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            self.load(table).overwrite(_compatible_table(data), overwrite_filter=where)
+            self.load(table).overwrite(_compatible_table(data), overwrite_filter=row_filter)
 
     def upsert(self, table: str, data: pa.Table, keys: Sequence[str]) -> None:
+        """Update rows whose `keys` match a row of `data`, insert the others (one snapshot)."""
         if data.num_rows:
             self.load(table).upsert(_compatible_table(data), join_cols=list(keys))
 
     def read(
         self,
         table: str,
-        where: str | None = None,
+        where: str | BooleanExpression | None = None,
         columns: Sequence[str] | None = None,
         snapshot_id: int | None = None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
     ) -> pa.Table:
-        row_filter: BooleanExpression = parse_filter(where) if where else AlwaysTrue()
-        scan = self.load(table).scan(
+        """Rows matching `where`, only `columns`; `snapshot_id` or `as_of` reads the past."""
+        loaded = self.load(table)
+        if as_of is not None:
+            snapshot_id = self._snapshot_at(loaded, table, as_of)
+        if isinstance(where, str):
+            row_filter: BooleanExpression = parse_filter(where)
+        else:
+            row_filter = where if where is not None else AlwaysTrue()
+        scan = loaded.scan(
             row_filter=row_filter,
             selected_fields=tuple(columns) if columns else ("*",),
             snapshot_id=snapshot_id,
+            limit=limit,
         )
         return scan.to_arrow()
 
+    def snapshots(self, table: str) -> list[SnapshotInfo]:
+        """The table's commits, oldest first: what `read(snapshot_id=..)` can go back to."""
+        return [
+            SnapshotInfo(
+                snapshot_id=snapshot.snapshot_id,
+                committed_at=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+                operation=str(snapshot.summary.operation.value) if snapshot.summary else "",
+            )
+            for snapshot in self.load(table).snapshots()
+        ]
+
+    def fingerprint(
+        self,
+        table: str,
+        where: str | BooleanExpression | None = None,
+        exclude: Sequence[str] = (),
+    ) -> Fingerprint:
+        """Rows and a checksum of their content that ignores row order and `exclude`."""
+        loaded = self.load(table)
+        columns = [f.name for f in loaded.schema().fields if f.name not in set(exclude)]
+        data = self.read(table, where=where, columns=columns)
+        connection = duckdb.connect()
+        try:
+            connection.register("content", data)
+            hashed = ", ".join(f'"{name}"' for name in columns)
+            row = connection.sql(
+                f"SELECT count(*), coalesce(sum(hash({hashed}))::VARCHAR, '0') FROM content"  # noqa: S608  # nosec B608
+            ).fetchall()[0]
+        finally:
+            connection.close()
+        rows, checksum = row if row else (0, "0")
+        return Fingerprint(rows=int(rows), checksum=str(checksum))
+
     def sql(self, query: str) -> pa.Table:
         return self.sql_engine.query(self, query)
+
+    def _snapshot_at(self, loaded: Table, table: str, as_of: datetime) -> int:
+        if as_of.tzinfo is None:
+            raise ProjectError("as_of must be timezone-aware (e.g. datetime.now(UTC))")
+        snapshot = loaded.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000))
+        if snapshot is None:
+            raise ProjectError(
+                f"table {self.identifier(table)} has no snapshot at or before {as_of}"
+            )
+        return int(snapshot.snapshot_id)
 
 
 class DuckDbEngine:
@@ -113,11 +217,13 @@ class DuckDbEngine:
     def query(self, lake: Lake, sql: str) -> pa.Table:
         connection = duckdb.connect()
         try:
+            connection.execute("SET TimeZone = 'UTC'")
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
             for table in _referenced_tables(sql, lake):
                 connection.register(f"arrow_{table}", lake.read(table))
                 connection.execute(
-                    f'CREATE VIEW "{lake.database}"."{table}" AS SELECT * FROM "arrow_{table}"'
+                    f'CREATE VIEW "{lake.database}"."{table}" '  # noqa: S608  # nosec B608
+                    f'AS SELECT * FROM "arrow_{table}"'
                 )
             relation = connection.sql(sql)
             return relation.to_arrow_table() if relation is not None else pa.table({})
@@ -125,6 +231,16 @@ class DuckDbEngine:
             raise ProjectError(f"SQL failed: {error}") from error
         finally:
             connection.close()
+
+
+class AthenaEngine:
+    """Runs SQL on Athena, which reads the same Iceberg tables through the Glue catalog."""
+
+    def __init__(self, runner: AthenaQueryRunner) -> None:
+        self.runner = runner
+
+    def query(self, lake: Lake, sql: str) -> pa.Table:
+        return self.runner.query_arrow(sql)
 
 
 def _referenced_tables(sql: str, lake: Lake) -> list[str]:
@@ -149,4 +265,9 @@ def _compatible_table(data: pa.Table) -> pa.Table:
 
 
 def build_lake(settings: Settings) -> Lake:
-    return Lake(build_catalog(settings), settings.aws.athena.database)
+    engine: SqlEngine = (
+        AthenaEngine(build_athena_runner(settings))
+        if settings.sql_engine_kind == "athena"
+        else DuckDbEngine()
+    )
+    return Lake(build_catalog(settings), settings.aws.athena.database, engine)

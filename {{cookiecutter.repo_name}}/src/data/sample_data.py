@@ -81,7 +81,9 @@ def build_sample_frame(view: FeatureView, end_date: date, seed: int = 42) -> pd.
 
 
 def raw_key(raw_prefix: str, dataset: str, day: date) -> str:
-    return f"{raw_prefix}/{dataset}/ingest_date={day.isoformat()}/{dataset}_{day.isoformat()}.csv"
+    """Where the raw file of `day` lands; an empty prefix means the store's root."""
+    name = f"{dataset}/ingest_date={day.isoformat()}/{dataset}_{day.isoformat()}.csv"
+    return f"{raw_prefix}/{name}" if raw_prefix else name
 
 
 def land_sample_files(

@@ -1,39 +1,75 @@
-"""Bronze: raw files as received, plus ingestion metadata. A file is ingested once."""
+"""Bronze: raw files as received, plus ingestion metadata. A file is ingested once.
+
+Raw files land under `<raw_prefix>/<dataset>/ingest_date=YYYY-MM-DD/`. Every line of a
+readable CSV file reaches bronze: well-formed lines as text columns, malformed ones (a
+wrong number of fields) whole in `_raw_line`, for silver to quarantine. A file whose
+content was already ingested (same checksum, whatever its name) is skipped. A file that
+cannot be read, or misses contract columns, is refused as a whole under the schema rule.
+"""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+from pyiceberg.expressions import EqualTo
 
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
+from src.data.quality import (
+    INGESTED_AT,
+    RAW_LINE,
+    SOURCE_FILE,
+    CheckResult,
+    QualityConfig,
+    QualityReport,
+    check_raw_columns,
+)
 from src.data.tables import bronze_table
-from src.errors import DataValidationError
 
-SOURCE_FILE = "_source_file"
-INGESTED_AT = "_ingested_at"
+SOURCE_CHECKSUM = "_source_checksum"
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+__all__ = ["INGESTED_AT", "RAW_LINE", "SOURCE_CHECKSUM", "SOURCE_FILE"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class BronzeResult:
-    files_ingested: int
-    files_skipped: int
-    rows: int
+    report: QualityReport
+    files_ingested: int = 0
+    files_skipped: int = 0
+    rows: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def files_rejected(self) -> int:
+        return len(self.rejected)
+
+
+class RejectedFileError(Exception):
+    """A raw file that cannot enter bronze; the message is the reason."""
+
+
+def contract_columns(view: FeatureView) -> list[str]:
+    return [*view.key_columns, *view.feature_names, view.label.name]
 
 
 def bronze_schema(view: FeatureView) -> pa.Schema:
     """Raw columns stay text in bronze: typing is silver's job, so nothing is lost here."""
-    raw_columns = [*view.key_columns, *view.feature_names, view.label.name]
     return pa.schema(
         [
-            *(pa.field(name, pa.string()) for name in raw_columns),
+            *(pa.field(name, pa.string()) for name in contract_columns(view)),
             pa.field(SOURCE_FILE, pa.string(), nullable=False),
+            pa.field(SOURCE_CHECKSUM, pa.string()),
+            pa.field(RAW_LINE, pa.string()),
             pa.field(INGESTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field(INGEST_DATE, pa.date32(), nullable=False),
         ]
@@ -44,44 +80,176 @@ def raw_prefix_for_day(raw_prefix: str, dataset: str, day: date) -> str:
     return f"{raw_prefix}/{dataset}/ingest_date={day.isoformat()}/"
 
 
-def read_raw_file(store: ObjectStore, key: str, view: FeatureView) -> pd.DataFrame:
-    """Read one raw CSV as text columns, refusing a file that misses contract columns."""
+def list_raw_days(store: ObjectStore, raw_prefix: str, dataset: str) -> list[date]:
+    """The days that have an `ingest_date=YYYY-MM-DD/` folder with files in the raw zone."""
+    days = set()
+    for key in store.list_keys(f"{raw_prefix}/{dataset}/"):
+        for part in key.split("/"):
+            if part.startswith(f"{INGEST_DATE}="):
+                try:
+                    days.add(date.fromisoformat(part.split("=", 1)[1]))
+                except ValueError:
+                    continue
+    return sorted(days)
+
+
+def is_raw_data_file(key: str) -> bool:
+    """Hidden and marker files (`.x`, `_SUCCESS`) are not data."""
+    name = key.rsplit("/", 1)[-1]
+    return not name.startswith((".", "_"))
+
+
+def parse_raw_csv(content: bytes, view: FeatureView, config: QualityConfig) -> pa.Table:
+    """The contract's columns as text, plus `_raw_line` for lines that do not parse."""
+    if not content.strip():
+        raise RejectedFileError("is empty (not even a header line)")
+    header = _read_header(content)
+    problem = check_raw_columns(header, view, config.schema_rule())
+    if problem:
+        raise RejectedFileError(problem)
+    malformed: list[str] = []
+
+    def keep_malformed(row: pa_csv.InvalidRow) -> str:
+        malformed.append(row.text)
+        return "skip"
+
     try:
-        frame = pd.read_csv(io.BytesIO(store.get_bytes(key)), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataValidationError(
-            f"raw file {store.uri(key)} is not readable CSV: {error}"
-        ) from error
-    expected = [*view.key_columns, *view.feature_names, view.label.name]
-    missing = [column for column in expected if column not in frame.columns]
-    if missing:
-        raise DataValidationError(f"raw file {store.uri(key)} misses columns: {', '.join(missing)}")
-    return frame[expected]
+        table = pa_csv.read_csv(
+            io.BytesIO(content),
+            parse_options=pa_csv.ParseOptions(
+                invalid_row_handler=keep_malformed, newlines_in_values=True
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                include_columns=contract_columns(view),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise RejectedFileError(f"is not readable CSV: {error}") from error
+    table = table.append_column(RAW_LINE, pa.nulls(table.num_rows, pa.string()))
+    if malformed:
+        columns = {name: pa.nulls(len(malformed), pa.string()) for name in contract_columns(view)}
+        extra = pa.table({**columns, RAW_LINE: pa.array(malformed, pa.string())})
+        table = pa.concat_tables([table, extra])
+    return table
+
+
+def _read_header(content: bytes) -> list[str]:
+    first_line = content.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFileError(f"has a header that is not UTF-8 text: {error}") from error
+    return [name.strip() for name in next(csv.reader([text]))]
+
+
+def read_raw_file(store: ObjectStore, key: str) -> bytes:
+    content = store.get_bytes(key)
+    if key.endswith(".gz"):
+        try:
+            return gzip.decompress(content)
+        except (OSError, EOFError) as error:
+            raise RejectedFileError(f"is not valid gzip: {error}") from error
+    return content
+
+
+def already_ingested(lake: Lake, view: FeatureView, checksum: str) -> bool:
+    """Whether bronze holds rows of a file with this content (one data file is enough)."""
+    found = lake.read(
+        bronze_table(view.dataset),
+        where=EqualTo(term=SOURCE_CHECKSUM, value=checksum),
+        columns=[SOURCE_CHECKSUM],
+        limit=1,
+    )
+    return bool(found.num_rows > 0)
+
+
+def _with_metadata(
+    table: pa.Table, schema: pa.Schema, source: str, checksum: str, day: date
+) -> pa.Table:
+    rows = table.num_rows
+    metadata = {
+        SOURCE_FILE: pa.repeat(pa.scalar(source, pa.string()), rows),
+        SOURCE_CHECKSUM: pa.repeat(pa.scalar(checksum, pa.string()), rows),
+        INGESTED_AT: pa.repeat(pa.scalar(datetime.now(UTC), schema.field(INGESTED_AT).type), rows),
+        INGEST_DATE: pa.repeat(pa.scalar(day, pa.date32()), rows),
+    }
+    for name, values in metadata.items():
+        table = table.append_column(name, values)
+    return table.select(schema.names).cast(schema)
+
+
+def ingest_day(
+    lake: Lake,
+    store: ObjectStore,
+    view: FeatureView,
+    config: QualityConfig,
+    raw_prefix: str,
+    day: date,
+    result: BronzeResult,
+) -> None:
+    """Append the day's new raw files to bronze in one commit."""
+    schema = bronze_schema(view)
+    tables = []
+    seen: set[str] = set()
+    for key in store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day)):
+        if not is_raw_data_file(key):
+            continue
+        source = store.uri(key)
+        try:
+            if not key.endswith(CSV_SUFFIXES):
+                raise RejectedFileError(f"is not a CSV file (expected {' or '.join(CSV_SUFFIXES)})")
+            content = read_raw_file(store, key)
+            checksum = hashlib.sha256(content).hexdigest()
+            if checksum in seen or already_ingested(lake, view, checksum):
+                result.files_skipped += 1
+                result.report.files_skipped.append(source)
+                continue
+            table = parse_raw_csv(content, view, config)
+        except RejectedFileError as reason:
+            result.rejected[source] = f"raw file {source} {reason}"
+            continue
+        seen.add(checksum)
+        tables.append(_with_metadata(table, schema, source, checksum, day))
+        result.files_ingested += 1
+        result.rows += table.num_rows
+        result.report.files_ingested.append(source)
+    if tables:
+        lake.append(bronze_table(view.dataset), pa.concat_tables(tables))
 
 
 def ingest_bronze(
-    lake: Lake, store: ObjectStore, view: FeatureView, raw_prefix: str, interval: DataInterval
+    lake: Lake,
+    store: ObjectStore,
+    view: FeatureView,
+    raw_prefix: str,
+    interval: DataInterval,
+    config: QualityConfig | None = None,
 ) -> BronzeResult:
-    table = bronze_table(view.dataset)
-    schema = bronze_schema(view)
-    lake.create_table(table, schema, partition_by=INGEST_DATE)
-    already = set(
-        lake.read(table, where=interval.filter(INGEST_DATE), columns=[SOURCE_FILE])
-        .column(SOURCE_FILE)
-        .to_pylist()
+    config = config or QualityConfig()
+    lake.create_table(bronze_table(view.dataset), bronze_schema(view), partition_by=INGEST_DATE)
+    report = QualityReport(
+        dataset=view.dataset,
+        step="bronze",
+        interval_start=interval.start.isoformat(),
+        interval_end=interval.end.isoformat(),
     )
-    ingested = skipped = rows = 0
+    result = BronzeResult(report=report)
     for day in interval.days():
-        for key in store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day)):
-            source = store.uri(key)
-            if source in already:
-                skipped += 1
-                continue
-            frame = read_raw_file(store, key, view)
-            frame[SOURCE_FILE] = source
-            frame[INGESTED_AT] = datetime.now(UTC)
-            frame[INGEST_DATE] = day
-            lake.append(table, pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
-            ingested += 1
-            rows += len(frame)
-    return BronzeResult(files_ingested=ingested, files_skipped=skipped, rows=rows)
+        ingest_day(lake, store, view, config, raw_prefix, day, result)
+    report.rows_in = report.rows_valid = result.rows
+    report.files_rejected = dict(result.rejected)
+    report.checks.append(_schema_check(config, result.rejected))
+    return result
+
+
+def _schema_check(config: QualityConfig, rejected: dict[str, str]) -> CheckResult:
+    rule = config.schema_rule()
+    check = CheckResult(rule.name, rule.type, rule.action, failed=len(rejected))
+    if rejected:
+        check.columns["files"] = len(rejected)
+        reasons = "; ".join(rejected.values())
+        check.message = f"rule {rule.name!r} (schema) refused {len(rejected)} file(s): {reasons}"
+    return check

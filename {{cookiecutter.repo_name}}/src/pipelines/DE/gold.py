@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, FeatureView
@@ -18,20 +17,20 @@ class GoldResult:
     rows: int
 
 
-def engineer_features(silver: pd.DataFrame, view: FeatureView) -> pd.DataFrame:
-    """Silver rows to feature-view rows; training and batch inference share this code path."""
-    features: pd.DataFrame = silver[view.arrow_schema().names]
-    return features.reset_index(drop=True)
+def engineer_features(silver: pa.Table, view: FeatureView) -> pa.Table:
+    """Silver rows to feature-view rows: entity id, event time, features, label.
+
+    The sample views serve their measured columns as they are; derived features belong
+    here (and in config/features.yaml), computed row by row so that a rerun of an
+    interval gives the same rows.
+    """
+    schema = view.arrow_schema()
+    return silver.select(schema.names).cast(schema)
 
 
 def build_gold(lake: Lake, view: FeatureView, interval: DataInterval) -> GoldResult:
-    silver = lake.read(silver_table(view.dataset), where=interval.filter(INGEST_DATE)).to_pandas()
+    silver = lake.read(silver_table(view.dataset), where=interval.filter(INGEST_DATE))
     gold = engineer_features(silver, view)
-    schema = view.arrow_schema()
-    lake.create_table(view.table, schema, partition_by=INGEST_DATE)
-    lake.overwrite(
-        view.table,
-        pa.Table.from_pandas(gold, schema=schema, preserve_index=False),
-        where=interval.filter(INGEST_DATE),
-    )
-    return GoldResult(rows=len(gold))
+    lake.create_table(view.table, view.arrow_schema(), partition_by=INGEST_DATE)
+    lake.overwrite(view.table, gold, where=interval.filter(INGEST_DATE))
+    return GoldResult(rows=gold.num_rows)

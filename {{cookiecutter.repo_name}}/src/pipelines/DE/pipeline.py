@@ -1,37 +1,144 @@
-"""The data engineering pipeline end to end for one data interval."""
+"""The data engineering pipeline end to end for one data interval.
+
+Each step is idempotent for its interval: bronze skips files it already holds, silver
+and gold replace the interval's partitions. Every run of bronze and silver writes a JSON
+quality report to the object store; a blocking rule stops the pipeline with a
+`DataQualityError` after its report is written.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from src.data.aws_integration import ObjectStore
-from src.data.feature_store import FeatureView
+from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
-from src.pipelines.DE.bronze import BronzeResult, ingest_bronze
+from src.data.quality import (
+    DataQualityError,
+    QualityConfig,
+    QualityReport,
+    write_quality_report,
+)
+from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.errors import DataValidationError, ProjectError
+from src.pipelines.DE.bronze import INGESTED_AT, BronzeResult, ingest_bronze
 from src.pipelines.DE.gold import GoldResult, build_gold
 from src.pipelines.DE.silver import SilverResult, build_silver
 
+Step = Literal["bronze", "silver", "gold"]
+STEPS: tuple[Step, ...] = ("bronze", "silver", "gold")
+DEFAULT_QUALITY_PREFIX = "quality"
 
-@dataclass(frozen=True)
+
+def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
+    """Validated step names in pipeline order; no names means every step."""
+    unknown = sorted(set(names) - set(STEPS))
+    if unknown:
+        raise ProjectError(f"unknown step {unknown[0]!r}; the steps are {', '.join(STEPS)}")
+    return tuple(step for step in STEPS if step in names or not names)
+
+
+@dataclass
 class DataPipelineResult:
-    bronze: BronzeResult
-    silver: SilverResult
-    gold: GoldResult
+    bronze: BronzeResult | None = None
+    silver: SilverResult | None = None
+    gold: GoldResult | None = None
+    reports: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
-            f"bronze: {self.bronze.files_ingested} files ingested, "
-            f"{self.bronze.files_skipped} already there; "
-            f"silver: {self.silver.rows_valid} rows valid, "
-            f"{self.silver.rows_quarantined} quarantined; gold: {self.gold.rows} rows"
+        parts = []
+        if self.bronze:
+            parts.append(
+                f"bronze: {self.bronze.files_ingested} files ingested, "
+                f"{self.bronze.files_skipped} already there, "
+                f"{self.bronze.files_rejected} refused"
+            )
+        if self.silver:
+            parts.append(
+                f"silver: {self.silver.rows_valid} rows valid, "
+                f"{self.silver.rows_quarantined} quarantined"
+            )
+        if self.gold:
+            parts.append(f"gold: {self.gold.rows} rows")
+        return "; ".join(parts)
+
+
+def _reported(
+    store: ObjectStore,
+    prefix: str,
+    result: DataPipelineResult,
+    run: Callable[[], QualityReport],
+) -> None:
+    """Run a step that produces a report; write the report even when a rule blocks."""
+    try:
+        report = run()
+    except DataQualityError as error:
+        report = error.report
+    uri = write_quality_report(store, prefix, report)
+    result.reports.append(uri)
+    blocking = report.blocking()
+    if blocking:
+        problems = "; ".join(check.message for check in blocking)
+        raise DataQualityError(
+            f"data quality blocked {report.step}: {problems} (report: {uri})", report
         )
 
 
 def run_data_pipeline(
-    lake: Lake, store: ObjectStore, view: FeatureView, raw_prefix: str, interval: DataInterval
+    lake: Lake,
+    store: ObjectStore,
+    view: FeatureView,
+    raw_prefix: str,
+    interval: DataInterval,
+    quality: QualityConfig | None = None,
+    quality_prefix: str = DEFAULT_QUALITY_PREFIX,
+    steps: tuple[Step, ...] = STEPS,
 ) -> DataPipelineResult:
-    bronze = ingest_bronze(lake, store, view, raw_prefix, interval)
-    silver = build_silver(lake, view, interval)
-    gold = build_gold(lake, view, interval)
-    return DataPipelineResult(bronze=bronze, silver=silver, gold=gold)
+    """Run `steps` (default all) for `interval`; refused raw files fail it at the end."""
+    config = quality or QualityConfig()
+    result = DataPipelineResult()
+
+    def bronze() -> QualityReport:
+        result.bronze = ingest_bronze(lake, store, view, raw_prefix, interval, config)
+        return result.bronze.report
+
+    def silver() -> QualityReport:
+        result.silver = build_silver(lake, view, interval, config)
+        return result.silver.report
+
+    if "bronze" in steps:
+        _reported(store, quality_prefix, result, bronze)
+    if "silver" in steps:
+        _reported(store, quality_prefix, result, silver)
+    if "gold" in steps:
+        result.gold = build_gold(lake, view, interval)
+    if result.bronze and result.bronze.rejected:
+        refused = "; ".join(result.bronze.rejected.values())
+        raise DataValidationError(
+            f"{result.summary()}; the other files went through, these did not: {refused} "
+            f"(report: {result.reports[0]})"
+        )
+    return result
+
+
+def describe_step(
+    lake: Lake, view: FeatureView, step: Step, interval: DataInterval
+) -> dict[str, object]:
+    """Rows and checksum of what `step` wrote for `interval`: same content, same description.
+
+    DVC compares these descriptions to decide whether the next stage must run again.
+    """
+    tables = {
+        "bronze": [bronze_table(view.dataset)],
+        "silver": [silver_table(view.dataset), quarantine_table(view.dataset)],
+        "gold": [view.table],
+    }[step]
+    where = interval.filter(INGEST_DATE)
+    described: dict[str, object] = {"step": step, "interval": str(interval)}
+    for table in tables:
+        fingerprint = lake.fingerprint(table, where=where, exclude=[INGESTED_AT])
+        described[table] = {"rows": fingerprint.rows, "checksum": fingerprint.checksum}
+    return described

@@ -1,21 +1,34 @@
-"""Silver: typed, deduplicated and validated rows; every rejected row goes to quarantine."""
+"""Silver: typed, deduplicated and validated rows; every rejected row goes to quarantine.
+
+For one data interval, the bronze rows are typed and judged by the quality rules
+(`src.data.quality`). Valid rows replace the interval's silver partition and rejected
+rows, raw as received with the rule and the reason, replace its quarantine partition,
+so that bronze rows in = silver rows + quarantined rows, and a rerun changes nothing.
+A blocking rule stops the step before anything is written.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
+from src.data.quality import (
+    RAW_LINE,
+    REJECT_REASON,
+    REJECT_RULE,
+    SOURCE_FILE,
+    QualityConfig,
+    QualityReport,
+    check_freshness,
+    evaluate_rows,
+    raise_if_blocked,
+)
 from src.data.tables import bronze_table, quarantine_table, silver_table
-from src.pipelines.DE.bronze import INGESTED_AT, SOURCE_FILE
-
-REJECT_RULE = "_rule"
-REJECT_REASON = "_reason"
+from src.pipelines.DE.bronze import contract_columns
 
 
 @dataclass(frozen=True)
@@ -23,14 +36,15 @@ class SilverResult:
     rows_in: int
     rows_valid: int
     rows_quarantined: int
+    report: QualityReport
 
 
 def quarantine_schema(view: FeatureView) -> pa.Schema:
-    raw_columns = [*view.key_columns, *view.feature_names, view.label.name]
     return pa.schema(
         [
-            *(pa.field(name, pa.string()) for name in raw_columns),
+            *(pa.field(name, pa.string()) for name in contract_columns(view)),
             pa.field(SOURCE_FILE, pa.string()),
+            pa.field(RAW_LINE, pa.string()),
             pa.field(REJECT_RULE, pa.string()),
             pa.field(REJECT_REASON, pa.string()),
             pa.field(INGEST_DATE, pa.date32()),
@@ -38,69 +52,39 @@ def quarantine_schema(view: FeatureView) -> pa.Schema:
     )
 
 
-def type_and_validate(bronze: pd.DataFrame, view: FeatureView) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split bronze rows into typed valid rows and rejected raw rows with rule and reason."""
-    rule = pd.Series("", index=bronze.index, dtype=object)
-    reason = pd.Series("", index=bronze.index, dtype=object)
-
-    def reject(mask: pd.Series, rule_name: str, message: str) -> None:
-        fresh = mask & (rule == "")
-        rule[fresh] = rule_name
-        reason[fresh] = message
-
-    typed = pd.DataFrame(index=bronze.index)
-    entity = bronze[view.entity.name].str.strip()
-    reject(entity == "", "not_null", f"{view.entity.name} is empty")
-    typed[view.entity.name] = entity
-    timestamps = pd.to_datetime(bronze[view.event_timestamp], utc=True, errors="coerce")
-    reject(timestamps.isna(), "type", f"{view.event_timestamp} is not a timestamp")
-    typed[view.event_timestamp] = timestamps
-    for column in [*view.features, view.label]:
-        values = pd.to_numeric(bronze[column.name], errors="coerce")
-        reject(values.isna(), "type", f"{column.name} is not a number")
-        reject(~np.isfinite(values.fillna(0)), "finite", f"{column.name} is not finite")
-        typed[column.name] = values
-    typed[INGEST_DATE] = bronze[INGEST_DATE]
-    typed[INGESTED_AT] = bronze[INGESTED_AT]
-
-    valid = typed[rule == ""]
-    # The latest ingested copy of an (entity, event time) pair wins.
-    valid = valid.sort_values(INGESTED_AT).drop_duplicates(view.key_columns, keep="last")
-    rejected = bronze[rule != ""].assign(
-        **{REJECT_RULE: rule[rule != ""], REJECT_REASON: reason[rule != ""]}
+def build_silver(
+    lake: Lake, view: FeatureView, interval: DataInterval, config: QualityConfig | None = None
+) -> SilverResult:
+    config = config or QualityConfig()
+    bronze = lake.read(bronze_table(view.dataset), where=interval.filter(INGEST_DATE))
+    report = QualityReport(
+        dataset=view.dataset,
+        step="silver",
+        interval_start=interval.start.isoformat(),
+        interval_end=interval.end.isoformat(),
+        rows_in=bronze.num_rows,
     )
-    duplicates = typed.index.difference(valid.index).difference(rejected.index)
-    if len(duplicates):
-        rejected = pd.concat(
-            [
-                rejected,
-                bronze.loc[duplicates].assign(
-                    **{REJECT_RULE: "unique", REJECT_REASON: "duplicate of a later ingested row"}
-                ),
-            ]
-        )
-    return valid.drop(columns=[INGESTED_AT]), rejected
+    evaluation = evaluate_rows(bronze, view, config, report)
+    report.checks.extend(check_freshness(evaluation.valid, view, config, interval))
+    report.rows_valid = evaluation.valid.num_rows
+    report.rows_quarantined = len(evaluation.rejected_rows)
+    raise_if_blocked(report)
 
-
-def build_silver(lake: Lake, view: FeatureView, interval: DataInterval) -> SilverResult:
-    bronze = lake.read(bronze_table(view.dataset), where=interval.filter(INGEST_DATE)).to_pandas()
-    valid, rejected = type_and_validate(bronze, view)
-    for column in [*view.features, view.label]:
-        if column.dtype == "int64":
-            valid[column.name] = valid[column.name].astype("int64")
-
-    schema = view.arrow_schema()
-    lake.create_table(silver_table(view.dataset), schema, partition_by=INGEST_DATE)
-    lake.overwrite(
-        silver_table(view.dataset),
-        pa.Table.from_pandas(valid[schema.names], schema=schema, preserve_index=False),
-        where=interval.filter(INGEST_DATE),
+    schema = quarantine_schema(view)
+    rejected = (
+        bronze.take(pa.array(evaluation.rejected_rows, pa.int64()))
+        .append_column(REJECT_RULE, pa.array(evaluation.rejected_rules, pa.string()))
+        .append_column(REJECT_REASON, pa.array(evaluation.rejected_reasons, pa.string()))
+        .select(schema.names)
+        .cast(schema)
     )
-    q_schema = quarantine_schema(view)
-    lake.create_table(quarantine_table(view.dataset), q_schema, partition_by=INGEST_DATE)
-    lake.overwrite(
-        quarantine_table(view.dataset),
-        pa.Table.from_pandas(rejected[q_schema.names], schema=q_schema, preserve_index=False),
-        where=interval.filter(INGEST_DATE),
+    lake.create_table(silver_table(view.dataset), view.arrow_schema(), partition_by=INGEST_DATE)
+    lake.overwrite(silver_table(view.dataset), evaluation.valid, where=interval.filter(INGEST_DATE))
+    lake.create_table(quarantine_table(view.dataset), schema, partition_by=INGEST_DATE)
+    lake.overwrite(quarantine_table(view.dataset), rejected, where=interval.filter(INGEST_DATE))
+    return SilverResult(
+        rows_in=bronze.num_rows,
+        rows_valid=evaluation.valid.num_rows,
+        rows_quarantined=rejected.num_rows,
+        report=report,
     )
-    return SilverResult(rows_in=len(bronze), rows_valid=len(valid), rows_quarantined=len(rejected))

@@ -1,9 +1,17 @@
-"""The predictions table: what online and batch inference log and drift checks read."""
+"""The predictions table: what online and batch inference log and drift checks read.
+
+One row per scored input: its id, the entity (when known), the feature values, the
+prediction, the model that made it, where it came from (`online` or `batch`) and when.
+Partitioned by `prediction_date`; batch rows of a day are replaced as a whole on a rerun.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -19,6 +27,9 @@ MODEL_VERSION = "model_version"
 SOURCE = "source"
 PREDICTED_AT = "predicted_at"
 PREDICTION_DATE = "prediction_date"
+
+SOURCE_ONLINE = "online"
+SOURCE_BATCH = "batch"
 
 
 def predictions_schema(view: FeatureView) -> pa.Schema:
@@ -38,6 +49,78 @@ def predictions_schema(view: FeatureView) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class ScoredRows:
+    """Rows scored by one model, as arrays: what both inference paths hand to the table.
+
+    `features` is a float matrix whose columns are `feature_names`; `entity_ids` may be
+    None when the caller did not name the entities.
+    """
+
+    prediction_ids: Sequence[str]
+    entity_ids: Sequence[str | None] | pa.Array | None
+    feature_names: Sequence[str]
+    features: np.ndarray
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    model_name: str
+    model_version: str
+    source: str
+    predicted_at: datetime
+    # The partition: the run date for batch scoring, the UTC day of `predicted_at` online.
+    prediction_date: date
+
+    def __len__(self) -> int:
+        return len(self.prediction_ids)
+
+
+def scored_rows_table(chunks: Sequence[ScoredRows], view: FeatureView) -> pa.Table:
+    """One Arrow table in the predictions schema from any number of scored chunks."""
+    schema = predictions_schema(view)
+    if not chunks:
+        return schema.empty_table()
+    return pa.concat_tables([_chunk_table(chunk, schema, view) for chunk in chunks])
+
+
+def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.Table:
+    rows = len(chunk)
+    column_of = {name: index for index, name in enumerate(chunk.feature_names)}
+    columns: dict[str, pa.Array] = {
+        PREDICTION_ID: pa.array(chunk.prediction_ids, pa.string()),
+        view.entity.name: _entity_array(chunk.entity_ids, rows, schema.field(view.entity.name)),
+    }
+    for feature in view.features:
+        field = schema.field(feature.name)
+        index = column_of.get(feature.name)
+        columns[feature.name] = (
+            pa.nulls(rows, field.type)
+            if index is None
+            else pa.array(chunk.features[:, index], type=field.type)
+        )
+    columns[PREDICTION] = pa.array(chunk.predictions, type=schema.field(PREDICTION).type)
+    columns[PROBABILITY] = (
+        pa.nulls(rows, pa.float64())
+        if chunk.probabilities is None
+        else pa.array(chunk.probabilities, type=pa.float64())
+    )
+    columns[MODEL_NAME] = pa.repeat(pa.scalar(chunk.model_name), rows)
+    columns[MODEL_VERSION] = pa.repeat(pa.scalar(chunk.model_version), rows)
+    columns[SOURCE] = pa.repeat(pa.scalar(chunk.source), rows)
+    columns[PREDICTED_AT] = pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
+    columns[PREDICTION_DATE] = pa.repeat(pa.scalar(chunk.prediction_date, pa.date32()), rows)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _entity_array(
+    entity_ids: Sequence[str | None] | pa.Array | None, rows: int, field: pa.Field
+) -> pa.Array:
+    if entity_ids is None:
+        return pa.nulls(rows, field.type)
+    if isinstance(entity_ids, pa.Array | pa.ChunkedArray):
+        return entity_ids.cast(field.type)
+    return pa.array(entity_ids, type=field.type)
+
+
 def ensure_predictions_table(lake: Lake, view: FeatureView) -> None:
     lake.create_table(PREDICTIONS_TABLE, predictions_schema(view), partition_by=PREDICTION_DATE)
 
@@ -48,16 +131,29 @@ def to_predictions_table(frame: pd.DataFrame, view: FeatureView) -> pa.Table:
     return pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
 
 
-def replace_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date) -> None:
-    """Write one day's batch predictions, replacing that day's earlier batch rows."""
+def batch_day_filter(day: date) -> str:
+    """The rows a batch run of `day` owns: rerunning the day replaces exactly these."""
+    return f"{PREDICTION_DATE} = '{day.isoformat()}' AND {SOURCE} = '{SOURCE_BATCH}'"
+
+
+def replace_batch_predictions(lake: Lake, view: FeatureView, table: pa.Table, day: date) -> None:
+    """Write one day's batch predictions in one snapshot, replacing that day's batch rows."""
     ensure_predictions_table(lake, view)
-    where = f"{PREDICTION_DATE} = '{day.isoformat()}' AND {SOURCE} = 'batch'"
-    lake.overwrite(PREDICTIONS_TABLE, to_predictions_table(frame, view), where=where)
+    lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day))
+
+
+def replace_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date) -> None:
+    """`replace_batch_predictions` for a DataFrame in the table's columns."""
+    replace_batch_predictions(lake, view, to_predictions_table(frame, view), day)
+
+
+def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:
+    ensure_predictions_table(lake, view)
+    lake.append(PREDICTIONS_TABLE, table)
 
 
 def append_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame) -> None:
-    ensure_predictions_table(lake, view)
-    lake.append(PREDICTIONS_TABLE, to_predictions_table(frame, view))
+    append_prediction_table(lake, view, to_predictions_table(frame, view))
 
 
 def read_prediction_window(lake: Lake, last_day: date, days: int) -> pd.DataFrame:

@@ -57,7 +57,7 @@ class ScoredRows:
     None when the caller did not name the entities.
     """
 
-    prediction_ids: Sequence[str]
+    prediction_ids: Sequence[str] | pa.Array
     entity_ids: Sequence[str | None] | pa.Array | None
     feature_names: Sequence[str]
     features: np.ndarray
@@ -86,7 +86,7 @@ def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.
     rows = len(chunk)
     column_of = {name: index for index, name in enumerate(chunk.feature_names)}
     columns: dict[str, pa.Array] = {
-        PREDICTION_ID: pa.array(chunk.prediction_ids, pa.string()),
+        PREDICTION_ID: _string_array(chunk.prediction_ids),
         view.entity.name: _entity_array(chunk.entity_ids, rows, schema.field(view.entity.name)),
     }
     for feature in view.features:
@@ -109,6 +109,12 @@ def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.
     columns[PREDICTED_AT] = pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
     columns[PREDICTION_DATE] = pa.repeat(pa.scalar(chunk.prediction_date, pa.date32()), rows)
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _string_array(values: Sequence[str] | pa.Array) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(pa.string())
+    return pa.array(values, pa.string())
 
 
 def _entity_array(

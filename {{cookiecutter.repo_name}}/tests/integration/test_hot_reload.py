@@ -29,7 +29,7 @@ def second_version(trained_context: ProjectContext) -> Iterator[str]:
     manager, name = trained_context.mlflow, trained_context.settings.model_name
     first = manager.get_version(name, PRODUCTION_ALIAS)
     assert first is not None
-    created = manager.client.create_model_version(name, first.source, run_id=first.run_id)
+    created = manager.client.create_model_version(name, str(first.source), run_id=first.run_id)
     yield str(created.version)
     manager.set_alias(name, PRODUCTION_ALIAS, str(first.version))
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 from fastapi.testclient import TestClient
 from mlflow.models import convert_input_example_to_serving_input
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
@@ -49,8 +49,8 @@ def client(
         yield test_client
 
 
-def predictions(response: requests.Response | object) -> list[float]:
-    body = response.json()  # type: ignore[attr-defined]
+def predictions(response: Any) -> list[float]:
+    body = response.json()
     return [float(value) for value in body["predictions"]]
 
 
@@ -64,8 +64,8 @@ def test_mlflow_scoring_client_works_unchanged(
     app = create_app(serving_setup(trained_context, api_settings(tmp_path)))
     with running_server(app) as url:
         host, port = url.removeprefix("http://").split(":")
-        scoring = ScoringServerClient(host, int(port))
-        scoring.wait_server_ready(timeout=30)
+        scoring = ScoringServerClient(host, int(port))  # type: ignore[no-untyped-call]
+        scoring.wait_server_ready(timeout=30)  # type: ignore[no-untyped-call]
         for data in (frame, frame.to_numpy()):
             answer = scoring.invoke(data)
             assert [float(v) for v in answer.get_predictions(predictions_format="ndarray")] == (

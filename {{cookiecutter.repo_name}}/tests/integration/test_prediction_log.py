@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -31,11 +32,11 @@ pytestmark = pytest.mark.integration
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def online_rows(context: ProjectContext, ids: set[str]) -> list[dict[str, object]]:
+def online_rows(context: ProjectContext, ids: set[str]) -> list[dict[Any, Any]]:
     frame = read_prediction_window(context.lake, datetime.now(UTC).date(), 2)
     if frame.empty:
         return []
-    rows: list[dict[str, object]] = frame[frame[PREDICTION_ID].isin(ids)].to_dict("records")
+    rows: list[dict[Any, Any]] = frame[frame[PREDICTION_ID].isin(ids)].to_dict("records")
     return rows
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 from datetime import date
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.data.predictions import replace_predictions, to_predictions_table
+from src.data.predictions import ScoredRows, replace_batch_predictions, scored_rows_table
 
 
 def predictions_key(processed_prefix: str, day: date) -> str:
@@ -21,13 +22,15 @@ def store_predictions(
     lake: Lake,
     store: ObjectStore,
     view: FeatureView,
-    scored: pd.DataFrame,
+    scored: ScoredRows,
     processed_prefix: str,
     day: date,
-) -> str:
+) -> tuple[str, pa.Table]:
+    """Write the day's file (overwritten on a rerun) and replace its rows in the table."""
+    table = scored_rows_table([scored], view)
     buffer = io.BytesIO()
-    to_predictions_table(scored, view).to_pandas().to_parquet(buffer, index=False)
+    pq.write_table(table, buffer)
     key = predictions_key(processed_prefix, day)
     store.put_bytes(key, buffer.getvalue())
-    replace_predictions(lake, view, scored, day)
-    return store.uri(key)
+    replace_batch_predictions(lake, view, table, day)
+    return store.uri(key), table

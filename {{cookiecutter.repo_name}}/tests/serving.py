@@ -16,10 +16,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from src.context import ProjectContext
-from src.data.predictions import append_prediction_table
 from src.inference.api import ServingSetup
 from src.inference.model_state import ModelSource, RegistryModelSource
-from src.inference.prediction_log import PredictionLog
+from src.inference.prediction_log import LakeWriter, PredictionLog, ProcessWriter
 from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.settings import ApiSettings
 
@@ -46,10 +45,9 @@ def serving_setup(
 
 
 def prediction_log(context: ProjectContext, flush_seconds: float = 0.2) -> PredictionLog:
-    lake, view = context.lake, context.view
+    """The server's prediction log: a writer process appending to `context`'s lake."""
     return PredictionLog(
-        view,
-        lambda table: append_prediction_table(lake, view, table),
+        ProcessWriter(LakeWriter(context.settings)),
         flush_seconds=flush_seconds,
         flush_rows=10_000,
         max_rows=100_000,

@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
 from src.context import ProjectContext, build_context
-from src.data.predictions import append_prediction_table
 from src.inference.audit import AuditLog, JsonLinesLog
 from src.inference.engine import EngineClosed, NonFinitePrediction, ScoringEngine
 from src.inference.guards import PROTECTED_ROUTES
@@ -30,7 +29,7 @@ from src.inference.inputs import InvalidInput
 from src.inference.middleware import BodySizeLimit, RequestObserver
 from src.inference.model_state import ModelSource, ModelState, ModelWatcher, RegistryModelSource
 from src.inference.monitoring import mark_worker_stopped
-from src.inference.prediction_log import PredictionLog
+from src.inference.prediction_log import LakeWriter, PredictionLog, ProcessWriter
 from src.inference.routers import operations, predictions
 from src.inference.runtime import ServingRuntime
 from src.inference.security import API_KEY_HEADER, ApiKeyAuthenticator
@@ -54,10 +53,8 @@ def build_serving_setup(context: ProjectContext) -> ServingSetup:
     source = RegistryModelSource(context.mlflow, context.settings.model_name, PRODUCTION_ALIAS)
     prediction_log = None
     if settings.prediction_log_enabled:
-        lake, view = context.lake, context.view
         prediction_log = PredictionLog(
-            view,
-            lambda table: append_prediction_table(lake, view, table),
+            ProcessWriter(LakeWriter(context.settings)),
             flush_seconds=settings.prediction_log_flush_seconds,
             flush_rows=settings.prediction_log_flush_rows,
             max_rows=settings.prediction_log_max_rows,

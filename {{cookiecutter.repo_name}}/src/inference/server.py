@@ -19,7 +19,7 @@ from src.settings import Settings
 
 APP_FACTORY = "src.inference.api:create_app"
 # Workers read their settings from the environment; this one is how serve-prod asks them
-# for the JSON access log.
+# for the JSON access log (unless API__JSON_ACCESS_LOG says otherwise).
 JSON_ACCESS_LOG_VARIABLE = "API__JSON_ACCESS_LOG"
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def metrics_dir(settings: Settings) -> Path:
 def run_server(settings: Settings, options: ServerOptions) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests and queued predictions finish first."""
     if options.prod:
-        os.environ[JSON_ACCESS_LOG_VARIABLE] = "true"
+        os.environ.setdefault(JSON_ACCESS_LOG_VARIABLE, "true")
         if options.workers > 1:
             folder = metrics_dir(settings)
             prepare_multiprocess_dir(folder)

@@ -47,7 +47,7 @@ def serving_setup(
 def prediction_log(context: ProjectContext, flush_seconds: float = 0.2) -> PredictionLog:
     """The server's prediction log: a writer process appending to `context`'s lake."""
     return PredictionLog(
-        ProcessWriter(LakeWriter(context.settings)),
+        ProcessWriter(LakeWriter(context.settings, context.view)),
         flush_seconds=flush_seconds,
         flush_rows=10_000,
         max_rows=100_000,

@@ -54,7 +54,7 @@ def build_serving_setup(context: ProjectContext) -> ServingSetup:
     prediction_log = None
     if settings.prediction_log_enabled:
         prediction_log = PredictionLog(
-            ProcessWriter(LakeWriter(context.settings)),
+            ProcessWriter(LakeWriter(context.settings, context.view)),
             flush_seconds=settings.prediction_log_flush_seconds,
             flush_rows=settings.prediction_log_flush_rows,
             max_rows=settings.prediction_log_max_rows,

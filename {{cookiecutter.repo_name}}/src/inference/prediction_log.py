@@ -8,17 +8,20 @@ buffer is full, new rows are dropped and counted (`prediction_log_rows_dropped_t
 rather than slowing requests down.
 
 The server uses a `ProcessWriter`: the Iceberg commit (Arrow conversion, Parquet, the
-catalog) runs in a child process, because in the server's own interpreter it would hold
-the GIL for long stretches and stall requests (measured: p99 went from milliseconds to
-hundreds of milliseconds at every flush). The flushing thread only pickles arrays into a
-pipe and waits, without the GIL, for the child's answer.
+catalog) runs in a child process (src/inference/prediction_writer.py), because in the
+server's own interpreter it would hold the GIL for long stretches and stall requests
+(measured: p99 went from milliseconds to hundreds of milliseconds at every flush). The
+flushing thread only pickles arrays into a pipe and waits, without the GIL, for the
+child's answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
+import os
+import subprocess  # nosec B404  # starts our own writer module
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +29,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from src.data.predictions import ScoredRows, append_prediction_table, merge_scored_rows
+from src.data.feature_store import FeatureView
+from src.data.predictions import (
+    ScoredRows,
+    append_prediction_table,
+    merge_scored_rows,
+    scored_rows_table,
+)
 from src.inference.monitoring import (
     PREDICTION_LOG_DROPPED,
     PREDICTION_LOG_FLUSH_FAILURES,
@@ -34,11 +43,12 @@ from src.inference.monitoring import (
     PREDICTION_LOG_QUEUE,
     PREDICTION_LOG_WRITTEN,
 )
-from src.settings import Settings
+from src.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
 ChunksWriter = Callable[[Sequence[ScoredRows]], None]
+WRITER_MODULE = "src.inference.prediction_writer"
 # A failed final flush is retried this often before the rows are reported lost.
 SHUTDOWN_ATTEMPTS = 5
 
@@ -71,17 +81,17 @@ class InlineWriter:
 class LakeWriter:
     """Appends chunks to the predictions table of the lake the settings describe.
 
-    Picklable (only settings), so a child process can build its own lake from it.
+    Picklable (settings and the feature view), so a child process can build its own lake;
+    it imports only the data layer, which starts in a fraction of the full stack's time.
     """
 
     settings: Settings
+    view: FeatureView
 
     def __call__(self) -> ChunksWriter:
-        from src.context import build_context
-        from src.data.predictions import scored_rows_table
+        from src.data.lake import build_lake
 
-        context = build_context(self.settings)
-        lake, view = context.lake, context.view
+        lake, view = build_lake(self.settings), self.view
         return lambda chunks: append_prediction_table(lake, view, scored_rows_table(chunks, view))
 
 
@@ -90,67 +100,66 @@ class PredictionWriteError(RuntimeError):
 
 
 class ProcessWriter:
-    """Runs the writer that `factory` builds in a child process; `write` waits for it."""
+    """Runs the writer that `factory` builds in a child process; `write` waits for it.
+
+    The child is `python -m src.inference.prediction_writer`, talking over two pipes with
+    pickled messages (multiprocessing's `Connection`); it imports only the data layer.
+    """
 
     def __init__(self, factory: Callable[[], ChunksWriter]) -> None:
         self.factory = factory
-        self._connection: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._requests: Connection | None = None
+        self._answers: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        self._process = context.Process(
-            target=run_writer_process, args=(theirs, self.factory), name="prediction-writer"
+        request_read, request_write = os.pipe()
+        answer_read, answer_write = os.pipe()
+        self._process = subprocess.Popen(  # noqa: S603  # nosec B603  # our own module, no shell
+            [sys.executable, "-m", WRITER_MODULE, str(request_read), str(answer_write)],
+            pass_fds=(request_read, answer_write),
+            cwd=PROJECT_ROOT,
         )
-        self._process.start()
-        theirs.close()
-        self._connection = ours
+        os.close(request_read)
+        os.close(answer_write)
+        self._requests = Connection(request_write, readable=False)
+        self._answers = Connection(answer_read, writable=False)
+        self._requests.send(self.factory)
 
     def write(self, chunks: Sequence[ScoredRows]) -> None:
-        if self._connection is None or self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._restart()
-        assert self._connection is not None  # noqa: S101  # nosec B101  # _restart set it
+        assert self._requests is not None and self._answers is not None  # noqa: S101  # nosec B101
         try:
-            self._connection.send(list(chunks))
-            error = self._connection.recv()
+            self._requests.send(list(chunks))
+            error = self._answers.recv()
         except (EOFError, OSError) as failure:
-            self._connection = None
+            self.close()
             raise PredictionWriteError(f"the writer process died: {failure}") from failure
         if error is not None:
             raise PredictionWriteError(error)
 
     def close(self) -> None:
-        if self._connection is not None:
+        if self._requests is not None:
             with contextlib.suppress(OSError):  # the child is gone already
-                self._connection.send(None)
-            self._connection.close()
-            self._connection = None
+                self._requests.send(None)
+            self._requests.close()
+            self._requests = None
+        if self._answers is not None:
+            self._answers.close()
+            self._answers = None
         if self._process is not None:
-            self._process.join(timeout=60)
-            if self._process.is_alive():
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
+                self._process.wait()
             self._process = None
 
     def _restart(self) -> None:
         logger.warning("starting the prediction writer process")
         self.close()
         self.start()
-
-
-def run_writer_process(connection: Connection, factory: Callable[[], ChunksWriter]) -> None:
-    """The child: write each list of chunks received, answer None or the error's text."""
-    write = factory()
-    while True:
-        chunks = connection.recv()
-        if chunks is None:
-            return
-        try:
-            write(chunks)
-        except Exception as error:  # reported to the parent, which keeps the rows
-            connection.send(f"{type(error).__name__}: {error}")
-        else:
-            connection.send(None)
 
 
 class PredictionLog:

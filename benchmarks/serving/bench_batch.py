@@ -109,9 +109,8 @@ def main() -> int:
     pyfunc_seconds = time.perf_counter() - mark
 
     share = raw_seconds / pipeline_seconds
-    print(
-        f"\nbatch inference benchmark: {rows} rows, model {predictor.model_name} v{predictor.version}"
-    )
+    model = f"{predictor.model_name} v{predictor.version}"
+    print(f"\nbatch inference benchmark: {rows} rows, model {model}")
     print(f"{'':44} {'seconds':>8} {'rows/s':>12}")
     for label, seconds in [
         ("pipeline steps 1-5 (lake -> predict -> lake)", pipeline_seconds),

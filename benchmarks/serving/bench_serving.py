@@ -113,7 +113,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     mlflow = serve_and_load(
         "mlflow models serve",
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{model_name}@{PRODUCTION_ALIAS}",
+        [sys.executable, "-m", "mlflow", "models", "serve",
+         "-m", f"models:/{model_name}@{PRODUCTION_ALIAS}",
          "--env-manager", "local", "-w", "1", "-h", "127.0.0.1", "-p", str(port)],
         env, project, f"{base}/ping",
         [("invocations", f"{base}/invocations", mlflow_body, "application/json")],
@@ -149,8 +150,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     noop = serve_and_load(
         "no-op FastAPI route",
-        [sys.executable, "-m", "uvicorn", "noop_app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "noop_app:app", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
         {**env, "PYTHONPATH": str(here)}, here, f"{base}/health",
         [("noop", f"{base}/noop", predict_body, "application/json")],
         connections, seconds,

@@ -56,7 +56,8 @@ def run_wrk(
         script = Path(folder) / "post.lua"
         script.write_text(WRK_SCRIPT.format(content_type=content_type, body_path=body_path))
         output = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
+             "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]

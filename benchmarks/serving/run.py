@@ -1,6 +1,7 @@
 """Render the template, set the project up and run the serving and batch benchmarks.
 
-    uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000] [--problem-type regression]
+    uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000]
+                                            [--problem-type regression]
 
 Figures are printed and written to benchmarks/results/{serving,batch_inference}.json.
 """

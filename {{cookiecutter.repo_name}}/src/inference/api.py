@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,6 +74,10 @@ def create_app(setup: ServingSetup | None = None) -> FastAPI:
         app.state.runtime = runtime
         watcher = ModelWatcher(setup.source, runtime.state, runtime.audit)
         await watcher.refresh()
+        # Everything loaded so far (libraries, the model) lives as long as the process: keep
+        # it out of the garbage collector, whose full passes over it stalled requests for
+        # hundreds of milliseconds (docs/serving.md).
+        gc.freeze()
         watching = asyncio.create_task(watcher.run(settings.reload_interval_seconds))
         try:
             yield

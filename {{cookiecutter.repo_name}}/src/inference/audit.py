@@ -103,9 +103,15 @@ class JsonLinesLog:
             records, self._records = self._records, []
         if not records or self._fd is None:
             return
+        lines = [format_line(record) for record in records]
         with self._write_lock:
-            for record in records:
-                os.write(self._fd, format_line(record))
+            if self.target in (STDOUT, STDERR):
+                # A pipe keeps only writes up to PIPE_BUF whole: one line per write.
+                for line in lines:
+                    os.write(self._fd, line)
+            else:
+                # O_APPEND places each write whole at the end of the file: one write for all.
+                os.write(self._fd, b"".join(lines))
 
 
 class AuditLog(JsonLinesLog):

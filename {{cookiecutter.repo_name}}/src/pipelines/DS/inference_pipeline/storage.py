@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pyarrow as pa
@@ -26,11 +27,21 @@ def store_predictions(
     processed_prefix: str,
     day: date,
 ) -> tuple[str, pa.Table]:
-    """Write the day's file (overwritten on a rerun) and replace its rows in the table."""
+    """Write the day's file (overwritten on a rerun) and replace its rows in the table.
+
+    The two writes run side by side: Parquet encoding releases the GIL, and each is about
+    as long as the model call itself.
+    """
     table = scored_rows_table([scored], view)
+    key = predictions_key(processed_prefix, day)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        file_written = executor.submit(put_parquet, store, key, table)
+        replace_batch_predictions(lake, view, table, day)
+        file_written.result()
+    return store.uri(key), table
+
+
+def put_parquet(store: ObjectStore, key: str, table: pa.Table) -> None:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    key = predictions_key(processed_prefix, day)
     store.put_bytes(key, buffer.getvalue())
-    replace_batch_predictions(lake, view, table, day)
-    return store.uri(key), table

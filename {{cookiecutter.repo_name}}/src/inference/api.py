@@ -76,7 +76,8 @@ def create_app(setup: ServingSetup | None = None) -> FastAPI:
         await watcher.refresh()
         # Everything loaded so far (libraries, the model) lives as long as the process: keep
         # it out of the garbage collector, whose full passes over it stalled requests for
-        # hundreds of milliseconds (docs/serving.md).
+        # hundreds of milliseconds (docs/serving.md). Collect first: garbage frozen stays.
+        gc.collect()
         gc.freeze()
         watching = asyncio.create_task(watcher.run(settings.reload_interval_seconds))
         try:

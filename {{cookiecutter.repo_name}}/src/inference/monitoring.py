@@ -116,9 +116,20 @@ PREDICTION_LOG_FLUSH_SECONDS = Histogram(
 _served_models: set[tuple[str, str, str]] = set()
 
 
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUEST_LATENCY.labels(route=route).observe(seconds)
-    REQUESTS.labels(route=route, method=method, status=str(status)).inc()
+    # Label lookups cost more than the update; the label sets are few (routes x statuses).
+    series = _request_series.get((route, method, status))
+    if series is None:
+        series = (
+            REQUEST_LATENCY.labels(route=route),
+            REQUESTS.labels(route=route, method=method, status=str(status)),
+        )
+        _request_series[(route, method, status)] = series
+    series[0].observe(seconds)
+    series[1].inc()
 
 
 class ModelMetrics:

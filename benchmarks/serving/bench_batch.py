@@ -4,7 +4,8 @@ Run inside a rendered project's environment (run.py does it). A day of `--rows` 
 (the sample feature rows, repeated) is appended to the gold table; the pipeline's steps
 1-5 (load with schema checks, features, predict, store to the object store and the
 Iceberg predictions table) are timed on it, the model being loaded beforehand as the
-pipeline's fixed cost. "Raw" is the same model's predict on the same rows already in
+pipeline's fixed cost; the day's earlier benchmark predictions are dropped first, so the
+timed run is a first run (a rerun's store step is timed after it). "Raw" is the same model's predict on the same rows already in
 memory: the pipeline's own model call (NumPy), and MLflow's pyfunc on a DataFrame.
 Step 6 (the drift check) is Evidently's cost and has its own benchmark.
 """
@@ -54,6 +55,14 @@ def add_benchmark_day(context: object, rows: int) -> None:
     )
 
 
+def clear_benchmark_day(context: object) -> None:
+    from src.data.predictions import predictions_schema, replace_batch_predictions
+
+    view = context.view  # type: ignore[attr-defined]
+    empty = predictions_schema(view).empty_table()
+    replace_batch_predictions(context.lake, view, empty, BENCH_DAY)  # type: ignore[attr-defined]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -80,6 +89,8 @@ def main() -> int:
     predictor = context.mlflow.load_predictor(context.settings.model_name, PRODUCTION_ALIAS)
     prefix = context.settings.aws.s3.processed_prefix
 
+    # Time a first run of the day, as a daily schedule makes: drop earlier benchmark rows.
+    clear_benchmark_day(context)
     steps: dict[str, float] = {}
     started = time.perf_counter()
     table = load_scoring_rows(lake, view, BENCH_DAY)
@@ -108,6 +119,9 @@ def main() -> int:
     pyfunc.predict(frame)
     pyfunc_seconds = time.perf_counter() - mark
 
+    mark = time.perf_counter()
+    store_predictions(lake, context.store, view, scored, prefix, BENCH_DAY)
+    rerun_store_seconds = time.perf_counter() - mark
     share = raw_seconds / pipeline_seconds
     model = f"{predictor.model_name} v{predictor.version}"
     print(f"\nbatch inference benchmark: {rows} rows, model {model}")
@@ -119,6 +133,7 @@ def main() -> int:
     ]:
         print(f"{label:44} {seconds:8.2f} {rows / seconds:12.0f}")
     print("steps: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in steps.items()))
+    print(f"storing the day again (a rerun replacing its rows): {rerun_store_seconds:.2f} s")
     print(
         f"pipeline throughput = {share:.2f} of raw NumPy predict (target >= {TARGET_SHARE}), "
         f"{pyfunc_seconds / pipeline_seconds:.2f} of MLflow pyfunc predict"
@@ -127,6 +142,7 @@ def main() -> int:
         "rows": rows,
         "pipeline_seconds": pipeline_seconds,
         "steps_seconds": steps,
+        "rerun_store_seconds": rerun_store_seconds,
         "raw_numpy_predict_seconds": raw_seconds,
         "raw_pyfunc_predict_seconds": pyfunc_seconds,
         "share_of_raw_numpy": share,

@@ -5,8 +5,9 @@ Run inside a rendered project's environment (run.py does it). A day of `--rows` 
 1-5 (load with schema checks, features, predict, store to the object store and the
 Iceberg predictions table) are timed on it, the model being loaded beforehand as the
 pipeline's fixed cost; the day's earlier benchmark predictions are dropped first, so the
-timed run is a first run (a rerun's store step is timed after it). "Raw" is the same model's predict on the same rows already in
-memory: the pipeline's own model call (NumPy), and MLflow's pyfunc on a DataFrame.
+timed run is a first run (a rerun's store step is timed after it). "Raw" is the same
+model's predict on the same rows already in memory: the pipeline's own model call
+(NumPy), and MLflow's pyfunc on a DataFrame.
 Step 6 (the drift check) is Evidently's cost and has its own benchmark.
 """
 

@@ -70,7 +70,7 @@ def main() -> int:
     parser.add_argument("--state", type=Path, help="Reuse this state folder (trained once).")
     args = parser.parse_args()
     project = Path.cwd()
-    root = args.state or Path(tempfile.mkdtemp(prefix="batch-bench-"))
+    root = (args.state or Path(tempfile.mkdtemp(prefix="batch-bench-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     print(f"state in {root}")
     prepare_state(project, root)

@@ -10,21 +10,14 @@ decision differs from the plain Evidently run.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import RESULTS, prepare_project, run_in_project
+
 HERE = Path(__file__).resolve().parent
-
-
-def render(output: Path) -> Path:
-    from cookiecutter.main import cookiecutter
-
-    return Path(
-        cookiecutter(str(ROOT), no_input=True, output_dir=str(output), overwrite_if_exists=True)
-    )
 
 
 def main() -> int:
@@ -36,19 +29,13 @@ def main() -> int:
     )
     parser.add_argument("--rows", nargs="+", default=["1000000"])
     parser.add_argument("--features", default="30")
-    parser.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "drift.json"
-    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "drift.json")
     args = parser.parse_args()
-    project = args.project or render(ROOT / "build" / "bench")
-    subprocess.run(["uv", "sync", "--quiet"], cwd=project, check=True)
-    command = [
-        "uv", "run", "python", str(HERE / "drift_benchmark.py"),
+    project = prepare_project(args.project)
+    arguments = [
         "--rows", *args.rows, "--features", args.features, "--output", str(args.output.resolve()),
     ]  # fmt: skip
-    # The project's own environment, not the template's.
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    return subprocess.run(command, cwd=project, env=env, check=False).returncode
+    return run_in_project(project, HERE / "drift_benchmark.py", *arguments)
 
 
 if __name__ == "__main__":

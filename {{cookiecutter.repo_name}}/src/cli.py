@@ -516,6 +516,36 @@ def batch_inference(
     )
 
 
+@app.command("serve")
+@reports_errors
+def serve(
+    prod: Annotated[
+        bool, typer.Option(help="Production: API__WORKERS workers, JSON access log, no reload.")
+    ] = False,
+    reload: Annotated[bool, typer.Option(help="Restart when a file under src/ changes.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to bind; default API__HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default API__PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes with --prod; default API__WORKERS.")
+    ] = None,
+) -> None:
+    """Serve the production model over HTTP until interrupted."""
+    from src.inference.server import ServerOptions, run_server
+    from src.settings import get_settings
+
+    settings = get_settings()
+    if prod and reload:
+        raise typer.BadParameter("--reload is for development; drop it with --prod")
+    options = ServerOptions(
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers or settings.api.workers,
+        prod=prod,
+        reload=reload,
+    )
+    run_server(settings, options)
+
+
 @app.command("drift-check")
 @reports_errors
 def drift_check(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -69,7 +69,25 @@ class AwsSettings(BaseModel):
     ecr: EcrSettings = Field(default_factory=EcrSettings)
 
 
+ApiKeys = dict[str, SecretStr]
+
+
+def parse_api_keys(value: str) -> ApiKeys:
+    """`key_id:secret` pairs separated by commas; a bad entry is named by position, never echoed."""
+    keys: ApiKeys = {}
+    for position, entry in enumerate(filter(None, (item.strip() for item in value.split(","))), 1):
+        key_id, separator, secret = entry.partition(":")
+        if not separator or not key_id.strip() or not secret.strip():
+            raise ValueError(f"entry {position} is not of the form key_id:secret")
+        if key_id.strip() in keys:
+            raise ValueError(f"entry {position} repeats the key id {key_id.strip()!r}")
+        keys[key_id.strip()] = SecretStr(secret.strip())
+    return keys
+
+
 class ApiSettings(BaseModel):
+    """The serving API (`make serve`, `make serve-prod`); env variables `API__<FIELD>`."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=1)
@@ -80,6 +98,32 @@ class ApiSettings(BaseModel):
     reload_interval_seconds: float = Field(default=30, gt=0)
     # The registry alias served: a staging deployment serves the candidate it smoke-tests.
     model_alias: Literal["staging", "production"] = "production"
+    graceful_shutdown_seconds: float = Field(default=30, gt=0)
+    # Rows one model call may take when concurrent requests are scored together.
+    micro_batch_rows: int = Field(default=256, ge=1)
+    # Where the audit log goes: "stdout", "stderr" or a file path (appended to).
+    audit_log: str = Field(default="stdout", min_length=1)
+    # One JSON access-log line per request (serve-prod turns it on), to this sink.
+    json_access_log: bool = False
+    access_log: str = Field(default="stdout", min_length=1)
+    # Online predictions are logged to the lake's predictions table in micro-batches.
+    prediction_log_enabled: bool = True
+    prediction_log_flush_seconds: float = Field(default=5, gt=0)
+    prediction_log_flush_rows: int = Field(default=5000, ge=1)
+    # Rows held in memory at most; beyond it new rows are dropped and counted, never blocking.
+    prediction_log_max_rows: int = Field(default=200_000, ge=1)
+    # prometheus-client's multiprocess folder for serve-prod; emptied when the server starts.
+    metrics_dir: Path | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def check_keys(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
+        return value
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        return parse_api_keys(self.keys.get_secret_value())
 
 
 class YamlAwsConfigSource(PydanticBaseSettingsSource):

@@ -1,9 +1,17 @@
-"""The predictions table: what online and batch inference log and drift checks read."""
+"""The predictions table: what online and batch inference log and drift checks read.
+
+One row per scored input: its id, the entity (when known), the feature values, the
+prediction, the model that made it, where it came from (`online` or `batch`) and when.
+Partitioned by `prediction_date`; batch rows of a day are replaced as a whole on a rerun.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -19,6 +27,9 @@ MODEL_VERSION = "model_version"
 SOURCE = "source"
 PREDICTED_AT = "predicted_at"
 PREDICTION_DATE = "prediction_date"
+
+SOURCE_ONLINE = "online"
+SOURCE_BATCH = "batch"
 
 
 def predictions_schema(view: FeatureView) -> pa.Schema:
@@ -38,6 +49,145 @@ def predictions_schema(view: FeatureView) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class ScoredRows:
+    """Rows scored by one model, as arrays: what both inference paths hand to the table.
+
+    `features` is a float matrix whose columns are `feature_names`; `entity_ids` may be
+    None when the caller did not name the entities.
+    """
+
+    prediction_ids: Sequence[str] | pa.Array
+    entity_ids: Sequence[str | None] | pa.Array | None
+    feature_names: Sequence[str]
+    features: np.ndarray
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    model_name: str
+    model_version: str
+    source: str
+    # One time for all rows, or one per row (datetime64[us], UTC) once chunks are merged.
+    predicted_at: datetime | np.ndarray
+    # The partition: the run date for batch scoring, the UTC day of `predicted_at` online.
+    prediction_date: date
+
+    def __len__(self) -> int:
+        return len(self.prediction_ids)
+
+
+def scored_rows_table(chunks: Sequence[ScoredRows], view: FeatureView) -> pa.Table:
+    """One Arrow table in the predictions schema from any number of scored chunks."""
+    schema = predictions_schema(view)
+    if not chunks:
+        return schema.empty_table()
+    return pa.concat_tables([_chunk_table(chunk, schema, view) for chunk in chunks])
+
+
+def merge_scored_rows(chunks: Sequence[ScoredRows]) -> list[ScoredRows]:
+    """Fewer, larger chunks: one per model, source and day, with per-row times.
+
+    Online scoring produces a chunk per model call, a few rows each; converting them one by
+    one to Arrow would cost more than the rows themselves.
+    """
+    groups: dict[tuple[object, ...], list[ScoredRows]] = {}
+    for chunk in chunks:
+        key = (
+            tuple(chunk.feature_names),
+            chunk.model_name,
+            chunk.model_version,
+            chunk.source,
+            chunk.prediction_date,
+            chunk.probabilities is None,
+        )
+        groups.setdefault(key, []).append(chunk)
+    return [_merge(group) if len(group) > 1 else group[0] for group in groups.values()]
+
+
+def _merge(group: list[ScoredRows]) -> ScoredRows:
+    first = group[0]
+    has_entities = any(chunk.entity_ids is not None for chunk in group)
+    return ScoredRows(
+        prediction_ids=[pid for chunk in group for pid in chunk.prediction_ids],
+        entity_ids=[
+            entity
+            for chunk in group
+            for entity in (
+                chunk.entity_ids if chunk.entity_ids is not None else [None] * len(chunk)
+            )
+        ]
+        if has_entities
+        else None,
+        feature_names=first.feature_names,
+        features=np.concatenate([chunk.features for chunk in group]),
+        predictions=np.concatenate([chunk.predictions for chunk in group]),
+        probabilities=None
+        if first.probabilities is None
+        else np.concatenate([c.probabilities for c in group if c.probabilities is not None]),
+        model_name=first.model_name,
+        model_version=first.model_version,
+        source=first.source,
+        predicted_at=np.concatenate([_row_times(chunk) for chunk in group]),
+        prediction_date=first.prediction_date,
+    )
+
+
+def _row_times(chunk: ScoredRows) -> np.ndarray:
+    if isinstance(chunk.predicted_at, np.ndarray):
+        return chunk.predicted_at
+    # numpy's datetime64 has no time zone: store the UTC wall time.
+    utc = chunk.predicted_at.astimezone(UTC).replace(tzinfo=None)
+    return np.full(len(chunk), np.datetime64(utc, "us"))
+
+
+def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.Table:
+    rows = len(chunk)
+    column_of = {name: index for index, name in enumerate(chunk.feature_names)}
+    columns: dict[str, pa.Array] = {
+        PREDICTION_ID: _string_array(chunk.prediction_ids),
+        view.entity.name: _entity_array(chunk.entity_ids, rows, schema.field(view.entity.name)),
+    }
+    for feature in view.features:
+        field = schema.field(feature.name)
+        index = column_of.get(feature.name)
+        columns[feature.name] = (
+            pa.nulls(rows, field.type)
+            if index is None
+            else pa.array(chunk.features[:, index], type=field.type)
+        )
+    columns[PREDICTION] = pa.array(chunk.predictions, type=schema.field(PREDICTION).type)
+    columns[PROBABILITY] = (
+        pa.nulls(rows, pa.float64())
+        if chunk.probabilities is None
+        else pa.array(chunk.probabilities, type=pa.float64())
+    )
+    columns[MODEL_NAME] = pa.repeat(pa.scalar(chunk.model_name), rows)
+    columns[MODEL_VERSION] = pa.repeat(pa.scalar(chunk.model_version), rows)
+    columns[SOURCE] = pa.repeat(pa.scalar(chunk.source), rows)
+    columns[PREDICTED_AT] = (
+        pa.array(chunk.predicted_at, type=EVENT_TIME_TYPE)
+        if isinstance(chunk.predicted_at, np.ndarray)
+        else pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
+    )
+    columns[PREDICTION_DATE] = pa.repeat(pa.scalar(chunk.prediction_date, pa.date32()), rows)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _string_array(values: Sequence[str] | pa.Array) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(pa.string())
+    return pa.array(values, pa.string())
+
+
+def _entity_array(
+    entity_ids: Sequence[str | None] | pa.Array | None, rows: int, field: pa.Field
+) -> pa.Array:
+    if entity_ids is None:
+        return pa.nulls(rows, field.type)
+    if isinstance(entity_ids, pa.Array | pa.ChunkedArray):
+        return entity_ids.cast(field.type)
+    return pa.array(entity_ids, type=field.type)
+
+
 def ensure_predictions_table(lake: Lake, view: FeatureView) -> None:
     lake.create_table(PREDICTIONS_TABLE, predictions_schema(view), partition_by=PREDICTION_DATE)
 
@@ -48,16 +198,29 @@ def to_predictions_table(frame: pd.DataFrame, view: FeatureView) -> pa.Table:
     return pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
 
 
-def replace_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date) -> None:
-    """Write one day's batch predictions, replacing that day's earlier batch rows."""
+def batch_day_filter(day: date) -> str:
+    """The rows a batch run of `day` owns: rerunning the day replaces exactly these."""
+    return f"{PREDICTION_DATE} = '{day.isoformat()}' AND {SOURCE} = '{SOURCE_BATCH}'"
+
+
+def replace_batch_predictions(lake: Lake, view: FeatureView, table: pa.Table, day: date) -> None:
+    """Write one day's batch predictions in one snapshot, replacing that day's batch rows."""
     ensure_predictions_table(lake, view)
-    where = f"{PREDICTION_DATE} = '{day.isoformat()}' AND {SOURCE} = 'batch'"
-    lake.overwrite(PREDICTIONS_TABLE, to_predictions_table(frame, view), where=where)
+    lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day))
+
+
+def replace_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date) -> None:
+    """`replace_batch_predictions` for a DataFrame in the table's columns."""
+    replace_batch_predictions(lake, view, to_predictions_table(frame, view), day)
+
+
+def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:
+    ensure_predictions_table(lake, view)
+    lake.append(PREDICTIONS_TABLE, table)
 
 
 def append_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame) -> None:
-    ensure_predictions_table(lake, view)
-    lake.append(PREDICTIONS_TABLE, to_predictions_table(frame, view))
+    append_prediction_table(lake, view, to_predictions_table(frame, view))
 
 
 def read_prediction_window(lake: Lake, last_day: date, days: int) -> pd.DataFrame:

@@ -7,7 +7,6 @@ so running the suite never touches the project's own lake or MLflow store.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import HttpReceiver, isolated_env
+from tests.conftest import HttpReceiver, free_port, isolated_env
 
 pytestmark = pytest.mark.e2e
 
@@ -131,12 +130,6 @@ def test_drift_check_on_a_missing_file_fails_clearly(trained: dict[str, str]) ->
     assert result.returncode == MAKE_FAILED
     assert "Error 1" in result.stderr
     assert "error: input file /nonexistent.csv does not exist" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

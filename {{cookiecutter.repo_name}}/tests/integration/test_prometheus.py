@@ -6,8 +6,6 @@ Needs Debian's prometheus and prometheus-pushgateway; skips, saying so, when abs
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -19,10 +17,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import uvicorn
 
 from src.context import ProjectContext
-from src.inference.api import create_app, production_loader
+from src.inference.api import create_app
 from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.monitoring.check import deliver, run_monitoring_check
 from src.monitoring.local_stack import (
@@ -33,7 +30,9 @@ from src.monitoring.local_stack import (
     write_prometheus_config,
 )
 from src.monitoring.performance import training_metrics_from_tags
+from tests.conftest import free_port
 from tests.promql_names import all_expressions, metric_names
+from tests.serving import api_settings, running_server, serving_setup
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,30 +43,11 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Stack:
     api: str
     pushgateway: str
     prometheus: str
-
-
-def serve_api(context: ProjectContext, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    app = create_app(production_loader(context))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the API did not start within 60 s")
-        time.sleep(0.1)
-    return server, thread
 
 
 @pytest.fixture(scope="module")
@@ -83,23 +63,18 @@ def stack(
     config = write_prometheus_config(
         folder, addresses, scrape_interval="1s", evaluation_interval="1s"
     )
-    server, thread = serve_api(trained_context, int(addresses.api.split(":")[1]))
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(run_pushgateway(addresses.pushgateway, folder / "pushgateway.log"))
-            stack.enter_context(
-                run_prometheus(
-                    config, folder / "data", addresses.prometheus, folder / "prometheus.log"
-                )
-            )
-            yield Stack(
-                api=f"http://{addresses.api}",
-                pushgateway=f"http://{addresses.pushgateway}",
-                prometheus=f"http://{addresses.prometheus}",
-            )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    app = create_app(serving_setup(trained_context, api_settings(folder)))
+    with ExitStack() as stack:
+        stack.enter_context(running_server(app, port=int(addresses.api.split(":")[1])))
+        stack.enter_context(run_pushgateway(addresses.pushgateway, folder / "pushgateway.log"))
+        stack.enter_context(
+            run_prometheus(config, folder / "data", addresses.prometheus, folder / "prometheus.log")
+        )
+        yield Stack(
+            api=f"http://{addresses.api}",
+            pushgateway=f"http://{addresses.pushgateway}",
+            prometheus=f"http://{addresses.prometheus}",
+        )
 
 
 def get_json(url: str) -> Any:

@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-import uvicorn
 
 from src.context import ProjectContext
 from src.errors import ProjectError
-from src.inference.api import create_app, production_loader
+from src.inference.api import create_app
 from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
 from src.release.smoke import run_smoke_test
 from src.settings import CONFIG_DIR
+from tests.serving import api_settings, running_server, serving_setup
 
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(context: ProjectContext) -> Iterator[str]:
-    """The real API on 127.0.0.1, serving the alias of the context's settings."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(production_loader(context)), host="127.0.0.1", port=port)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the API did not start within 60 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
-def test_stage_promote_and_smoke(lake_context: ProjectContext) -> None:
+def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -> None:
     context, name = lake_context, lake_context.settings.model_name
     outcome = run_training_pipeline(
         context.lake, context.view, context.training, context.mlflow, name, stage_only=True
@@ -60,12 +29,8 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext) -> None:
     staged = context.mlflow.get_version(name, STAGING_ALIAS)
     assert staged is not None and str(staged.version) == outcome.version
 
-    staging = ProjectContext(
-        context.settings.model_copy(
-            update={"api": context.settings.api.model_copy(update={"model_alias": "staging"})}
-        )
-    )
-    with served(staging) as url:
+    staging = serving_setup(context, api_settings(tmp_path, model_alias="staging"))
+    with running_server(create_app(staging)) as url:
         result = run_smoke_test(url, CONFIG_DIR / "features.yaml", ready_timeout=30)
     assert result.model_version == outcome.version
 
@@ -73,7 +38,8 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext) -> None:
         promote_staged_version(context.mlflow, name, "99")
     assert promote_staged_version(context.mlflow, name, outcome.version) is None
     assert promote_staged_version(context.mlflow, name, outcome.version) == outcome.version
-    with served(context) as url:
+    production = serving_setup(context, api_settings(tmp_path))
+    with running_server(create_app(production)) as url:
         result = run_smoke_test(
             url, CONFIG_DIR / "features.yaml", expected_version=outcome.version, ready_timeout=30
         )
@@ -101,6 +67,9 @@ def test_promote_refuses_a_model_that_failed_the_production_gate(
         promote_staged_version(context.mlflow, name, second.version)
 
 
-def test_smoke_test_fails_on_the_wrong_version(trained_context: ProjectContext) -> None:
-    with served(trained_context) as url, pytest.raises(ProjectError, match="not v42"):
+def test_smoke_test_fails_on_the_wrong_version(
+    trained_context: ProjectContext, tmp_path: Path
+) -> None:
+    app = create_app(serving_setup(trained_context, api_settings(tmp_path)))
+    with running_server(app) as url, pytest.raises(ProjectError, match="not v42"):
         run_smoke_test(url, CONFIG_DIR / "features.yaml", expected_version="42", ready_timeout=5)

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -25,16 +26,10 @@ from src.model.tracking_server import (
     stop_tracking_server,
 )
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
-from tests.conftest import isolated_settings
+from tests.conftest import free_port, isolated_settings
 from tests.integration.test_training import quick
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +102,13 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
 
 def start_stand_in(tmp_path: Path, script: str) -> tuple[subprocess.Popen[bytes], Path]:
     process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    # Until the child has exec'd, /proc shows the parent's command line: wait for the script.
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 30
+    while cmdline.exists() and script.encode() not in cmdline.read_bytes():
+        if time.monotonic() > deadline:
+            pytest.fail("the stand-in process did not start within 30 s")
+        time.sleep(0.01)
     state = tmp_path / "state"
     state.mkdir()
     stand_in = TrackingServer(process.pid, "http://127.0.0.1:1", str(tmp_path / "log"))

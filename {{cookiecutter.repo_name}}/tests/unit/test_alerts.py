@@ -21,8 +21,9 @@ class ThresholdModel:
 
     classes_ = np.array([0, 1])
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        positive = (frame["f1"].to_numpy() > 0).astype(float)
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        # The predictor hands over rows in FEATURES order: f1 is the first column.
+        positive = (np.asarray(matrix)[:, 0] > 0).astype(float)
         return np.column_stack([1 - positive * 0.9, 0.1 + positive * 0.8])
 
 

@@ -15,11 +15,14 @@ from src.monitoring.config import DriftConfig
 from src.monitoring.drift import DriftResult
 from src.pipelines.DS.inference_pipeline.features import prepare_features
 from src.pipelines.DS.inference_pipeline.loading import (
-    load_scoring_file,
     load_scoring_rows,
+    load_scoring_table,
     validate_schema,
 )
-from src.pipelines.DS.inference_pipeline.model_loading import load_production_model
+from src.pipelines.DS.inference_pipeline.model_loading import (
+    check_model_features,
+    load_production_model,
+)
 from src.pipelines.DS.inference_pipeline.monitoring import check_batch_drift
 from src.pipelines.DS.inference_pipeline.prediction import predict_batch
 from src.pipelines.DS.inference_pipeline.storage import store_predictions
@@ -46,16 +49,17 @@ def run_batch_inference(
     reports_dir: Path,
     input_file: Path | None = None,
 ) -> BatchInferenceOutcome:
-    frame = load_scoring_file(input_file) if input_file else load_scoring_rows(lake, view, day)
-    validate_schema(frame, view.feature_names)
-    features = prepare_features(frame, view)
+    table = load_scoring_table(input_file) if input_file else load_scoring_rows(lake, view, day)
+    validate_schema(table, view.feature_names)
+    matrix = prepare_features(table, view)
     predictor = load_production_model(manager, model_name)
-    scored = predict_batch(predictor, features, view, day)
-    output_uri = store_predictions(lake, store, view, scored, processed_prefix, day)
+    check_model_features(predictor.feature_names, view)
+    scored = predict_batch(predictor, table, matrix, view, day)
+    output_uri, stored = store_predictions(lake, store, view, scored, processed_prefix, day)
     drift: DriftResult | None = None
     skipped: str | None = None
     try:
-        drift, _ = check_batch_drift(manager, predictor, scored, drift_config, reports_dir)
+        drift, _ = check_batch_drift(manager, predictor, stored, drift_config, reports_dir)
     except DataValidationError as error:
         skipped = str(error)
     return BatchInferenceOutcome(

@@ -1,0 +1,66 @@
+"""Shared set-up of the serving and batch benchmarks: an isolated, trained project state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "APP_ENV": "local",
+        "DATA_DIR": str(root / "data"),
+        "REPORTS_DIR": str(root / "reports"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": (root / "mlartifacts").as_uri(),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+    }
+
+
+def prepare_state(project: Path, root: Path) -> dict[str, str]:
+    """setup-lake, init-mlflow and train in `root` (skipped when a model is already there)."""
+    env = isolated_env(root)
+    if not (root / "mlflow.db").exists():
+        for command in (["setup-lake"], ["init-mlflow"], ["train"]):
+            print(f"  python -m src {command[0]}", flush=True)
+            subprocess.run(
+                [sys.executable, "-m", "src", *command],
+                cwd=project,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+    os.environ.update(env)
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def write_results(name: str, results: dict[str, object]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path

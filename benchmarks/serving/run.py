@@ -1,0 +1,44 @@
+"""Render the template, set the project up and run the serving and batch benchmarks.
+
+    uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000]
+                                            [--problem-type regression]
+
+Figures are printed and written to benchmarks/results/{serving,batch_inference}.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import BENCH_BUILD, prepare_project, run_in_project
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15, help="Load per server and route.")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="Rows of the batch run.")
+    parser.add_argument("--problem-type", default="classification")
+    parser.add_argument("--output", type=Path, default=BENCH_BUILD)
+    args = parser.parse_args()
+    project = prepare_project(None, problem_type=args.problem_type, include_airflow="no")
+    state = args.output / f"state-{args.problem_type}"
+    serving = run_in_project(
+        project, HERE / "bench_serving.py", "--seconds", str(args.seconds),
+        "--connections", str(args.connections), "--state", str(state),
+    )  # fmt: skip
+    if serving:
+        return serving
+    return run_in_project(
+        project, HERE / "bench_batch.py", "--rows", str(args.rows), "--state", str(state)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

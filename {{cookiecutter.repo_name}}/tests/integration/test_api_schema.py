@@ -1,0 +1,63 @@
+"""Property-based requests generated from the OpenAPI schema never get a server error.
+
+Operations are walked explicitly (`schemathesis.pytest.from_fixture` needs a pytest
+internal that pytest 9.2 removed); each gets its own Hypothesis run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from src.context import ProjectContext
+from src.inference.api import create_app
+from tests.serving import api_settings, serving_setup
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES_PER_OPERATION = 50
+
+
+@pytest.fixture(scope="module")
+def operations(
+    trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Any]]:
+    folder = tmp_path_factory.mktemp("schemathesis")
+    app = create_app(serving_setup(trained_context, api_settings(folder, max_batch_size=20)))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    results: list[Any] = list(schema.get_all_operations())
+    yield [result.ok() for result in results]
+
+
+def test_every_route_is_in_the_schema(operations: list[Any]) -> None:
+    labels = {f"{operation.method.upper()} {operation.path}" for operation in operations}
+    assert {
+        "POST /predict",
+        "POST /predict/batch",
+        "POST /invocations",
+        "GET /health",
+        "GET /ready",
+        "GET /model",
+        "GET /metrics",
+    } <= labels
+
+
+def test_no_request_gets_a_server_error(operations: list[Any]) -> None:
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            case.call_and_validate(checks=[not_a_server_error])
+
+        check()

@@ -1,0 +1,97 @@
+"""Request rows to model matrices: names, numbers and every problem's location."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from src.inference.inputs import FeatureLayout, InvalidInput
+from src.inference.invocations import UnsupportedContentType, parse_invocation
+
+LAYOUT = FeatureLayout(["b", "a"])
+
+
+def test_row_follows_the_model_order() -> None:
+    assert LAYOUT.row({"a": 1.0, "b": 2.0}, ("features",)) == [2.0, 1.0]
+
+
+def test_every_missing_and_extra_name_is_reported() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        LAYOUT.row({"a": 1.0, "c": 3.0}, ("features",))
+    assert [(p.location, p.kind) for p in raised.value.problems] == [
+        (("features", "b"), "missing"),
+        (("features", "c"), "extra_forbidden"),
+    ]
+
+
+def test_matrix_reports_every_bad_row() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        LAYOUT.matrix([{"a": 1.0}, {"a": 1.0, "b": 2.0}, {"b": 1.0}], ("instances",))
+    assert [p.location for p in raised.value.problems] == [
+        ("instances", 0, "b"),
+        ("instances", 2, "a"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("1", "float_type"),
+        (True, "float_type"),
+        (None, "float_type"),
+        (float("nan"), "finite_number"),
+        (float("inf"), "finite_number"),
+        (10**400, "finite_number"),
+    ],
+)
+def test_untrusted_records_need_finite_numbers(value: object, kind: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        LAYOUT.matrix_from_records([{"a": 1, "b": value}], ("records",))
+    (problem,) = raised.value.problems
+    assert (problem.location, problem.kind) == (("records", 0, "b"), kind)
+
+
+def test_extra_columns_can_be_ignored() -> None:
+    matrix = LAYOUT.matrix_from_records([{"a": 1, "b": 2, "id": "x"}], (), ignore_extra=True)
+    assert matrix.tolist() == [[2.0, 1.0]]
+
+
+def test_split_layout_reorders_columns() -> None:
+    matrix = LAYOUT.matrix_from_columns(["a", "x", "b"], [[1, "skip", 2], [3, None, 4]], ())
+    assert matrix.dtype == np.float64
+    assert matrix.tolist() == [[2.0, 1.0], [4.0, 3.0]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]], "index": [0]}}',
+        b'{"dataframe_records": [{"a": 1, "b": 2}]}',
+        b'{"instances": [{"a": 1, "b": 2}]}',
+        b'{"instances": [[2, 1]]}',
+        b'{"inputs": {"a": [1], "b": [2]}}',
+        b'{"inputs": {"a": 1, "b": 2}}',
+        b'{"inputs": [[2, 1]], "params": {"x": 1}}',
+    ],
+)
+def test_mlflow_json_formats(body: bytes) -> None:
+    assert parse_invocation(body, "application/json", LAYOUT).tolist() == [[2.0, 1.0]]
+
+
+def test_csv_with_header() -> None:
+    body = b"id,a,b\nx,1,2\ny,3,4\n"
+    assert parse_invocation(body, "text/csv; charset=utf-8", LAYOUT).tolist() == [
+        [2.0, 1.0],
+        [4.0, 3.0],
+    ]
+
+
+def test_csv_problems_name_row_and_column() -> None:
+    with pytest.raises(InvalidInput, match=r"csv\.2\.a: 'x' is not a number"):
+        parse_invocation(b"a,b\n1,2\nx,3\n", "text/csv", LAYOUT)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json; charset=latin-1"])
+def test_unsupported_content_types(content_type: str) -> None:
+    with pytest.raises(UnsupportedContentType):
+        parse_invocation(b"{}", content_type, LAYOUT)

@@ -48,12 +48,16 @@ def tool_env() -> dict[str, str]:
     """The environment for commands run inside a rendered project.
 
     The project's own uv and tools come from PATH; telemetry is off; the project's state
-    lives in its own folder.
+    lives in its own folder. When this suite itself runs under `make test`, make's own
+    variables are dropped so the project's make behaves as if typed by a user (no
+    "Entering directory" lines, no inherited flags).
     """
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT"))
+        and key
+        not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"}
     }
     uv = shutil.which("uv")
     if uv:

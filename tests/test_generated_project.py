@@ -52,8 +52,10 @@ def test_alternative_project_is_clean(alternative_project: Path, target: str) ->
 
 def test_setup_is_idempotent(default_project: Path) -> None:
     result = run_ok(["make", "setup"], default_project)
-    assert "0 sample files landed" in result.stdout
-    assert "0 files ingested" not in result.stdout or "already there" in result.stdout
+    assert "sample data: data/raw/breast_cancer already holds raw files; kept" in result.stdout
+    assert "ingest: 0 files copied, 10 already in place" in result.stdout
+    for stage in ("bronze", "silver", "gold"):
+        assert f"Stage '{stage}' didn't change, skipping" in result.stdout
     assert (default_project / "uv.lock").is_file(), "setup pins the dependencies in uv.lock"
     assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
 

@@ -85,8 +85,14 @@ REFERRING_FILES = (
     "README.md",
     "pyproject.toml",
     ".env.example",
+    ".pre-commit-config.yaml",
     "docker-compose.yml",
+    "dvc.yaml",
     "config",
+    "docker",
+    "deploy",
+    "docs",
+    "tests",
 )
 
 

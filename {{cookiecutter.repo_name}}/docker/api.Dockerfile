@@ -2,7 +2,7 @@
 # The prediction API: the project's FastAPI app serving models:/{{ cookiecutter.model_name }}@<alias>.
 # Build from the repository root with the lock file (`make setup` writes uv.lock; commit it):
 #   docker build -f docker/api.Dockerfile -t {{ cookiecutter.repo_name }}/api .
-# The image holds the project's runtime dependencies only: no dev tools, no Airflow and no
+# The image holds the project's runtime dependencies only: no dev tools{% if cookiecutter.include_airflow == "yes" %}, no Airflow{% endif %} and no
 # optional dependency groups.
 
 FROM ghcr.io/astral-sh/uv:0.13.0 AS uv

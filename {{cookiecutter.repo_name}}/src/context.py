@@ -1,7 +1,7 @@
 """Everything a pipeline needs, built once from the settings: the entry points' wiring.
 
-The CLI, the Airflow DAGs and the API build a `ProjectContext` and pass its parts to the
-library code, which never reads the environment itself.
+The entry points (the CLI, the API, the orchestrator's tasks) build a `ProjectContext` and
+pass its parts to the library code, which never reads the environment itself.
 """
 
 from __future__ import annotations

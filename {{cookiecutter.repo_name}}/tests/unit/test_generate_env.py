@@ -31,5 +31,5 @@ def test_an_existing_env_file_is_never_overwritten(tmp_path: Path) -> None:
 def test_fernet_keys_are_valid_fernet_keys() -> None:
     import base64
 
-    key = generate_env["generate_secret"]("AIRFLOW__CORE__FERNET_KEY")
+    key = generate_env["generate_secret"]("SERVICE_FERNET_KEY")
     assert len(base64.urlsafe_b64decode(key)) == 32

@@ -14,11 +14,9 @@ so they use the same lake and MLflow store as `make train-local`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess  # nosec B404  # starts the venv's own airflow executable
 import sys
 import time
@@ -28,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from src.processes import is_group_alive, is_port_free, stop_group
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -89,30 +89,10 @@ def read_pid(home: Home) -> int | None:
         pid = int(home.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if not group_alive(pid):
+    if not is_group_alive(pid):
         home.pid_file.unlink(missing_ok=True)
         return None
     return pid
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group is left (standalone leads its own group)."""
-    # Reap the leader if it is our own exited child, so that it does not count as alive.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((HOST, port)) == 0
 
 
 def request_json(url: str, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
@@ -187,7 +167,7 @@ def start(home: Home, port: int) -> None:
     base_url = f"http://{HOST}:{port}"
     pid = read_pid(home)
     if pid is None:
-        if port_in_use(port):
+        if not is_port_free(HOST, port):
             raise AirflowLocalError(
                 f"port {port} is in use by another program; free it or run with AIRFLOW_PORT=<port>"
             )
@@ -219,19 +199,12 @@ def stop(home: Home) -> None:
     if pid is None:
         print("airflow standalone is not running")
         return
-    for sig, grace in STOP_SIGNALS:
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while group_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not group_alive(pid):
-            break
-        print(f"still running {grace:.0f}s after {sig.name}; sending the next signal", flush=True)
+    ended_by = stop_group(pid, STOP_SIGNALS)
     home.pid_file.unlink(missing_ok=True)
-    print(f"airflow standalone stopped (pid {pid})")
+    if is_group_alive(pid):
+        raise AirflowLocalError(f"airflow standalone (pid {pid}) outlived SIGKILL")
+    after = f", after {ended_by.name}" if ended_by else ""
+    print(f"airflow standalone stopped (pid {pid}{after})")
 
 
 def main() -> int:

@@ -78,22 +78,13 @@ def setup_lake(
     """Land the sample raw files and build bronze, silver and gold from them."""
     from src.data.intervals import DataInterval
     from src.data.sample_data import SAMPLE_DAYS, land_sample_files
-    from src.pipelines.DE.pipeline import run_data_pipeline
 
     context = build_context()
     end = parse_day(end_date, "--end-date") or today()
-    s3 = context.settings.aws.s3
-    written = land_sample_files(context.store, context.view, s3.raw_prefix, end)
-    interval = DataInterval(end - timedelta(days=SAMPLE_DAYS), end)
-    result = run_data_pipeline(
-        context.lake,
-        context.store,
-        context.view,
-        s3.raw_prefix,
-        interval,
-        quality=context.quality,
-        quality_prefix=s3.quality_prefix,
+    written = land_sample_files(
+        context.store, context.view, context.settings.aws.s3.raw_prefix, end
     )
+    result = context.run_data_pipeline(DataInterval(end - timedelta(days=SAMPLE_DAYS), end))
     console.print(
         f"lake ready: {len(written)} sample files landed; {result.summary()}", highlight=False
     )
@@ -123,7 +114,7 @@ def data_pipeline(
     """
     from src.data.intervals import DataInterval
     from src.pipelines.DE.bronze import list_raw_days
-    from src.pipelines.DE.pipeline import describe_step, parse_steps, run_data_pipeline
+    from src.pipelines.DE.pipeline import describe_step, parse_steps
 
     context = build_context()
     s3 = context.settings.aws.s3
@@ -138,18 +129,7 @@ def data_pipeline(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"data pipeline {'+'.join(steps)}", total=len(days))
         for day in days:
-            results.append(
-                run_data_pipeline(
-                    context.lake,
-                    context.store,
-                    context.view,
-                    s3.raw_prefix,
-                    DataInterval.for_day(day),
-                    quality=context.quality,
-                    quality_prefix=s3.quality_prefix,
-                    steps=steps,
-                )
-            )
+            results.append(context.run_data_pipeline(DataInterval.for_day(day), steps))
             progress.advance(task)
     if summary:
         described = [describe_step(context.lake, context.view, name, interval) for name in steps]
@@ -485,7 +465,6 @@ def batch_inference(
 ) -> None:
     """Score a day of the feature store (or a file) with the production model."""
     from src.data.feature_store import INGEST_DATE
-    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     context = build_context()
     day = parse_day(run_date, "--date")
@@ -494,18 +473,7 @@ def batch_inference(
         if len(days) == 0:
             raise ProjectError(f"{context.view.table} is empty; run `make setup` first")
         day = max(days.to_pylist())
-    outcome = run_batch_inference(
-        context.lake,
-        context.store,
-        context.view,
-        context.mlflow,
-        context.settings.model_name,
-        day,
-        context.settings.aws.s3.processed_prefix,
-        context.monitoring.drift,
-        context.settings.reports_dir,
-        input_file,
-    )
+    outcome = context.run_batch_inference(day, input_file)
     drift = (
         outcome.drift.verdict() if outcome.drift else f"skipped ({outcome.drift_skipped_reason})"
     )

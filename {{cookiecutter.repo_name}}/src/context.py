@@ -1,26 +1,32 @@
 """Everything a pipeline needs, built once from the settings: the entry points' wiring.
 
 The entry points (the CLI, the API, the orchestrator's tasks) build a `ProjectContext` and
-pass its parts to the library code, which never reads the environment itself.
+pass its parts to the library code, which never reads the environment itself. The jobs
+that both the CLI and a DAG run are wired here once, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from src.data.aws_integration import ObjectStore, build_object_store
 from src.data.feature_store import FeatureView, load_feature_view
+from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
+from src.pipelines.DE.pipeline import STEPS, DataPipelineResult, Step, run_data_pipeline
 from src.settings import CONFIG_DIR, Settings, get_settings
 
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
     from src.model.mlflow_manager import MlflowManager
+    from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
 
 FEATURES_FILE = CONFIG_DIR / "features.yaml"
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
@@ -64,6 +70,41 @@ class ProjectContext:
             self.settings.resolved_tracking_uri,
             self.settings.mlflow_experiment_name,
             self.settings.resolved_artifact_root,
+        )
+
+    def run_data_pipeline(
+        self, interval: DataInterval, steps: tuple[Step, ...] = STEPS
+    ) -> DataPipelineResult:
+        """The medallion `steps` for `interval`, with the project's quality rules and prefixes."""
+        s3 = self.settings.aws.s3
+        return run_data_pipeline(
+            self.lake,
+            self.store,
+            self.view,
+            s3.raw_prefix,
+            interval,
+            quality=self.quality,
+            quality_prefix=s3.quality_prefix,
+            steps=steps,
+        )
+
+    def run_batch_inference(
+        self, day: date, input_file: Path | None = None
+    ) -> BatchInferenceOutcome:
+        """Score `day` of the feature store (or `input_file`) with the production model."""
+        from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
+
+        return run_batch_inference(
+            self.lake,
+            self.store,
+            self.view,
+            self.mlflow,
+            self.settings.model_name,
+            day,
+            self.settings.aws.s3.processed_prefix,
+            self.monitoring.drift,
+            self.settings.reports_dir,
+            input_file,
         )
 
 

@@ -6,6 +6,7 @@ Nothing here touches the project's own data/, mlflow.db or .env.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,6 +20,9 @@ from src.settings import Settings
 
 # A fixed end date keeps the sample data, and so every metric, identical between runs.
 SAMPLE_END = date(2025, 1, 31)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# make's own exit status when a recipe fails, whatever the command's code was.
+MAKE_FAILED = 2
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -49,6 +53,14 @@ def isolated_env(root: Path) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "MLFLOW_ARTIFACT_ROOT": (root / "mlartifacts").as_uri(),
     }
+
+
+def make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess[str]:
+    """`make <target> [VAR=value ...]` in the project, as a user types it."""
+    return subprocess.run(
+        ["make", "--no-print-directory", target, *variables],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
 
 
 @pytest.fixture

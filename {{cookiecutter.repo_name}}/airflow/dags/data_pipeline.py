@@ -52,21 +52,9 @@ def ran(result: StepResult | None, step: Step) -> StepResult:
 def run_step(step: Step, interval: DataInterval) -> tuple[DataPipelineResult, ProjectContext]:
     """One medallion step for the interval, with the project's quality rules and reports."""
     from src.context import build_context
-    from src.pipelines.DE.pipeline import run_data_pipeline
 
     context = build_context()
-    s3 = context.settings.aws.s3
-    result = run_data_pipeline(
-        context.lake,
-        context.store,
-        context.view,
-        s3.raw_prefix,
-        interval,
-        quality=context.quality,
-        quality_prefix=s3.quality_prefix,
-        steps=(step,),
-    )
-    return result, context
+    return context.run_data_pipeline(interval, (step,)), context
 
 
 @dag(

@@ -67,21 +67,9 @@ def ml_batch_inference_pipeline() -> None:
     def score_day(features: Upstream) -> dict[str, Any]:
         from src.context import build_context
         from src.data.tables import PREDICTIONS_TABLE
-        from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
-        context = build_context()
         day = last_day(features)
-        outcome = run_batch_inference(
-            context.lake,
-            context.store,
-            context.view,
-            context.mlflow,
-            context.settings.model_name,
-            day,
-            context.settings.aws.s3.processed_prefix,
-            context.monitoring.drift,
-            context.settings.reports_dir,
-        )
+        outcome = build_context().run_batch_inference(day)
         return {
             "day": day.isoformat(),
             "rows": outcome.rows,

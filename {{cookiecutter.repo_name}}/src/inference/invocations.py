@@ -108,15 +108,20 @@ def parse_csv_body(body: bytes, layout: FeatureLayout) -> np.ndarray:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _problem((), "the CSV body is not valid UTF-8") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        # newline="" as the csv module asks (\r\n and a bare \r end rows too); strict, so a
+        # broken quote is an error rather than a guess.
+        table = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as error:
+        raise _problem((), f"the CSV body is malformed: {error}") from None
+    header = table[0] if table else None
     if not header:
         raise _problem((), "the CSV body needs a header row naming the columns")
     # Only the model's columns are converted; the others (ids, labels) are ignored.
     wanted = [name in layout.name_set for name in header]
     rows: list[list[Any]] = []
     problems: list[InputProblem] = []
-    for number, row in enumerate(reader, start=1):
+    for number, row in enumerate(table[1:], start=1):
         if len(row) != len(header):
             message = f"has {len(row)} values for {len(header)} columns"
             problems.append(InputProblem(("csv", number), message, "type"))

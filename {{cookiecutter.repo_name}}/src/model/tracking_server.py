@@ -7,11 +7,9 @@ worker processes too, and readiness is polled on /health with a deadline.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess  # nosec B404  # starts mlflow with a fixed argument list, no shell
 import sys
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from src.errors import ProjectError
+from src.processes import is_group_alive, is_port_free, stop_group
 from src.settings import LOCAL_ARTIFACTS_DIR, LOCAL_TRACKING_DB, Settings
 
 STATE_FILE = "server.json"
@@ -57,34 +56,12 @@ def served_store(settings: Settings) -> ServedStore:
     return ServedStore(uri, artifacts, state_dir)
 
 
-def is_port_free(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def is_healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310  # nosec B310  # http URL built here
             return bool(response.status == HTTP_OK)
     except (OSError, urllib.error.URLError):
         return False
-
-
-def is_group_alive(pgid: int) -> bool:
-    """Whether any process of the server's group is left (reaping the leader if it is ours)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_state(state_dir: Path) -> TrackingServer | None:
@@ -214,12 +191,6 @@ def stop_tracking_server(state_dir: Path, timeout_seconds: float = 30) -> Tracki
     server = running_server(state_dir)
     if server is None:
         return None
-    os.killpg(server.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_seconds
-    while is_group_alive(server.pid):
-        if time.monotonic() > deadline:
-            os.killpg(server.pid, signal.SIGKILL)
-            break
-        time.sleep(POLL_SECONDS)
+    stop_group(server.pid, ((signal.SIGTERM, timeout_seconds), (signal.SIGKILL, 5.0)))
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     return server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,21 +16,15 @@ from src.data.predictions import (
     SOURCE_BATCH,
     read_prediction_window,
 )
-from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
-from tests.conftest import SAMPLE_END, isolated_env
+from tests.conftest import SAMPLE_END, isolated_env, make
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = SAMPLE_END - timedelta(days=2)
 
 
 def run_target(root: Path) -> str:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "batch-inference", f"DATE={DAY.isoformat()}"],
-        cwd=PROJECT_ROOT, env=isolated_env(root), capture_output=True, text=True, timeout=600,
-        check=False,
-    )  # fmt: skip
+    result = make("batch-inference", isolated_env(root), f"DATE={DAY.isoformat()}")
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip().splitlines()[-1]
 
@@ -46,11 +39,7 @@ def batch_rows(context: ProjectContext) -> pd.DataFrame:
 def test_rerunning_a_scored_day_leaves_the_same_rows(trained_context: ProjectContext) -> None:
     """The first run in process (the pipeline the target calls), the second through make."""
     context = trained_context
-    run_batch_inference(
-        context.lake, context.store, context.view, context.mlflow, context.settings.model_name,
-        DAY, context.settings.aws.s3.processed_prefix, context.monitoring.drift,
-        context.settings.reports_dir,
-    )  # fmt: skip
+    context.run_batch_inference(DAY)
     first = batch_rows(context)
     summary = run_target(context.settings.data_dir.parent)
     second = batch_rows(context)

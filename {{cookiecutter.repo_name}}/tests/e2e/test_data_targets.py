@@ -6,26 +6,22 @@ all that differ from a real account.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import boto3
 import pytest
 
 from src.context import ProjectContext
-from tests.conftest import FAKE_AWS_ENV, isolated_env, isolated_settings, moto_api
+from tests.conftest import (
+    FAKE_AWS_ENV,
+    MAKE_FAILED,
+    isolated_env,
+    isolated_settings,
+    make,
+    moto_api,
+)
 
 pytestmark = pytest.mark.e2e
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MAKE_FAILED = 2
-
-
-def make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", target, *variables],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
 
 
 def test_init_aws_prints_what_it_created_and_what_it_found(

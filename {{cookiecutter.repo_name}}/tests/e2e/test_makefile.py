@@ -16,25 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import HttpReceiver, free_port, isolated_env
+from tests.conftest import MAKE_FAILED, PROJECT_ROOT, HttpReceiver, free_port, isolated_env, make
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DRIFT_EXIT_CODE = 3
-MAKE_FAILED = 2
-
-
-def make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", target, *variables],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

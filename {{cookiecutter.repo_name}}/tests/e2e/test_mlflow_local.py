@@ -6,7 +6,6 @@ trial runs, the pictures, the registered version and its aliases.
 
 from __future__ import annotations
 
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -16,19 +15,11 @@ from mlflow import MlflowClient
 from src.context import ProjectContext
 from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.model.tracking_server import is_healthy
-from tests.conftest import build_sample_lake, free_port, isolated_env, isolated_settings
+from tests.conftest import build_sample_lake, free_port, isolated_env, isolated_settings, make
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TRIALS = 2
-
-
-def make(target: str, env: dict[str, str], *variables: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", target, *variables],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
 
 
 def test_mlflow_local_serves_training_until_mlflow_down(tmp_path: Path) -> None:

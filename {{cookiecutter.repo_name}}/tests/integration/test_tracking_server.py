@@ -20,12 +20,12 @@ from src.model.mlflow_manager import DECISION_TAG, PRODUCTION_ALIAS, STAGING_ALI
 from src.model.tracking_server import (
     STATE_FILE,
     TrackingServer,
-    is_group_alive,
     is_healthy,
     start_tracking_server,
     stop_tracking_server,
 )
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+from src.processes import is_group_alive
 from tests.conftest import free_port, isolated_settings
 from tests.integration.test_training import quick
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from src.processes import is_group_alive
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 airflow_local = runpy.run_path(str(PROJECT_ROOT / "scripts" / "airflow_local.py"))
 Home = airflow_local["Home"]
@@ -68,7 +70,7 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
     airflow_local["stop"](home)
     assert leader.poll() is not None
     # No process of the group is left: the child went with its parent.
-    assert not airflow_local["group_alive"](leader.pid)
+    assert not is_group_alive(leader.pid)
     assert not home.pid_file.exists()
 
 

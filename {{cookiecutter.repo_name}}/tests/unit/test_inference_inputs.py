@@ -86,6 +86,27 @@ def test_csv_with_header() -> None:
     ]
 
 
+def test_csv_rows_may_end_with_carriage_returns() -> None:
+    assert parse_invocation(b"a,b\r\n1,2\r3,4\r", "text/csv", LAYOUT).tolist() == [
+        [2.0, 1.0],
+        [4.0, 3.0],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "needs a header row"),
+        (b"\r0", "needs a header row"),
+        (b'a,b\n"1,2\n', "malformed"),
+        (b"a,b\n\xff,2\n", "not valid UTF-8"),
+    ],
+)
+def test_unreadable_csv_bodies_are_rejected_by_name(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        parse_invocation(body, "text/csv", LAYOUT)
+
+
 def test_csv_problems_name_row_and_column() -> None:
     with pytest.raises(InvalidInput, match=r"csv\.2\.a: 'x' is not a number"):
         parse_invocation(b"a,b\n1,2\nx,3\n", "text/csv", LAYOUT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from sklearn.base import BaseEstimator
 
 from src.data.predictions import PREDICTION, PROBABILITY
 from src.model.config import Task
+from src.model.linear_form import LinearForm, fold_linear
 
 # Models are fitted on DataFrames; scored on a matrix whose column order this class
 # guarantees, scikit-learn's feature-name warning says nothing useful and costs time.
@@ -73,18 +75,36 @@ class Predictor:
 
         `assume_finite` skips scikit-learn's NaN/infinity scan, for rows already checked.
         """
+        form = self.linear_form
+        # Anything unusual (non-finite values, a wrong width) takes scikit-learn's path,
+        # which rejects it with its own message.
+        if (
+            form is not None
+            and matrix.ndim == 2
+            and matrix.shape[1] == form.weights.shape[0]
+            and (assume_finite or np.isfinite(matrix).all())
+        ):
+            return self._predict(matrix, form)
         with sklearn.config_context(assume_finite=assume_finite):
-            return self._predict(matrix)
+            return self._predict(matrix, None)
 
-    def _predict(self, matrix: np.ndarray) -> PredictionArrays:
+    @cached_property
+    def linear_form(self) -> LinearForm | None:
+        """The estimator as one affine map when it is a linear pipeline."""
+        return fold_linear(self.estimator)
+
+    def _predict(self, matrix: np.ndarray, form: LinearForm | None) -> PredictionArrays:
         if self.task == "classification":
-            probabilities = self.estimator.predict_proba(matrix)
+            probabilities = (
+                form.probabilities(matrix) if form else self.estimator.predict_proba(matrix)
+            )
             best = np.argmax(probabilities, axis=1)
             return PredictionArrays(
                 predictions=self.estimator.classes_[best],
                 probabilities=probabilities[np.arange(len(best)), best],
             )
-        return PredictionArrays(self.estimator.predict(matrix).astype(float), None)
+        values = form.values(matrix) if form else self.estimator.predict(matrix)
+        return PredictionArrays(np.asarray(values, dtype=float), None)
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """Predictions for rows holding at least the model's features, in the model's order."""

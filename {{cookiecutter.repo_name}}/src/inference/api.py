@@ -200,6 +200,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", "-")
+        logger.error("request %s failed", request_id, exc_info=error)
         return JSONResponse(
             status_code=500,
             content={"detail": f"internal error; the server log has it under {request_id}"},

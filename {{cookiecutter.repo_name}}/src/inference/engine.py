@@ -96,16 +96,25 @@ class ScoringEngine:
         return await job.future
 
     def _dispatch(self) -> None:
-        while self._pending:
-            jobs = self._take_jobs()
-            for job, outcome in zip(jobs, self._run(jobs), strict=True):
-                if job.future.done():  # the client went away
-                    continue
-                if outcome.error is not None:
-                    job.future.set_exception(outcome.error)
-                else:
-                    job.future.set_result(outcome.result)  # type: ignore[arg-type]
-        self._scheduled = False
+        # Whatever fails, every taken job gets an answer and later jobs get dispatched:
+        # a request must never wait forever on a future nobody resolves.
+        try:
+            while self._pending:
+                jobs = self._take_jobs()
+                try:
+                    outcomes = self._run(jobs)
+                except Exception as error:  # metrics or the prediction log, not the model
+                    logger.exception("recording a scoring call failed")
+                    outcomes = [_Outcome(error=error) for _ in jobs]
+                for job, outcome in zip(jobs, outcomes, strict=True):
+                    if job.future.done():  # the client went away
+                        continue
+                    if outcome.error is not None:
+                        job.future.set_exception(outcome.error)
+                    else:
+                        job.future.set_result(outcome.result)  # type: ignore[arg-type]
+        finally:
+            self._scheduled = False
 
     def _take_jobs(self) -> list[ScoringJob]:
         """Pending jobs up to `max_rows` rows (at least one job, whatever its size)."""

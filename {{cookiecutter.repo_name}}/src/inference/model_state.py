@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import mlflow
-
 from src.errors import ProjectError
 from src.inference.audit import AuditLog
 from src.inference.inputs import FeatureLayout
@@ -59,10 +57,7 @@ class RegistryModelSource:
         return None if version is None else str(version.version)
 
     def load(self, version: str) -> Predictor:
-        # MLflow resolves models:/ URIs against its process-wide registry: point it at ours.
-        mlflow.set_tracking_uri(self.manager.tracking_uri)
-        mlflow.set_registry_uri(self.manager.tracking_uri)
-        model_version = self.manager.client.get_model_version(self.model_name, version)
+        model_version = self.manager.get_version_by_number(self.model_name, version)
         return self.manager.load_version(self.model_name, model_version, self.alias)
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from src.errors import DataValidationError
 from src.inference.inputs import FeatureLayout, InvalidInput
 from src.inference.invocations import UnsupportedContentType, parse_invocation
+from src.pipelines.DS.inference_pipeline.loading import load_scoring_table, validate_schema
 
 LAYOUT = FeatureLayout(["b", "a"])
 
@@ -116,3 +122,26 @@ def test_csv_problems_name_row_and_column() -> None:
 def test_unsupported_content_types(content_type: str) -> None:
     with pytest.raises(UnsupportedContentType):
         parse_invocation(b"{}", content_type, LAYOUT)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"a": [1.0, 2.0]}, "input misses feature columns: b"),
+        ({"a": [1.0, 2.0], "b": ["x", "y"]}, r"b \(type string, not a number\)"),
+        ({"a": [1.0, float("nan")], "b": [1.0, float("inf")]}, r"a \(1 rows.*b \(1 rows"),
+        ({"a": [1.0, 2.0], "b": pa.array([None, None], pa.float64())}, r"b \(2 rows"),
+    ],
+)
+def test_batch_rows_that_are_not_finite_numbers_are_named(
+    columns: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        validate_schema(pa.table(columns), ["a", "b"])
+
+
+def test_a_batch_file_with_only_a_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n")
+    with pytest.raises(DataValidationError, match="has no rows to score"):
+        load_scoring_table(path)

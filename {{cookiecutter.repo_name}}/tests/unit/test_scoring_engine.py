@@ -80,3 +80,26 @@ def test_a_non_finite_output_fails_only_its_request() -> None:
     ok, bad = asyncio.run(score_all())
     assert not isinstance(ok, Exception)
     assert isinstance(bad, NonFinitePrediction)
+
+
+def test_a_failing_prediction_log_answers_the_requests_and_keeps_the_engine_serving() -> None:
+    served = served_model()
+    failures = iter([RuntimeError("log is down")])
+
+    def flaky_log(scored: ScoredRows) -> None:
+        for failure in failures:  # only the first call fails
+            raise failure
+
+    engine = ScoringEngine(max_rows=100, on_scored=flaky_log)
+
+    async def score_twice() -> tuple[object, object]:
+        engine.start()
+        first = await asyncio.gather(
+            engine.score(served, np.zeros((1, 2)), ["first"]), return_exceptions=True
+        )
+        second = await asyncio.wait_for(engine.score(served, np.zeros((1, 2)), ["second"]), 5)
+        return first[0], second
+
+    first, second = asyncio.run(score_twice())
+    assert isinstance(first, RuntimeError)
+    assert second.predictions.shape == (1,)  # type: ignore[attr-defined]

@@ -39,7 +39,10 @@ def load_scoring_file(path: Path) -> pd.DataFrame:
 
 
 def load_scoring_table(path: Path) -> pa.Table:
-    return pa.Table.from_pandas(load_scoring_file(path), preserve_index=False)
+    frame = load_scoring_file(path)
+    if frame.empty:
+        raise DataValidationError(f"input file {path} has no rows to score")
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def validate_schema(table: pa.Table, feature_names: list[str]) -> None:
@@ -55,7 +58,9 @@ def validate_schema(table: pa.Table, feature_names: list[str]) -> None:
             continue
         bad = column.null_count
         if pa.types.is_floating(column.type):
-            bad += len(column) - column.null_count - pc.sum(pc.is_finite(column)).as_py()
+            # The sum of an all-null column is null, not 0.
+            finite = pc.sum(pc.is_finite(column)).as_py() or 0
+            bad += len(column) - column.null_count - finite
         if bad:
             problems.append(f"{name} ({bad} rows not finite numbers)")
     if problems:

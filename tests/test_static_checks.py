@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -21,16 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TEMPLATE_ROOT, render
+from tests.conftest import CHOICES, TEMPLATE_ROOT, render
 
-STRUCTURAL = {
-    "include_airflow": ["yes", "no"],
-    "include_monitoring_stack": ["yes", "no"],
-    "ci_provider": ["github", "none"],
-    "problem_type": ["classification", "regression"],
-}
-PYTHON_VERSIONS = ["3.11", "3.12", "3.13"]
-LICENSES = ["MIT", "Apache-2.0", "Proprietary"]
+# Options that change which files exist and what they say; the others (Python version,
+# license) change no structure and are cycled through the structural combinations.
+CYCLED = ("python_version", "license")
+STRUCTURAL = {key: values for key, values in CHOICES.items() if key not in CYCLED}
+PYTHON_VERSIONS = CHOICES["python_version"]
+LICENSES = CHOICES["license"]
 
 
 def structural_combinations() -> list[dict[str, str]]:
@@ -83,9 +82,11 @@ def makefile_targets(project: Path) -> set[str]:
     return set(re.findall(r"^([a-zA-Z0-9_.-]+):", (project / "Makefile").read_text(), re.M))
 
 
-def test_the_combinations_cover_every_structure_and_python_version() -> None:
-    assert len(COMBINATIONS) == 16
+def test_the_combinations_cover_every_structure_python_version_and_license() -> None:
+    structures = {tuple(options[key] for key in sorted(STRUCTURAL)) for options in COMBINATIONS}
+    assert len(structures) == len(COMBINATIONS) == math.prod(map(len, STRUCTURAL.values()))
     assert {options["python_version"] for options in COMBINATIONS} == set(PYTHON_VERSIONS)
+    assert {options["license"] for options in COMBINATIONS} == set(LICENSES)
 
 
 @pytest.mark.parametrize("key", IDS)
@@ -287,10 +288,8 @@ def test_prometheus_and_grafana_agree_with_compose(
     datasources = sorted(
         (project / "monitoring" / "grafana" / "provisioning").glob("datasources/*.y*ml")
     )
-    if not prometheus_file.exists() or not datasources:
-        pytest.skip(
-            "monitoring/ (Prometheus config, Grafana provisioning) is not in this branch yet"
-        )
+    assert prometheus_file.is_file(), "the monitoring stack has no Prometheus config"
+    assert datasources, "the monitoring stack provisions no Grafana datasource"
     services = compose_of(project)["services"]
     container_ports = {
         "api": 8000,

@@ -9,6 +9,7 @@ Figures are printed and written to benchmarks/results/{serving,batch_inference}.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,10 +26,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows of the batch run.")
     parser.add_argument("--problem-type", default="classification")
-    parser.add_argument("--output", type=Path, default=BENCH_BUILD)
+    parser.add_argument(
+        "--state-root", type=Path, default=BENCH_BUILD, help="Where the benchmark's state goes."
+    )
     args = parser.parse_args()
     project = prepare_project(None, problem_type=args.problem_type, include_airflow="no")
-    state = args.output / f"state-{args.problem_type}"
+    state = args.state_root / f"state-{args.problem_type}"
+    # A fresh lake and MLflow store: a model or rows left by an earlier run (older template
+    # code, another --rows) would otherwise be measured again.
+    shutil.rmtree(state, ignore_errors=True)
     serving = run_in_project(
         project, HERE / "bench_serving.py", "--seconds", str(args.seconds),
         "--connections", str(args.connections), "--state", str(state),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import render  # noqa: E402
-from tests.expected_files import COMMON, OPTIONAL  # noqa: E402
+from tests.conftest import render
+from tests.expected_files import COMMON, OPTIONAL
 
 ALL_OFF = {"include_airflow": "no", "include_monitoring_stack": "no", "ci_provider": "none"}
 

@@ -48,6 +48,12 @@ def trained(state: dict[str, str]) -> dict[str, str]:
     return state
 
 
+def test_rollback_asks_for_the_model_version_not_the_project_version() -> None:
+    result = make("rollback", isolated_env(Path("/nonexistent")))
+    assert result.returncode == MAKE_FAILED
+    assert "MODEL_VERSION=N is required" in result.stderr
+
+
 def test_help_lists_every_target() -> None:
     result = make("help", isolated_env(Path("/nonexistent")))
     assert result.returncode == 0

@@ -24,14 +24,16 @@ LABEL org.opencontainers.image.title="{{ cookiecutter.repo_name }}-airflow" \
       org.opencontainers.image.revision="${GIT_COMMIT}"
 COPY --from=requirements /build/requirements.txt /opt/airflow/project-requirements.txt
 # As the image's airflow user, the way the Airflow image documents; pinning
-# apache-airflow to the image's version keeps the lock from swapping it.
+# apache-airflow to the image's version keeps the lock from swapping it. The folders are
+# made by the airflow user before the COPYs, which would create them owned by root: the
+# tasks write reports (and local state) under the project, and compose mounts a named
+# volume on auth/ that must belong to the airflow user too.
 RUN uv pip install --no-cache "apache-airflow==${AIRFLOW_VERSION}" \
-        -r /opt/airflow/project-requirements.txt
+        -r /opt/airflow/project-requirements.txt \
+    && mkdir -p /opt/airflow/auth /opt/airflow/project/reports /opt/airflow/project/data
 COPY src /opt/airflow/project/src
 COPY config /opt/airflow/project/config
 COPY airflow/dags /opt/airflow/dags
-# Created here so that the named volume compose mounts on it belongs to the airflow user.
-RUN mkdir -p /opt/airflow/auth
 ENV PYTHONPATH=/opt/airflow/project \
     APP_VERSION=${APP_VERSION} \
     GIT_COMMIT=${GIT_COMMIT} \

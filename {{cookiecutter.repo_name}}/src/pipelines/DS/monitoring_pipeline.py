@@ -52,8 +52,9 @@ def run_drift_check(
 ) -> DriftCheckRun:
     """Quality, drift and live performance of `current`; reports stamped with `stamp`."""
     predictor = manager.load_predictor(model_name, PRODUCTION_ALIAS)
-    version = manager.get_version(model_name, PRODUCTION_ALIAS)
-    training = training_metrics_from_tags(dict(version.tags) if version else {})
+    # By number, not alias: the alias may have moved since the model was loaded.
+    version = manager.get_version_by_number(model_name, predictor.version)
+    training = training_metrics_from_tags(dict(version.tags))
     reference = manager.load_reference(predictor.run_id)
     outcome = run_monitoring_check(predictor, reference, current, label, training, config, source)
     reports = write_reports(

@@ -466,6 +466,11 @@ def _latest_first() -> str:
     return f"ORDER BY {_q(INGESTED_AT)} DESC, {_q(SOURCE_FILE)} DESC, {ROW} DESC"
 
 
+def _all_present(columns: list[str]) -> str:
+    """Rows whose key is complete: a missing value is not a duplicate of another missing one."""
+    return " AND ".join(f"{_q(c)} IS NOT NULL" for c in columns)
+
+
 def _mark_duplicates(
     connection: duckdb.DuckDBPyConnection, view: FeatureView, config: QualityConfig
 ) -> None:
@@ -478,7 +483,7 @@ def _mark_duplicates(
     ]
     for name, columns in unique_rules:
         keys = ", ".join(_q(c) for c in columns)
-        present = " AND ".join(f"{_q(c)} IS NOT NULL" for c in columns)
+        present = _all_present(columns)
         reason = _literal(f"duplicate of a later ingested row with the same {', '.join(columns)}")
         connection.execute(
             f"UPDATE judged SET {_q(REJECT_RULE)} = {_literal(name)}, "  # noqa: S608  # nosec B608
@@ -538,6 +543,7 @@ def _count_unique(
         keys = ", ".join(_q(c) for c in columns)
         row = connection.sql(
             f"SELECT count(*) FROM (SELECT 1 FROM judged WHERE {_q(REJECT_RULE)} IS NULL "  # noqa: S608  # nosec B608
+            f"AND {_all_present(columns)} "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} {_latest_first()}) > 1)"
         ).fetchall()[0]
     check.failed = int(row[0]) if row else 0

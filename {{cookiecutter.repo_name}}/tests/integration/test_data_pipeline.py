@@ -26,6 +26,7 @@ from src.data.quality import (
     QualityConfig,
     RangeRule,
     SchemaRule,
+    UniqueRule,
 )
 from src.data.sample_data import SAMPLE_DAYS
 from src.data.tables import bronze_table, quarantine_table, silver_table
@@ -320,6 +321,28 @@ def test_freshness_warns_without_stopping(context: ProjectContext) -> None:
     result = run(context, DataInterval.for_day(DAY), quality=stale)
     assert result.silver and result.silver.report.status == "warned"
     assert gold_entities(context) == ["E00001"]
+
+
+def test_a_warning_unique_rule_counts_repeated_values_not_missing_ones(
+    context: ProjectContext,
+) -> None:
+    view = context.view
+    rows = [good_row(view, n) for n in range(4)]
+    feature = view.feature_names[0]
+    column = header(view).index(feature)
+    rows[0][column] = rows[1][column] = ""  # missing twice: not a duplicate
+    rows[2][column] = rows[3][column] = "9.5"  # the same value twice: one duplicate
+    land(context, "day.csv", csv_text(header(view), *rows))
+    unique = QualityConfig(
+        rules=[UniqueRule(name="distinct", type="unique", columns=[feature], action="warn")]
+    )
+
+    result = run(context, DataInterval.for_day(DAY), quality=unique)
+
+    assert result.silver is not None
+    (check,) = [c for c in result.silver.report.checks if c.name == "distinct"]
+    assert (check.status, check.failed) == ("warned", 1)
+    assert len(gold_entities(context)) == 4, "a warning keeps every row"
 
 
 def test_sql_runs_on_duckdb_over_the_iceberg_tables(sample_lake: ProjectContext) -> None:

@@ -219,10 +219,6 @@ def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> N
     lake.append(PREDICTIONS_TABLE, table)
 
 
-def append_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame) -> None:
-    append_prediction_table(lake, view, to_predictions_table(frame, view))
-
-
 def read_prediction_window(lake: Lake, last_day: date, days: int) -> pd.DataFrame:
     """Predictions of the `days` days ending with `last_day`."""
     if not lake.table_exists(PREDICTIONS_TABLE):

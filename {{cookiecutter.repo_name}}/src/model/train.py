@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -79,10 +78,3 @@ def build_estimator(
         steps.append(("scale", StandardScaler()))
     steps.append(("model", estimator))
     return Pipeline(steps)
-
-
-def fit_estimator(
-    estimator: BaseEstimator, features: pd.DataFrame, label: pd.Series
-) -> BaseEstimator:
-    fitted: BaseEstimator = estimator.fit(features, label)
-    return fitted

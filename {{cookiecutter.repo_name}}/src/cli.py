@@ -608,7 +608,7 @@ def rollback(
     model_name = context.settings.model_name
     previous = context.mlflow.get_version(model_name, PRODUCTION_ALIAS)
     try:
-        context.mlflow.client.get_model_version(model_name, version)
+        context.mlflow.get_version_by_number(model_name, version)
     except MlflowException as error:
         raise ProjectError(f"model {model_name!r} has no version {version!r}") from error
     context.mlflow.set_alias(model_name, PRODUCTION_ALIAS, version)

@@ -24,6 +24,7 @@ from src.model.tuning import (
     TrialTracker,
     build_model,
     fit_model,
+    model_params,
     run_search,
 )
 from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
@@ -97,5 +98,5 @@ def train_candidate(
         f"{PLOTS_DIR}/optimization_history.png",
     )
     model = fit_model(build_model(config, search.best_params), split.x_train, split.y_train)
-    params = {**config.model.params, **search.best_params}
+    params = model_params(config, search.best_params)
     return TrainedCandidate(model=model, search=search, params=params)

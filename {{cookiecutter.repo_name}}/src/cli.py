@@ -534,7 +534,7 @@ def drift_check(
     from src.monitoring.check import read_current_window
     from src.monitoring.drift import EXIT_DRIFT
     from src.pipelines.DS.inference_pipeline.loading import load_scoring_file
-    from src.pipelines.DS.monitoring_pipeline import AlertTargets, SourceKind, run_drift_check
+    from src.pipelines.DS.monitoring_pipeline import SourceKind
 
     context = build_context()
     config = context.monitoring
@@ -548,24 +548,8 @@ def drift_check(
         source = f"predictions of the last {days} days"
         if frame.empty:
             raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")
-    webhook = context.settings.alert_webhook_url
-    targets = AlertTargets(
-        context.settings.pushgateway_url, webhook.get_secret_value() if webhook else None
-    )
     with console.status("checking"):
-        run = run_drift_check(
-            context.mlflow,
-            context.settings.model_name,
-            frame,
-            context.view.label.name,
-            config,
-            context.settings.reports_dir,
-            source,
-            source_kind,
-            targets,
-            datetime.now(UTC),
-            html,
-        )
+        run = context.run_drift_check(frame, source, source_kind, datetime.now(UTC), html)
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}", highlight=False)
     for line in [*run.outcome.notes, *run.delivery.messages]:
         console.print(line, highlight=False)

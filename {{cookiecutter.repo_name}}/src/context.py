@@ -8,7 +8,7 @@ that both the CLI and a DAG run are wired here once, so the two cannot drift apa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,8 +25,11 @@ from src.settings import CONFIG_DIR, Settings, get_settings
 
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
+    import pandas as pd
+
     from src.model.mlflow_manager import MlflowManager
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
+    from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, SourceKind
 
 FEATURES_FILE = CONFIG_DIR / "features.yaml"
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
@@ -105,6 +108,35 @@ class ProjectContext:
             self.monitoring.drift,
             self.settings.reports_dir,
             input_file,
+        )
+
+    def run_drift_check(
+        self,
+        current: pd.DataFrame,
+        source: str,
+        source_kind: SourceKind,
+        stamp: datetime,
+        html: bool = True,
+    ) -> DriftCheckRun:
+        """The monitoring job on `current`, alerting where the settings say."""
+        from src.pipelines.DS.monitoring_pipeline import AlertTargets, run_drift_check
+
+        webhook = self.settings.alert_webhook_url
+        targets = AlertTargets(
+            self.settings.pushgateway_url, webhook.get_secret_value() if webhook else None
+        )
+        return run_drift_check(
+            self.mlflow,
+            self.settings.model_name,
+            current,
+            self.view.label.name,
+            self.monitoring,
+            self.settings.reports_dir,
+            source,
+            source_kind,
+            targets,
+            stamp,
+            html,
         )
 
 

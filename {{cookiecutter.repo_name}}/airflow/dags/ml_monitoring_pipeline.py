@@ -11,7 +11,8 @@ just ended. It compares the predictions of the last `drift.window_days` days
   and prediction drift, live performance once labels arrived), writes JSON and HTML
   reports named after the window, pushes its metrics to the Pushgateway and posts the
   alert to ALERT_WEBHOOK_URL when they are set; passes on the decision and report path.
-- `choose_action` branches on the decision: `alert_drift` then `trigger_retraining`, which
+- `choose_action` branches on the decision: on data, prediction or concept drift (live
+  performance below training), `alert_drift` then `trigger_retraining`, which
   triggers `ml_training_pipeline` with the reason and the report in its `conf` (once per
   window: its run id is `drift_<window end>`), or `no_drift`.
 - `alert_drift` logs the verdict as a warning, with the report to read and where the
@@ -44,6 +45,9 @@ from dag_support import (
 log = logging.getLogger(__name__)
 
 TRAINING_DAG_ID = "ml_training_pipeline"
+# What a model trained on fresher data can fix. A data quality failure calls for fixing the
+# data, not for learning from it: it alerts (make drift-check exits 3) but does not retrain.
+RETRAINING_PROBLEMS = frozenset({"data drift", "prediction drift", "concept drift"})
 
 
 @dag(
@@ -78,24 +82,15 @@ def ml_monitoring_pipeline() -> None:
 
         from src.context import build_context
         from src.monitoring.check import read_current_window
-        from src.pipelines.DS.monitoring_pipeline import AlertTargets, run_drift_check
 
         context = build_context()
-        settings = context.settings
         config = context.monitoring
         end = last_day(predictions)
         current = read_current_window(context.lake, context.view, end, config.drift.window_days)
-        webhook = settings.alert_webhook_url
-        run = run_drift_check(
-            context.mlflow,
-            settings.model_name,
+        run = context.run_drift_check(
             current,
-            context.view.label.name,
-            config,
-            settings.reports_dir,
             f"predictions of the {config.drift.window_days} days to {end}",
             "predictions",
-            AlertTargets(settings.pushgateway_url, webhook.get_secret_value() if webhook else None),
             # Named after the window's end, so a re-run of the day rewrites the same reports.
             datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
         )
@@ -117,7 +112,7 @@ def ml_monitoring_pipeline() -> None:
 
     @task.branch
     def choose_action(check: Upstream) -> str:
-        return "alert_drift" if check["dataset_drift"] else "no_drift"
+        return "alert_drift" if RETRAINING_PROBLEMS.intersection(check["problems"]) else "no_drift"
 
     @task
     def alert_drift(check: Upstream) -> str:

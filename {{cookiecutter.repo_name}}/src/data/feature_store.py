@@ -211,10 +211,14 @@ def point_in_time_training_set(rows: pa.Table, view: FeatureView) -> pd.DataFram
     return _cast_to_view(joined, view, with_label=True)
 
 
-def get_training_set(lake: Lake, view: FeatureView) -> pd.DataFrame:
-    """Every label event with the features known at its time: entity, time, features, label."""
+def get_training_set(lake: Lake, view: FeatureView, snapshot_id: int | None = None) -> pd.DataFrame:
+    """Every label event with the features known at its time: entity, time, features, label.
+
+    `snapshot_id` reads the view as of that Iceberg snapshot (default: the current one).
+    """
     columns = [*view.key_columns, *view.feature_names, view.label.name, INGEST_DATE]
-    return point_in_time_training_set(lake.read(view.table, columns=columns), view)
+    rows = lake.read(view.table, columns=columns, snapshot_id=snapshot_id)
+    return point_in_time_training_set(rows, view)
 
 
 def get_historical_features(lake: Lake, view: FeatureView, spine: pd.DataFrame) -> pd.DataFrame:

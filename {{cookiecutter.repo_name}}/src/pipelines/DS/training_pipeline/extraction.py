@@ -23,8 +23,10 @@ class Extract:
     location: str
 
 
-def extract_training_set(lake: Lake, view: FeatureView) -> pd.DataFrame:
-    frame = get_training_set(lake, view)
+def extract_training_set(
+    lake: Lake, view: FeatureView, snapshot_id: int | None = None
+) -> pd.DataFrame:
+    frame = get_training_set(lake, view, snapshot_id)
     if len(frame) < MIN_TRAINING_ROWS:
         raise DataValidationError(
             f"{view.table} holds {len(frame)} labelled rows; training needs at least "
@@ -41,20 +43,12 @@ def extract_training_set(lake: Lake, view: FeatureView) -> pd.DataFrame:
     return frame
 
 
-def read_snapshot_id(lake: Lake, table: str) -> str:
-    snapshot = lake.load(table).current_snapshot()
-    return str(snapshot.snapshot_id) if snapshot is not None else NO_SNAPSHOT
-
-
 def extract_snapshot(lake: Lake, view: FeatureView) -> Extract:
-    """The training set and the snapshot it came from; a write landing during the read would
-    make the snapshot id a lie, so that is an error (run again) rather than a silent mix."""
-    before = read_snapshot_id(lake, view.table)
-    frame = extract_training_set(lake, view)
-    after = read_snapshot_id(lake, view.table)
-    if before != after:
-        raise DataValidationError(
-            f"{view.table} changed while it was read (snapshot {before} -> {after}); "
-            "run training again"
-        )
-    return Extract(frame, view.table, after, str(lake.load(view.table).location()))
+    """The training set as of the view's current snapshot, and that snapshot's id: a write
+    landing during the read cannot mix into the rows the model is tagged with."""
+    table = lake.load(view.table)
+    snapshot = table.current_snapshot()
+    snapshot_id = snapshot.snapshot_id if snapshot is not None else None
+    frame = extract_training_set(lake, view, snapshot_id)
+    tag = str(snapshot_id) if snapshot_id is not None else NO_SNAPSHOT
+    return Extract(frame, view.table, tag, str(table.location()))

@@ -65,6 +65,16 @@ REJECTED_DECISION = "rejected"
 MAX_DESCRIPTION = 5000
 
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.")
+
+
+def fit_description(description: str) -> str:
+    """A version description the registry accepts; the full card stays a run artifact."""
+    if len(description) <= MAX_DESCRIPTION:
+        return description
+    note = "\n\n(truncated; the full model card is the run's model_card.md artifact)"
+    return description[: MAX_DESCRIPTION - len(note)] + note
+
+
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 
 
@@ -253,7 +263,7 @@ class MlflowManager:
             source=model.model_uri,
             run_id=run_id,
             tags=tags,
-            description=description,
+            description=fit_description(description),
             model_id=model.model_id,
         )
 
@@ -262,10 +272,9 @@ class MlflowManager:
             self.client.set_model_version_tag(model_name, version, key, str(value))
 
     def set_description(self, model_name: str, version: str, description: str) -> None:
-        if len(description) > MAX_DESCRIPTION:
-            note = "\n\n(truncated; the full model card is the run's model_card.md artifact)"
-            description = description[: MAX_DESCRIPTION - len(note)] + note
-        self.client.update_model_version(model_name, version, description=description)
+        self.client.update_model_version(
+            model_name, version, description=fit_description(description)
+        )
 
     def set_alias(self, model_name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(model_name, alias, version)

@@ -94,3 +94,12 @@ def test_staged_predictions_must_match_the_trained_candidate() -> None:
         "the staged model predicts differently from the trained candidate"
     ]
     assert "missing values" in compare_predictions(expected, expected.assign(probability=None))[0]
+
+
+def test_a_long_model_card_is_cut_to_what_the_registry_stores() -> None:
+    from src.model.mlflow_manager import MAX_DESCRIPTION, fit_description
+
+    assert fit_description("short card") == "short card"
+    cut = fit_description("x" * (MAX_DESCRIPTION * 2))
+    assert len(cut) == MAX_DESCRIPTION
+    assert cut.endswith("the full model card is the run's model_card.md artifact)")

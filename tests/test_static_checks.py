@@ -180,14 +180,19 @@ def test_workflows_cover_the_pipeline_steps(
     cd = yaml.safe_load((project / ".github/workflows/cd.yml").read_text())
     ci_text = (project / ".github/workflows/ci.yml").read_text()
     for step in (
-        "ruff check",
-        "ruff format --check",
-        "mypy",
-        "bandit",
+        "make lint",
+        "make typecheck",
+        "make security",
+        "make docker-lint",
         "--cov",
         "build-push-action",
     ):
         assert step in ci_text, step
+    # CI runs what `make check` runs, and those targets run the tools.
+    makefile = (project / "Makefile").read_text()
+    assert re.search(r"^check: lint typecheck security docker-lint test\b", makefile, re.M)
+    for tool_call in ("ruff check .", "ruff format --check .", "mypy", "bandit -c pyproject.toml"):
+        assert tool_call in makefile, tool_call
     assert "aws-access-key-id" not in ci_text and "AWS_SECRET_ACCESS_KEY" not in ci_text
     assert ci["jobs"]["images"]["permissions"]["id-token"] == "write"
     triggers = cd[True]  # YAML 1.1 reads the key `on` as True

@@ -7,14 +7,20 @@ script with the project's interpreter.
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# The environment the template's tests give a rendered project: the project's own
+# interpreter (not the template's), telemetry off, make's variables dropped.
+from tests.conftest import tool_env as project_env  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 BENCH_BUILD = ROOT / "build" / "bench"
 
@@ -33,11 +39,6 @@ def prepare_project(project: Path | None = None, **options: Any) -> Path:
         )
     subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=project_env(), check=True)
     return project
-
-
-def project_env() -> dict[str, str]:
-    """The environment for the project's own interpreter, not the template's."""
-    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
 
 
 def run_in_project(project: Path, script: Path, *arguments: str) -> int:

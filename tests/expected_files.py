@@ -147,6 +147,7 @@ COMMON = {
     "src/settings.py",
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/drift_reference.py",
     "tests/e2e/__init__.py",
     "tests/e2e/test_batch_inference_target.py",
     "tests/e2e/test_data_targets.py",

@@ -9,6 +9,7 @@ import pytest
 from src.errors import ConfigError, DataValidationError
 from src.monitoring.config import DriftConfig
 from src.monitoring.drift import ColumnKind, detect_drift, write_reports
+from tests.drift_reference import run_plain_preset
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -50,32 +51,6 @@ def test_reports_are_written_with_a_timestamp(tmp_path: Path) -> None:
     ]
     assert '"drifted_columns"' in paths[0].read_text()
     assert "<html" in paths[1].read_text().lower()
-
-
-def run_plain_preset(
-    reference: pd.DataFrame, current: pd.DataFrame
-) -> dict[str, tuple[float, bool]]:
-    """Each column's score and decision from a plain Evidently DataDriftPreset run."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
-    columns = list(reference.columns)
-    content = (
-        Report([DataDriftPreset(columns=columns)], include_tests=True)
-        .run(current_data=current, reference_data=reference)
-        .dict()
-    )
-    scores = {
-        metric["config"]["column"]: float(metric["value"])
-        for metric in content["metrics"]
-        if metric["config"].get("type", "").endswith("ValueDrift")
-    }
-    failed = {
-        test["metric_config"]["params"]["column"]
-        for test in content["tests"]
-        if test["id"] == "drift" and test["status"] == "FAIL"
-    }
-    return {column: (scores[column], column in failed) for column in columns}
 
 
 @pytest.mark.parametrize("rows", [400, 1500])

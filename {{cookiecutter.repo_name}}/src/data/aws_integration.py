@@ -149,7 +149,7 @@ class S3ObjectStore:
         try:
             self.client.download_file(self.bucket, key, str(path), Config=self.transfer)
         except ClientError as error:
-            if _error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 raise ProjectError(f"object {self.uri(key)} does not exist") from error
             raise ProjectError(f"download of {self.uri(key)} failed: {error}") from error
 
@@ -167,7 +167,7 @@ class S3ObjectStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 return False
             raise ProjectError(f"checking {self.uri(key)} failed: {error}") from error
         return True
@@ -182,12 +182,13 @@ class S3ObjectStore:
         try:
             return method(**kwargs)
         except ClientError as error:
-            if _error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 raise ProjectError(f"object {self.uri(key)} does not exist") from error
             raise ProjectError(f"{operation} on {self.uri(key)} failed: {error}") from error
 
 
-def _error_code(error: ClientError) -> str:
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call (NoSuchKey, 404, AccessDenied, ...)."""
     return str(error.response.get("Error", {}).get("Code", ""))
 
 

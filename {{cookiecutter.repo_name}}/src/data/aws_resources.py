@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from src.data.aws_integration import AthenaQueryError, build_athena_runner, build_aws_client
+from src.data.aws_integration import (
+    AthenaQueryError,
+    build_athena_runner,
+    build_aws_client,
+    error_code,
+)
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -36,16 +41,12 @@ class ResourceStatus:
     detail: str = ""
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def ensure_bucket(s3: Any, bucket: str, region: str) -> ResourceStatus:
     try:
         s3.head_bucket(Bucket=bucket)
         status: Status = "found"
     except ClientError as error:
-        if _code(error) not in {"404", "NoSuchBucket", "NotFound"}:
+        if error_code(error) not in {"404", "NoSuchBucket", "NotFound"}:
             raise
         # us-east-1 is the one region that refuses a LocationConstraint.
         location = {} if region == "us-east-1" else {
@@ -78,7 +79,7 @@ def ensure_glue_database(glue: Any, database: str, location: str) -> ResourceSta
         glue.get_database(Name=database)
         return ResourceStatus("glue database", database, "found")
     except ClientError as error:
-        if _code(error) != "EntityNotFoundException":
+        if error_code(error) != "EntityNotFoundException":
             raise
     glue.create_database(DatabaseInput={"Name": database, "LocationUri": location})
     return ResourceStatus("glue database", database, "created", location)
@@ -88,7 +89,7 @@ def ensure_workgroup(athena: Any, workgroup: str, output_location: str) -> Resou
     try:
         found = athena.get_work_group(WorkGroup=workgroup).get("WorkGroup")
     except ClientError as error:
-        if _code(error) not in {"InvalidRequestException", "ResourceNotFoundException"}:
+        if error_code(error) not in {"InvalidRequestException", "ResourceNotFoundException"}:
             raise
         found = None  # AWS answers a missing workgroup with an error, moto with null.
     if found:
@@ -115,7 +116,7 @@ def ensure_ecr_repository(ecr: Any, name: str) -> ResourceStatus:
         ecr.describe_repositories(repositoryNames=[name])
         return ResourceStatus("ecr repository", name, "found")
     except ClientError as error:
-        if _code(error) != "RepositoryNotFoundException":
+        if error_code(error) != "RepositoryNotFoundException":
             raise
     answer = ecr.create_repository(
         repositoryName=name,

@@ -128,7 +128,8 @@ def load_feature_view(path: Path) -> FeatureView:
     return load_yaml_config(path, FeatureView)
 
 
-def _quoted(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """A column name as a DuckDB SQL identifier, whatever characters it holds."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -165,13 +166,13 @@ def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> p
     latest ingest date wins. Events without an earlier feature row are dropped. Any other
     columns of `events` (the label) are kept. The result is sorted by entity and time.
     """
-    entity, event_time = (_quoted(c) for c in view.key_columns)
-    features = [_quoted(name) for name in view.feature_names]
+    entity, event_time = (quote_identifier(c) for c in view.key_columns)
+    features = [quote_identifier(name) for name in view.feature_names]
     any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
-    extra = [_quoted(c) for c in events.column_names if c not in view.key_columns]
+    extra = [quote_identifier(c) for c in events.column_names if c not in view.key_columns]
     feature_rows = (
         f"SELECT {entity}, {', '.join(features)}, "  # noqa: S608  # nosec B608
-        f"{_order_key(event_time, _quoted(INGEST_DATE))} AS _key "
+        f"{_order_key(event_time, quote_identifier(INGEST_DATE))} AS _key "
         f"FROM feature_source WHERE {any_feature}"
     )
     keyed_events = f"SELECT *, {_order_key(event_time, None)} AS _key FROM events"  # noqa: S608  # nosec B608
@@ -187,10 +188,10 @@ def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> p
 
 def _label_events(rows: pa.Table, view: FeatureView) -> pa.Table:
     """Every labelled (entity, event time) once, with the label of its latest ingestion."""
-    entity, event_time = (_quoted(c) for c in view.key_columns)
-    label = _quoted(view.label.name)
+    entity, event_time = (quote_identifier(c) for c in view.key_columns)
+    label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
     query = (
-        f"SELECT {entity}, {event_time}, arg_max({label}, {_quoted(INGEST_DATE)}) AS {label} "  # noqa: S608  # nosec B608
+        f"SELECT {entity}, {event_time}, arg_max({label}, {ingest_date}) AS {label} "  # noqa: S608  # nosec B608
         f"FROM source WHERE {label} IS NOT NULL GROUP BY {entity}, {event_time}"
     )
     return _run(query, {"source": rows}, view)
@@ -237,14 +238,15 @@ def latest_feature_rows(
     rows: pa.Table, view: FeatureView, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """Per entity, its feature row with the greatest event time (at or before `as_of`)."""
-    entity, event_time = (_quoted(c) for c in view.key_columns)
-    condition = " OR ".join(f"{_quoted(name)} IS NOT NULL" for name in view.feature_names)
+    entity, event_time = (quote_identifier(c) for c in view.key_columns)
+    condition = " OR ".join(f"{quote_identifier(name)} IS NOT NULL" for name in view.feature_names)
     if as_of is not None:
         condition = f"({condition}) AND {event_time} <= '{as_of.isoformat()}'::TIMESTAMPTZ"
-    selected = ", ".join(_quoted(c) for c in [*view.key_columns, *view.feature_names])
+    selected = ", ".join(quote_identifier(c) for c in [*view.key_columns, *view.feature_names])
+    latest_first = _order_key(event_time, quote_identifier(INGEST_DATE))
     query = (
         f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608  # nosec B608
-        f"(PARTITION BY {entity} ORDER BY {_order_key(event_time, _quoted(INGEST_DATE))} DESC) = 1 "
+        f"(PARTITION BY {entity} ORDER BY {latest_first} DESC) = 1 "
         f"ORDER BY {entity}"
     )
     return _cast_to_view(_run(query, {"source": rows}, view), view, with_label=False)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, model_validator
 from src.config import load_yaml_config
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import INGEST_DATE, FeatureView
+from src.data.feature_store import quote_identifier as _q
 from src.data.intervals import DataInterval
 from src.errors import ConfigError, DataValidationError
 
@@ -264,10 +265,6 @@ def check_raw_columns(header: list[str], view: FeatureView, rule: SchemaRule) ->
 
 
 # --- rows ----------------------------------------------------------------------------
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(value: object) -> str:

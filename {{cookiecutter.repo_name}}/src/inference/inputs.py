@@ -46,9 +46,6 @@ class FeatureLayout:
         self.names = list(feature_names)
         self.name_set = frozenset(self.names)
 
-    def __len__(self) -> int:
-        return len(self.names)
-
     def row(self, features: Mapping[str, float], location: Location) -> list[float]:
         """The values of one validated feature mapping, in model order."""
         if features.keys() != self.name_set:

@@ -14,7 +14,6 @@ from src.inference.guards import authenticate, parse_body, runtime_of, served_mo
 from src.inference.inputs import InputProblem, InvalidInput
 from src.inference.invocations import UnsupportedContentType, parse_invocation
 from src.inference.model_state import ServedModel
-from src.inference.runtime import ServingRuntime
 from src.inference.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -54,9 +53,9 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {JSON: {"schema": schema_ref(model)}}}}
 
 
-def json_response(body: BaseModel, status_code: int = 200) -> Response:
+def json_response(body: BaseModel) -> Response:
     # Serialized by pydantic-core directly: the response model is already validated.
-    return Response(body.model_dump_json(exclude_none=True), status_code, media_type=JSON)
+    return Response(body.model_dump_json(exclude_none=True), media_type=JSON)
 
 
 def mark_audit(request: Request, served: ServedModel, rows: int) -> None:
@@ -64,16 +63,6 @@ def mark_audit(request: Request, served: ServedModel, rows: int) -> None:
     request.state.model_name = served.predictor.model_name
     request.state.model_version = served.predictor.version
     request.state.rows = rows
-
-
-async def score(
-    runtime: ServingRuntime,
-    served: ServedModel,
-    matrix: np.ndarray,
-    prediction_ids: Sequence[str],
-    entity_ids: Sequence[str | None] | None,
-) -> PredictionArrays:
-    return await runtime.engine.score(served, matrix, prediction_ids, entity_ids)
 
 
 def predictions_of(arrays: PredictionArrays, prediction_ids: Sequence[str]) -> list[Prediction]:
@@ -108,7 +97,7 @@ async def predict(request: Request) -> Response:
     matrix = np.array([row], dtype=np.float64)
     prediction_id: str = request.state.request_id
     entities = None if body.entity_id is None else [body.entity_id]
-    arrays = await score(runtime, served, matrix, [prediction_id], entities)
+    arrays = await runtime.engine.score(served, matrix, [prediction_id], entities)
     (prediction,) = predictions_of(arrays, [prediction_id])
     predictor = served.predictor
     return json_response(
@@ -143,8 +132,8 @@ async def predict_batch(request: Request) -> Response:
     prediction_ids = [f"{request_id}-{index}" for index in range(rows)]
     entities = [instance.entity_id for instance in body.instances]
     has_entities = any(entity is not None for entity in entities)
-    arrays = await score(
-        runtime, served, matrix, prediction_ids, entities if has_entities else None
+    arrays = await runtime.engine.score(
+        served, matrix, prediction_ids, entities if has_entities else None
     )
     predictor = served.predictor
     return json_response(
@@ -207,7 +196,7 @@ async def invocations(request: Request) -> Response:
     request_id: str = request.state.request_id
     prediction_ids = [f"{request_id}-{index}" for index in range(len(matrix))]
     try:
-        arrays = await score(runtime, served, matrix, prediction_ids, None)
+        arrays = await runtime.engine.score(served, matrix, prediction_ids, None)
     except NonFinitePrediction as error:
         return mlflow_error(400, str(error))
     return json_response(InvocationsResponse(predictions=arrays.predictions.tolist()))

@@ -28,12 +28,6 @@ def build_baseline(task: Task) -> BaseEstimator:
     return DummyRegressor(strategy="mean")
 
 
-def compute_metrics(
-    task: Task, model: Any, features: pd.DataFrame, label: pd.Series
-) -> dict[str, float]:
-    return score(task, model, features, label)
-
-
 def format_value(value: Any) -> str:
     return f"= {value:g}" if isinstance(value, float) else f"= {value}"
 

@@ -15,11 +15,10 @@ from src.model.config import Task
 from src.model.evaluate import (
     build_baseline,
     compute_feature_importance,
-    compute_metrics,
     compute_segment_metrics,
     segment_labels,
 )
-from src.model.metrics import get_metric, improvement, metric_names
+from src.model.metrics import get_metric, improvement, metric_names, score
 from src.model.plots import (
     build_evaluation_figures,
     plot_feature_importance,
@@ -64,8 +63,8 @@ def test_the_candidate_beats_the_naive_baseline(task: Task, loader: Loader, gate
     data = loader(as_frame=True)
     model = fitted(task, data.data, data.target)
     baseline = build_baseline(task).fit(data.data, data.target)
-    ours = compute_metrics(task, model, data.data, data.target)[gate]
-    naive = compute_metrics(task, baseline, data.data, data.target)[gate]
+    ours = score(task, model, data.data, data.target)[gate]
+    naive = score(task, baseline, data.data, data.target)[gate]
     assert improvement(ours, naive, get_metric(task, gate).higher_is_better) > 0
 
 

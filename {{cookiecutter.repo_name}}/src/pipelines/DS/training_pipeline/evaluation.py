@@ -13,10 +13,9 @@ from src.model.config import TrainingConfig
 from src.model.evaluate import (
     build_baseline,
     compute_feature_importance,
-    compute_metrics,
     compute_segment_metrics,
 )
-from src.model.metrics import get_metric, improvement
+from src.model.metrics import get_metric, improvement, score
 from src.model.mlflow_manager import MlflowManager
 from src.model.plots import build_evaluation_figures, plot_feature_importance
 from src.model.predictor import Predictor
@@ -64,7 +63,7 @@ def score_production(
             f"{', '.join(missing)}"
         )
     features = split.x_test[production.feature_names]
-    return compute_metrics(config.task, production.estimator, features, split.y_test), None
+    return score(config.task, production.estimator, features, split.y_test), None
 
 
 def log_evaluation(manager: MlflowManager, evaluation: Evaluation) -> None:
@@ -96,8 +95,8 @@ def evaluate_candidate(
         score_production(production, split, config) if production else (None, None)
     )
     evaluation = Evaluation(
-        candidate=compute_metrics(task, candidate, split.x_test, split.y_test),
-        baseline=compute_metrics(task, baseline, split.x_test, split.y_test),
+        candidate=score(task, candidate, split.x_test, split.y_test),
+        baseline=score(task, baseline, split.x_test, split.y_test),
         production=production_metrics,
         production_version=production.version if production else None,
         gate_metric=gate.name,

@@ -31,6 +31,11 @@ test: $(UV) ## Run every test: rendering, hooks, and the generated project's set
 test-fast: $(UV) ## Run the template tests that do not set up a generated project
 	$(UV) run pytest -m "not slow"
 
+.PHONY: lock
+lock: $(UV) ## Re-resolve the shipped uv.lock of every project variant [UPGRADE=yes: newest versions]
+	$(UV) lock
+	$(UV) run python tools/lock.py $(if $(filter yes,$(UPGRADE)),--upgrade)
+
 .PHONY: lint
 lint: $(UV) ## Ruff on the template's own code (the generated project is linted by the tests)
 	$(UV) run ruff check hooks tests tools benchmarks

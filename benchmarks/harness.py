@@ -37,7 +37,9 @@ def prepare_project(project: Path | None = None, **options: Any) -> Path:
                 extra_context=options,
             )
         )
-    subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=project_env(), check=True)
+    subprocess.run(
+        ["uv", "sync", "--locked", "--quiet"], cwd=project, env=project_env(), check=True
+    )
     return project
 
 

@@ -1,8 +1,9 @@
 """Finish a freshly rendered project.
 
-Removes the components that were not chosen, writes a gitignored `.env` with freshly
-generated secrets, and records the answers in `.cookiecutter.json` so the project can
-later be updated from the template (cruft).
+Removes the components that were not chosen, installs the uv.lock of the project's
+structural variant, writes a gitignored `.env` with freshly generated secrets, and records
+the answers in `.cookiecutter.json` so the project can later be updated from the template
+(cruft).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
 }
 
+# The template keeps one resolved lock per structural variant (the options that change
+# pyproject.toml's dependencies) under .locks/, with this token where the project's own
+# name goes; `make lock` in the template repository writes them.
+LOCKS_FOLDER = ".locks"
+LOCK_NAME_TOKEN = "__repo_name__"
+
 # Context keys that describe the machine that rendered the project, not the project.
 MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout")
 
@@ -56,6 +63,33 @@ def remove_unchosen_components(root: Path) -> None:
                 path.unlink()
 
 
+def lock_variant(context: dict[str, object]) -> str:
+    """The file name, under .locks/, of the lock that fits these answers."""
+    options = context["_lock_variant_options"]
+    if not isinstance(options, list):
+        raise SystemExit("cookiecutter.json: _lock_variant_options must list option names")
+    return "_".join(f"{option}-{context[option]}" for option in options) + ".lock"
+
+
+def install_lock(root: Path) -> None:
+    """uv.lock for this project: the variant's lock with the project's name in it.
+
+    A render never resolves dependencies: every project of a variant installs the very
+    versions the template was tested with.
+    """
+    locks = root / LOCKS_FOLDER
+    variant = locks / lock_variant(CONTEXT)
+    token = f'name = "{LOCK_NAME_TOKEN}"'
+    lock = variant.read_text() if variant.is_file() else ""
+    if lock.count(token) != 1:
+        raise SystemExit(
+            f"the template has no usable {LOCKS_FOLDER}/{variant.name} (one {token} line): "
+            "run `make lock` in the template repository"
+        )
+    (root / "uv.lock").write_text(lock.replace(token, f'name = "{CONTEXT["repo_name"]}"'))
+    shutil.rmtree(locks)
+
+
 def write_answers(root: Path) -> None:
     answers = {key: value for key, value in CONTEXT.items() if key not in MACHINE_KEYS}
     (root / ".cookiecutter.json").write_text(json.dumps(answers, indent=2, sort_keys=True) + "\n")
@@ -69,6 +103,7 @@ def write_env_file(root: Path) -> None:
 def main() -> None:
     root = Path.cwd()
     remove_unchosen_components(root)
+    install_lock(root)
     write_answers(root)
     write_env_file(root)
 

@@ -13,6 +13,7 @@ COMMON = {
     ".env.example",
     ".gitignore",
     ".pre-commit-config.yaml",
+    ".python-version",
     "LICENSE",
     "Makefile",
     "README.md",
@@ -193,6 +194,7 @@ COMMON = {
     "tests/unit/test_settings.py",
     "tests/unit/test_training_config.py",
     "tests/unit/test_tuning.py",
+    "uv.lock",
 }
 
 # Files that exist only when the option has this value.

@@ -36,7 +36,7 @@ ALTERNATIVE = {
 @pytest.fixture(scope="module")
 def alternative_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = render(tmp_path_factory.mktemp("alternative"), **ALTERNATIVE)
-    run_ok(["uv", "sync", "--quiet"], project)
+    run_ok(["make", "install"], project)
     return project
 
 

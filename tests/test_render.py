@@ -5,11 +5,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEMPLATE_ROOT, all_combinations, combination_id, render
+from tests.conftest import TEMPLATE_ROOT, all_combinations, combination_id, render, run
 from tests.expected_files import expected_files
 
 COMBINATIONS = all_combinations()
@@ -66,6 +67,23 @@ def test_no_template_syntax_left(
             if pattern.search(line):
                 leftovers.append(f"{relative}:{number}: {line.strip()}")
     assert leftovers == []
+
+
+@pytest.mark.parametrize("key", [combination_id(options) for options in COMBINATIONS])
+def test_shipped_lock_matches_the_rendered_dependencies(
+    projects: dict[str, tuple[dict[str, str], Path]], key: str
+) -> None:
+    """Every render installs a lock that is current for its own pyproject.toml.
+
+    This is what `make lock` in the template keeps true: it fails for a stale variant
+    lock, and for an option that changes the dependencies without being one of
+    `_lock_variant_options`. Offline, and with this interpreter (the lock serves every
+    Python that requires-python allows), so it needs neither the network nor the
+    project's own Python.
+    """
+    _, project = projects[key]
+    result = run(["uv", "lock", "--check", "--offline", "--python", sys.executable], project)
+    assert result.returncode == 0, result.stderr
 
 
 def test_choice_options_cover_the_whole_matrix() -> None:

@@ -1,11 +1,14 @@
-"""Wall time of a new user's first steps: `make setup` (first and second run) and
-`make train-local`, on a freshly rendered project with the uv cache warm.
+"""Wall time of a new user's first steps, for this checkout and a baseline revision of the
+template side by side: `make setup` with an empty uv cache (cold), with the cache that run
+filled (warm, on a fresh render), and again in the same project (rerun); then
+`make train-local`.
 
-    uv run python benchmarks/setup/run.py
+    uv run python benchmarks/setup/run.py [--baseline REV] [--skip-cold]
 
-Writes benchmarks/results/setup.json and prints the table. The ratios say how much of
-setup is the dependency install, what a rerun costs against the first run, and how much of
-train-local is the training itself against process start-up and imports.
+Writes benchmarks/results/setup.json and prints one table. Cold downloads every wheel from
+the package index, so it depends on the network; warm and rerun are this machine's own
+figures. The ratios say how this checkout compares with the baseline, and which part of
+setup the dependency install is.
 """
 
 from __future__ import annotations
@@ -23,45 +26,86 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import RESULTS, project_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# Time of the imports alone: what every CLI command pays before working.
-IMPORTS = "import src.cli, src.pipelines.DS.training_pipeline.pipeline, mlflow.sklearn"
+DEFAULT_BASELINE = "19ae308"  # the template before its variant locks (issue 12)
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path, cache: Path) -> float:
+    env = {**project_env(), "UV_CACHE_DIR": str(cache)}
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=project_env(), check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def template_at(revision: str | None, folder: Path) -> Path:
+    """The template as of `revision` (None: this checkout, uncommitted changes included)."""
+    if revision is None:
+        return ROOT
+    target = folder / f"template-{revision}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def render(template: Path, folder: Path) -> Path:
+    subprocess.run(
+        ["uv", "run", "--project", str(ROOT), "cookiecutter", "--no-input", str(template),
+         "-o", str(folder)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return folder / "mlops-project"
+
+
+def measure(template: Path, folder: Path, skip_cold: bool, warm_cache: Path) -> dict[str, float]:
+    """Setup cold, warm and rerun, then train-local, for one template."""
+    cache = warm_cache
+    figures: dict[str, float] = {}
+    if not skip_cold:
+        cache = folder / "uv-cache"
+        figures["setup_cold_seconds"] = timed(
+            ["make", "setup"], render(template, folder / "cold"), cache
+        )
+    project = render(template, folder / "warm")
+    figures["install_warm_seconds"] = timed(["uv", "sync", "--quiet"], project, cache)
+    subprocess.run(["rm", "-rf", str(project / ".venv")], check=True)
+    figures["setup_warm_seconds"] = timed(["make", "setup"], project, cache)
+    figures["setup_rerun_seconds"] = timed(["make", "setup"], project, cache)
+    figures["train_local_seconds"] = timed(["make", "train-local"], project, cache)
+    return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision to compare")
+    parser.add_argument("--skip-cold", action="store_true", help="no empty-cache runs")
     parser.add_argument("--output", type=Path, default=RESULTS / "setup.json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run(
-            ["uv", "run", "cookiecutter", "--no-input", str(ROOT), "-o", folder],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
-        project = Path(folder) / "mlops-project"
-        figures = {
-            "uv_sync_seconds": timed(["uv", "sync", "--quiet"], project),
-            "setup_first_seconds": timed(["make", "setup"], project),
-            "setup_again_seconds": timed(["make", "setup"], project),
-            "imports_seconds": timed(["uv", "run", "python", "-c", IMPORTS], project),
-            "train_local_seconds": timed(["make", "train-local"], project),
-        }
-    figures["setup_first_seconds"] += figures["uv_sync_seconds"]
+    warm_cache = Path(project_env().get("UV_CACHE_DIR", Path.home() / ".cache" / "uv"))
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, revision in (("baseline", args.baseline), ("current", None)):
+            folder = Path(scratch) / label
+            folder.mkdir()
+            template = template_at(revision, folder)
+            results[label] = measure(template, folder, args.skip_cold, warm_cache)
     ratios = {
-        "install_share_of_setup": figures["uv_sync_seconds"] / figures["setup_first_seconds"],
-        "rerun_vs_first_setup": figures["setup_again_seconds"] / figures["setup_first_seconds"],
-        "imports_share_of_train_local": figures["imports_seconds"] / figures["train_local_seconds"],
+        name: results["current"][name] / results["baseline"][name] for name in results["current"]
     }
-    print(f"{'figure':32} {'value':>10}")
-    for name, value in {**figures, **ratios}.items():
-        print(f"{name:32} {value:10.2f}")
+    print(f"{'figure':24} {'baseline':>10} {'current':>10} {'current/baseline':>17}")
+    for name in results["current"]:
+        base, current = results["baseline"][name], results["current"][name]
+        print(f"{name:24} {base:10.1f} {current:10.1f} {ratios[name]:17.2f}")
+    install_share = (
+        results["current"]["install_warm_seconds"] / (results["current"]["setup_warm_seconds"])
+    )
+    print(f"install share of a warm setup (current): {install_share:.2f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"figures": figures, "ratios": ratios}, indent=2) + "\n")
+    args.output.write_text(
+        json.dumps({"baseline": args.baseline, "figures": results, "ratios": ratios}, indent=2)
+        + "\n"
+    )
     return 0
 
 

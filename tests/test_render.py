@@ -25,7 +25,10 @@ def is_verbatim(relative: str) -> bool:
     return any(fnmatch.fnmatch(relative, pattern) for pattern in VERBATIM_PATTERNS)
 
 
-LEFTOVER = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+# `cookiecutter.` outside braces is a half-rendered variable; `.cookiecutter.json`, the
+# answers file the project's README names, is not.
+CONTEXT_VARIABLE = r"(?<![.\w])cookiecutter\."
+LEFTOVER = re.compile(rf"\{{\{{|\{{%|\{{#|{CONTEXT_VARIABLE}")
 
 
 def rendered_files(project: Path) -> set[str]:
@@ -61,7 +64,7 @@ def test_no_template_syntax_left(
             continue
         relative = path.relative_to(project).as_posix()
         text = path.read_text(errors="replace")
-        pattern = re.compile(r"cookiecutter\.") if is_verbatim(relative) else LEFTOVER
+        pattern = re.compile(CONTEXT_VARIABLE) if is_verbatim(relative) else LEFTOVER
         for number, line in enumerate(text.splitlines(), 1):
             if pattern.search(line):
                 leftovers.append(f"{relative}:{number}: {line.strip()}")

@@ -2,8 +2,8 @@
 
 Removes the components that were not chosen, installs the uv.lock of the project's
 structural variant, writes a gitignored `.env` with freshly generated secrets, and records
-the answers in `.cookiecutter.json` so the project can later be updated from the template
-(cruft).
+the answers in `.cookiecutter.json` so the project can later be linked to the template and
+updated from it with cruft (`cruft link`, `cruft update`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
 LOCKS_FOLDER = ".locks"
 LOCK_NAME_TOKEN = "__repo_name__"
 
-# Context keys that describe the machine that rendered the project, not the project.
-MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout")
+# Context keys that describe the machine or the template checkout that rendered the project,
+# not the project. cruft keeps the template and its commit in .cruft.json; in
+# .cookiecutter.json they would change on every update and conflict in linked projects.
+MACHINE_KEYS = ("_output_dir", "_repo_dir", "_checkout", "_template", "_commit")
 
 
 def remove_unchosen_components(root: Path) -> None:

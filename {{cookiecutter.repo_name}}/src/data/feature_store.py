@@ -42,10 +42,21 @@ INGEST_DATE = "ingest_date"
 EVENT_TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
+NUMERIC_DTYPES = frozenset({"float64", "int64"})
+
+
 class Column(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    # float64 and int64 are numbers; string and bool are categories, encoded by the model.
     dtype: DType
     description: str = ""
+    # Whether a value may be missing: the model then imputes it, or takes it as is when the
+    # estimator handles missing values (gradient boosting, LightGBM, XGBoost).
+    nullable: bool = False
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype in NUMERIC_DTYPES
 
 
 class FeatureDefinition(BaseModel):
@@ -90,6 +101,18 @@ class FeatureView(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.is_numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [feature.name for feature in self.features if not feature.is_numeric]
+
+    @property
+    def nullable_features(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.nullable]
 
     @property
     def key_columns(self) -> list[str]:

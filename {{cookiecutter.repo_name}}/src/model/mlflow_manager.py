@@ -13,7 +13,7 @@ import logging
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import packages_distributions
 from importlib.metadata import version as package_version
@@ -34,7 +34,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
-from mlflow.types import DataType
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.base import BaseEstimator
 
 from src.errors import ModelNotFoundError, ProjectError
@@ -152,13 +152,24 @@ def pinned_requirements(model: BaseEstimator | None = None) -> list[str]:
     return [f"{name}=={package_version(name)}" for name in names]
 
 
-def categorical_inputs(names: Sequence[str], types: Sequence[Any]) -> frozenset[str]:
-    """Signature inputs that are not numbers: strings and booleans, encoded by the model."""
-    return frozenset(
-        name
-        for name, kind in zip(names, types, strict=True)
-        if kind in (DataType.string, DataType.boolean)
-    )
+def typed_inputs(schema: Schema, types: Collection[DataType]) -> frozenset[str]:
+    """Names of the signature's inputs of the given types."""
+    return frozenset(str(spec.name) for spec in schema.inputs if spec.type in types)
+
+
+def optional_inputs(schema: Schema) -> frozenset[str]:
+    return frozenset(str(spec.name) for spec in schema.inputs if not spec.required)
+
+
+def mark_optional(signature: ModelSignature, nullable: Collection[str]) -> ModelSignature:
+    """The signature with the nullable features as optional inputs (null allowed)."""
+    if not nullable or signature.inputs is None:
+        return signature
+    columns: list[ColSpec | TensorSpec] = [
+        ColSpec(spec.type, spec.name, required=spec.name not in nullable)
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(columns), outputs=signature.outputs)
 
 
 class MlflowManager:
@@ -261,10 +272,19 @@ class MlflowManager:
     def log_figure(self, figure: Figure, artifact_file: str) -> None:
         mlflow.log_figure(figure, artifact_file)
 
-    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> ModelInfo:
-        """Log the model with signature, input example and pinned requirements."""
+    def log_model(
+        self,
+        model: BaseEstimator,
+        features: pd.DataFrame,
+        task: Task,
+        nullable: Collection[str] = (),
+    ) -> ModelInfo:
+        """Log the model with signature (nullable features optional), input example and
+        pinned requirements."""
         with quiet_model_logging():
-            signature: ModelSignature = infer_signature(features, model.predict(features.head(5)))
+            signature = mark_optional(
+                infer_signature(features, model.predict(features.head(5))), nullable
+            )
             info: ModelInfo = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
@@ -358,12 +378,13 @@ class MlflowManager:
         if run is None or TASK_TAG not in run.data.tags:
             raise ProjectError(f"{uri} has no run with a {TASK_TAG!r} tag")
         inputs = info.signature.inputs
-        names = [str(name) for name in inputs.input_names()]
         return Predictor(
             estimator=estimator,
             task=parse_task(run.data.tags[TASK_TAG]),
-            feature_names=names,
-            categorical=categorical_inputs(names, inputs.input_types()),
+            feature_names=[str(name) for name in inputs.input_names()],
+            categorical=typed_inputs(inputs, (DataType.string, DataType.boolean)),
+            boolean=typed_inputs(inputs, (DataType.boolean,)),
+            nullable=optional_inputs(inputs),
             model_name=model_name,
             version=str(version.version),
             alias=alias,

@@ -80,7 +80,22 @@ class Predictor:
     run_id: str
     # Features the signature types as strings or booleans: the model then takes a DataFrame.
     categorical: frozenset[str] = frozenset()
+    # Of those, the booleans; and the features that may be missing (optional inputs).
+    boolean: frozenset[str] = frozenset()
+    nullable: frozenset[str] = frozenset()
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def feature_kinds(self) -> dict[str, str]:
+        """Each feature's kind as requests send it: number, string or boolean."""
+        return {
+            name: "boolean"
+            if name in self.boolean
+            else "string"
+            if name in self.categorical
+            else "number"
+            for name in self.feature_names
+        }
 
     @property
     def output_columns(self) -> list[str]:

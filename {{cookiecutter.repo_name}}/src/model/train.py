@@ -119,7 +119,7 @@ def accepts_missing_values(estimator: BaseEstimator) -> bool:
 
         return bool(get_tags(estimator).input_tags.allow_nan)
     except (ImportError, AttributeError, TypeError):  # scikit-learn < 1.6, foreign tags
-        tags = getattr(estimator, "_more_tags", dict)()
+        tags: dict[str, Any] = getattr(estimator, "_more_tags", dict)()
         return bool(tags.get("allow_nan", False))
 
 

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError
 from src.model.config import TrainingConfig
+from src.model.train import FeatureKinds
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,16 @@ class DatasetSplit:
     x_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+    kinds: FeatureKinds
+
+
+def feature_kinds(view: FeatureView) -> FeatureKinds:
+    """What the model pipeline encodes and imputes, from config/features.yaml."""
+    return FeatureKinds(
+        numeric=tuple(view.numeric_features),
+        categorical=tuple(view.categorical_features),
+        nullable=frozenset(view.nullable_features),
+    )
 
 
 def check_feature_settings(view: FeatureView, config: TrainingConfig) -> None:
@@ -48,4 +59,6 @@ def split_training_set(
     x_train, x_test, y_train, y_test = train_test_split(
         features, label, test_size=config.test_size, random_state=config.seed, stratify=stratify
     )
-    return DatasetSplit(x_train=x_train, x_test=x_test, y_train=y_train, y_test=y_test)
+    return DatasetSplit(
+        x_train=x_train, x_test=x_test, y_train=y_train, y_test=y_test, kinds=feature_kinds(view)
+    )

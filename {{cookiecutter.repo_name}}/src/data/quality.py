@@ -207,7 +207,9 @@ def select_columns(name: str, view: FeatureView) -> list[str]:
         "$label": [view.label.name],
     }
     if name.startswith("$") and name not in selected:
-        raise ConfigError(f"unknown column selector {name!r}; choose one of: {', '.join(SELECTORS)}")
+        raise ConfigError(
+            f"unknown column selector {name!r}; choose one of: {', '.join(SELECTORS)}"
+        )
     return selected.get(name, [name])
 
 
@@ -556,7 +558,10 @@ def _count_checks(
                 check.columns[condition.column] = check.columns.get(condition.column, 0) + failed
         checks.append(check)
     for rule in config.rules:
-        if isinstance(rule, NotNullRule | RangeRule | AllowedValuesRule) and rule.name not in by_rule:
+        if (
+            isinstance(rule, NotNullRule | RangeRule | AllowedValuesRule)
+            and rule.name not in by_rule
+        ):
             # A contract rule whose columns have no bounds or values checks nothing; it is
             # reported all the same, so the report lists every configured rule.
             checks.append(CheckResult(rule.name, rule.type, rule.action))

@@ -88,7 +88,9 @@ class FeatureLayout:
                 problems.extend(error.problems)
         return self._finish(values, problems)
 
-    def parse_text(self, name: str, cell: str, location: Location, problems: list[InputProblem]) -> Any:
+    def parse_text(
+        self, name: str, cell: str, location: Location, problems: list[InputProblem]
+    ) -> Any:
         """A CSV cell as the value its feature takes; an empty cell is missing."""
         kind = self.kinds.get(name, NUMBER)
         if cell == "":
@@ -98,7 +100,9 @@ class FeatureLayout:
         if kind == BOOLEAN:
             flag = BOOLEAN_TEXT.get(cell.strip().lower())
             if flag is None:
-                problems.append(InputProblem(location, f"{cell!r} is not true or false", "bool_type"))
+                problems.append(
+                    InputProblem(location, f"{cell!r} is not true or false", "bool_type")
+                )
             return flag
         try:
             return float(cell)

@@ -96,7 +96,8 @@ class ModelDescription(BaseModel):
     source: str = Field(description="Where the model is loaded from and watched.")
     inputs: list[FeatureSpec] = Field(description="The signature's inputs, in order.")
     classes: list[str] = Field(
-        default_factory=list, description="The classes a classifier predicts (keys of probabilities)."
+        default_factory=list,
+        description="The classes a classifier predicts (keys of probabilities).",
     )
     loaded_at: datetime
 

@@ -89,7 +89,9 @@ class SearchConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     # Error analysis: the holdout is cut into this many quantile bins of one feature (or
     # its values, when it has that few) and the candidate scored on each.
-    segment_feature: str
+    # null: the feature with the fewest values among the categorical ones and those with
+    # at most `segments` values, else the first feature (so no dataset's column is named).
+    segment_feature: str | None = None
     segments: int = Field(default=3, ge=2)
 
 

@@ -63,9 +63,7 @@ class PredictionArrays:
 
     def slice(self, start: int, stop: int) -> PredictionArrays:
         probabilities = None if self.probabilities is None else self.probabilities[start:stop]
-        classes = (
-            None if self.class_probabilities is None else self.class_probabilities[start:stop]
-        )
+        classes = None if self.class_probabilities is None else self.class_probabilities[start:stop]
         return PredictionArrays(self.predictions[start:stop], probabilities, classes)
 
 
@@ -190,4 +188,3 @@ class Predictor:
         if arrays.probabilities is not None:
             result[PROBABILITY] = arrays.probabilities
         return result
-

@@ -32,7 +32,12 @@ from src.model.config import Task
 SELECTION_TESTS = {"classification": f_classif, "regression": f_regression}
 # Estimators of these modules compare features by magnitude (coefficients, distances,
 # margins): they get standardised inputs unless preprocessing.scale says otherwise.
-SCALED_MODULES = ("sklearn.linear_model", "sklearn.svm", "sklearn.neighbors", "sklearn.neural_network")
+SCALED_MODULES = (
+    "sklearn.linear_model",
+    "sklearn.svm",
+    "sklearn.neighbors",
+    "sklearn.neural_network",
+)
 MODEL_STEP = "model"
 
 
@@ -77,7 +82,9 @@ def resolve_estimator_class(path: str) -> type[BaseEstimator]:
             "add its package to pyproject.toml and run `make setup`"
         ) from error
     estimator = getattr(module, class_name, None)
-    if not (inspect.isclass(estimator) and hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+    if not (
+        inspect.isclass(estimator) and hasattr(estimator, "fit") and hasattr(estimator, "predict")
+    ):
         raise ConfigError(
             f"model.estimator {path!r}: {module_name} has no estimator class {class_name!r} "
             "(a class with fit and predict)"

@@ -127,9 +127,7 @@ def check_columns(
     if missing:
         raise DataValidationError(f"{name} data misses columns: {', '.join(missing)}")
     non_numeric = [
-        c
-        for c in columns
-        if c not in categorical and not pd.api.types.is_numeric_dtype(frame[c])
+        c for c in columns if c not in categorical and not pd.api.types.is_numeric_dtype(frame[c])
     ]
     if non_numeric:
         raise DataValidationError(f"{name} data has non-numeric columns: {', '.join(non_numeric)}")

@@ -380,7 +380,7 @@ def test_a_derived_feature_is_computed_in_gold_from_raw_columns(context: Project
     names = [*custom.key_columns, *(column.name for column in custom.raw_columns)]
     assert last.name not in names  # the raw files need not carry the derived feature
     rows = [good_row(view, n) for n in range(3)]
-    land(context, "rows.csv", csv_text(names, *(row[:-2] + ["9.5", row[-1]] for row in rows)))
+    land(context, "rows.csv", csv_text(names, *([*row[:-2], "9.5", row[-1]] for row in rows)))
 
     run_data_pipeline(
         context.lake,

@@ -82,9 +82,9 @@ def mixed_frame(rows: int = 240) -> tuple[pd.DataFrame, pd.Series]:
     return frame, labels
 
 
-def mixed_predictor(model: object, frame: pd.DataFrame) -> Predictor:
+def mixed_predictor(model: Pipeline, frame: pd.DataFrame) -> Predictor:
     return Predictor(
-        model,  # type: ignore[arg-type]
+        model,
         "classification",
         list(frame.columns),
         "model",
@@ -107,13 +107,14 @@ def test_categorical_and_missing_values_are_handled_inside_the_model(
     assert kinds.categorical == ("colour", "flag")
     assert kinds.nullable == frozenset({"size", "colour"})
     model = build_estimator("classification", name, params, 0, kinds=kinds).fit(frame, labels)
-    assert [step for step, _ in model.steps][0] == "encode"
+    assert next(step for step, _ in model.steps) == "encode"
     predictor = mixed_predictor(model, frame)
     assert predictor.linear_form is None  # the fast path steps aside by itself
     rows = frame.head(5).to_numpy(dtype=object)
     rows[0, 1] = "purple"  # a category never seen in training still gets an answer
     arrays = predictor.predict_array(rows)
-    expected = model.predict(pd.DataFrame(rows, columns=frame.columns).astype({"size": float, "x": float}))
+    typed = pd.DataFrame(rows, columns=frame.columns).astype({"size": float, "x": float})
+    expected = model.predict(typed)
     np.testing.assert_array_equal(arrays.predictions, expected)
     assert arrays.class_probabilities is not None
     assert arrays.class_probabilities.shape == (5, 3)
@@ -121,15 +122,13 @@ def test_categorical_and_missing_values_are_handled_inside_the_model(
 
 
 def test_an_all_numeric_view_keeps_the_foldable_pipeline() -> None:
-    features, labels = breast_cancer()
+    features, _ = breast_cancer()
     kinds = FeatureKinds.of_frame(features)
     model = build_estimator("classification", LOGISTIC, {}, 0, kinds=kinds)
     assert [name for name, _ in model.steps] == ["scale", "model"]
 
 
-@pytest.mark.parametrize(
-    "name", ["sklearn.svm.LinearSVC", "sklearn.linear_model.RidgeClassifier"]
-)
+@pytest.mark.parametrize("name", ["sklearn.svm.LinearSVC", "sklearn.linear_model.RidgeClassifier"])
 def test_classifiers_without_probabilities_predict_their_own_classes(name: str) -> None:
     features, labels = breast_cancer()
     model = build_estimator("classification", name, {}, 0).fit(features, labels)

@@ -195,7 +195,10 @@ def parse_raw_json_lines(content: bytes, view: FeatureView, config: QualityConfi
     if problem:
         raise RejectedFileError(problem)
     return pa.table(
-        {name: pa.array([row.get(name) for row in rows], pa.string()) for name in [*names, RAW_LINE]}
+        {
+            name: pa.array([row.get(name) for row in rows], pa.string())
+            for name in [*names, RAW_LINE]
+        }
     )
 
 

@@ -35,6 +35,28 @@ def feature_kinds(view: FeatureView) -> FeatureKinds:
     )
 
 
+def choose_segment_feature(frame: pd.DataFrame, view: FeatureView, segments: int) -> str:
+    """The default error-analysis feature: a category or a feature of few values (a
+    natural slice such as sex), the one with the fewest; else the first feature."""
+    categorical = set(view.categorical_features)
+    counts = {name: int(frame[name].nunique()) for name in view.feature_names}
+    candidates = [n for n in view.feature_names if n in categorical or counts[n] <= segments]
+    if not candidates:
+        return view.feature_names[0]
+    return min(candidates, key=lambda name: counts[name])
+
+
+def with_segment_feature(
+    frame: pd.DataFrame, view: FeatureView, config: TrainingConfig
+) -> TrainingConfig:
+    """The configuration with evaluation.segment_feature chosen when it is null."""
+    if config.evaluation.segment_feature is not None:
+        return config
+    chosen = choose_segment_feature(frame, view, config.evaluation.segments)
+    evaluation = config.evaluation.model_copy(update={"segment_feature": chosen})
+    return config.model_copy(update={"evaluation": evaluation})
+
+
 def check_feature_settings(view: FeatureView, config: TrainingConfig) -> None:
     selected = config.preprocessing.select_k_best
     if selected is not None and selected > len(view.features):
@@ -42,7 +64,8 @@ def check_feature_settings(view: FeatureView, config: TrainingConfig) -> None:
             f"preprocessing.select_k_best is {selected} but {view.name} has "
             f"{len(view.features)} features"
         )
-    if config.evaluation.segment_feature not in view.feature_names:
+    segment = config.evaluation.segment_feature
+    if segment is not None and segment not in view.feature_names:
         raise ConfigError(
             f"evaluation.segment_feature {config.evaluation.segment_feature!r} is not a feature "
             f"of {view.name}; choose one of: {', '.join(view.feature_names)}"

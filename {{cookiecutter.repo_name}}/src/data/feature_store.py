@@ -42,10 +42,38 @@ INGEST_DATE = "ingest_date"
 EVENT_TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
+NUMERIC_DTYPES = frozenset({"float64", "int64"})
+
+
 class Column(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    # float64 and int64 are numbers; string and bool are categories, encoded by the model.
     dtype: DType
     description: str = ""
+    # Whether a value may be missing: the model then imputes it, or takes it as is when the
+    # estimator handles missing values (gradient boosting, LightGBM, XGBoost).
+    nullable: bool = False
+    # The contract's bounds and allowed values, which config/quality.yaml rules can check
+    # (`range` or `allowed_values` rules without their own bounds or values).
+    min: float | None = None
+    max: float | None = None
+    values: list[str | int | float | bool] | None = Field(default=None, min_length=1)
+    # A derived feature: a DuckDB SQL expression over the silver columns (the raw source
+    # columns and the other non-derived features), computed in gold. Its raw files need
+    # not carry it.
+    expression: str | None = Field(default=None, min_length=1)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype in NUMERIC_DTYPES
+
+    @model_validator(mode="after")
+    def check_contract(self) -> Column:
+        if (self.min is not None or self.max is not None) and not self.is_numeric:
+            raise ValueError(f"{self.name}: min and max apply to numbers, not {self.dtype}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{self.name}: min {self.min} is above max {self.max}")
+        return self
 
 
 class FeatureDefinition(BaseModel):
@@ -66,6 +94,8 @@ class FeatureView(BaseModel):
     event_timestamp: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: Column
     features: list[Column] = Field(min_length=1)
+    # Raw columns that are not features themselves: inputs of derived features.
+    source_columns: list[Column] = Field(default_factory=list)
 
     @field_validator("features")
     @classmethod
@@ -78,7 +108,13 @@ class FeatureView(BaseModel):
 
     @model_validator(mode="after")
     def check_reserved_names(self) -> FeatureView:
-        names = [self.entity.name, self.event_timestamp, self.label.name, *self.feature_names]
+        names = [
+            self.entity.name,
+            self.event_timestamp,
+            self.label.name,
+            *self.feature_names,
+            *(column.name for column in self.source_columns),
+        ]
         clashes = sorted({name for name in names if names.count(name) > 1 or name == INGEST_DATE})
         if clashes:
             raise ValueError(
@@ -90,6 +126,47 @@ class FeatureView(BaseModel):
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def raw_columns(self) -> list[Column]:
+        """The typed columns raw files carry besides entity and event time: the features
+        that are not derived, the source columns and the label (silver's columns)."""
+        measured = [feature for feature in self.features if feature.expression is None]
+        return [*measured, *self.source_columns, self.label]
+
+    @property
+    def derived_features(self) -> list[Column]:
+        return [feature for feature in self.features if feature.expression is not None]
+
+    def silver_schema(self) -> pa.Schema:
+        """Schema of the silver table: keys, the raw columns typed, the ingest date."""
+        return pa.schema(
+            [
+                pa.field(self.entity.name, ARROW_TYPES[self.entity.dtype], nullable=False),
+                pa.field(self.event_timestamp, EVENT_TIME_TYPE, nullable=False),
+                *(pa.field(c.name, ARROW_TYPES[c.dtype]) for c in self.raw_columns),
+                pa.field(INGEST_DATE, pa.date32(), nullable=False),
+            ]
+        )
+
+    def column(self, name: str) -> Column | None:
+        """The contract of a feature, source column, the label or the entity, by name."""
+        for column in [self.entity, self.label, *self.features, *self.source_columns]:
+            if column.name == name:
+                return column
+        return None
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.is_numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [feature.name for feature in self.features if not feature.is_numeric]
+
+    @property
+    def nullable_features(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.nullable]
 
     @property
     def key_columns(self) -> list[str]:

@@ -31,13 +31,17 @@ from pydantic import BaseModel, Field, model_validator
 
 from src.config import load_yaml_config
 from src.data.aws_integration import ObjectStore
-from src.data.feature_store import INGEST_DATE, FeatureView
+from src.data.feature_store import INGEST_DATE, Column, FeatureView
 from src.data.feature_store import quote_identifier as _q
 from src.data.intervals import DataInterval
 from src.errors import ConfigError, DataValidationError
 
 Action = Literal["quarantine", "warn", "block"]
 FEATURES_SELECTOR = "$features"
+# Selectors of config/quality.yaml, so rules name no dataset's columns: every feature,
+# the features that may not be missing (not `nullable`), the numeric and the categorical
+# ones, and the label.
+SELECTORS = ("$features", "$required", "$numeric", "$categorical", "$label")
 
 # Bronze's metadata columns, which the evaluation reads for ordering and lineage.
 SOURCE_FILE = "_source_file"
@@ -68,25 +72,33 @@ class NotNullRule(_Rule):
 
 
 class RangeRule(_Rule):
+    """Numbers within [min, max]; without either, each column's own min and max of
+    config/features.yaml (columns without them are not checked)."""
+
     type: Literal["range"]
     columns: list[str] = Field(min_length=1)
     min: float | None = None
     max: float | None = None
     action: Action = "quarantine"
 
+    @property
+    def from_contract(self) -> bool:
+        return self.min is None and self.max is None
+
     @model_validator(mode="after")
     def check_bounds(self) -> RangeRule:
-        if self.min is None and self.max is None:
-            raise ValueError("a range rule needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self
 
 
 class AllowedValuesRule(_Rule):
+    """Values among `values`; without it, the column's `values` of config/features.yaml.
+    `column` may be a selector ($label, $categorical)."""
+
     type: Literal["allowed_values"]
     column: str
-    values: list[str | int | float | bool] = Field(min_length=1)
+    values: list[str | int | float | bool] | None = Field(default=None, min_length=1)
     action: Action = "quarantine"
 
 
@@ -146,14 +158,25 @@ class QualityConfig(BaseModel):
 def load_quality_config(path: Path, view: FeatureView) -> QualityConfig:
     """Load the rules and check that every column they name is in the feature view."""
     config = load_yaml_config(path, QualityConfig)
-    known = {*view.key_columns, *view.feature_names, view.label.name}
+    # Rules judge silver rows: derived features do not exist yet (they are gold's).
+    known = {*view.key_columns, *(column.name for column in view.raw_columns)}
     for rule in config.rules:
-        unknown = sorted(set(rule_columns(rule, view)) - known)
+        columns = rule_columns(rule, view)
+        unknown = sorted(set(columns) - known)
         if unknown:
             raise ConfigError(
                 f"{path}: rule {rule.name!r} names columns that are not in feature view "
                 f"{view.name!r}: {', '.join(unknown)}"
             )
+        if isinstance(rule, RangeRule):
+            text = [
+                name for name in columns if (column := view.column(name)) and not column.is_numeric
+            ]
+            if text:
+                raise ConfigError(
+                    f"{path}: range rule {rule.name!r} applies to numbers; "
+                    f"{', '.join(text)} are not (use $numeric)"
+                )
     return config
 
 
@@ -168,8 +191,26 @@ def rule_columns(rule: Rule, view: FeatureView) -> list[str]:
         names = []
     expanded: list[str] = []
     for name in names:
-        expanded.extend(view.feature_names if name == FEATURES_SELECTOR else [name])
-    return expanded
+        expanded.extend(select_columns(name, view))
+    return list(dict.fromkeys(expanded))
+
+
+def select_columns(name: str, view: FeatureView) -> list[str]:
+    """The columns a rule's entry stands for: a selector's columns, or the name itself."""
+    # Derived features are computed in gold, after these rules: selectors leave them out.
+    measured = [f for f in view.features if f.expression is None]
+    selected = {
+        "$features": [f.name for f in measured],
+        "$required": [f.name for f in measured if not f.nullable],
+        "$numeric": [f.name for f in measured if f.is_numeric],
+        "$categorical": [f.name for f in measured if not f.is_numeric],
+        "$label": [view.label.name],
+    }
+    if name.startswith("$") and name not in selected:
+        raise ConfigError(
+            f"unknown column selector {name!r}; choose one of: {', '.join(SELECTORS)}"
+        )
+    return selected.get(name, [name])
 
 
 @dataclass
@@ -251,7 +292,7 @@ def raise_if_blocked(report: QualityReport) -> None:
 
 def check_raw_columns(header: list[str], view: FeatureView, rule: SchemaRule) -> str | None:
     """Why a raw file's header breaks the contract, or None when it does not."""
-    expected = [*view.key_columns, *view.feature_names, view.label.name]
+    expected = [*view.key_columns, *(column.name for column in view.raw_columns)]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         return f"repeats columns: {', '.join(repeated)}"
@@ -347,28 +388,30 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
         )
     for rule in config.rules:
         for column in rule_columns(rule, view):
-            conditions.extend(_rule_conditions(rule, column))
+            conditions.extend(_rule_conditions(rule, column, view.column(column)))
     return conditions
 
 
-def _rule_conditions(rule: Rule, column: str) -> list[_Condition]:
+def _rule_conditions(rule: Rule, column: str, contract: Column | None = None) -> list[_Condition]:
     col = _q(column)
     shown = f"'{column} = ' || left(CAST({col} AS VARCHAR), 80)"
     found: list[tuple[str, str]] = []
     if isinstance(rule, NotNullRule):
         found.append((_empty(column), f"'{column} is empty'"))
     elif isinstance(rule, RangeRule):
-        if rule.min is not None:
-            found.append(
-                (f"{col} < {rule.min!r}", f"{shown} || ' is below the minimum {rule.min:g}'")
-            )
-        if rule.max is not None:
-            found.append(
-                (f"{col} > {rule.max!r}", f"{shown} || ' is above the maximum {rule.max:g}'")
-            )
+        low, high = rule.min, rule.max
+        if rule.from_contract and contract is not None:
+            low, high = contract.min, contract.max
+        if low is not None:
+            found.append((f"{col} < {low!r}", f"{shown} || ' is below the minimum {low:g}'"))
+        if high is not None:
+            found.append((f"{col} > {high!r}", f"{shown} || ' is above the maximum {high:g}'"))
     elif isinstance(rule, AllowedValuesRule):
-        values = ", ".join(_literal(value) for value in rule.values)
-        listed = ", ".join(str(value) for value in rule.values).replace("'", "''")
+        allowed = rule.values or (contract.values if contract is not None else None)
+        if not allowed:
+            return []
+        values = ", ".join(_literal(value) for value in allowed)
+        listed = ", ".join(str(value) for value in allowed).replace("'", "''")
         found.append(
             (
                 f"{col} IS NOT NULL AND {col} NOT IN ({values})",
@@ -383,8 +426,7 @@ def _rule_conditions(rule: Rule, column: str) -> list[_Condition]:
 
 def _contract_types(view: FeatureView) -> dict[str, str]:
     types = {view.entity.name: view.entity.dtype, view.event_timestamp: "timestamp"}
-    types.update({feature.name: feature.dtype for feature in view.features})
-    types[view.label.name] = view.label.dtype
+    types.update({column.name: column.dtype for column in view.raw_columns})
     return types
 
 
@@ -410,7 +452,7 @@ def evaluate_rows(
         connection.execute(_judged_table_sql(conditions))
         _mark_duplicates(connection, view, config)
         report.checks.extend(_count_checks(connection, conditions, config, view))
-        schema = view.arrow_schema()
+        schema = view.silver_schema()
         valid = connection.sql(
             f"SELECT {', '.join(_q(name) for name in schema.names)} FROM judged "  # noqa: S608  # nosec B608
             f"WHERE {_q(REJECT_RULE)} IS NULL ORDER BY {', '.join(_q(c) for c in view.key_columns)}"
@@ -422,7 +464,7 @@ def evaluate_rows(
     finally:
         connection.close()
     return RowEvaluation(
-        valid=valid.cast(view.arrow_schema()),
+        valid=valid.cast(view.silver_schema()),
         rejected_rows=rejected.column(ROW).to_pylist(),
         rejected_rules=rejected.column(REJECT_RULE).to_pylist(),
         rejected_reasons=rejected.column(REJECT_REASON).to_pylist(),
@@ -515,6 +557,14 @@ def _count_checks(
             if failed:
                 check.columns[condition.column] = check.columns.get(condition.column, 0) + failed
         checks.append(check)
+    for rule in config.rules:
+        if (
+            isinstance(rule, NotNullRule | RangeRule | AllowedValuesRule)
+            and rule.name not in by_rule
+        ):
+            # A contract rule whose columns have no bounds or values checks nothing; it is
+            # reported all the same, so the report lists every configured rule.
+            checks.append(CheckResult(rule.name, rule.type, rule.action))
     unique_names = ("duplicate_key", *(r.name for r in config.rules if isinstance(r, UniqueRule)))
     checks.extend(_count_unique(connection, name, config, view) for name in unique_names)
     for check in checks:

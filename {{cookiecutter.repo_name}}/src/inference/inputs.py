@@ -2,6 +2,10 @@
 
 The feature order is computed once per loaded model (`FeatureLayout`); each request then
 only checks names and values and fills a NumPy matrix, with no pandas on the hot path.
+Numbers fill a float64 matrix; a model with categorical features (strings, booleans)
+gets an object matrix. A feature the signature marks optional (nullable in
+config/features.yaml) may be null; an unknown category is accepted and encoded by the
+model as none of the known ones (docs/own-data.md).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ Location = tuple[str | int, ...]
 
 # JSON numbers arrive as int or float; bool is an int subclass and is refused on purpose.
 NUMBER_TYPES = (int, float)
+NUMBER, STRING, BOOLEAN = "number", "string", "boolean"
+Kind = str
+BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True)
@@ -42,28 +49,66 @@ class InvalidInput(ValueError):  # noqa: N818  # reads as "raise InvalidInput(pr
 class FeatureLayout:
     """The model's features in signature order, and how request rows map onto them."""
 
-    def __init__(self, feature_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        feature_names: Sequence[str],
+        kinds: Mapping[str, Kind] | None = None,
+        nullable: frozenset[str] = frozenset(),
+    ) -> None:
         self.names = list(feature_names)
         self.name_set = frozenset(self.names)
+        self.kinds = {name: (kinds or {}).get(name, NUMBER) for name in self.names}
+        self.nullable = nullable & self.name_set
+        # The sample's case, kept on the fast path: numbers only, none of them optional.
+        self.plain_numbers = not self.nullable and all(k == NUMBER for k in self.kinds.values())
+        numeric = all(kind == NUMBER for kind in self.kinds.values())
+        self.dtype: type = np.float64 if numeric else object
 
-    def row(self, features: Mapping[str, float], location: Location) -> list[float]:
-        """The values of one validated feature mapping, in model order."""
+    def row(self, features: Mapping[str, Any], location: Location) -> list[Any]:
+        """The values of one feature mapping, in model order, each checked for its kind."""
         if features.keys() != self.name_set:
             raise InvalidInput(self.name_problems(features, location))
-        return [features[name] for name in self.names]
+        values = [features[name] for name in self.names]
+        if self.plain_numbers and all(type(value) in NUMBER_TYPES for value in values):
+            return values
+        problems: list[InputProblem] = []
+        self._check(values, location, problems)
+        if problems:
+            raise InvalidInput(problems)
+        return values
 
-    def matrix(self, rows: Sequence[Mapping[str, float]], location: Location) -> np.ndarray:
-        """A matrix from validated feature mappings; every bad row is reported at once."""
-        values: list[list[float]] = []
+    def matrix(self, rows: Sequence[Mapping[str, Any]], location: Location) -> np.ndarray:
+        """A matrix from feature mappings; every bad row is reported at once."""
+        values: list[list[Any]] = []
         problems: list[InputProblem] = []
         for index, features in enumerate(rows):
             try:
                 values.append(self.row(features, (*location, index)))
             except InvalidInput as error:
                 problems.extend(error.problems)
-        if problems:
-            raise InvalidInput(problems)
-        return np.array(values, dtype=np.float64).reshape(len(values), len(self.names))
+        return self._finish(values, problems)
+
+    def parse_text(
+        self, name: str, cell: str, location: Location, problems: list[InputProblem]
+    ) -> Any:
+        """A CSV cell as the value its feature takes; an empty cell is missing."""
+        kind = self.kinds.get(name, NUMBER)
+        if cell == "":
+            return None
+        if kind == STRING:
+            return cell
+        if kind == BOOLEAN:
+            flag = BOOLEAN_TEXT.get(cell.strip().lower())
+            if flag is None:
+                problems.append(
+                    InputProblem(location, f"{cell!r} is not true or false", "bool_type")
+                )
+            return flag
+        try:
+            return float(cell)
+        except ValueError:
+            problems.append(InputProblem(location, f"{cell!r} is not a number", "float_type"))
+            return cell
 
     def name_problems(self, features: Mapping[str, Any], location: Location) -> list[InputProblem]:
         missing = [
@@ -99,7 +144,9 @@ class FeatureLayout:
             if names:
                 problems.extend(names)
                 continue
-            values.append(self._numbers([record[n] for n in self.names], where, problems))
+            row = [record[n] for n in self.names]
+            self._check(row, where, problems)
+            values.append(row)
         return self._finish(values, problems)
 
     def matrix_from_columns(
@@ -128,25 +175,35 @@ class FeatureLayout:
                     InputProblem(where, f"must be a list of {len(columns)} values", "type")
                 )
                 continue
-            values.append(self._numbers([row[i] for i in order], where, problems))
+            selected = [row[i] for i in order]
+            self._check(selected, where, problems)
+            values.append(selected)
         return self._finish(values, problems)
 
-    def _numbers(
-        self, row: list[Any], location: Location, problems: list[InputProblem]
-    ) -> list[float]:
+    def _check(self, row: list[Any], location: Location, problems: list[InputProblem]) -> None:
         for name, value in zip(self.names, row, strict=True):
-            if type(value) not in NUMBER_TYPES:
-                problems.append(InputProblem((*location, name), "must be a number", "float_type"))
-            elif not _is_finite(value):
-                problems.append(
-                    InputProblem((*location, name), "must be a finite number", "finite_number")
-                )
-        return row
+            problem = self._value_problem(name, value)
+            if problem is not None:
+                problems.append(InputProblem((*location, name), *problem))
 
-    def _finish(self, values: list[list[float]], problems: list[InputProblem]) -> np.ndarray:
+    def _value_problem(self, name: str, value: Any) -> tuple[str, str] | None:
+        if value is None and name in self.nullable:
+            return None
+        kind = self.kinds[name]
+        if kind == STRING:
+            return None if type(value) is str else ("must be a string", "string_type")
+        if kind == BOOLEAN:
+            return None if type(value) is bool else ("must be true or false", "bool_type")
+        if type(value) not in NUMBER_TYPES:
+            return ("must be a number", "float_type")
+        if not _is_finite(value):
+            return ("must be a finite number", "finite_number")
+        return None
+
+    def _finish(self, values: list[list[Any]], problems: list[InputProblem]) -> np.ndarray:
         if problems:
             raise InvalidInput(problems)
-        return np.array(values, dtype=np.float64).reshape(len(values), len(self.names))
+        return np.array(values, dtype=self.dtype).reshape(len(values), len(self.names))
 
 
 def _is_finite(value: float) -> bool:

@@ -128,21 +128,13 @@ def parse_csv_body(body: bytes, layout: FeatureLayout) -> np.ndarray:
             continue
         rows.append(
             [
-                _csv_number(cell, ("csv", number, name), problems) if keep else None
+                layout.parse_text(name, cell, ("csv", number, name), problems) if keep else None
                 for cell, name, keep in zip(row, header, wanted, strict=True)
             ]
         )
     if problems:
         raise InvalidInput(problems)
     return layout.matrix_from_columns(header, rows, ("csv",))
-
-
-def _csv_number(cell: str, location: Location, problems: list[InputProblem]) -> Any:
-    try:
-        return float(cell)
-    except ValueError:
-        problems.append(InputProblem(location, f"{cell!r} is not a number", "float_type"))
-        return cell
 
 
 def _problem(location: Location, message: str) -> InvalidInput:

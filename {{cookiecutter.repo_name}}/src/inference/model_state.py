@@ -68,13 +68,23 @@ class ServedModel:
     predictor: Predictor
     layout: FeatureLayout
     metrics: ModelMetrics
+    # The classes in the order of the per-class probabilities (empty for regression).
+    classes: tuple[object, ...] = ()
 
     @classmethod
     def of(cls, predictor: Predictor) -> ServedModel:
+        numeric = [n for n in predictor.feature_names if n not in predictor.categorical]
         return cls(
             predictor,
-            FeatureLayout(predictor.feature_names),
-            ModelMetrics(predictor.version, predictor.feature_names, predictor.is_regression),
+            FeatureLayout(predictor.feature_names, predictor.feature_kinds, predictor.nullable),
+            ModelMetrics(
+                predictor.version,
+                predictor.feature_names,
+                predictor.is_regression,
+                numeric,
+                may_miss=bool(predictor.nullable),
+            ),
+            tuple(predictor.classes),
         )
 
 

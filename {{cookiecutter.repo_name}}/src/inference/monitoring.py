@@ -144,8 +144,19 @@ class ModelMetrics:
         model_version: str,
         feature_names: Sequence[str],
         regression: bool,
+        numeric: Sequence[str] | None = None,
         publish_seconds: float = 1.0,
+        may_miss: bool = False,
     ) -> None:
+        self._may_miss = may_miss
+        # Input sums follow the numeric features only; categories are for the drift check.
+        numeric_names = list(feature_names) if numeric is None else list(numeric)
+        self._columns: list[int] | None = (
+            None
+            if numeric_names == list(feature_names)
+            else [list(feature_names).index(name) for name in numeric_names]
+        )
+        feature_names = numeric_names
         self.model_version = model_version
         self.regression = regression
         self.publish_seconds = publish_seconds
@@ -165,6 +176,11 @@ class ModelMetrics:
         for value in values.tolist():
             self._values.observe(value)
         BATCH_ROWS.observe(len(predictions))
+        if self._columns is not None or self._may_miss or matrix.dtype != np.float64:
+            # Object matrices (categorical models) and missing values: numbers only, and a
+            # missing value adds nothing to the sums.
+            selected = matrix if self._columns is None else matrix[:, self._columns]
+            matrix = np.nan_to_num(np.asarray(selected, dtype=np.float64), nan=0.0)
         with self._lock:
             self._sums += matrix.sum(axis=0)
             self._squares += np.einsum("ij,ij->j", matrix, matrix)

@@ -7,10 +7,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Strict: a string or a boolean is not a number; NaN and infinities are refused.
-FeatureValue = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# Strict: a string or a boolean is never taken for a number; NaN and infinities are
+# refused. Which kind each feature takes (and whether null) is checked against the model.
+FeatureValue = (
+    Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | Annotated[str, Field(strict=True, max_length=1024)]
+    | Annotated[bool, Field(strict=True)]
+    | None
+)
 EntityId = Annotated[str, Field(min_length=1, max_length=128)]
-PredictedValue = int | float
+PredictedValue = int | float | str | bool
 
 
 class PredictRequest(BaseModel):
@@ -18,7 +24,9 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     features: dict[str, FeatureValue] = Field(
-        description="Feature name to value; exactly the model's features (see GET /model)."
+        description="Feature name to value; exactly the model's features (see GET /model): "
+        "numbers, strings for categorical features, true/false for boolean ones, null where "
+        "the feature is optional."
     )
     entity_id: EntityId | None = Field(
         default=None, description="Optional id of the scored entity, kept in the prediction log."
@@ -35,7 +43,12 @@ class BatchPredictRequest(BaseModel):
 class Prediction(BaseModel):
     prediction: PredictedValue
     probability: float | None = Field(
-        default=None, description="Probability of the predicted class (classification only)."
+        default=None,
+        description="Probability of the predicted class (classifiers with predict_proba).",
+    )
+    probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Probability of every class, by class (classifiers with predict_proba).",
     )
     prediction_id: str = Field(description="The row's id in the predictions table.")
 
@@ -71,6 +84,7 @@ class InvocationsResponse(BaseModel):
 class FeatureSpec(BaseModel):
     name: str
     type: str
+    required: bool = True
 
 
 class ModelDescription(BaseModel):
@@ -81,6 +95,10 @@ class ModelDescription(BaseModel):
     task: str
     source: str = Field(description="Where the model is loaded from and watched.")
     inputs: list[FeatureSpec] = Field(description="The signature's inputs, in order.")
+    classes: list[str] = Field(
+        default_factory=list,
+        description="The classes a classifier predicts (keys of probabilities).",
+    )
     loaded_at: datetime
 
 

@@ -28,7 +28,9 @@ class StrictModel(BaseModel):
 
 
 class ModelConfig(StrictModel):
-    estimator: str
+    # Import path of a class with scikit-learn's estimator API, e.g.
+    # sklearn.linear_model.LogisticRegression or lightgbm.LGBMClassifier.
+    estimator: str = Field(pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
     # Fixed constructor parameters; searched ones (search.space) override them.
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -37,6 +39,9 @@ class PreprocessingConfig(StrictModel):
     # Feature selection inside the model pipeline: keep the k features with the strongest
     # univariate F-test; null keeps every feature. The model's input stays the whole view.
     select_k_best: int | None = Field(default=None, ge=1)
+    # Standardise the features before the estimator: null decides by the estimator
+    # (linear models, SVMs, neighbours and neural networks are scaled; trees are not).
+    scale: bool | None = None
 
 
 class ParamSpace(StrictModel):
@@ -84,7 +89,9 @@ class SearchConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     # Error analysis: the holdout is cut into this many quantile bins of one feature (or
     # its values, when it has that few) and the candidate scored on each.
-    segment_feature: str
+    # null: the feature with the fewest values among the categorical ones and those with
+    # at most `segments` values, else the first feature (so no dataset's column is named).
+    segment_feature: str | None = None
     segments: int = Field(default=3, ge=2)
 
 

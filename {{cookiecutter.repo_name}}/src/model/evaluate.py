@@ -37,7 +37,12 @@ def segment_labels(values: pd.Series, segments: int) -> pd.Series:
     values (sex, a category), else its quantile bin, named by its range."""
     if values.nunique() <= segments:
         names = values.map(format_value)
-        return names.astype(pd.CategoricalDtype(sorted(names.unique()), ordered=True))
+        return names.astype(pd.CategoricalDtype(sorted(names.dropna().unique()), ordered=True))
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        # A category of many values: its most frequent ones, the rest together.
+        common = values.value_counts().index[: segments - 1]
+        names = values.where(values.isin(common), other="(other)").map(format_value)
+        return names.astype(pd.CategoricalDtype(sorted(names.dropna().unique()), ordered=True))
     bins = pd.qcut(values, q=segments, duplicates="drop")
     return bins.cat.rename_categories(
         [f"({interval.left:.4g}, {interval.right:.4g}]" for interval in bins.cat.categories]

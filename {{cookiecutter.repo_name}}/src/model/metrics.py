@@ -112,20 +112,30 @@ def score_predictions(
     probabilities: np.ndarray | None,
     names: list[str] | None = None,
 ) -> dict[str, float]:
-    """The named metrics (all of the task's by default) of predictions already made."""
-    metrics = [get_metric(task, name) for name in names] if names else list(METRICS[task])
+    """The named metrics of predictions already made; by default all of the task's, less
+    those needing probabilities when the model gives none (LinearSVC, RidgeClassifier)."""
+    if names:
+        metrics = [get_metric(task, name) for name in names]
+    else:
+        metrics = [
+            metric
+            for metric in METRICS[task]
+            if probabilities is not None or not metric.needs_probabilities
+        ]
     return {metric.name: metric.compute(labels, predicted, probabilities) for metric in metrics}
 
 
 def predict(task: Task, model: Any, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions and, for a classifier, its probabilities, from one model call.
+    """The model's own predictions and, for a classifier that has predict_proba, its class
+    probabilities (columns in `model.classes_` order).
 
-    A classifier's prediction is its most probable class, as served (see Predictor).
+    Predictions come from `predict`, never an argmax of the probabilities: a threshold-tuned
+    classifier keeps its decision rule, as served (see Predictor).
     """
-    if task == "regression":
-        return np.asarray(model.predict(features)), None
-    probabilities = np.asarray(model.predict_proba(features))
-    return np.asarray(model.classes_)[probabilities.argmax(axis=1)], probabilities
+    predicted = np.asarray(model.predict(features))
+    if task == "regression" or not hasattr(model, "predict_proba"):
+        return predicted, None
+    return predicted, np.asarray(model.predict_proba(features))
 
 
 def score(

@@ -1,8 +1,10 @@
 """MLflow: experiments, runs, model logging, the registry, its aliases and model loading.
 
 The registry's lifecycle uses aliases, `staging` and `production` (MLflow's stages are
-deprecated). Models are saved with skops, never pickle: only scikit-learn's and NumPy's
-own types are trusted on load, so a model file cannot run arbitrary code.
+deprecated). Models are saved with skops, never pickle: only the types of scikit-learn,
+NumPy and the package of the configured estimator (LightGBM, XGBoost...) are trusted on
+load, so a model file cannot run arbitrary code. The model's requirements pin the same
+packages at their installed versions.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import logging
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib.metadata import packages_distributions
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.base import BaseEstimator
 
 from src.errors import ModelNotFoundError, ProjectError
@@ -65,6 +69,8 @@ REJECTED_DECISION = "rejected"
 MAX_DESCRIPTION = 5000
 
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.")
+# Plain containers that estimator packages keep in their state (LightGBM's parameters).
+TRUSTED_CONTAINERS = frozenset({"collections.OrderedDict", "collections.defaultdict"})
 
 
 def fit_description(description: str) -> str:
@@ -78,10 +84,28 @@ def fit_description(description: str) -> str:
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 
 
+def estimator_packages(model: BaseEstimator) -> list[str]:
+    """Top-level packages of the estimators in `model` other than scikit-learn (`lightgbm`
+    for an LGBMClassifier, also inside a pipeline or a threshold tuner)."""
+    parts: list[Any] = [model, *model.get_params(deep=True).values()]
+    packages = {
+        type(part).__module__.split(".", 1)[0]
+        for part in parts
+        if hasattr(part, "fit") and hasattr(part, "get_params")
+    }
+    return sorted(packages - {"sklearn"})
+
+
 def trusted_types(model: BaseEstimator) -> list[str]:
-    """Types skops must trust to load `model`; anything outside sklearn/numpy is refused."""
+    """Types skops must trust to load `model`: those of scikit-learn, NumPy and the
+    estimator's own package; anything else (a project function, another library) is refused."""
+    prefixes = TRUSTED_TYPE_PREFIXES + tuple(f"{name}." for name in estimator_packages(model))
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    foreign = [name for name in untrusted if not name.startswith(TRUSTED_TYPE_PREFIXES)]
+    foreign = [
+        name
+        for name in untrusted
+        if not name.startswith(prefixes) and name not in TRUSTED_CONTAINERS
+    ]
     if foreign:
         raise ProjectError(f"model holds types that cannot be trusted on load: {foreign}")
     return list(untrusted)
@@ -116,8 +140,36 @@ def quiet_model_logging() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def pinned_requirements() -> list[str]:
-    return [f"{name}=={package_version(name)}" for name in PINNED_PACKAGES]
+def distribution_of(package: str) -> str:
+    """The installed distribution that provides an importable package (sklearn: scikit-learn)."""
+    return packages_distributions().get(package, [package])[0]
+
+
+def pinned_requirements(model: BaseEstimator | None = None) -> list[str]:
+    """The serving requirements at their installed versions, the estimator's package too."""
+    extra = [distribution_of(name) for name in estimator_packages(model)] if model else []
+    names = [*PINNED_PACKAGES, *(name for name in extra if name not in PINNED_PACKAGES)]
+    return [f"{name}=={package_version(name)}" for name in names]
+
+
+def typed_inputs(schema: Schema, types: Collection[DataType]) -> frozenset[str]:
+    """Names of the signature's inputs of the given types."""
+    return frozenset(str(spec.name) for spec in schema.inputs if spec.type in types)
+
+
+def optional_inputs(schema: Schema) -> frozenset[str]:
+    return frozenset(str(spec.name) for spec in schema.inputs if not spec.required)
+
+
+def mark_optional(signature: ModelSignature, nullable: Collection[str]) -> ModelSignature:
+    """The signature with the nullable features as optional inputs (null allowed)."""
+    if not nullable or signature.inputs is None:
+        return signature
+    columns: list[ColSpec | TensorSpec] = [
+        ColSpec(spec.type, spec.name, required=spec.name not in nullable)
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(columns), outputs=signature.outputs)
 
 
 class MlflowManager:
@@ -220,10 +272,19 @@ class MlflowManager:
     def log_figure(self, figure: Figure, artifact_file: str) -> None:
         mlflow.log_figure(figure, artifact_file)
 
-    def log_model(self, model: BaseEstimator, features: pd.DataFrame, task: Task) -> ModelInfo:
-        """Log the model with signature, input example and pinned requirements."""
+    def log_model(
+        self,
+        model: BaseEstimator,
+        features: pd.DataFrame,
+        task: Task,
+        nullable: Collection[str] = (),
+    ) -> ModelInfo:
+        """Log the model with signature (nullable features optional), input example and
+        pinned requirements."""
         with quiet_model_logging():
-            signature: ModelSignature = infer_signature(features, model.predict(features.head(5)))
+            signature = mark_optional(
+                infer_signature(features, model.predict(features.head(5))), nullable
+            )
             info: ModelInfo = mlflow.sklearn.log_model(
                 model,
                 name=MODEL_ARTIFACT,
@@ -231,7 +292,7 @@ class MlflowManager:
                 skops_trusted_types=trusted_types(model),
                 signature=signature,
                 input_example=features.head(2),
-                pip_requirements=pinned_requirements(),
+                pip_requirements=pinned_requirements(model),
                 tags={TASK_TAG: task},
             )
         mlflow.set_tag(TASK_TAG, task)
@@ -316,10 +377,14 @@ class MlflowManager:
         run = self.client.get_run(version.run_id) if version.run_id else None
         if run is None or TASK_TAG not in run.data.tags:
             raise ProjectError(f"{uri} has no run with a {TASK_TAG!r} tag")
+        inputs = info.signature.inputs
         return Predictor(
             estimator=estimator,
             task=parse_task(run.data.tags[TASK_TAG]),
-            feature_names=list(info.signature.inputs.input_names()),
+            feature_names=[str(name) for name in inputs.input_names()],
+            categorical=typed_inputs(inputs, (DataType.string, DataType.boolean)),
+            boolean=typed_inputs(inputs, (DataType.boolean,)),
+            nullable=optional_inputs(inputs),
             model_name=model_name,
             version=str(version.version),
             alias=alias,

@@ -145,6 +145,9 @@ def build_evaluation_figures(
     """The holdout pictures of the task, by artifact file name."""
     if task == "regression":
         return {"residuals.png": plot_residuals(model, features, label)}
+    if not hasattr(model, "predict_proba"):
+        # Curves need scores of each class; LinearSVC, RidgeClassifier only give classes.
+        return {"confusion_matrix.png": plot_confusion_matrix(model, features, label)}
     return {
         "confusion_matrix.png": plot_confusion_matrix(model, features, label),
         "roc_curve.png": plot_roc_curves(model, features, label),

@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from src.errors import ConfigError, DataValidationError
 from src.model.config import ParamSpace, PrunerConfig, SearchConfig, TrainingConfig
 from src.model.metrics import Metric, get_metric, score
-from src.model.train import build_estimator
+from src.model.train import FeatureKinds, build_estimator, estimator_of
 
 COMPLETE = "complete"
 PRUNED = "pruned"
@@ -128,13 +128,17 @@ def model_params(config: TrainingConfig, searched: dict[str, Any]) -> dict[str, 
     return {**config.model.params, **searched}
 
 
-def build_model(config: TrainingConfig, searched: dict[str, Any]) -> Any:
+def build_model(
+    config: TrainingConfig, searched: dict[str, Any], kinds: FeatureKinds | None = None
+) -> Any:
     return build_estimator(
         config.task,
         config.model.estimator,
         model_params(config, searched),
         config.seed,
         config.preprocessing.select_k_best,
+        kinds,
+        config.preprocessing.scale,
     )
 
 
@@ -144,7 +148,7 @@ def fit_model(model: Any, features: pd.DataFrame, labels: pd.Series) -> Any:
     try:
         fitted.fit(features, labels)
     except ValueError as error:
-        raise ConfigError(f"fitting {model.named_steps['model']!r} failed: {error}") from error
+        raise ConfigError(f"fitting {estimator_of(model)!r} failed: {error}") from error
     return fitted
 
 
@@ -170,11 +174,12 @@ def run_trial(
     metric: Metric,
     features: pd.DataFrame,
     labels: pd.Series,
+    kinds: FeatureKinds,
 ) -> TrialResult:
     """Score one parameter set fold by fold, reporting the running mean so the pruner can stop
     a hopeless trial early."""
     params = suggest_params(trial, config.search.space)
-    model = build_model(config, params)
+    model = build_model(config, params, kinds)
     scores: list[float] = []
     for step, fold in enumerate(build_folds(config, labels)):
         scores.append(fit_and_score(config, metric, model, features, labels, fold))
@@ -192,17 +197,31 @@ def check_space(config: SearchConfig, estimator_params: set[str]) -> None:
         )
 
 
+def check_metric(metric: Metric, estimator: Any) -> None:
+    if metric.needs_probabilities and not hasattr(estimator, "predict_proba"):
+        raise ConfigError(
+            f"promotion.gate_metric {metric.name!r} needs probabilities, which "
+            f"{type(estimator).__name__} does not give (no predict_proba); choose a metric "
+            "of its predictions, e.g. accuracy or f1"
+        )
+
+
 def run_search(
     config: TrainingConfig,
     features: pd.DataFrame,
     labels: pd.Series,
     track_trial: TrialTracker,
     on_trial: TrialCallback | None = None,
+    kinds: FeatureKinds | None = None,
 ) -> SearchResult:
     """Search the space with a seeded TPE sampler and the configured pruner; one trial at a
-    time, each tracked by `track_trial`."""
+    time, each tracked by `track_trial`. `kinds` (from the feature view) says which features
+    are categorical or nullable; by default they are read off `features`."""
     metric = get_metric(config.task, config.promotion.gate_metric)
-    check_space(config.search, set(build_model(config, {}).named_steps["model"].get_params()))
+    kinds = kinds or FeatureKinds.of_frame(features)
+    estimator = estimator_of(build_model(config, {}, kinds))
+    check_space(config.search, set(estimator.get_params()))
+    check_metric(metric, estimator)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize" if metric.higher_is_better else "minimize",
@@ -213,7 +232,7 @@ def run_search(
 
     def objective(trial: optuna.Trial) -> float:
         with track_trial(trial.number) as record:
-            result = run_trial(trial, config, metric, features, labels)
+            result = run_trial(trial, config, metric, features, labels, kinds)
             record(result)
         results.append(result)
         if on_trial is not None:

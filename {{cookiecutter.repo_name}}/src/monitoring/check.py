@@ -102,7 +102,7 @@ def add_missing_predictions(current: pd.DataFrame, predictor: Predictor) -> pd.D
     """A file of features only is scored by the model, so its predictions can be checked."""
     if PREDICTION in current.columns:
         return current
-    check_columns(current, predictor.feature_names, "current")
+    check_columns(current, predictor.feature_names, "current", predictor.categorical)
     scored = predictor.predict_frame(current)
     return current.assign(**{PREDICTION: scored[PREDICTION]})
 
@@ -151,10 +151,11 @@ def run_monitoring_check(
     source: str,
 ) -> MonitoringOutcome:
     columns = predictor.feature_names
-    check_columns(reference, columns, "reference")
+    categorical = predictor.categorical
+    check_columns(reference, columns, "reference", categorical)
     current = add_missing_predictions(current, predictor)
-    quality = check_quality(reference, current, columns, config.quality)
-    drift, evidence = detect_drift(reference, current, columns, config.drift)
+    quality = check_quality(reference, current, columns, config.quality, categorical)
+    drift, evidence = detect_drift(reference, current, columns, config.drift, categorical)
     notes = []
     prediction = None
     if PREDICTION in reference.columns:

@@ -13,6 +13,10 @@ class DriftConfig(BaseModel):
     # None keeps Evidently's choice per column (K-S up to 1000 reference rows, Wasserstein above).
     method: str | None = None
     column_threshold: float | None = Field(default=None, gt=0)
+    # The same for categorical (string and boolean) features: None keeps Evidently's choice
+    # (chi-square or z-test up to 1000 reference rows, Jensen-Shannon above).
+    categorical_method: str | None = None
+    categorical_threshold: float | None = Field(default=None, gt=0)
     drift_share: float = Field(default=0.5, gt=0, le=1)
     prediction_method: str | None = None
     prediction_threshold: float | None = Field(default=None, gt=0)

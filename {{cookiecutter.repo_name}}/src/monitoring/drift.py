@@ -16,7 +16,7 @@ The dataset drifts when the share of drifted columns reaches `drift_share`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -119,11 +119,16 @@ class DriftEvidence:
         snapshot.save_html(str(path))
 
 
-def check_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+def check_columns(
+    frame: pd.DataFrame, columns: Sequence[str], name: str, categorical: Collection[str] = ()
+) -> None:
+    """The columns must be there, numbers where they are not categorical."""
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise DataValidationError(f"{name} data misses columns: {', '.join(missing)}")
-    non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    non_numeric = [
+        c for c in columns if c not in categorical and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
     if non_numeric:
         raise DataValidationError(f"{name} data has non-numeric columns: {', '.join(non_numeric)}")
 
@@ -135,6 +140,10 @@ def finite_values(values: pd.Series, column: str, name: str) -> pd.Series:
         if pd.api.types.is_float_dtype(values)
         else values.dropna()
     )
+    if not pd.api.types.is_numeric_dtype(kept) or pd.api.types.is_bool_dtype(kept):
+        # Categories as text: a column read back with missing values holds objects, and
+        # True and "True" must count as the same category on both sides.
+        kept = kept.astype(str)
     if kept.empty:
         raise DataValidationError(f"{name} column {column!r} holds no finite values")
     return kept
@@ -244,25 +253,36 @@ def check_enough_rows(current: pd.DataFrame, config: DriftConfig) -> None:
 
 
 def detect_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], config: DriftConfig
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    config: DriftConfig,
+    categorical: Collection[str] = (),
 ) -> tuple[DriftResult, DriftEvidence]:
-    """Per-column drift decisions for `columns`; returns the result and the report evidence."""
-    check_columns(reference, columns, "reference")
-    check_columns(current, columns, "current")
+    """Per-column drift decisions for `columns`; returns the result and the report evidence.
+
+    Columns in `categorical` (strings, booleans) get Evidently's categorical tests
+    (chi-square or z-test on small references, Jensen-Shannon above), the others its
+    numerical ones."""
+    check_columns(reference, columns, "reference", categorical)
+    check_columns(current, columns, "current", categorical)
     check_enough_rows(current, config)
     evidence = DriftEvidence(reference, current)
     results = []
     for column in columns:
+        kind: ColumnKind = "categorical" if column in categorical else "numerical"
         drift = decide_column_drift(
             reference[column],
             current[column],
             column,
-            "numerical",
-            config.method,
-            config.column_threshold,
+            kind,
+            config.method if kind == "numerical" else config.categorical_method,
+            config.column_threshold if kind == "numerical" else config.categorical_threshold,
         )
         results.append(drift)
-        evidence = evidence.with_column(drift, "numerical", config.method)
+        evidence = evidence.with_column(
+            drift, kind, config.method if kind == "numerical" else config.categorical_method
+        )
     share = sum(drift.drifted for drift in results) / len(columns)
     result = DriftResult(
         columns=results,

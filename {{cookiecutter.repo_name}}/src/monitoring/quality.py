@@ -1,12 +1,14 @@
 """Data quality of the current window, judged against the reference set.
 
 Two checks per feature: the share of missing (or non-finite) values, and the share of
-values outside the reference's range widened by a tolerance. They run before the drift
+values outside the reference's range widened by a tolerance (for a categorical feature:
+categories the reference never had). They run before the drift
 tests, which only see finite values and so cannot notice a feature that went missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,8 +23,10 @@ class ColumnQuality:
     column: str
     missing_share: float
     out_of_range_share: float
-    lower_bound: float
-    upper_bound: float
+    # The accepted range of a number; None for a category.
+    lower_bound: float | None
+    upper_bound: float | None
+    reference_missing_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,23 @@ def numeric_values(values: pd.Series) -> np.ndarray:
     return np.where(np.isfinite(numbers), numbers, np.nan)
 
 
+def check_category_column(reference: pd.Series, current: pd.Series, column: str) -> ColumnQuality:
+    """A category's missing share, and as its out-of-range share the categories the
+    reference never had (the model encodes them as none of the known ones)."""
+    known = set(reference.dropna().astype(str))
+    missing = current.isna().to_numpy()
+    unseen = ~missing & ~current.astype(str).isin(known).to_numpy()
+    rows = max(len(current), 1)
+    return ColumnQuality(
+        column=column,
+        missing_share=float(missing.sum() / rows),
+        out_of_range_share=float(unseen.sum() / rows),
+        lower_bound=None,
+        upper_bound=None,
+        reference_missing_share=float(reference.isna().mean()) if len(reference) else 0.0,
+    )
+
+
 def check_column(
     reference: pd.Series, current: pd.Series, column: str, config: QualityConfig
 ) -> ColumnQuality:
@@ -67,20 +88,31 @@ def check_column(
         out_of_range_share=float(outside.sum() / rows),
         lower_bound=lower,
         upper_bound=upper,
+        reference_missing_share=float(np.isnan(known).mean()) if len(known) else 0.0,
     )
 
 
 def check_quality(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], config: QualityConfig
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    config: QualityConfig,
+    categorical: Collection[str] = (),
 ) -> QualityResult:
-    """Missing and out-of-range shares of every column, and the checks they fail."""
+    """Missing and out-of-range (unseen, for categories) shares of every column, and the
+    checks they fail. A feature that is often missing in the reference (nullable) may be
+    missing that much more than max_missing_share."""
     results = [
-        check_column(reference[column], current[column], column, config) for column in columns
+        check_category_column(reference[column], current[column], column)
+        if column in categorical
+        else check_column(reference[column], current[column], column, config)
+        for column in columns
     ]
     failed = [
-        f"{r.column} missing {r.missing_share:.1%} > {config.max_missing_share:.1%}"
+        f"{r.column} missing {r.missing_share:.1%} > "
+        f"{r.reference_missing_share + config.max_missing_share:.1%}"
         for r in results
-        if r.missing_share > config.max_missing_share
+        if r.missing_share > r.reference_missing_share + config.max_missing_share
     ] + [
         f"{r.column} out of range {r.out_of_range_share:.1%} > {config.max_out_of_range_share:.1%}"
         for r in results

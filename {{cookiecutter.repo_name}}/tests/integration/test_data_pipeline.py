@@ -237,7 +237,7 @@ def test_files_missing_columns_or_empty_are_refused_and_the_rest_goes_through(
     message = str(raised.value)
     assert f"raw file {missing} misses columns: {view.features[0].name}" in message
     assert f"raw file {empty} is empty" in message
-    assert f"raw file {not_csv} is not a CSV file" in message
+    assert f"raw file {not_csv} is not a CSV, Parquet or JSON Lines file" in message
     assert "header_only" not in message
     assert gold_entities(context) == sorted(row[0] for row in good)
 
@@ -350,3 +350,49 @@ def test_sql_runs_on_duckdb_over_the_iceberg_tables(sample_lake: ProjectContext)
     table = f"{lake.database}.{sample_lake.view.table}"
     result = lake.sql(f"SELECT COUNT(*) AS n FROM {table}").to_pylist()
     assert result == [{"n": lake.read(sample_lake.view.table).num_rows}]
+
+
+def test_parquet_and_json_lines_files_reach_gold_like_csv(context: ProjectContext) -> None:
+    view = context.view
+    names = header(view)
+    rows = [good_row(view, n) for n in range(6)]
+    typed = pd.DataFrame([row[:2] + [float(v) for v in row[2:-1]] + [1] for row in rows[:3]])
+    typed.columns = names
+    typed[view.event_timestamp] = pd.to_datetime(typed[view.event_timestamp], utc=True)
+    land(context, "part.parquet", typed.to_parquet(index=False))
+    records = [json.dumps(dict(zip(names, row, strict=True))) for row in rows[3:]]
+    land(context, "part.jsonl", ("\n".join([*records, "not json"]) + "\n").encode())
+
+    run(context, DataInterval.for_day(DAY), quality=RULES)
+
+    assert gold_entities(context) == sorted(row[0] for row in rows)
+    assert quarantined(context)["_rule"].tolist() == ["malformed"]
+
+
+def test_a_derived_feature_is_computed_in_gold_from_raw_columns(context: ProjectContext) -> None:
+    view = context.view
+    first, last = view.features[0], view.features[-1]
+    derived = last.model_copy(update={"expression": f"{first.name} * 2"})
+    source = first.model_copy(update={"name": "raw_only_input", "description": "not a feature"})
+    custom = view.model_copy(
+        update={"features": [*view.features[:-1], derived], "source_columns": [source]}
+    )
+    names = [*custom.key_columns, *(column.name for column in custom.raw_columns)]
+    assert last.name not in names  # the raw files need not carry the derived feature
+    rows = [good_row(view, n) for n in range(3)]
+    land(context, "rows.csv", csv_text(names, *([*row[:-2], "9.5", row[-1]] for row in rows)))
+
+    run_data_pipeline(
+        context.lake,
+        context.store,
+        custom,
+        context.settings.aws.s3.raw_prefix,
+        DataInterval.for_day(DAY),
+        quality=RULES,
+        quality_prefix=context.settings.aws.s3.quality_prefix,
+    )
+
+    gold = context.lake.read(custom.table).to_pandas()
+    assert len(gold) == 3
+    assert (gold[last.name] == gold[first.name] * 2).all()
+    assert "raw_only_input" not in gold.columns

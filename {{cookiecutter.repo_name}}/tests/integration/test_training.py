@@ -59,8 +59,12 @@ def quick(config: TrainingConfig) -> TrainingConfig:
 
 def worse(config: TrainingConfig) -> TrainingConfig:
     """A deliberately weak candidate: a single depth-1 tree, no search."""
+    kind = "Classifier" if config.task == "classification" else "Regressor"
     stump = config.model.model_copy(
-        update={"estimator": "random_forest", "params": {"n_estimators": 1, "max_depth": 1}}
+        update={
+            "estimator": f"sklearn.ensemble.RandomForest{kind}",
+            "params": {"n_estimators": 1, "max_depth": 1},
+        }
     )
     return config.model_copy(update={"model": stump}).with_search(n_trials=1, cv_folds=3, space={})
 

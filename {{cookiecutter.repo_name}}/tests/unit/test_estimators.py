@@ -1,4 +1,5 @@
-"""Estimators: the model pipeline, feature selection inside it, and the skops trust rule."""
+"""Estimators: named by import path, the model pipeline the feature types need, the model's
+own predict through the Predictor, and the skops trust rule."""
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,12 @@ from src.context import FEATURES_FILE, TRAINING_FILE
 from src.data.feature_store import load_feature_view
 from src.errors import ConfigError, ProjectError
 from src.model.config import load_training_config
-from src.model.mlflow_manager import trusted_types
-from src.model.train import build_estimator
+from src.model.mlflow_manager import estimator_packages, pinned_requirements, trusted_types
+from src.model.predictor import Predictor
+from src.model.train import FeatureKinds, build_estimator
 from src.pipelines.DS.training_pipeline.preprocessing import check_feature_settings
+
+LOGISTIC = "sklearn.linear_model.LogisticRegression"
 
 
 def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
@@ -24,7 +28,7 @@ def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
 
 def test_feature_selection_keeps_k_features_inside_the_model() -> None:
     features, labels = breast_cancer()
-    model = build_estimator("classification", "logistic_regression", {}, 0, select_k_best=5)
+    model = build_estimator("classification", LOGISTIC, {}, 0, select_k_best=5)
     model.fit(features, labels)
     assert [name for name, _ in model.steps] == ["select", "scale", "model"]
     assert model.named_steps["select"].get_support().sum() == 5
@@ -34,18 +38,27 @@ def test_feature_selection_keeps_k_features_inside_the_model() -> None:
 
 
 def test_trees_are_not_scaled_and_linear_models_are() -> None:
-    forest = build_estimator("regression", "random_forest", {"n_estimators": 2}, 0)
-    ridge = build_estimator("regression", "ridge", {}, 0)
+    forest = build_estimator(
+        "regression", "sklearn.ensemble.RandomForestRegressor", {"n_estimators": 2}, 0
+    )
+    ridge = build_estimator("regression", "sklearn.linear_model.Ridge", {}, 0)
     assert [name for name, _ in forest.steps] == ["model"]
     assert [name for name, _ in ridge.steps] == ["scale", "model"]
+    # The seed reaches every estimator that takes one.
+    assert forest.named_steps["model"].random_state == 0
+
+
+FOREST = "sklearn.ensemble.RandomForestClassifier"
 
 
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("svm", {}, "unknown classification estimator 'svm'; choose one of"),
-        ("random_forest", {"random_state": 1}, "invalid parameters for random_forest"),
-        ("random_forest", {"trees": 3}, "invalid parameters for random_forest"),
+        ("svm", {}, "'svm' is not an import path"),
+        ("sklearn.svm.NoSuchModel", {}, "sklearn.svm has no estimator class 'NoSuchModel'"),
+        ("nolib.Model", {}, "module 'nolib' cannot be imported"),
+        ("sklearn.linear_model.Ridge", {}, "is not a classifier"),
+        (FOREST, {"trees": 3}, f"invalid parameters for {FOREST}"),
     ],
 )
 def test_bad_estimator_settings_are_config_errors(
@@ -53,6 +66,110 @@ def test_bad_estimator_settings_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         build_estimator("classification", name, params, 0)
+
+
+def mixed_frame(rows: int = 240) -> tuple[pd.DataFrame, pd.Series]:
+    """Numbers with gaps, a string category with gaps, a boolean; three classes."""
+    rng = np.random.default_rng(3)
+    colour = rng.choice(["red", "green", "blue"], rows).astype(object)
+    colour[rng.random(rows) < 0.1] = None
+    size = rng.normal(size=rows)
+    size[rng.random(rows) < 0.1] = np.nan
+    frame = pd.DataFrame(
+        {"size": size, "colour": colour, "flag": rng.random(rows) < 0.5, "x": rng.normal(size=rows)}
+    )
+    labels = pd.Series(np.where(colour == "red", "a", np.where(frame["x"] > 0, "b", "c")))
+    return frame, labels
+
+
+def mixed_predictor(model: Pipeline, frame: pd.DataFrame) -> Predictor:
+    return Predictor(
+        model,
+        "classification",
+        list(frame.columns),
+        "model",
+        "1",
+        "production",
+        "run",
+        categorical=frozenset({"colour", "flag"}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [(LOGISTIC, {}), ("lightgbm.LGBMClassifier", {"n_estimators": 20, "verbosity": -1})],
+)
+def test_categorical_and_missing_values_are_handled_inside_the_model(
+    name: str, params: dict[str, object]
+) -> None:
+    frame, labels = mixed_frame()
+    kinds = FeatureKinds.of_frame(frame)
+    assert kinds.categorical == ("colour", "flag")
+    assert kinds.nullable == frozenset({"size", "colour"})
+    model = build_estimator("classification", name, params, 0, kinds=kinds).fit(frame, labels)
+    assert next(step for step, _ in model.steps) == "encode"
+    predictor = mixed_predictor(model, frame)
+    assert predictor.linear_form is None  # the fast path steps aside by itself
+    rows = frame.head(5).to_numpy(dtype=object)
+    rows[0, 1] = "purple"  # a category never seen in training still gets an answer
+    arrays = predictor.predict_array(rows)
+    typed = pd.DataFrame(rows, columns=frame.columns).astype({"size": float, "x": float})
+    expected = model.predict(typed)
+    np.testing.assert_array_equal(arrays.predictions, expected)
+    assert arrays.class_probabilities is not None
+    assert arrays.class_probabilities.shape == (5, 3)
+    assert predictor.classes == ["a", "b", "c"]
+
+
+def test_an_all_numeric_view_keeps_the_foldable_pipeline() -> None:
+    features, _ = breast_cancer()
+    kinds = FeatureKinds.of_frame(features)
+    model = build_estimator("classification", LOGISTIC, {}, 0, kinds=kinds)
+    assert [name for name, _ in model.steps] == ["scale", "model"]
+
+
+@pytest.mark.parametrize("name", ["sklearn.svm.LinearSVC", "sklearn.linear_model.RidgeClassifier"])
+def test_classifiers_without_probabilities_predict_their_own_classes(name: str) -> None:
+    features, labels = breast_cancer()
+    model = build_estimator("classification", name, {}, 0).fit(features, labels)
+    predictor = Predictor(model, "classification", list(features.columns), "m", "1", "p", "r")
+    arrays = predictor.predict_array(features.to_numpy())
+    np.testing.assert_array_equal(arrays.predictions, model.predict(features.to_numpy()))
+    assert arrays.probabilities is None
+    assert predictor.output_columns[0] == "prediction"
+
+
+def test_a_threshold_tuned_classifier_keeps_its_decision_rule() -> None:
+    features, labels = breast_cancer()
+    name = "sklearn.model_selection.FixedThresholdClassifier"
+    inner = build_estimator("classification", LOGISTIC, {}, 0)
+    model = build_estimator("classification", name, {"estimator": inner, "threshold": 0.95}, 0)
+    model.fit(features, labels)
+    predictor = Predictor(model, "classification", list(features.columns), "m", "1", "p", "r")
+    arrays = predictor.predict_array(features.to_numpy())
+    expected = model.predict(features.to_numpy())
+    np.testing.assert_array_equal(arrays.predictions, expected)
+    # An argmax of the probabilities would answer differently for some rows.
+    assert (np.argmax(model.predict_proba(features.to_numpy()), axis=1) != expected).any()
+
+
+def test_the_estimator_package_is_trusted_and_pinned() -> None:
+    frame, labels = mixed_frame()
+    model = build_estimator(
+        "classification",
+        "lightgbm.LGBMClassifier",
+        {"n_estimators": 5, "verbosity": -1},
+        0,
+        kinds=FeatureKinds.of_frame(frame),
+    ).fit(frame, labels)
+    assert estimator_packages(model) == ["lightgbm"]
+    trusted = trusted_types(model)
+    assert "lightgbm.basic.Booster" in trusted
+    loaded = skops.io.loads(skops.io.dumps(model), trusted=trusted)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    requirements = pinned_requirements(model)
+    assert any(line.startswith("lightgbm==") for line in requirements)
+    assert any(line.startswith("scikit-learn==") for line in requirements)
 
 
 def test_a_selection_larger_than_the_view_is_a_config_error() -> None:
@@ -71,7 +188,7 @@ def test_a_selection_larger_than_the_view_is_a_config_error() -> None:
 
 def test_only_sklearn_and_numpy_types_are_trusted_and_they_load_back() -> None:
     features, labels = breast_cancer()
-    model = build_estimator("classification", "logistic_regression", {}, 0, select_k_best=10)
+    model = build_estimator("classification", LOGISTIC, {}, 0, select_k_best=10)
     model.fit(features, labels)
     trusted = trusted_types(model)
     assert all(name.startswith(("sklearn.", "numpy.")) for name in trusted)
@@ -85,7 +202,7 @@ def shift(values: np.ndarray) -> np.ndarray:
 
 def test_a_model_holding_foreign_code_is_refused() -> None:
     features, labels = breast_cancer()
-    inner = build_estimator("classification", "logistic_regression", {}, 0)
+    inner = build_estimator("classification", LOGISTIC, {}, 0)
     model = Pipeline([("shift", FunctionTransformer(shift)), ("model", inner)])
     model.fit(features, labels)
     with pytest.raises(ProjectError, match=r"cannot be trusted on load.*shift"):

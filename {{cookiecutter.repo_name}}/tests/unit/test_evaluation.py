@@ -32,7 +32,11 @@ Loader = Callable[..., Any]
 
 
 def fitted(task: Task, frame: pd.DataFrame, target: pd.Series) -> Any:
-    name = "logistic_regression" if task == "classification" else "ridge"
+    name = (
+        "sklearn.linear_model.LogisticRegression"
+        if task == "classification"
+        else "sklearn.linear_model.Ridge"
+    )
     return build_estimator(task, name, {}, seed=0).fit(frame, target)
 
 

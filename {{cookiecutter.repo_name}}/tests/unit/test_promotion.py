@@ -7,7 +7,7 @@ from src.pipelines.DS.training_pipeline.promotion import compare_predictions, de
 CONFIG = TrainingConfig.model_validate(
     {
         "task": "classification",
-        "model": {"estimator": "logistic_regression"},
+        "model": {"estimator": "sklearn.linear_model.LogisticRegression"},
         "evaluation": {"segment_feature": "x"},
         "promotion": {
             "gate_metric": "roc_auc",

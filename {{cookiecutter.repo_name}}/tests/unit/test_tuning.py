@@ -16,7 +16,10 @@ SPACES: dict[Task, dict[str, Any]] = {
     "classification": {"C": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
     "regression": {"alpha": {"type": "float", "low": 1e-3, "high": 1e4, "log": True}},
 }
-ESTIMATORS = {"classification": "logistic_regression", "regression": "ridge"}
+ESTIMATORS = {
+    "classification": "sklearn.linear_model.LogisticRegression",
+    "regression": "sklearn.linear_model.Ridge",
+}
 GATES = {"classification": "roc_auc", "regression": "rmse"}
 
 

@@ -83,7 +83,11 @@ async def model(request: Request) -> ModelDescription:
         run_id=predictor.run_id,
         task=predictor.task,
         source=runtime.source,
-        inputs=[FeatureSpec(name=name, type="double") for name in predictor.feature_names],
+        inputs=[
+            FeatureSpec(name=name, type=kind, required=name not in predictor.nullable)
+            for name, kind in predictor.feature_kinds.items()
+        ],
+        classes=[str(name) for name in predictor.classes],
         loaded_at=predictor.loaded_at,
     )
 

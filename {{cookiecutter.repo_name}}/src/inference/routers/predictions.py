@@ -65,16 +65,28 @@ def mark_audit(request: Request, served: ServedModel, rows: int) -> None:
     request.state.rows = rows
 
 
-def predictions_of(arrays: PredictionArrays, prediction_ids: Sequence[str]) -> list[Prediction]:
+def predictions_of(
+    arrays: PredictionArrays, prediction_ids: Sequence[str], classes: Sequence[object] = ()
+) -> list[Prediction]:
+    rows = len(prediction_ids)
     probabilities = (
-        arrays.probabilities.tolist()
-        if arrays.probabilities is not None
-        else [None] * len(prediction_ids)
+        arrays.probabilities.tolist() if arrays.probabilities is not None else [None] * rows
     )
+    per_class: list[dict[str, float] | None] = [None] * rows
+    if arrays.class_probabilities is not None and classes:
+        names = [str(name) for name in classes]
+        per_class = [
+            dict(zip(names, row, strict=True)) for row in arrays.class_probabilities.tolist()
+        ]
     return [
-        Prediction(prediction=value, probability=probability, prediction_id=prediction_id)
-        for value, probability, prediction_id in zip(
-            arrays.predictions.tolist(), probabilities, prediction_ids, strict=True
+        Prediction(
+            prediction=value,
+            probability=probability,
+            probabilities=by_class,
+            prediction_id=prediction_id,
+        )
+        for value, probability, by_class, prediction_id in zip(
+            arrays.predictions.tolist(), probabilities, per_class, prediction_ids, strict=True
         )
     ]
 
@@ -94,11 +106,11 @@ async def predict(request: Request) -> Response:
     body = parse_body(PredictRequest, await request.body())
     mark_audit(request, served, 1)
     row = served.layout.row(body.features, ("body", "features"))
-    matrix = np.array([row], dtype=np.float64)
+    matrix: np.ndarray = np.array([row], dtype=served.layout.dtype)
     prediction_id: str = request.state.request_id
     entities = None if body.entity_id is None else [body.entity_id]
     arrays = await runtime.engine.score(served, matrix, [prediction_id], entities)
-    (prediction,) = predictions_of(arrays, [prediction_id])
+    (prediction,) = predictions_of(arrays, [prediction_id], served.classes)
     predictor = served.predictor
     return json_response(
         PredictResponse(
@@ -138,7 +150,7 @@ async def predict_batch(request: Request) -> Response:
     predictor = served.predictor
     return json_response(
         BatchPredictResponse(
-            predictions=predictions_of(arrays, prediction_ids),
+            predictions=predictions_of(arrays, prediction_ids, served.classes),
             model_name=predictor.model_name,
             model_version=predictor.version,
         )

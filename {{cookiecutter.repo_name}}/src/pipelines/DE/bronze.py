@@ -1,8 +1,10 @@
 """Bronze: raw files as received, plus ingestion metadata. A file is ingested once.
 
-Raw files land under `<raw_prefix>/<dataset>/ingest_date=YYYY-MM-DD/`. Every line of a
-readable CSV file reaches bronze: well-formed lines as text columns, malformed ones (a
-wrong number of fields) whole in `_raw_line`, for silver to quarantine. A file whose
+Raw files land under `<raw_prefix>/<dataset>/ingest_date=YYYY-MM-DD/`, as CSV, Parquet or
+JSON Lines (`.csv`, `.parquet`, `.jsonl`/`.ndjson`; `.gz` for the text formats). Every row
+of a readable file reaches bronze as text columns (typing is silver's job, whatever the
+format): for CSV and JSON Lines, malformed lines (a wrong number of fields, a line that
+is not a JSON object) whole in `_raw_line`, for silver to quarantine. A file whose
 content was already ingested (same checksum, whatever its name) is skipped. A file that
 cannot be read, or misses contract columns, is refused as a whole under the schema rule.
 """
@@ -13,11 +15,14 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from pyiceberg.expressions import EqualTo
 
 from src.data.aws_integration import ObjectStore
@@ -37,6 +42,9 @@ from src.data.tables import bronze_table
 
 SOURCE_CHECKSUM = "_source_checksum"
 CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet",)
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+RAW_SUFFIXES = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_LINES_SUFFIXES)
 
 __all__ = ["INGESTED_AT", "RAW_LINE", "SOURCE_CHECKSUM", "SOURCE_FILE"]
 
@@ -59,7 +67,9 @@ class RejectedFileError(Exception):
 
 
 def contract_columns(view: FeatureView) -> list[str]:
-    return [*view.key_columns, *view.feature_names, view.label.name]
+    """The columns raw files must carry: keys, measured features, source columns, label
+    (derived features are computed in gold)."""
+    return [*view.key_columns, *(column.name for column in view.raw_columns)]
 
 
 def bronze_schema(view: FeatureView) -> pa.Schema:
@@ -136,6 +146,81 @@ def parse_raw_csv(content: bytes, view: FeatureView, config: QualityConfig) -> p
     return table
 
 
+def parse_raw_parquet(content: bytes, view: FeatureView, config: QualityConfig) -> pa.Table:
+    """The contract's columns of a Parquet file, as text like a CSV file's."""
+    try:
+        table = pq.read_table(io.BytesIO(content))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise RejectedFileError(f"is not readable Parquet: {error}") from error
+    problem = check_raw_columns(table.column_names, view, config.schema_rule())
+    if problem:
+        raise RejectedFileError(problem)
+    columns = {name: _as_text(table.column(name)) for name in contract_columns(view)}
+    columns[RAW_LINE] = pa.nulls(table.num_rows, pa.string())
+    return pa.table(columns)
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise RejectedFileError(f"has a column of type {column.type} without text form") from error
+
+
+def parse_raw_json_lines(content: bytes, view: FeatureView, config: QualityConfig) -> pa.Table:
+    """The contract's columns of a JSON Lines file as text; a line that is not a JSON
+    object is kept whole in `_raw_line`. A key missing from a line is a missing value."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFileError(f"is not UTF-8 text: {error}") from error
+    names = contract_columns(view)
+    rows: list[dict[str, str | None]] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            rows.append({RAW_LINE: line})
+            continue
+        seen.update(record)
+        rows.append({name: _json_text(record.get(name)) for name in names})
+    if not rows:
+        raise RejectedFileError("is empty (no JSON lines)")
+    problem = check_raw_columns(sorted(seen), view, config.schema_rule())
+    if problem:
+        raise RejectedFileError(problem)
+    return pa.table(
+        {
+            name: pa.array([row.get(name) for row in rows], pa.string())
+            for name in [*names, RAW_LINE]
+        }
+    )
+
+
+def _json_text(value: object) -> str | None:
+    """A JSON value as the text a CSV file would hold (true/false for booleans)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def parse_raw_file(key: str, content: bytes, view: FeatureView, config: QualityConfig) -> pa.Table:
+    if key.endswith(PARQUET_SUFFIXES):
+        return parse_raw_parquet(content, view, config)
+    if key.endswith(JSON_LINES_SUFFIXES):
+        return parse_raw_json_lines(content, view, config)
+    return parse_raw_csv(content, view, config)
+
+
 def _read_header(content: bytes) -> list[str]:
     first_line = content.split(b"\n", 1)[0].rstrip(b"\r")
     try:
@@ -199,15 +284,17 @@ def ingest_day(
             continue
         source = store.uri(key)
         try:
-            if not key.endswith(CSV_SUFFIXES):
-                raise RejectedFileError(f"is not a CSV file (expected {' or '.join(CSV_SUFFIXES)})")
+            if not key.endswith(RAW_SUFFIXES):
+                raise RejectedFileError(
+                    f"is not a CSV, Parquet or JSON Lines file (expected {', '.join(RAW_SUFFIXES)})"
+                )
             content = read_raw_file(store, key)
             checksum = hashlib.sha256(content).hexdigest()
             if checksum in seen or already_ingested(lake, view, checksum):
                 result.files_skipped += 1
                 result.report.files_skipped.append(source)
                 continue
-            table = parse_raw_csv(content, view, config)
+            table = parse_raw_file(key, content, view, config)
         except RejectedFileError as reason:
             result.rejected[source] = f"raw file {source} {reason}"
             continue

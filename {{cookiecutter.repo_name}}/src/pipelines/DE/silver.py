@@ -78,7 +78,7 @@ def build_silver(
         .select(schema.names)
         .cast(schema)
     )
-    lake.create_table(silver_table(view.dataset), view.arrow_schema(), partition_by=INGEST_DATE)
+    lake.create_table(silver_table(view.dataset), view.silver_schema(), partition_by=INGEST_DATE)
     lake.overwrite(silver_table(view.dataset), evaluation.valid, where=interval.filter(INGEST_DATE))
     lake.create_table(quarantine_table(view.dataset), schema, partition_by=INGEST_DATE)
     lake.overwrite(quarantine_table(view.dataset), rejected, where=interval.filter(INGEST_DATE))

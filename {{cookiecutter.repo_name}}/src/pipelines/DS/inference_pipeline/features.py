@@ -14,8 +14,16 @@ from src.data.feature_store import FeatureView
 
 
 def prepare_features(table: pa.Table, view: FeatureView) -> np.ndarray:
-    """The model input: a float matrix whose columns follow the view's feature order."""
-    matrix = np.empty((table.num_rows, len(view.features)), dtype=np.float64)
+    """The model input, columns in the view's feature order: a float matrix (missing values
+    NaN), or an object matrix when the view has categorical features (missing: None)."""
+    categorical = set(view.categorical_features)
+    dtype: type = object if categorical else np.float64
+    matrix = np.empty((table.num_rows, len(view.features)), dtype=dtype)
     for index, name in enumerate(view.feature_names):
-        matrix[:, index] = table.column(name).to_numpy()
+        column = table.column(name)
+        if categorical:
+            # Python values in a mixed matrix: strings, booleans, numbers, None if missing.
+            matrix[:, index] = np.asarray(column.to_pylist(), dtype=object)
+        else:
+            matrix[:, index] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
     return matrix

@@ -6,6 +6,7 @@ would copy them twice before the model sees them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 
@@ -27,12 +28,15 @@ def load_scoring_rows(lake: Lake, view: FeatureView, day: date) -> pa.Table:
 
 
 def load_scoring_file(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file of rows, as a DataFrame (also what `drift-check --current` reads)."""
+    """A CSV, Parquet or JSON Lines file of rows, as a DataFrame (also what `drift-check
+    --current` reads)."""
     if not path.is_file():
         raise DataValidationError(f"input file {path} does not exist")
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
+        if path.suffix in {".jsonl", ".ndjson"}:
+            return pd.read_json(path, lines=True)
         return pd.read_csv(path)
     except (ValueError, OSError, pd.errors.ParserError) as error:
         raise DataValidationError(f"input file {path} is not readable: {error}") from error
@@ -45,22 +49,40 @@ def load_scoring_table(path: Path) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def validate_schema(table: pa.Table, feature_names: list[str]) -> None:
-    """Every feature must be present and numeric, with no missing or infinite values."""
+def validate_schema(
+    table: pa.Table,
+    feature_names: list[str],
+    categorical: Collection[str] = (),
+    nullable: Collection[str] = (),
+) -> None:
+    """Every feature must be present: numbers finite, categories strings or booleans, and
+    missing values only in the nullable features."""
     missing = [name for name in feature_names if name not in table.column_names]
     if missing:
         raise DataValidationError(f"input misses feature columns: {', '.join(missing)}")
     problems = []
     for name in feature_names:
         column = table.column(name)
+        if name in categorical:
+            if not (
+                pa.types.is_string(column.type)
+                or pa.types.is_large_string(column.type)
+                or pa.types.is_boolean(column.type)
+                or pa.types.is_null(column.type)
+            ):
+                problems.append(f"{name} (type {column.type}, not a category)")
+            elif column.null_count and name not in nullable:
+                problems.append(f"{name} ({column.null_count} rows missing)")
+            continue
         if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
             problems.append(f"{name} (type {column.type}, not a number)")
             continue
-        bad = column.null_count
+        bad = 0 if name in nullable else column.null_count
         if pa.types.is_floating(column.type):
-            # The sum of an all-null column is null, not 0.
+            # The sum of an all-null column is null, not 0; NaN is missing, infinity bad.
             finite = pc.sum(pc.is_finite(column)).as_py() or 0
-            bad += len(column) - column.null_count - finite
+            nan = pc.sum(pc.is_nan(column)).as_py() or 0
+            bad += len(column) - column.null_count - finite - (nan if name in nullable else 0)
         if bad:
             problems.append(f"{name} ({bad} rows not finite numbers)")
     if problems:

@@ -50,7 +50,7 @@ def run_batch_inference(
     input_file: Path | None = None,
 ) -> BatchInferenceOutcome:
     table = load_scoring_table(input_file) if input_file else load_scoring_rows(lake, view, day)
-    validate_schema(table, view.feature_names)
+    validate_schema(table, view.feature_names, view.categorical_features, view.nullable_features)
     matrix = prepare_features(table, view)
     predictor = load_production_model(manager, model_name)
     check_model_features(predictor.feature_names, view)

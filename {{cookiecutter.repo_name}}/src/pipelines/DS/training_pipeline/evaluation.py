@@ -107,7 +107,7 @@ def evaluate_candidate(
             candidate,
             split.x_test,
             split.y_test,
-            config.evaluation.segment_feature,
+            config.evaluation.segment_feature or str(split.x_test.columns[0]),
             config.evaluation.segments,
         ),
         importance=compute_feature_importance(

@@ -13,7 +13,11 @@ from src.model.predictor import Predictor
 from src.model.tuning import SearchProgress, SearchResult, TrialResult
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation, evaluate_candidate
 from src.pipelines.DS.training_pipeline.extraction import extract_snapshot
-from src.pipelines.DS.training_pipeline.preprocessing import split_training_set
+from src.pipelines.DS.training_pipeline.preprocessing import (
+    check_feature_settings,
+    split_training_set,
+    with_segment_feature,
+)
 from src.pipelines.DS.training_pipeline.promotion import PromotionDecision, promote_candidate
 from src.pipelines.DS.training_pipeline.registration import register_candidate
 from src.pipelines.DS.training_pipeline.training import train_candidate
@@ -65,6 +69,8 @@ def run_training_pipeline(
     report.step("extraction")
     extract = extract_snapshot(lake, view)
     report.step("preprocessing")
+    check_feature_settings(view, config)
+    config = with_segment_feature(extract.frame, view, config)
     split = split_training_set(extract.frame, view, config)
     production = load_production(manager, model_name)
     with manager.start_run(run_name=f"train-{config.model.estimator}") as run:

@@ -179,7 +179,7 @@ def register_candidate(
     evaluation: Evaluation,
     run_id: str,
 ) -> Registration:
-    model_info = manager.log_model(trained.model, split.x_train, config.task)
+    model_info = manager.log_model(trained.model, split.x_train, config.task, split.kinds.nullable)
     reference = build_reference(trained.model, split, view, config)
     manager.log_reference(reference)
     log_datasets(manager, view, extract, split, reference)

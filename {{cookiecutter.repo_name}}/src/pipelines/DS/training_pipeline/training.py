@@ -86,7 +86,7 @@ def train_candidate(
     )
     metric = config.promotion.gate_metric
     search = run_search(
-        config, split.x_train, split.y_train, trial_tracker(manager, metric), on_trial
+        config, split.x_train, split.y_train, trial_tracker(manager, metric), on_trial, split.kinds
     )
     mean, std = cv_metric_names(metric)
     mlflow.log_params({f"best_{name}": value for name, value in search.best_params.items()})
@@ -97,6 +97,8 @@ def train_candidate(
         plot_optimization_history(search.trials, metric, search.higher_is_better),
         f"{PLOTS_DIR}/optimization_history.png",
     )
-    model = fit_model(build_model(config, search.best_params), split.x_train, split.y_train)
+    model = fit_model(
+        build_model(config, search.best_params, split.kinds), split.x_train, split.y_train
+    )
     params = model_params(config, search.best_params)
     return TrainedCandidate(model=model, search=search, params=params)

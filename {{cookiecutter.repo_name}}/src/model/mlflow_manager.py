@@ -10,6 +10,7 @@ packages at their installed versions.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import warnings
@@ -71,6 +72,14 @@ MAX_DESCRIPTION = 5000
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.")
 # Plain containers that estimator packages keep in their state (LightGBM's parameters).
 TRUSTED_CONTAINERS = frozenset({"collections.OrderedDict", "collections.defaultdict"})
+
+
+# MLflow gates loading every scikit-learn format, skops included, behind this variable,
+# whose default (true in MLflow 3.17) may change. The project loads only skops files, whose
+# trusted types registration checked (trusted_types), from its own registry, and refuses
+# any other format itself (load_version); it allows the load explicitly rather than
+# relying on the default. An operator who sets the variable to false keeps that choice.
+DESERIALIZATION_VARIABLE = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
 
 def fit_description(description: str) -> str:
@@ -187,6 +196,7 @@ class MlflowManager:
         in the same process (a second project context, a test) may have moved it."""
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+        os.environ.setdefault(DESERIALIZATION_VARIABLE, "true")
 
     def get_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment_name)
@@ -373,6 +383,12 @@ class MlflowManager:
         info = mlflow.models.get_model_info(uri)
         if info.signature is None or info.signature.inputs is None:
             raise ProjectError(f"{uri} was logged without a signature")
+        serialization = info.flavors.get(mlflow.sklearn.FLAVOR_NAME, {}).get("serialization_format")
+        if serialization != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
+            raise ProjectError(
+                f"{uri} is saved as {serialization or 'no scikit-learn model'}, not skops: "
+                "the project never loads pickled models"
+            )
         estimator = mlflow.sklearn.load_model(uri)
         run = self.client.get_run(version.run_id) if version.run_id else None
         if run is None or TASK_TAG not in run.data.tags:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from src.context import ProjectContext
+from src.errors import ProjectError
 from src.model.config import TrainingConfig
 from src.model.metrics import get_metric
 from src.model.mlflow_manager import (
@@ -251,3 +252,28 @@ def test_failed_integration_checks_put_staging_back(
         context.settings.model_name, failed.outcome.version
     )
     assert version.tags[DECISION_TAG] == "rejected"
+
+
+def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> None:
+    """Only skops files load: a pickle in the registry (logged by hand, say) never runs."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LinearRegression
+
+    features = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    model = LinearRegression().fit(features, [0.0, 1.0, 2.0])
+    manager = context.mlflow
+    manager.activate()
+    mlflow.set_experiment(manager.experiment_name)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+            signature=infer_signature(features, model.predict(features)),
+            registered_model_name="pickled",
+        )
+    version = manager.client.get_model_version("pickled", "1")
+    with pytest.raises(ProjectError, match="not skops"):
+        manager.load_version("pickled", version, "production")

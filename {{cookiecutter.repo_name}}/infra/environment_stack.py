@@ -185,8 +185,9 @@ class EnvironmentStack(cdk.Stack):
             "ClusterName": cluster.cluster_name,
             "MlflowTrackingUri": mlflow.tracking_uri,
             "JobsTaskFamily": task_family(project, environment, "jobs"),
-            "ApiKeysSecret": api_keys.secret_name,
-            "MlflowAdminSecret": mlflow.admin.secret_name,
+            # The names as given: CloudFormation would otherwise cut them out of the ARNs.
+            "ApiKeysSecret": secret_name(project, environment, "api-keys"),
+            "MlflowAdminSecret": secret_name(project, environment, "mlflow-admin"),
         }.items():
             cdk.CfnOutput(self, name, value=value)
         acknowledge(

@@ -178,8 +178,6 @@ class ApiService(Construct):
             [alarm.alarm_name for alarm in self.alarms],
             behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM,
         )
-        for alarm in self.alarms:
-            self.service.node.add_dependency(alarm)
         scheme = "https" if https else "http"
         self.url = f"{scheme}://{self.load_balancer.load_balancer_dns_name}"
         if not https:

@@ -31,6 +31,11 @@ from src.settings import PROJECT_ROOT, Settings, get_settings
 # account starts the API with no task, since it cannot be ready before a model is trained.
 DESIRED_COUNT_CONTEXT = "api_desired_count"
 OUTDIR = "cdk.out"
+# CDK feature flags the stacks rely on, set here so the tests' synthesis and the CLI's agree.
+FEATURE_FLAGS = {
+    # Server access logs are delivered by bucket policy, not the legacy log-delivery ACL.
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+}
 VALIDATION_REPORT = "validation-report.json"
 
 
@@ -50,7 +55,7 @@ def build_app(
     settings = settings or get_settings()
     # The CDK CLI names the output folder itself (CDK_OUTDIR); run alone, cdk.out/.
     outdir = outdir or os.environ.get("CDK_OUTDIR") or str(PROJECT_ROOT / OUTDIR)
-    app = cdk.App(context=context, outdir=outdir)
+    app = cdk.App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
     project = read_project_name()
     # Env-agnostic unless an account is known: offline synthesis needs none.
     account = settings.aws.account_id or os.environ.get("CDK_DEFAULT_ACCOUNT")

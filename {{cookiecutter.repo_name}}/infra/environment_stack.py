@@ -35,7 +35,7 @@ from infra.naming import (
     task_family,
 )
 from infra.network import Network
-from infra.task_roles import ECS_TASKS, build_task_role
+from infra.task_roles import build_task_role, ecs_tasks_principal
 from src.data.access import describe_task_access
 from src.settings import EnvironmentDeployment, Settings
 
@@ -89,7 +89,7 @@ class EnvironmentStack(cdk.Stack):
             "ExecutionRole",
             role_name=role_name(project, environment, "execution"),
             description="ECS pulls the images, writes the logs and reads the secrets",
-            assumed_by=iam.ServicePrincipal(ECS_TASKS),
+            assumed_by=ecs_tasks_principal(),
         )
         roles = {
             name: build_task_role(self, task, role_name(project, environment, f"{name}-task"))

@@ -9,6 +9,7 @@ uses), and itself only runs the jobs task, reads the stack outputs and records d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -33,9 +34,45 @@ ECR_PUSH_ACTIONS = (
 )
 
 
+# Pseudo parameters as CDK tokens (in the policy) and as cdk-nag names them (in findings).
+TOKENS = {"partition": cdk.Aws.PARTITION, "region": cdk.Aws.REGION, "account": cdk.Aws.ACCOUNT_ID}
+NAG_NAMES = {"partition": "<AWS::Partition>", "region": "<AWS::Region>", "account": "<AWS::AccountId>"}
+
+
 def arn(service: str, resource: str, *, region: bool = True) -> str:
-    where = cdk.Aws.REGION if region else ""
-    return f"arn:{cdk.Aws.PARTITION}:{service}:{where}:{cdk.Aws.ACCOUNT_ID}:{resource}"
+    """An ARN pattern with {partition}, {region} and {account} left to fill in."""
+    where = "{region}" if region else ""
+    # Concatenated, not an f-string: the project files are Jinja templates too.
+    return "arn:{partition}:" + f"{service}:{where}:" + "{account}:" + resource
+
+
+class Grants:
+    """Policy statements from ARN patterns; remembers the patterns that hold a wildcard."""
+
+    def __init__(self) -> None:
+        self.statements: list[iam.PolicyStatement] = []
+        self.wildcards: set[str] = set()
+
+    def allow(
+        self,
+        sid: str,
+        actions: Sequence[str],
+        patterns: Sequence[str],
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
+        self.statements.append(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=list(actions),
+                resources=[pattern.format(**TOKENS) for pattern in patterns],
+                conditions=conditions,
+            )
+        )
+        self.wildcards |= {pattern.format(**NAG_NAMES) for pattern in patterns if "*" in pattern}
+
+    def acknowledge_wildcards(self, role: iam.Role, reason: str) -> None:
+        for finding in sorted(self.wildcards):
+            acknowledge(role, f"IAM5[Resource::{finding}]", reason)
 
 
 class GitHubAccess(Construct):
@@ -64,6 +101,10 @@ class GitHubAccess(Construct):
             )
 
         repositories = arn("ecr", f"repository/{project}/*")
+        ci = Grants()
+        # GetAuthorizationToken has no resource-level permissions.
+        ci.allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
+        ci.allow("PushProjectImages", ECR_PUSH_ACTIONS, [repositories])
         self.ci_role = iam.Role(
             self,
             "CiRole",
@@ -71,23 +112,63 @@ class GitHubAccess(Construct):
             description="GitHub Actions CI on main: push the project's images to ECR",
             assumed_by=trusted([f"repo:{repository}:ref:refs/heads/main"]),
             max_session_duration=cdk.Duration.hours(1),
-            inline_policies={
-                "push-images": iam.PolicyDocument(
-                    statements=[
-                        # GetAuthorizationToken has no resource-level permissions.
-                        iam.PolicyStatement(
-                            sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-                        ),
-                        iam.PolicyStatement(
-                            sid="PushProjectImages",
-                            actions=list(ECR_PUSH_ACTIONS),
-                            resources=[repositories],
-                        ),
-                    ]
-                )
-            },
+            inline_policies={"push-images": iam.PolicyDocument(statements=ci.statements)},
         )
-        clusters = arn("ecs", f"cluster/{project}-*")
+        ci.acknowledge_wildcards(
+            self.ci_role,
+            "ECR login has no resource-level permissions; pushes go to the project's "
+            "repositories only (<project>/<image>).",
+        )
+
+        deploy = Grants()
+        deploy.allow(
+            "CdkDeployThroughTheBootstrapRoles",
+            ["sts:AssumeRole"],
+            [arn("iam", f"role/cdk-{BOOTSTRAP_QUALIFIER}-*-", region=False) + "{account}-{region}"],
+        )
+        deploy.allow(
+            "ReadTheStackOutputs",
+            ["cloudformation:DescribeStacks"],
+            [arn("cloudformation", f"stack/{project}-*/*")],
+        )
+        deploy.allow(
+            "RunTheJobsTask",
+            ["ecs:RunTask"],
+            [arn("ecs", f"task-definition/{task_family(project, env, 'jobs')}:*") for env in environments],
+            conditions={"ArnLike": {"ecs:cluster": arn("ecs", f"cluster/{project}-*").format(**TOKENS)}},
+        )
+        deploy.allow(
+            "WatchTheTasks", ["ecs:DescribeTasks", "ecs:StopTask"], [arn("ecs", f"task/{project}-*/*")]
+        )
+        deploy.allow(
+            "WatchTheServices", ["ecs:DescribeServices"], [arn("ecs", f"service/{project}-*/*")]
+        )
+        deploy.allow(
+            "HandTheJobsRolesToEcsOnly",
+            ["iam:PassRole"],
+            [
+                arn("iam", f"role/{role_name(project, env, purpose)}", region=False)
+                for env in environments
+                for purpose in ("jobs-task", "execution")
+            ],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        )
+        deploy.allow(
+            "ReadTheJobsLogs",
+            ["logs:GetLogEvents"],
+            [arn("logs", f"log-group:{log_group_name(project, env)}:log-stream:*") for env in environments],
+        )
+        deploy.allow(
+            "RecordTheDeployments",
+            ["ssm:GetParameter", "ssm:PutParameter"],
+            [arn("ssm", f"parameter{parameter_name(project, env, 'deployment')}") for env in environments],
+        )
+        deploy.allow(
+            "ReadTheJobsNetwork",
+            ["ssm:GetParameter"],
+            [arn("ssm", f"parameter{parameter_name(project, env, 'jobs-network')}") for env in environments],
+        )
+        deploy.allow("CheckTheImagesExist", ["ecr:DescribeImages"], [repositories])
         self.deploy_role = iam.Role(
             self,
             "DeployRole",
@@ -97,94 +178,11 @@ class GitHubAccess(Construct):
                 [f"repo:{repository}:environment:{environment}" for environment in environments]
             ),
             max_session_duration=cdk.Duration.hours(2),
-            inline_policies={
-                "deploy": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            sid="CdkDeployThroughTheBootstrapRoles",
-                            actions=["sts:AssumeRole"],
-                            resources=[
-                                f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/"
-                                f"cdk-{BOOTSTRAP_QUALIFIER}-*-{cdk.Aws.ACCOUNT_ID}-{cdk.Aws.REGION}"
-                            ],
-                        ),
-                        iam.PolicyStatement(
-                            sid="ReadTheStackOutputs",
-                            actions=["cloudformation:DescribeStacks"],
-                            resources=[arn("cloudformation", f"stack/{project}-*/*")],
-                        ),
-                        iam.PolicyStatement(
-                            sid="RunTheJobsTask",
-                            actions=["ecs:RunTask"],
-                            resources=[
-                                arn("ecs", f"task-definition/{task_family(project, env, 'jobs')}:*")
-                                for env in environments
-                            ],
-                            conditions={"ArnLike": {"ecs:cluster": clusters}},
-                        ),
-                        iam.PolicyStatement(
-                            sid="WatchTheTasksAndServices",
-                            actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                            resources=[arn("ecs", f"task/{project}-*/*")],
-                        ),
-                        iam.PolicyStatement(
-                            sid="WatchTheServices",
-                            actions=["ecs:DescribeServices"],
-                            resources=[arn("ecs", f"service/{project}-*/*")],
-                        ),
-                        iam.PolicyStatement(
-                            sid="HandTheJobsRolesToEcsOnly",
-                            actions=["iam:PassRole"],
-                            resources=[
-                                f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/"
-                                f"{role_name(project, env, purpose)}"
-                                for env in environments
-                                for purpose in ("jobs-task", "execution")
-                            ],
-                            conditions={
-                                "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-                            },
-                        ),
-                        iam.PolicyStatement(
-                            sid="ReadTheJobsLogs",
-                            actions=["logs:GetLogEvents"],
-                            resources=[
-                                arn("logs", f"log-group:{log_group_name(project, env)}:log-stream:*")
-                                for env in environments
-                            ],
-                        ),
-                        iam.PolicyStatement(
-                            sid="RecordTheDeployments",
-                            actions=["ssm:GetParameter", "ssm:PutParameter"],
-                            resources=[
-                                arn("ssm", f"parameter{parameter_name(project, env, 'deployment')}")
-                                for env in environments
-                            ],
-                        ),
-                        iam.PolicyStatement(
-                            sid="ReadTheJobsNetwork",
-                            actions=["ssm:GetParameter"],
-                            resources=[
-                                arn("ssm", f"parameter{parameter_name(project, env, 'jobs-network')}")
-                                for env in environments
-                            ],
-                        ),
-                        iam.PolicyStatement(
-                            sid="CheckTheImagesExist",
-                            actions=["ecr:DescribeImages"],
-                            resources=[repositories],
-                        ),
-                    ]
-                )
-            },
+            inline_policies={"deploy": iam.PolicyDocument(statements=deploy.statements)},
         )
-        acknowledge(
-            [self.ci_role, self.deploy_role],
-            "IAM5",
-            (
-                        "ecr:GetAuthorizationToken has no resource-level permissions; the other "
-                        "wildcards stay inside the project's names: its repositories, clusters, "
-                        "task and stack ids (made at run time), log streams, and the CDK "
-                        "bootstrap roles of this account and region"
-                    ),
+        deploy.acknowledge_wildcards(
+            self.deploy_role,
+            "Wildcards only inside the project's names: its repositories, the revisions of its "
+            "jobs task, task/service/stack ids made at run time, its log streams, and the CDK "
+            "bootstrap roles of this account and region that `cdk deploy` assumes.",
         )

@@ -103,7 +103,9 @@ class MlflowServer(Construct):
         self.database = rds.DatabaseInstance(
             self,
             "Database",
-            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_16),
+            # A full version: a major alone ("17") is deprecated for new instances. Raise it
+            # here when AWS updates the minor (auto_minor_version_upgrade patches in between).
+            engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9),
             instance_type=ec2.InstanceType(deployment.database.instance_type),
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),

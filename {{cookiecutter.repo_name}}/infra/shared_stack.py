@@ -8,7 +8,7 @@ a bucket made outside it (`cdk import` can).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -22,6 +22,7 @@ from infra.nag import acknowledge
 from src.data.aws_resources import (
     ATHENA_RESULT_ENCRYPTION,
     BUCKET_ENCRYPTION,
+    ECR_ENCRYPTION,
     ECR_SCAN_ON_PUSH,
     WORKGROUP_DESCRIPTION,
     describe_lake_resources,
@@ -49,7 +50,6 @@ class SharedStack(cdk.Stack):
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
@@ -100,23 +100,30 @@ class SharedStack(cdk.Stack):
             ),
         )
         self.repositories = [
-            ecr.Repository(
-                self,
-                f"Repository{index}",
-                repository_name=name,
-                image_scan_on_push=ECR_SCAN_ON_PUSH,
-                encryption=ecr.RepositoryEncryption.AES_256,
-                lifecycle_rules=[
-                    ecr.LifecycleRule(
-                        description="keep the newest 100 images",
-                        max_image_count=100,
-                    )
-                ],
-                removal_policy=cdk.RemovalPolicy.RETAIN,
-            )
-            for index, name in enumerate(plan.ecr_repositories)
+            self._add_repository(index, name) for index, name in enumerate(plan.ecr_repositories)
         ]
         cdk.CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
+        self._add_ci_access(project, settings)
+
+    def _add_repository(self, index: int, name: str) -> ecr.Repository:
+        repository = ecr.Repository(
+            self,
+            f"Repository{index}",
+            repository_name=name,
+            image_scan_on_push=ECR_SCAN_ON_PUSH,
+            lifecycle_rules=[
+                ecr.LifecycleRule(description="keep the newest 100 images", max_image_count=100)
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        # Stated, not left to the default, so that the template shows it (as init-aws does).
+        cast(ecr.CfnRepository, repository.node.default_child).encryption_configuration = (
+            ecr.CfnRepository.EncryptionConfigurationProperty(encryption_type=ECR_ENCRYPTION)
+        )
+        return repository
+
+    def _add_ci_access(self, project: str, settings: Settings) -> None:
+        """The OIDC provider and roles of the CI/CD provider (none: deploy with your own role)."""
 {%- if cookiecutter.ci_provider == "github" %}
         if settings.aws.github_repository:
             access = GitHubAccess(

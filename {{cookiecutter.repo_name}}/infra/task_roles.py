@@ -74,15 +74,20 @@ def build_statements(access: TaskAccess) -> list[iam.PolicyStatement]:
     return statements
 
 
+def ecs_tasks_principal() -> iam.IPrincipal:
+    """ECS tasks of this account only (the confused-deputy guard)."""
+    return iam.ServicePrincipal(ECS_TASKS).with_conditions(
+        {"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}}
+    )
+
+
 def build_task_role(scope: Construct, access: TaskAccess, role_name: str) -> iam.Role:
     role = iam.Role(
         scope,
         f"{access.task.capitalize()}TaskRole",
         role_name=role_name,
         description=f"ECS task role of {access.task}: {access.description}",
-        assumed_by=iam.ServicePrincipal(ECS_TASKS).with_conditions(
-            {"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}}
-        ),
+        assumed_by=ecs_tasks_principal(),
         inline_policies={"access": iam.PolicyDocument(statements=build_statements(access))},
     )
     for finding, reason in wildcard_findings(access):

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from infra.nag import acknowledge
 
-from infra.naming import log_group_name, parameter_name, role_name, task_family
+from infra.naming import log_group_name, parameter_name, role_name, secret_name, task_family
 
 ISSUER = "token.actions.githubusercontent.com"
 AUDIENCE = "sts.amazonaws.com"
@@ -169,6 +169,12 @@ class GitHubAccess(Construct):
             [arn("ssm", f"parameter{parameter_name(project, env, 'jobs-network')}") for env in environments],
         )
         deploy.allow("CheckTheImagesExist", ["ecr:DescribeImages"], [repositories])
+        # The smoke tests' key; Secrets Manager appends a random suffix to a secret's ARN.
+        deploy.allow(
+            "ReadTheSmokeTestKey",
+            ["secretsmanager:GetSecretValue"],
+            [arn("secretsmanager", f"secret:{secret_name(project, env, 'api-keys')}-*") for env in environments],
+        )
         self.deploy_role = iam.Role(
             self,
             "DeployRole",

@@ -27,7 +27,7 @@ fi
 : "${SUBNETS:?SUBNETS (or NETWORK_PARAMETER) must give the subnet ids of the task}"
 : "${SECURITY_GROUPS:?SECURITY_GROUPS (or NETWORK_PARAMETER) must give the security group ids}"
 # The container of the jobs task definition (infra/environment_stack.py).
-container=jobs
+container="jobs"
 
 overrides=$(python3 -c 'import json, sys; print(json.dumps({"containerOverrides": [{"name": sys.argv[1], "command": sys.argv[2:]}]}))' "$container" "$@")
 task_arn=$(aws ecs run-task \

@@ -21,7 +21,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import PLAIN_VARIABLES, acknowledge
-
 from infra.naming import service_name, task_family
 from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.settings import ApiDeployment
@@ -75,7 +74,10 @@ class ApiService(Construct):
             user="10001:10001",
             readonly_root_filesystem=True,
             port_mappings=[ecs.PortMapping(container_port=PORT, name="http")],
-            environment={**environment_variables, "API__MODEL_ALIAS": environment_alias(environment)},
+            environment={
+                **environment_variables,
+                "API__MODEL_ALIAS": environment_alias(environment),
+            },
             secrets=secrets,
             stop_timeout=cdk.Duration.seconds(40),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="api", log_group=log_group),
@@ -85,11 +87,17 @@ class ApiService(Construct):
         )
 
         self.load_balancer_group = ec2.SecurityGroup(
-            self, "LoadBalancerSecurityGroup", vpc=vpc, description="Public load balancer of the API",
+            self,
+            "LoadBalancerSecurityGroup",
+            vpc=vpc,
+            description="Public load balancer of the API",
             allow_all_outbound=False,
         )
         self.security_group = ec2.SecurityGroup(
-            self, "TaskSecurityGroup", vpc=vpc, description="API tasks: traffic from the load balancer only"
+            self,
+            "TaskSecurityGroup",
+            vpc=vpc,
+            description="API tasks: traffic from the load balancer only",
         )
         self.security_group.add_ingress_rule(
             self.load_balancer_group, ec2.Port.tcp(PORT), "the load balancer to the API"
@@ -127,7 +135,11 @@ class ApiService(Construct):
             port=443 if https else 80,
             protocol=elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP,
             certificates=(
-                [acm.Certificate.from_certificate_arn(self, "Certificate", deployment.certificate_arn)]
+                [
+                    acm.Certificate.from_certificate_arn(
+                        self, "Certificate", deployment.certificate_arn
+                    )
+                ]
                 if https
                 else None
             ),
@@ -185,7 +197,7 @@ class ApiService(Construct):
                 self.load_balancer_group,
                 "EC23",
                 "The API's public load balancer: the one thing open to the "
-                        "internet, on its listener port only; prediction routes need X-API-Key.",
+                "internet, on its listener port only; prediction routes need X-API-Key.",
             )
         else:
             acknowledge(

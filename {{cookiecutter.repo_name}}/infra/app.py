@@ -67,7 +67,9 @@ def build_app(
     for name, deployment in settings.aws.environments.items():
         if desired_count is not None:
             deployment = deployment.model_copy(
-                update={"api": deployment.api.model_copy(update={"desired_count": int(desired_count)})}
+                update={
+                    "api": deployment.api.model_copy(update={"desired_count": int(desired_count)})
+                }
             )
         stack = EnvironmentStack(
             app,
@@ -100,8 +102,7 @@ def read_violations(report: Path) -> list[str]:
     """`<rule> <construct path>: <description>` per violation of CDK's validation report."""
     content = json.loads(report.read_text())
     return [
-        f"{violation['ruleName']} {construct['constructPath']}: "
-        f"{violation.get('description', '')}"
+        f"{violation['ruleName']} {construct['constructPath']}: {violation.get('description', '')}"
         for plugin in content.get("pluginReports", [])
         for violation in plugin.get("violations", [])
         for construct in violation.get("violatingConstructs", [])

@@ -20,11 +20,10 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.nag import PLAIN_VARIABLES, acknowledge
-
 from infra.api_service import ApiService
 from infra.log_groups import build_log_group
 from infra.mlflow_server import URI_UNSAFE, MlflowServer
+from infra.nag import PLAIN_VARIABLES, acknowledge
 from infra.naming import (
     cluster_name,
     discovery_namespace,
@@ -137,7 +136,7 @@ class EnvironmentStack(cdk.Stack):
             api_keys,
             "SMG4",
             "The API reads its keys at start; rotate by putting a new value and "
-                    "redeploying (docs/deployment.md), the CD's smoke key with it.",
+            "redeploying (docs/deployment.md), the CD's smoke key with it.",
         )
         client_secrets = {
             "MLFLOW_TRACKING_URI": ecs.Secret.from_ssm_parameter(tracking_uri),
@@ -177,7 +176,10 @@ class EnvironmentStack(cdk.Stack):
             parameter_name=parameter_name(project, environment, "jobs-network"),
             description="Subnets and security group of the jobs task (JSON)",
             string_value=cdk.Fn.to_json_string(
-                {"subnets": cdk.Fn.join(",", subnets), "security_groups": jobs_group.security_group_id}
+                {
+                    "subnets": cdk.Fn.join(",", subnets),
+                    "security_groups": jobs_group.security_group_id,
+                }
             ),
         )
         for name, value in {

@@ -16,7 +16,6 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.nag import acknowledge
-
 from infra.naming import log_group_name, parameter_name, role_name, secret_name, task_family
 
 ISSUER = "token.actions.githubusercontent.com"
@@ -36,7 +35,11 @@ ECR_PUSH_ACTIONS = (
 
 # Pseudo parameters as CDK tokens (in the policy) and as cdk-nag names them (in findings).
 TOKENS = {"partition": cdk.Aws.PARTITION, "region": cdk.Aws.REGION, "account": cdk.Aws.ACCOUNT_ID}
-NAG_NAMES = {"partition": "<AWS::Partition>", "region": "<AWS::Region>", "account": "<AWS::AccountId>"}
+NAG_NAMES = {
+    "partition": "<AWS::Partition>",
+    "region": "<AWS::Region>",
+    "account": "<AWS::AccountId>",
+}
 
 
 def arn(service: str, resource: str, *, region: bool = True) -> str:
@@ -134,11 +137,18 @@ class GitHubAccess(Construct):
         deploy.allow(
             "RunTheJobsTask",
             ["ecs:RunTask"],
-            [arn("ecs", f"task-definition/{task_family(project, env, 'jobs')}:*") for env in environments],
-            conditions={"ArnLike": {"ecs:cluster": arn("ecs", f"cluster/{project}-*").format(**TOKENS)}},
+            [
+                arn("ecs", f"task-definition/{task_family(project, env, 'jobs')}:*")
+                for env in environments
+            ],
+            conditions={
+                "ArnLike": {"ecs:cluster": arn("ecs", f"cluster/{project}-*").format(**TOKENS)}
+            },
         )
         deploy.allow(
-            "WatchTheTasks", ["ecs:DescribeTasks", "ecs:StopTask"], [arn("ecs", f"task/{project}-*/*")]
+            "WatchTheTasks",
+            ["ecs:DescribeTasks", "ecs:StopTask"],
+            [arn("ecs", f"task/{project}-*/*")],
         )
         deploy.allow(
             "WatchTheServices", ["ecs:DescribeServices"], [arn("ecs", f"service/{project}-*/*")]
@@ -156,24 +166,36 @@ class GitHubAccess(Construct):
         deploy.allow(
             "ReadTheJobsLogs",
             ["logs:GetLogEvents"],
-            [arn("logs", f"log-group:{log_group_name(project, env)}:log-stream:*") for env in environments],
+            [
+                arn("logs", f"log-group:{log_group_name(project, env)}:log-stream:*")
+                for env in environments
+            ],
         )
         deploy.allow(
             "RecordTheDeployments",
             ["ssm:GetParameter", "ssm:PutParameter"],
-            [arn("ssm", f"parameter{parameter_name(project, env, 'deployment')}") for env in environments],
+            [
+                arn("ssm", f"parameter{parameter_name(project, env, 'deployment')}")
+                for env in environments
+            ],
         )
         deploy.allow(
             "ReadTheJobsNetwork",
             ["ssm:GetParameter"],
-            [arn("ssm", f"parameter{parameter_name(project, env, 'jobs-network')}") for env in environments],
+            [
+                arn("ssm", f"parameter{parameter_name(project, env, 'jobs-network')}")
+                for env in environments
+            ],
         )
         deploy.allow("CheckTheImagesExist", ["ecr:DescribeImages"], [repositories])
         # The smoke tests' key; Secrets Manager appends a random suffix to a secret's ARN.
         deploy.allow(
             "ReadTheSmokeTestKey",
             ["secretsmanager:GetSecretValue"],
-            [arn("secretsmanager", f"secret:{secret_name(project, env, 'api-keys')}-*") for env in environments],
+            [
+                arn("secretsmanager", f"secret:{secret_name(project, env, 'api-keys')}-*")
+                for env in environments
+            ],
         )
         self.deploy_role = iam.Role(
             self,

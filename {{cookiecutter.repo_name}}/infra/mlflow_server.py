@@ -24,9 +24,6 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from infra.nag import PLAIN_VARIABLES, acknowledge
-
-from infra.nag import acknowledge
-
 from infra.naming import secret_name, service_name, task_family
 from src.settings import EnvironmentDeployment
 
@@ -42,8 +39,14 @@ STARTUP = """
 set -eu
 umask 077
 backend="postgresql://$DB_USER:$DB_PASSWORD@$DB_HOST:$DB_PORT/%(database)s"
-printf '[mlflow]\\ndefault_permission = READ\\ndatabase_uri = %%s\\nadmin_username = %%s\\nadmin_password = %%s\\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\\n' \\
-  "$backend" "$MLFLOW_TRACKING_USERNAME" "$MLFLOW_TRACKING_PASSWORD" > /tmp/basic_auth.ini
+cat > /tmp/basic_auth.ini <<EOF
+[mlflow]
+default_permission = READ
+database_uri = $backend
+admin_username = $MLFLOW_TRACKING_USERNAME
+admin_password = $MLFLOW_TRACKING_PASSWORD
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+EOF
 export MLFLOW_AUTH_CONFIG_PATH=/tmp/basic_auth.ini
 exec mlflow server --app-name basic-auth --host 0.0.0.0 --port %(port)d --workers 2 \\
   --backend-store-uri "$backend" --artifacts-destination %(artifacts)s
@@ -94,7 +97,10 @@ class MlflowServer(Construct):
             self, "ServerSecurityGroup", vpc=vpc, description="MLflow server tasks"
         )
         database_group = ec2.SecurityGroup(
-            self, "DatabaseSecurityGroup", vpc=vpc, description="Postgres of the MLflow server",
+            self,
+            "DatabaseSecurityGroup",
+            vpc=vpc,
+            description="Postgres of the MLflow server",
             allow_all_outbound=False,
         )
         database_group.add_ingress_rule(
@@ -194,7 +200,9 @@ class MlflowServer(Construct):
             environment={
                 "MLFLOW_DISABLE_TELEMETRY": "true",
                 "DO_NOT_TRACK": "true",
-                "MLFLOW_SERVER_ALLOWED_HOSTS": f"{host},{host}:{PORT},localhost:{PORT},127.0.0.1:{PORT}",
+                "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(
+                    (host, f"{host}:{PORT}", f"localhost:{PORT}", f"127.0.0.1:{PORT}")
+                ),
             },
             secrets={
                 "DB_USER": ecs.Secret.from_secrets_manager(credentials, "username"),

@@ -17,8 +17,10 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+{% if cookiecutter.ci_provider == "github" -%}
+from infra.github import GitHubAccess
+{% endif -%}
 from infra.nag import acknowledge
-
 from src.data.aws_resources import (
     ATHENA_RESULT_ENCRYPTION,
     BUCKET_ENCRYPTION,
@@ -28,10 +30,6 @@ from src.data.aws_resources import (
     describe_lake_resources,
 )
 from src.settings import Settings
-{%- if cookiecutter.ci_provider == "github" %}
-
-from infra.github import GitHubAccess
-{%- endif %}
 
 # S3's name for the algorithm AES256 in the CDK enum.
 BUCKET_ENCRYPTIONS = {"AES256": s3.BucketEncryption.S3_MANAGED}
@@ -39,9 +37,17 @@ BUCKET_ENCRYPTIONS = {"AES256": s3.BucketEncryption.S3_MANAGED}
 
 class SharedStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, project: str, settings: Settings, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        project: str,
+        settings: Settings,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, description=f"{project}: lake, images, CI access", **kwargs)
+        super().__init__(
+            scope, construct_id, description=f"{project}: lake, images, CI access", **kwargs
+        )
         plan = describe_lake_resources(settings)
         self.access_logs = s3.Bucket(
             self,
@@ -117,8 +123,9 @@ class SharedStack(cdk.Stack):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         # Stated, not left to the default, so that the template shows it (as init-aws does).
-        cast(ecr.CfnRepository, repository.node.default_child).encryption_configuration = (
-            ecr.CfnRepository.EncryptionConfigurationProperty(encryption_type=ECR_ENCRYPTION)
+        cfn = cast(ecr.CfnRepository, repository.node.default_child)
+        cfn.encryption_configuration = ecr.CfnRepository.EncryptionConfigurationProperty(
+            encryption_type=ECR_ENCRYPTION
         )
         return repository
 

@@ -7,7 +7,6 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.nag import acknowledge
-
 from src.data.access import ALL_TABLES, ATHENA_QUERY_ACTIONS, TaskAccess
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
@@ -31,9 +30,7 @@ def build_statements(access: TaskAccess) -> list[iam.PolicyStatement]:
             conditions={
                 "StringLike": {
                     "s3:prefix": [
-                        pattern
-                        for prefix in access.prefixes
-                        for pattern in (prefix, f"{prefix}/*")
+                        pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
                     ]
                 }
             },
@@ -45,10 +42,7 @@ def build_statements(access: TaskAccess) -> list[iam.PolicyStatement]:
         ),
     ]
     if access.glue_actions and access.database:
-        tables = [
-            glue_arn(f"table/{access.database}/{table}")
-            for table in access.tables
-        ]
+        tables = [glue_arn(f"table/{access.database}/{table}") for table in access.tables]
         statements.append(
             iam.PolicyStatement(
                 sid="TheTaskTables",

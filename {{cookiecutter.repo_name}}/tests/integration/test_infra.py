@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from src.settings import PROJECT_ROOT
 from src.data.access import ATHENA_QUERY_ACTIONS, describe_task_access
+from src.settings import PROJECT_ROOT
 from tests.infra_templates import (
     ACCOUNT,
     GITHUB_REPOSITORY,
@@ -142,7 +142,11 @@ def test_the_execution_role_reads_only_the_environments_images_logs_and_secrets(
     for statement in granted:
         actions = set(statement["Action"])
         for resource in statement["Resource"]:
-            if actions <= {"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}:
+            if actions <= {
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+            }:
                 assert resource in repositories
             elif actions == {"ecr:GetAuthorizationToken"}:
                 assert resource == "*"
@@ -157,7 +161,9 @@ def test_the_execution_role_reads_only_the_environments_images_logs_and_secrets(
                     "ssm:GetParameter",
                     "ssm:GetParameterHistory",
                 }, actions
-                assert resource.endswith(":parameter<TrackingUri" + resource.split("<TrackingUri")[-1])
+                assert resource.endswith(
+                    ":parameter<TrackingUri" + resource.split("<TrackingUri")[-1]
+                )
 
 
 def test_the_github_roles_trust_only_the_repositorys_main_branch_and_environments(
@@ -232,14 +238,16 @@ def test_the_api_rolls_a_bad_deployment_back(synthesized: Synthesized, environme
             "ComparisonOperator": "GreaterThanThreshold",
             "Metrics": Match.array_with(
                 [
-                    Match.object_like(
-                        {"Expression": Match.string_like_regexp("errors.*requests")}
-                    ),
+                    Match.object_like({"Expression": Match.string_like_regexp("errors.*requests")}),
                     Match.object_like(
                         {
                             "Id": "errors",
                             "MetricStat": Match.object_like(
-                                {"Metric": Match.object_like({"MetricName": "HTTPCode_Target_5XX_Count"})}
+                                {
+                                    "Metric": Match.object_like(
+                                        {"MetricName": "HTTPCode_Target_5XX_Count"}
+                                    )
+                                }
                             ),
                         }
                     ),
@@ -283,7 +291,9 @@ def test_nothing_is_public_but_the_api_load_balancer(
     for database in resources(template, "AWS::RDS::DBInstance").values():
         assert database["PubliclyAccessible"] is False
     for service in resources(template, "AWS::ECS::Service").values():
-        assert service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+        assert (
+            service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+        )
     for name, stack in synthesized.templates.items():
         for bucket in resources(stack, "AWS::S3::Bucket").values():
             assert bucket["PublicAccessBlockConfiguration"] == {
@@ -308,7 +318,12 @@ def test_the_ports_between_the_parts(synthesized: Synthesized, environment: str)
     database = named("Postgres of the MLflow server")
     jobs = named("Jobs tasks")
     rules = {
-        (rule["GroupId"]["Fn::GetAtt"][0], rule["SourceSecurityGroupId"]["Fn::GetAtt"][0], rule["FromPort"], rule["ToPort"])
+        (
+            rule["GroupId"]["Fn::GetAtt"][0],
+            rule["SourceSecurityGroupId"]["Fn::GetAtt"][0],
+            rule["FromPort"],
+            rule["ToPort"],
+        )
         for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values()
     }
     assert rules == {
@@ -373,10 +388,13 @@ def test_the_clients_log_in_to_mlflow_with_the_admin_secret(
         assert given["MLFLOW_TRACKING_PASSWORD"] == f"<{admin}>:password::"
         assert container["ReadonlyRootFilesystem"] is True
         assert container["User"] == "10001:10001"
-        assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": next(
-            k for k, g in resources(template, "AWS::Logs::LogGroup").items()
-            if g.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
-        )}, name
+        assert container["LogConfiguration"]["Options"]["awslogs-group"] == {
+            "Ref": next(
+                k
+                for k, g in resources(template, "AWS::Logs::LogGroup").items()
+                if g.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
+            )
+        }, name
     assert "--app-name basic-auth" in containers["mlflow"]["Command"][0]
     retention = synthesized.settings.aws.environments[environment].log_retention_days
     for group in resources(template, "AWS::Logs::LogGroup").values():
@@ -394,3 +412,42 @@ def test_the_templates_pass_cfn_lint(synthesized: Synthesized) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_mlflow_server_starts_with_basic_auth_from_its_secrets(tmp_path: Path) -> None:
+    from infra.mlflow_server import DATABASE_NAME, PORT, STARTUP
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mlflow"
+    # Stands in for the server: records its arguments and the config it was pointed at.
+    fake.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$OUT/args"\ncp "$MLFLOW_AUTH_CONFIG_PATH" "$OUT/ini"\n'
+    )
+    fake.chmod(0o755)
+    script = STARTUP % {"database": DATABASE_NAME, "port": PORT, "artifacts": "s3://b/p"}
+    environment = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "OUT": str(tmp_path),
+        "DB_USER": "mlflow",
+        "DB_PASSWORD": "pw1",
+        "DB_HOST": "db.internal",
+        "DB_PORT": "5432",
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": "pw2",
+    }
+    subprocess.run(
+        ["/bin/sh", "-c", script.replace("/tmp/", f"{tmp_path}/")],
+        env=environment,
+        check=True,
+    )
+    backend = f"postgresql://mlflow:pw1@db.internal:5432/{DATABASE_NAME}"
+    args = (tmp_path / "args").read_text().split()
+    assert args[:3] == ["server", "--app-name", "basic-auth"]
+    assert args[args.index("--backend-store-uri") + 1] == backend
+    assert args[args.index("--artifacts-destination") + 1] == "s3://b/p"
+    ini = (tmp_path / "ini").read_text().splitlines()
+    assert ini[0] == "[mlflow]"
+    assert f"database_uri = {backend}" in ini
+    assert "admin_username = admin" in ini and "admin_password = pw2" in ini
+    assert oct((tmp_path / "basic_auth.ini").stat().st_mode & 0o777) == "0o600"

@@ -133,16 +133,18 @@ def test_every_stack_deploys_to_moto_in_order(
             for logical_id, resource in template["Resources"].items()
             if resource["Type"] not in UNSUPPORTED
         }
-        complete = {r["LogicalResourceId"] for r in created if r["ResourceStatus"] == "CREATE_COMPLETE"}
+        complete = {
+            r["LogicalResourceId"] for r in created if r["ResourceStatus"] == "CREATE_COMPLETE"
+        }
         assert complete == expected, name
 
     ecs = boto3.client("ecs", endpoint_url=moto_endpoint)
     iam = boto3.client("iam", endpoint_url=moto_endpoint)
     for environment in ("staging", "production"):
         cluster = f"{synthesized.project}-{environment}"
-        services = ecs.describe_services(
-            cluster=cluster, services=[f"{synthesized.project}-api"]
-        )["services"]
+        services = ecs.describe_services(cluster=cluster, services=[f"{synthesized.project}-api"])[
+            "services"
+        ]
         assert [service["status"] for service in services] == ["ACTIVE"]
         role = f"{synthesized.project}-{environment}-api-task"
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["access"]

@@ -92,6 +92,7 @@ REFERRING_FILES = (
     "docker",
     "deploy",
     "docs",
+    "infra",
     "tests",
 )
 

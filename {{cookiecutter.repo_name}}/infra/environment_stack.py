@@ -212,7 +212,8 @@ class EnvironmentStack(cdk.Stack):
         variables: dict[str, str],
         secrets: dict[str, ecs.Secret],
     ) -> ec2.SecurityGroup:
-        """The training image's task definition: run on demand (CD, Airflow), never a service."""
+        """The training image's task definition: run on demand (the CD, a scheduler), never a
+        service."""
         task = ecs.FargateTaskDefinition(
             self,
             "JobsTask",

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 PLAIN_VARIABLES = (
     "The plain environment variables are non-secret settings (APP_ENV, the served alias, "
@@ -23,7 +23,7 @@ def add_checks(app: cdk.App) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 
 
-def acknowledge(constructs: IConstruct | Iterable[IConstruct], rule: str, reason: str) -> None:
+def acknowledge(constructs: Construct | Iterable[Construct], rule: str, reason: str) -> None:
     targets = [constructs] if isinstance(constructs, Construct) else list(constructs)
     for construct in targets:
         cdk.Validations.of(construct).acknowledge(

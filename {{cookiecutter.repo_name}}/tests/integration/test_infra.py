@@ -18,7 +18,9 @@ from src.data.access import ATHENA_QUERY_ACTIONS, describe_task_access
 from src.settings import PROJECT_ROOT
 from tests.infra_templates import (
     ACCOUNT,
+{%- if cookiecutter.ci_provider == "github" %}
     GITHUB_REPOSITORY,
+{%- endif %}
     Synthesized,
     Template,
     resolve,
@@ -166,6 +168,7 @@ def test_the_execution_role_reads_only_the_environments_images_logs_and_secrets(
                 )
 
 
+{% if cookiecutter.ci_provider == "github" -%}
 def test_the_github_roles_trust_only_the_repositorys_main_branch_and_environments(
     synthesized: Synthesized,
 ) -> None:
@@ -206,6 +209,7 @@ def test_the_github_roles_trust_only_the_repositorys_main_branch_and_environment
     )
 
 
+{% endif -%}
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_api_rolls_a_bad_deployment_back(synthesized: Synthesized, environment: str) -> None:
     from aws_cdk.assertions import Match

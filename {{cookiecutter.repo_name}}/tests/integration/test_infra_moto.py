@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -68,7 +68,7 @@ def for_moto(template: Template, region: str) -> Template:
             return "stand-in-" + "-".join(value["Fn::GetAtt"])
         return {key: stand_in(item) for key, item in value.items()}
 
-    prepared = stand_in(prepared)
+    prepared = cast(Template, stand_in(prepared))
     for resource in prepared["Resources"].values():
         depends = resource.get("DependsOn")
         if depends is not None:

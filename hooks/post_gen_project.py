@@ -33,11 +33,10 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
         "tests/promql_names.py",
         "tests/unit/test_monitoring_stack.py",
     ),
-    # The OIDC trust policies name GitHub's token issuer; the role policies serve any CI/CD.
+    # GitHub's OIDC provider and roles (infra/github.py); the stacks serve any CI/CD.
     ("ci_provider", "none"): (
         ".github",
-        "deploy/iam/ci-role-trust-policy.json",
-        "deploy/iam/deploy-role-trust-policy.json",
+        "infra/github.py",
     ),
 }
 

@@ -113,6 +113,7 @@ REFERRING_FILES = (
     "docker",
     "deploy",
     "docs",
+    "infra",
     "tests",
 )
 

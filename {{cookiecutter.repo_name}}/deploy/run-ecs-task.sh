@@ -2,23 +2,32 @@
 # Run one task of the training image on ECS (Fargate) to completion, print its log and exit
 # with the container's exit code: how the CD trains and promotes inside the VPC.
 #
-#   deploy/run-ecs-task.sh CLUSTER TASK_DEFINITION_ARN COMMAND [ARGUMENT...]
+#   deploy/run-ecs-task.sh CLUSTER TASK_DEFINITION COMMAND [ARGUMENT...]
 #
-# Environment: SUBNETS and SECURITY_GROUPS (comma-separated ids), LOG_GROUP (the task
-# definition's awslogs group), optional STARTED_BY and TASK_TIMEOUT_SECONDS (default 3600).
+# TASK_DEFINITION is the jobs family of the environment's stack (<project>-<environment>-jobs,
+# its latest revision) or an ARN. Environment: LOG_GROUP (/ecs/<project>/<environment>);
+# SUBNETS and SECURITY_GROUPS (comma-separated ids), or NETWORK_PARAMETER naming the SSM
+# parameter the stack writes them to (/<project>/<environment>/jobs-network); optional
+# STARTED_BY and TASK_TIMEOUT_SECONDS (default 3600).
 set -euo pipefail
 
 if (($# < 3)); then
-  echo "usage: $0 CLUSTER TASK_DEFINITION_ARN COMMAND [ARGUMENT...]" >&2
+  echo "usage: $0 CLUSTER TASK_DEFINITION COMMAND [ARGUMENT...]" >&2
   exit 2
 fi
 cluster=$1
 task_definition=$2
 shift 2
-: "${SUBNETS:?SUBNETS must list the subnet ids of the task}"
-: "${SECURITY_GROUPS:?SECURITY_GROUPS must list the security group ids of the task}"
 : "${LOG_GROUP:?LOG_GROUP must name the awslogs group of the task definition}"
-container=training
+if [[ -z "${SUBNETS:-}" && -n "${NETWORK_PARAMETER:-}" ]]; then
+  network=$(aws ssm get-parameter --name "$NETWORK_PARAMETER" --query Parameter.Value --output text)
+  SUBNETS=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["subnets"])' "$network")
+  SECURITY_GROUPS=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["security_groups"])' "$network")
+fi
+: "${SUBNETS:?SUBNETS (or NETWORK_PARAMETER) must give the subnet ids of the task}"
+: "${SECURITY_GROUPS:?SECURITY_GROUPS (or NETWORK_PARAMETER) must give the security group ids}"
+# The container of the jobs task definition (infra/environment_stack.py).
+container="jobs"
 
 overrides=$(python3 -c 'import json, sys; print(json.dumps({"containerOverrides": [{"name": sys.argv[1], "command": sys.argv[2:]}]}))' "$container" "$@")
 task_arn=$(aws ecs run-task \

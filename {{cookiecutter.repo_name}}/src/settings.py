@@ -40,6 +40,8 @@ class S3Settings(BaseModel):
     athena_results_prefix: str = "athena-results"
     quality_prefix: str = "quality"
     dvc_prefix: str = "dvc"
+    # The MLflow server's artifact store on AWS (it proxies artifacts; clients never read it).
+    mlflow_artifacts_prefix: str = "mlflow-artifacts"
     # Objects above the threshold go up in parts of this size, in parallel (boto3 transfer).
     multipart_threshold_mb: int = Field(default=64, ge=5)
     multipart_chunk_mb: int = Field(default=16, ge=5)
@@ -60,6 +62,46 @@ class EcrSettings(BaseModel):
     repositories: list[str] = Field(default_factory=list)
 
 
+class ServiceSize(BaseModel):
+    """Fargate size of one ECS task (cpu units, memory MiB: one of Fargate's combinations)."""
+
+    cpu: int = Field(default=1024, ge=256)
+    memory_mib: int = Field(default=2048, ge=512)
+
+
+class ApiDeployment(ServiceSize):
+    desired_count: int = Field(default=2, ge=0)
+    # An ACM certificate for HTTPS on the load balancer; empty: plain HTTP on port 80.
+    certificate_arn: str = ""
+    # A deployment whose 5xx share or p95 latency stays above these is rolled back.
+    max_5xx_percent: float = Field(default=5.0, gt=0, le=100)
+    max_p95_latency_seconds: float = Field(default=1.0, gt=0)
+
+
+class DatabaseDeployment(BaseModel):
+    """RDS Postgres of the MLflow server."""
+
+    instance_type: str = "t4g.micro"
+    allocated_storage_gib: int = Field(default=20, ge=20)
+    multi_az: bool = False
+    deletion_protection: bool = False
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+
+
+class EnvironmentDeployment(BaseModel):
+    """What `make infra-deploy ENV=<name>` stands up for one environment."""
+
+    # Empty: the stack creates its own VPC; an id uses that VPC (needs `cdk` context lookup).
+    vpc_id: str = ""
+    vpc_cidr: str = "10.0.0.0/16"
+    nat_gateways: int = Field(default=1, ge=1)
+    log_retention_days: int = 30
+    api: ApiDeployment = Field(default_factory=ApiDeployment)
+    mlflow: ServiceSize = Field(default_factory=ServiceSize)
+    jobs: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=2048, memory_mib=8192))
+    database: DatabaseDeployment = Field(default_factory=DatabaseDeployment)
+
+
 class AwsSettings(BaseModel):
     region: str
     account_id: str = ""
@@ -67,6 +109,9 @@ class AwsSettings(BaseModel):
     athena: AthenaSettings
     glue: GlueSettings = Field(default_factory=GlueSettings)
     ecr: EcrSettings = Field(default_factory=EcrSettings)
+    # owner/name of the GitHub repository whose workflows may assume the CI and deploy roles.
+    github_repository: str = ""
+    environments: dict[str, EnvironmentDeployment] = Field(default_factory=dict)
 
 
 ApiKeys = dict[str, SecretStr]

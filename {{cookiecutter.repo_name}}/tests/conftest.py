@@ -17,6 +17,7 @@ import pytest
 
 from src.context import ProjectContext
 from src.settings import Settings
+from tests.infra_templates import Synthesized, synthesize_app
 
 # A fixed end date keeps the sample data, and so every metric, identical between runs.
 SAMPLE_END = date(2025, 1, 31)
@@ -211,3 +212,12 @@ def aws_settings(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyP
     # moto finishes a query on the second status poll; no need to wait a second per poll.
     settings.aws.athena.poll_interval_seconds = 0.05
     return settings
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The CDK app (infra/) synthesized once: every stack's template, cdk-nag's findings."""
+    result = synthesize_app(tmp_path_factory.mktemp("cdk.out"))
+    if isinstance(result, str):
+        pytest.skip(result)
+    return result

@@ -9,6 +9,10 @@
 
 Each step reports whether it found the resource or created it; running it twice creates
 nothing the second time. The settings (config/aws_config.yaml) name every resource.
+
+`describe_lake_resources` and the constants below are the one definition of these
+resources: the CDK stack (infra/shared_stack.py) builds the same ones from them, for
+accounts run with CloudFormation (`make infra-deploy`) instead of `make init-aws`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from src.data.access import database_location
 from src.data.aws_integration import (
     AthenaQueryError,
     build_athena_runner,
@@ -31,6 +36,36 @@ if TYPE_CHECKING:
     from src.settings import Settings
 
 Status = Literal["created", "found"]
+
+BUCKET_ENCRYPTION = "AES256"
+ECR_ENCRYPTION = "AES256"
+ECR_SCAN_ON_PUSH = True
+ATHENA_RESULT_ENCRYPTION = "SSE_S3"
+WORKGROUP_DESCRIPTION = "Queries of the project's Iceberg tables"
+
+
+@dataclass(frozen=True)
+class LakeResources:
+    """The names of what `init-aws` (or the shared stack) creates."""
+
+    bucket: str
+    database: str
+    database_location: str
+    workgroup: str
+    athena_output_location: str
+    ecr_repositories: tuple[str, ...]
+
+
+def describe_lake_resources(settings: Settings) -> LakeResources:
+    aws = settings.aws
+    return LakeResources(
+        bucket=aws.s3.bucket,
+        database=aws.athena.database,
+        database_location=database_location(settings),
+        workgroup=aws.athena.workgroup,
+        athena_output_location=f"s3://{aws.s3.bucket}/{aws.s3.athena_results_prefix}/",
+        ecr_repositories=tuple(aws.ecr.repositories),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +94,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> ResourceStatus:
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": BUCKET_ENCRYPTION}}]
         },
     )
     s3.put_public_access_block(
@@ -101,12 +136,12 @@ def ensure_workgroup(athena: Any, workgroup: str, output_location: str) -> Resou
         Configuration={
             "ResultConfiguration": {
                 "OutputLocation": output_location,
-                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                "EncryptionConfiguration": {"EncryptionOption": ATHENA_RESULT_ENCRYPTION},
             },
             "EnforceWorkGroupConfiguration": True,
             "PublishCloudWatchMetricsEnabled": True,
         },
-        Description="Queries of the project's Iceberg tables",
+        Description=WORKGROUP_DESCRIPTION,
     )
     return ResourceStatus("athena workgroup", workgroup, "created", f"results at {output_location}")
 
@@ -120,8 +155,8 @@ def ensure_ecr_repository(ecr: Any, name: str) -> ResourceStatus:
             raise
     answer = ecr.create_repository(
         repositoryName=name,
-        imageScanningConfiguration={"scanOnPush": True},
-        encryptionConfiguration={"encryptionType": "AES256"},
+        imageScanningConfiguration={"scanOnPush": ECR_SCAN_ON_PUSH},
+        encryptionConfiguration={"encryptionType": ECR_ENCRYPTION},
     )
     return ResourceStatus("ecr repository", name, "created", answer["repository"]["repositoryUri"])
 
@@ -135,23 +170,19 @@ def ensure_aws_resources(
     settings: Settings, report: Callable[[ResourceStatus], None] = lambda _: None
 ) -> list[ResourceStatus]:
     """Create what is missing, in dependency order; `report` sees each result as it comes."""
-    aws = settings.aws
+    plan = describe_lake_resources(settings)
     steps: list[Callable[[], ResourceStatus]] = [
-        lambda: ensure_bucket(build_aws_client(settings, "s3"), aws.s3.bucket, aws.region),
+        lambda: ensure_bucket(build_aws_client(settings, "s3"), plan.bucket, settings.aws.region),
         lambda: ensure_glue_database(
-            build_aws_client(settings, "glue"),
-            aws.athena.database,
-            f"{settings.warehouse_location}/{aws.athena.database}.db",
+            build_aws_client(settings, "glue"), plan.database, plan.database_location
         ),
         lambda: ensure_workgroup(
-            build_aws_client(settings, "athena"),
-            aws.athena.workgroup,
-            settings.athena_output_location,
+            build_aws_client(settings, "athena"), plan.workgroup, plan.athena_output_location
         ),
         lambda: check_athena(settings),
         *(
             (lambda name=name: ensure_ecr_repository(build_aws_client(settings, "ecr"), name))
-            for name in aws.ecr.repositories
+            for name in plan.ecr_repositories
         ),
     ]
     results = []

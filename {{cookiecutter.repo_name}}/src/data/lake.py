@@ -65,6 +65,10 @@ class Lake:
         return f"{self.database}.{table}"
 
     def ensure_database(self) -> None:
+        # Look before creating: on AWS the stack owns the database and no task role may
+        # create one, so a create attempt on an existing database would be AccessDenied.
+        if self.catalog.namespace_exists(self.database):
+            return
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.database)
 

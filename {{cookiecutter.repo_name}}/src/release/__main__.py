@@ -1,4 +1,4 @@
-"""`python -m src.release facts | render | smoke`: the steps of the CI/CD workflows.
+"""`python -m src.release facts | smoke`: the steps of the CI/CD workflows.
 
 Each prints one summary line (or the requested output) and exits 1 with one `error:` line.
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 from src.errors import ProjectError
 from src.release.manifest import build_manifest
 from src.release.smoke import run_smoke_test
-from src.release.templates import parse_assignments, render_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,16 +31,6 @@ def print_facts(arguments: argparse.Namespace) -> None:
     }
     for key, value in facts.items():
         print(f"{key}={value}")
-
-
-def render(arguments: argparse.Namespace) -> None:
-    values = {**os.environ, **parse_assignments(arguments.set)}
-    rendered = render_template(Path(arguments.template), values)
-    if arguments.output:
-        Path(arguments.output).write_text(rendered)
-        print(f"rendered {arguments.template} into {arguments.output}")
-    else:
-        sys.stdout.write(rendered)
 
 
 def smoke(arguments: argparse.Namespace) -> None:
@@ -64,11 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     facts = commands.add_parser("facts", help="version, image tag, repositories as key=value")
     facts.add_argument("--commit", required=True, help="git commit of the release")
     facts.set_defaults(run=print_facts)
-    template = commands.add_parser("render", help="fill a deploy/ template's ${NAME}s")
-    template.add_argument("template")
-    template.add_argument("--set", action="append", default=[], metavar="NAME=value")
-    template.add_argument("--output", help="file to write; default standard output")
-    template.set_defaults(run=render)
     check = commands.add_parser("smoke", help="smoke-test a deployed prediction API")
     check.add_argument("--url", required=True)
     check.add_argument("--expect-version", help="fail unless this model version is served")

@@ -1,8 +1,7 @@
-"""Delivery contracts: release facts, deploy templates, images and compose agree with the code."""
+"""Delivery contracts: release facts, task commands, images and compose agree with the code."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tomllib
@@ -15,10 +14,8 @@ from typer.main import get_command
 from src.cli import app
 from src.errors import ConfigError
 from src.release.manifest import build_manifest
-from src.release.templates import parse_assignments, render_template
 from src.settings import PROJECT_ROOT
 
-DEPLOY_TEMPLATES = sorted((PROJECT_ROOT / "deploy").rglob("*.json"))
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -57,47 +54,12 @@ def test_manifest_refuses_a_bad_commit() -> None:
         build_manifest(PROJECT_ROOT, "main; rm -rf /")
 
 
-@pytest.mark.parametrize("template", DEPLOY_TEMPLATES, ids=lambda path: path.name)
-def test_deploy_templates_render_to_json(template: Path) -> None:
-    values = {
-        "AWS_ACCOUNT_ID": "123456789012",
-        "AWS_REGION": "us-east-1",
-        "ENVIRONMENT": "staging",
-{%- if cookiecutter.ci_provider == "github" %}
-        "GITHUB_REPOSITORY": "org/repo",
-{%- endif %}
-        "MODEL_ALIAS": "staging",
-        "APP_VERSION": "1.0.0",
-        "GIT_COMMIT": COMMIT[:12],
-        "MLFLOW_ALLOWED_HOSTS": "mlflow.internal",
-        **{
-            f"{image.upper()}_IMAGE": f"registry/{image}:1"
-            for image in ("api", "training", "mlflow")
-        },
-    }
-    document = json.loads(render_template(template, values))
-    assert "${" not in json.dumps(document)
-
-
-def test_render_names_every_missing_value(tmp_path: Path) -> None:
-    template = tmp_path / "task.json"
-    template.write_text('{"image": "${API_IMAGE}", "env": "${ENVIRONMENT}"}')
-    with pytest.raises(ConfigError, match="no value for API_IMAGE, ENVIRONMENT"):
-        render_template(template, {})
-    assert (
-        json.loads(render_template(template, {"API_IMAGE": "a", "ENVIRONMENT": "b"}))["env"] == "b"
-    )
-    with pytest.raises(ConfigError, match="not NAME=value"):
-        parse_assignments(["API_IMAGE"])
-
-
 def test_task_definitions_run_cli_commands_that_exist() -> None:
     commands = set(get_command(app).commands)  # type: ignore[attr-defined]
     used = set()
-    for template in (PROJECT_ROOT / "deploy" / "ecs").glob("*.json"):
-        for container in json.loads(template.read_text())["containerDefinitions"]:
-            if container["name"] == "training":
-                used.add(container["command"][0])
+    # The jobs task definition's default command (infra/environment_stack.py).
+    stack = (PROJECT_ROOT / "infra" / "environment_stack.py").read_text()
+    used |= set(re.findall(r'command=\["([a-z-]+)"', stack))
     for dockerfile in (PROJECT_ROOT / "docker").glob("*.Dockerfile"):
         for match in re.finditer(
             r'"-m", "src", "([a-z-]+)"|^CMD \["([a-z-]+)"\]', dockerfile.read_text(), re.M

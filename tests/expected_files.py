@@ -159,6 +159,7 @@ COMMON = {
     "tests/integration/test_api_schema.py",
     "tests/integration/test_aws.py",
     "tests/integration/test_batch_inference.py",
+    "tests/integration/test_prediction_ids.py",
     "tests/integration/test_data_pipeline.py",
     "tests/integration/test_dvc.py",
     "tests/integration/test_hot_reload.py",

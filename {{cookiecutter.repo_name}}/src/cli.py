@@ -544,7 +544,9 @@ def drift_check(
         source = str(current)
     else:
         days = window_days or config.drift.window_days
-        frame = read_current_window(context.lake, context.view, today(), days)
+        frame = read_current_window(
+            context.lake, context.view, today(), days, context.settings.model_name
+        )
         source = f"predictions of the last {days} days"
         if frame.empty:
             raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")

@@ -302,7 +302,8 @@ def test_batch_inference_pipeline_writes_the_days_predictions(
     assert set(predictions["model_version"]) == {scored["model_version"]} == {"1"}
     assert project.store.exists(
         f"{project.settings.aws.s3.processed_prefix}/predictions/"
-        f"prediction_date={DAY.isoformat()}/predictions.parquet"
+        f"prediction_date={DAY.isoformat()}/model_name={project.settings.model_name}/"
+        "predictions.parquet"
     )
 
 
@@ -324,7 +325,7 @@ def drifted_monitoring_run(
     frame[PREDICTION_ID] = "drifted-" + frame[PREDICTION_ID]
     frame[PREDICTION_DATE] = DRIFT_DAY
     frame[PREDICTED_AT] = frame[PREDICTED_AT] + (DRIFT_DAY - DAY)
-    replace_predictions(project.lake, project.view, frame, DRIFT_DAY)
+    replace_predictions(project.lake, project.view, frame, DRIFT_DAY, project.settings.model_name)
     return run_for_day(dags, "ml_monitoring_pipeline", DRIFT_DAY)
 
 

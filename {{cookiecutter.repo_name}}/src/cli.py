@@ -384,6 +384,7 @@ def train(
             context.settings.model_name,
             reporter,
             stage_only=stage_only,
+            guard=context.guard,
         )
     print_decision_table(context, config, outcome)
     decision = outcome.decision
@@ -406,7 +407,7 @@ def promote(
 
     context = build_context()
     model_name = context.settings.model_name
-    previous = promote_staged_version(context.mlflow, model_name, version)
+    previous = promote_staged_version(context.mlflow, model_name, version, context.guard)
     if previous == version:
         console.print(f"{model_name} v{version} already is in production", highlight=False)
         return

@@ -17,6 +17,7 @@ from src.data.aws_integration import ObjectStore, build_object_store
 from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
+from src.data.leases import LeaseGuard, LeasePolicy, build_lease_guard
 from src.data.quality import QualityConfig, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
@@ -35,6 +36,8 @@ FEATURES_FILE = CONFIG_DIR / "features.yaml"
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
 MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
 QUALITY_FILE = CONFIG_DIR / "quality.yaml"
+DATA_PIPELINE_LEASE = "data-pipeline"
+BATCH_INFERENCE_LEASE = "batch-inference"
 
 
 @dataclass
@@ -75,10 +78,27 @@ class ProjectContext:
             self.settings.resolved_artifact_root,
         )
 
+    @cached_property
+    def guard(self) -> LeaseGuard:
+        """Leases in the project's object store: shared by the CLI, the DAGs and CD's tasks."""
+        lease = self.settings.lease
+        policy = LeasePolicy(lease.ttl_seconds, lease.wait_seconds, lease.poll_seconds)
+        return build_lease_guard(self.store, policy)
+
     def run_data_pipeline(
         self, interval: DataInterval, steps: tuple[Step, ...] = STEPS
     ) -> DataPipelineResult:
-        """The medallion `steps` for `interval`, with the project's quality rules and prefixes."""
+        """The medallion `steps` for `interval`, with the project's quality rules and prefixes.
+
+        Under the interval's `data-pipeline` lease: a second run of the same interval waits
+        (LEASE__WAIT_SECONDS) and then exits naming the holder, rather than interleave.
+        """
+        with self.guard(DATA_PIPELINE_LEASE, str(interval)):
+            return self._run_data_pipeline(interval, steps)
+
+    def _run_data_pipeline(
+        self, interval: DataInterval, steps: tuple[Step, ...]
+    ) -> DataPipelineResult:
         s3 = self.settings.aws.s3
         return run_data_pipeline(
             self.lake,
@@ -94,21 +114,26 @@ class ProjectContext:
     def run_batch_inference(
         self, day: date, input_file: Path | None = None
     ) -> BatchInferenceOutcome:
-        """Score `day` of the feature store (or `input_file`) with the production model."""
+        """Score `day` of the feature store (or `input_file`) with the production model.
+
+        Under the model's `batch-inference` lease for the day.
+        """
         from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
-        return run_batch_inference(
-            self.lake,
-            self.store,
-            self.view,
-            self.mlflow,
-            self.settings.model_name,
-            day,
-            self.settings.aws.s3.processed_prefix,
-            self.monitoring.drift,
-            self.settings.reports_dir,
-            input_file,
-        )
+        scope = f"{self.settings.model_name}/{day.isoformat()}"
+        with self.guard(BATCH_INFERENCE_LEASE, scope):
+            return run_batch_inference(
+                self.lake,
+                self.store,
+                self.view,
+                self.mlflow,
+                self.settings.model_name,
+                day,
+                self.settings.aws.s3.processed_prefix,
+                self.monitoring.drift,
+                self.settings.reports_dir,
+                input_file,
+            )
 
     def run_drift_check(
         self,

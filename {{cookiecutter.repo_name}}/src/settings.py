@@ -126,6 +126,16 @@ class ApiSettings(BaseModel):
         return parse_api_keys(self.keys.get_secret_value())
 
 
+class LeaseSettings(BaseModel):
+    """Leases that keep two runs of one step for one data interval apart; `LEASE__<FIELD>`."""
+
+    # A crashed run's lease frees itself this long after its last renewal (every ttl/3).
+    ttl_seconds: float = Field(default=120, gt=0)
+    # How long a second run waits for the lease before it exits with the holder's name.
+    wait_seconds: float = Field(default=300, ge=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
 class YamlAwsConfigSource(PydanticBaseSettingsSource):
     """Feeds `config/aws_config.yaml` in as the lowest-priority source of `Settings.aws`."""
 
@@ -172,6 +182,7 @@ class Settings(BaseSettings):
     model_name: str = "{{ cookiecutter.model_name }}"
 
     api: ApiSettings = Field(default_factory=ApiSettings)
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 

@@ -7,8 +7,10 @@ local lake, on the compose stack and on AWS. Endpoint overrides make MinIO and m
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,10 @@ class ObjectStore(Protocol):
     """The bucket's interface, whether it is a local folder or S3."""
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if no object has the key; False when one has (atomic)."""
+        ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -77,6 +83,21 @@ class LocalObjectStore:
         partial = self._partial(path)
         partial.write_bytes(data)
         partial.replace(path)
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        # A partial file per writer: two writers racing for the key never share one.
+        writer = f"{os.getpid()}.{threading.get_ident()}"
+        partial = self._partial(path).with_name(f".{path.name}.{writer}.partial")
+        partial.write_bytes(data)
+        try:
+            # link(2) fails if the target exists: an atomic create of a complete file.
+            os.link(partial, path)
+        except FileExistsError:
+            return False
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -132,6 +153,17 @@ class S3ObjectStore:
             self.client.upload_fileobj(io.BytesIO(data), self.bucket, key, Config=self.transfer)
             return
         self._call("PutObject", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            # S3 conditional writes (If-None-Match: *); MinIO and moto honour them too.
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ClientError as error:
+            # 412: the key exists; 409: a concurrent conditional write of it is in flight.
+            if error_code(error) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                return False
+            raise ProjectError(f"PutObject on {self.uri(key)} failed: {error}") from error
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         answer = self._call("GetObject", key, self.client.get_object, Bucket=self.bucket, Key=key)

@@ -126,13 +126,29 @@ class Lake:
         if data.num_rows:
             self.load(table).append(_compatible_table(data))
 
-    def overwrite(self, table: str, data: pa.Table, where: str | BooleanExpression) -> None:
-        """Replace the rows matching `where` with `data` in one snapshot (idempotent rewrite)."""
+    def overwrite(
+        self,
+        table: str,
+        data: pa.Table,
+        where: str | BooleanExpression,
+        properties: dict[str, str] | None = None,
+    ) -> int | None:
+        """Replace the rows matching `where` with `data` in one snapshot (idempotent rewrite).
+
+        `properties` go into the snapshot's summary; returns the new current snapshot id.
+        """
         row_filter = parse_filter(where) if isinstance(where, str) else where
+        loaded = self.load(table)
         with warnings.catch_warnings():
             # A first write of a partition has nothing to replace; PyIceberg warns about it.
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            self.load(table).overwrite(_compatible_table(data), overwrite_filter=row_filter)
+            loaded.overwrite(
+                _compatible_table(data),
+                overwrite_filter=row_filter,
+                snapshot_properties=properties or {},
+            )
+        snapshot = loaded.current_snapshot()
+        return None if snapshot is None else int(snapshot.snapshot_id)
 
     def upsert(self, table: str, data: pa.Table, keys: Sequence[str]) -> None:
         """Update rows whose `keys` match a row of `data`, insert the others (one snapshot)."""

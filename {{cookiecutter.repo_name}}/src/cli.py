@@ -139,7 +139,12 @@ def data_pipeline(
     if "bronze" in steps:
         ingested = sum(r.bronze.files_ingested for r in results if r.bronze)
         skipped = sum(r.bronze.files_skipped for r in results if r.bronze)
+        refused = [line for r in results for line in r.refusals()]
         parts.append(f"{ingested} files ingested, {skipped} already there")
+        if refused:
+            parts.append(f"{len(refused)} refused and quarantined")
+        for line in refused:
+            errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
     if "silver" in steps:
         valid = sum(r.silver.rows_valid for r in results if r.silver)
         quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)

@@ -82,6 +82,8 @@ def data_pipeline() -> None:
             "files_ingested": bronze.files_ingested,
             "files_skipped": bronze.files_skipped,
             "rows": bronze.rows,
+            # Refused files are quarantined whole; the day goes on without them.
+            "files_refused": result.refusals(),
             "reports": result.reports,
         }
 

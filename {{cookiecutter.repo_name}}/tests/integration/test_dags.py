@@ -128,7 +128,9 @@ class RunResult:
     xcoms: dict[str, Any]
 
 
-def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunResult:
+def run_dag(
+    dags: dict[str, DAG], dag_id: str, logical_date: datetime, sensor_timeout: float = 10
+) -> RunResult:
     """One complete `dag.test()` run; failures fail at once instead of waiting for retries."""
     from airflow.sdk import BaseSensorOperator
 
@@ -136,7 +138,7 @@ def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunRes
     for task in dag.tasks:
         task.retries = 0
         if isinstance(task, BaseSensorOperator):
-            task.mode, task.poke_interval, task.timeout = "poke", 1, 10
+            task.mode, task.poke_interval, task.timeout = "poke", 1, sensor_timeout
     run = dag.test(logical_date=logical_date)
     instances = run.get_task_instances()
     return RunResult(
@@ -146,9 +148,12 @@ def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunRes
     )
 
 
-def run_for_day(dags: dict[str, DAG], dag_id: str, day: date) -> RunResult:
+def run_for_day(
+    dags: dict[str, DAG], dag_id: str, day: date, sensor_timeout: float = 10
+) -> RunResult:
     """The scheduled run for `day`: it starts at the next midnight, when the day is over."""
-    return run_dag(dags, dag_id, datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC))
+    midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    return run_dag(dags, dag_id, midnight, sensor_timeout)
 
 
 def checksum(context: ProjectContext, table: str) -> tuple[int, str]:
@@ -289,6 +294,42 @@ def inference_run(
     dags: dict[str, DAG], training_run: RunResult, project: ProjectContext
 ) -> RunResult:
     return run_for_day(dags, "ml_batch_inference_pipeline", DAY)
+
+
+def test_the_batch_sensor_fails_at_once_with_the_reason_when_the_day_was_blocked(
+    dags: dict[str, DAG],
+    airflow_db: Path,
+    project: ProjectContext,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from src.data.intervals import DataInterval
+    from src.data.quality import CheckResult, QualityReport, write_quality_report
+
+    day = DAY + timedelta(days=90)  # a day no other test scores
+    interval = DataInterval.for_day(day)
+    reason = "rule 'raw_schema' (schema) refused 1 file(s): raw file x.csv misses columns: a"
+    report = QualityReport(
+        dataset=project.view.dataset,
+        step="bronze",
+        interval_start=interval.start.isoformat(),
+        interval_end=interval.end.isoformat(),
+        checks=[CheckResult("raw_schema", "schema", "block", failed=1, message=reason)],
+    )
+    write_quality_report(project.store, project.settings.aws.s3.quality_prefix, report)
+    # A timeout the test would notice: waiting it out instead of failing fast takes an hour.
+    sensor = dags["ml_batch_inference_pipeline"].get_task("wait_for_features")
+    original = sensor.timeout
+    try:
+        run = run_for_day(dags, "ml_batch_inference_pipeline", day, sensor_timeout=3600)
+    finally:
+        sensor.timeout = original
+    assert run.state == "failed", run.tasks
+    assert run.tasks["wait_for_features"] == "failed"
+    assert "score_day" not in run.tasks or run.tasks["score_day"] != "success"
+    # The task log (Airflow's structured log goes to the process's output) names the reason.
+    out, err = capfd.readouterr()
+    assert reason in out + err
+    assert "Retry policy decision" in out + err
 
 
 def test_batch_inference_pipeline_writes_the_days_predictions(

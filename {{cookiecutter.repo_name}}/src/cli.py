@@ -90,6 +90,28 @@ def setup_lake(
     )
 
 
+@app.command("lake-maintenance")
+@reports_errors
+def lake_maintenance(
+    table: Annotated[
+        list[str] | None, typer.Option(help="Only this table (repeatable); default every table.")
+    ] = None,
+) -> None:
+    """Compact small files, expire old snapshots and remove orphan files of the lake's tables.
+
+    Retention and thresholds: LAKE_MAINTENANCE__* settings (docs/data.md).
+    """
+    context = build_context()
+    with console.status("maintaining the lake"):
+        run = context.run_lake_maintenance(list(table) if table else None)
+    for statement in run.statements:
+        console.print(f"athena: {statement}", highlight=False)
+    for result in run.tables:
+        console.print(result.summary(), highlight=False)
+    count = len(run.tables) or len({s.split()[1] for s in run.statements})
+    console.print(f"lake maintenance: {count} tables maintained", highlight=False)
+
+
 @app.command("data-pipeline")
 @reports_errors
 def data_pipeline(

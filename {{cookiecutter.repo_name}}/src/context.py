@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
     import pandas as pd
 
+    from src.data.maintenance import TableMaintenance
     from src.model.mlflow_manager import MlflowManager
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, SourceKind
@@ -38,6 +39,15 @@ MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
 QUALITY_FILE = CONFIG_DIR / "quality.yaml"
 DATA_PIPELINE_LEASE = "data-pipeline"
 BATCH_INFERENCE_LEASE = "batch-inference"
+LAKE_MAINTENANCE_LEASE = "lake-maintenance"
+
+
+@dataclass(frozen=True)
+class LakeMaintenanceRun:
+    """Per-table results (PyIceberg), or the Athena statements that ran (AWS)."""
+
+    tables: list[TableMaintenance]
+    statements: list[str]
 
 
 @dataclass
@@ -110,6 +120,37 @@ class ProjectContext:
             quality_prefix=s3.quality_prefix,
             steps=steps,
         )
+
+    def run_lake_maintenance(self, tables: list[str] | None = None) -> LakeMaintenanceRun:
+        """Compact, expire and clean the project's tables, under the `lake-maintenance` lease.
+
+        PyIceberg locally and on compose; Athena's OPTIMIZE and VACUUM on AWS.
+        """
+        from src.data.maintenance import (
+            MaintenancePolicy,
+            maintain_lake,
+            maintain_lake_on_athena,
+        )
+
+        config = self.settings.lake_maintenance
+        policy = MaintenancePolicy(
+            snapshot_retention_hours=config.snapshot_retention_hours,
+            small_file_mb=config.small_file_mb,
+            min_files_to_compact=config.min_files_to_compact,
+            orphan_min_age_hours=config.orphan_min_age_hours,
+        )
+        names = tables if tables is not None else self.lake.list_tables()
+        with self.guard(LAKE_MAINTENANCE_LEASE, self.lake.database):
+            if self.settings.sql_engine_kind == "athena":
+                from src.data.aws_integration import build_athena_runner
+
+                runner = build_athena_runner(self.settings)
+                statements = maintain_lake_on_athena(runner, self.lake.database, names, policy)
+                return LakeMaintenanceRun(tables=[], statements=statements)
+            results = maintain_lake(
+                self.lake, self.store, self.settings.object_store_root, policy, names
+            )
+            return LakeMaintenanceRun(tables=results, statements=[])
 
     def run_batch_inference(
         self, day: date, input_file: Path | None = None

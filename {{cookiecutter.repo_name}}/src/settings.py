@@ -106,10 +106,12 @@ class ApiSettings(BaseModel):
     # One JSON access-log line per request (serve-prod turns it on), to this sink.
     json_access_log: bool = False
     access_log: str = Field(default="stdout", min_length=1)
-    # Online predictions are logged to the lake's predictions table in micro-batches.
+    # Online predictions are logged to the lake's predictions table in micro-batches: one
+    # commit (one file) per worker every flush_seconds, or sooner at flush_rows rows; a
+    # commit never holds more than flush_rows rows.
     prediction_log_enabled: bool = True
-    prediction_log_flush_seconds: float = Field(default=5, gt=0)
-    prediction_log_flush_rows: int = Field(default=5000, ge=1)
+    prediction_log_flush_seconds: float = Field(default=300, gt=0)
+    prediction_log_flush_rows: int = Field(default=50_000, ge=1)
     # Rows held in memory at most; beyond it new rows are dropped and counted, never blocking.
     prediction_log_max_rows: int = Field(default=200_000, ge=1)
     # prometheus-client's multiprocess folder for serve-prod; emptied when the server starts.
@@ -134,6 +136,19 @@ class LeaseSettings(BaseModel):
     # How long a second run waits for the lease before it exits with the holder's name.
     wait_seconds: float = Field(default=300, ge=0)
     poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class LakeMaintenanceSettings(BaseModel):
+    """`make lake-maintenance` and its DAG; env variables `LAKE_MAINTENANCE__<FIELD>`."""
+
+    # Time travel reaches back this far; older snapshots are expired (Athena: VACUUM's age).
+    snapshot_retention_hours: float = Field(default=168, gt=0)
+    # A closed partition with at least `min_files_to_compact` files under this size is
+    # rewritten as one file.
+    small_file_mb: float = Field(default=64, gt=0)
+    min_files_to_compact: int = Field(default=2, ge=2)
+    # Unreferenced files younger than this may belong to a commit in flight: kept.
+    orphan_min_age_hours: float = Field(default=24, ge=0)
 
 
 class YamlAwsConfigSource(PydanticBaseSettingsSource):
@@ -183,6 +198,7 @@ class Settings(BaseSettings):
 
     api: ApiSettings = Field(default_factory=ApiSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    lake_maintenance: LakeMaintenanceSettings = Field(default_factory=LakeMaintenanceSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,6 +54,10 @@ class ObjectStore(Protocol):
     def download_file(self, key: str, path: Path) -> None: ...
 
     def list_keys(self, prefix: str) -> list[str]: ...
+
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        """Keys under `prefix` with their last-modified times (UTC)."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -130,6 +135,12 @@ class LocalObjectStore:
             if path.is_file() and not path.name.startswith(".")
         )
 
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        return {
+            key: datetime.fromtimestamp((self.root / key).stat().st_mtime, tz=UTC)
+            for key in self.list_keys(prefix)
+        }
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -194,6 +205,17 @@ class S3ObjectStore:
         except ClientError as error:
             raise ProjectError(f"listing {self.uri(prefix)} failed: {error}") from error
         return sorted(keys)
+
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found: dict[str, datetime] = {}
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found[item["Key"]] = item["LastModified"].astimezone(UTC)
+        except ClientError as error:
+            raise ProjectError(f"listing {self.uri(prefix)} failed: {error}") from error
+        return found
 
     def exists(self, key: str) -> bool:
         try:

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from src.data.tables import PRODUCTION_ENVIRONMENT, environment_database
 from src.errors import ConfigError
 
 AppEnv = Literal["local", "compose", "aws"]
@@ -93,6 +94,8 @@ class ApiSettings(BaseModel):
     workers: int = Field(default=2, ge=1)
     # Comma-separated "key_id:secret" pairs; when set, every prediction route needs X-API-Key.
     keys: SecretStr = SecretStr("")
+    # serve-prod refuses to start without keys unless this says to serve everyone, on purpose.
+    allow_open: bool = False
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     reload_interval_seconds: float = Field(default=30, gt=0)
@@ -195,6 +198,9 @@ class Settings(BaseSettings):
     mlflow_artifact_root: str | None = None
     mlflow_experiment_name: str = "{{ cookiecutter.mlflow_experiment_name }}"
     model_name: str = "{{ cookiecutter.model_name }}"
+    # Which deployment this process belongs to: production uses the configured database,
+    # any other (staging, dev) `<database>_<environment>`, with tables of its own.
+    deployment_environment: str = Field(default=PRODUCTION_ENVIRONMENT, pattern=r"^[a-z][a-z0-9]*$")
 
     api: ApiSettings = Field(default_factory=ApiSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
@@ -218,6 +224,11 @@ class Settings(BaseSettings):
             file_secret_settings,
             YamlAwsConfigSource(settings_cls),
         )
+
+    @property
+    def lake_database(self) -> str:
+        """The Glue/Athena database (Iceberg namespace) of this deployment environment."""
+        return environment_database(self.aws.athena.database, self.deployment_environment)
 
     @property
     def is_local(self) -> bool:

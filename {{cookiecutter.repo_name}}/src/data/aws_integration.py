@@ -408,7 +408,7 @@ def build_athena_runner(settings: Settings) -> AthenaQueryRunner:
         region=settings.aws.region,
         workgroup=settings.aws.athena.workgroup,
         output_location=settings.athena_output_location,
-        database=settings.aws.athena.database,
+        database=settings.lake_database,
         timeout_seconds=settings.aws.athena.query_timeout_seconds,
         endpoint_url=settings.aws_endpoint_url,
         poll_interval_seconds=settings.aws.athena.poll_interval_seconds,

@@ -140,8 +140,8 @@ def ensure_aws_resources(
         lambda: ensure_bucket(build_aws_client(settings, "s3"), aws.s3.bucket, aws.region),
         lambda: ensure_glue_database(
             build_aws_client(settings, "glue"),
-            aws.athena.database,
-            f"{settings.warehouse_location}/{aws.athena.database}.db",
+            settings.lake_database,
+            f"{settings.warehouse_location}/{settings.lake_database}.db",
         ),
         lambda: ensure_workgroup(
             build_aws_client(settings, "athena"),
@@ -167,9 +167,9 @@ def ensure_aws_resources(
 
 def check_athena(settings: Settings) -> ResourceStatus:
     """Run the seed's CREATE DATABASE through Athena: proves the workgroup answers."""
-    statement = create_database_statement(settings.aws.athena.database)
+    statement = create_database_statement(settings.lake_database)
     try:
         build_athena_runner(settings).execute(statement)
     except AthenaQueryError as error:
         raise ProjectError(f"init-aws: Athena could not run {statement!r}: {error}") from error
-    return ResourceStatus("athena database", settings.aws.athena.database, "found", statement)
+    return ResourceStatus("athena database", settings.lake_database, "found", statement)

@@ -94,11 +94,17 @@ def store_key(store_root: str, location: str) -> str:
     raise ProjectError(f"{location} is not under the object store root {store_root}")
 
 
+def current_files(loaded: Table) -> pa.Table:
+    """The current snapshot's data files (PyIceberg raises for a snapshot with none)."""
+    try:
+        return loaded.inspect.files()
+    except pa.ArrowInvalid:
+        return pa.table({"file_path": pa.array([], pa.string())})
+
+
 def measure_table(loaded: Table, store: ObjectStore, store_root: str) -> TableState:
     files = store.list_keys(store_key(store_root, loaded.location()) + "/")
-    snapshot = loaded.current_snapshot()
-    data_files = 0 if snapshot is None else loaded.inspect.files().num_rows
-    return TableState(len(loaded.snapshots()), data_files, len(files))
+    return TableState(len(loaded.snapshots()), current_files(loaded).num_rows, len(files))
 
 
 def _partition_filters(loaded: Table) -> dict[tuple[object, ...], BooleanExpression]:
@@ -111,7 +117,7 @@ def _partition_filters(loaded: Table) -> dict[tuple[object, ...], BooleanExpress
     ]
     if len(fields) != len(spec.fields):
         return {}  # a transform other than identity: not compacted by partition here
-    files = loaded.inspect.files()
+    files = current_files(loaded)
     filters: dict[tuple[object, ...], BooleanExpression] = {}
     for partition in files.column("partition").to_pylist() if files.num_rows else []:
         key = tuple(partition[name] for name, _ in fields) if fields else ()
@@ -132,7 +138,7 @@ def _literal(value: object) -> object:
 
 
 def _small_files_per_partition(loaded: Table, small_bytes: float) -> dict[tuple[object, ...], int]:
-    files = loaded.inspect.files()
+    files = current_files(loaded)
     if not files.num_rows:
         return {}
     spec_names = [field.name for field in loaded.spec().fields]
@@ -205,12 +211,18 @@ def referenced_files(loaded: Table) -> set[str]:
     paths = {loaded.metadata_location}
     paths.update(entry.metadata_file for entry in metadata.metadata_log)
     paths.update(statistics.statistics_path for statistics in metadata.statistics)
+    manifests = {}
     for snapshot in loaded.snapshots():
         paths.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(loaded.io):
-            paths.add(manifest.manifest_path)
-    if loaded.snapshots():
-        paths.update(loaded.inspect.all_files().column("file_path").to_pylist())
+            manifests[manifest.manifest_path] = manifest
+    paths.update(manifests)
+    # Each manifest once, however many snapshots share it. Its live entries (added or
+    # existing) are what a remaining snapshot reads; a deleted entry names a file only the
+    # snapshots before it read, and those that remain list it in their own manifests.
+    for manifest in manifests.values():
+        entries = manifest.fetch_manifest_entry(loaded.io, discard_deleted=True)
+        paths.update(entry.data_file.file_path for entry in entries)
     return paths
 
 

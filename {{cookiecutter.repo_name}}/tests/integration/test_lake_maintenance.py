@@ -8,7 +8,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from pyiceberg.expressions import AlwaysTrue
 
 from src.context import ProjectContext
 from src.data.maintenance import (
@@ -159,6 +161,25 @@ def test_maintenance_keeps_todays_partition_recent_snapshots_and_young_files(
     assert context.store.exists(young_orphan)
     assert result.orphans_removed == 1
     assert context.lake.fingerprint(PREDICTIONS_TABLE) == content
+
+
+def test_a_table_whose_snapshot_holds_no_file_is_maintained_too(context: ProjectContext) -> None:
+    """A quarantine table after a clean day: an overwrite that left no rows at all."""
+    schema = pa.schema([pa.field("id", pa.string())])
+    context.lake.create_table("empty_after_overwrite", schema)
+    context.lake.append("empty_after_overwrite", pa.table({"id": ["a"]}, schema=schema))
+    context.lake.overwrite("empty_after_overwrite", schema.empty_table(), where=AlwaysTrue())
+    result = maintain_table(
+        context.lake,
+        context.store,
+        context.settings.object_store_root,
+        "empty_after_overwrite",
+        MaintenancePolicy(snapshot_retention_hours=1, orphan_min_age_hours=0),
+        datetime.now(UTC) + timedelta(hours=2),
+    )
+    assert result.after.data_files == 0
+    assert result.after.snapshots == 1
+    assert context.lake.read("empty_after_overwrite").num_rows == 0
 
 
 class RecordingRunner:

@@ -122,6 +122,8 @@ def main() -> int:
     )  # fmt: skip
     api_env = {
         **env,
+        # The benchmark's own server on 127.0.0.1: open on purpose (serve-prod refuses else).
+        "API__ALLOW_OPEN": "true",
         "API__AUDIT_LOG": str(root / "audit.jsonl"),
         "API__ACCESS_LOG": str(root / "access.jsonl"),
     }

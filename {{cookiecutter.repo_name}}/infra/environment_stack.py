@@ -14,6 +14,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
@@ -35,7 +36,7 @@ from infra.naming import (
 )
 from infra.network import Network
 from infra.task_roles import build_task_role, ecs_tasks_principal
-from src.data.access import describe_task_access
+from src.data.access import database_location, describe_task_access
 from src.settings import EnvironmentDeployment, Settings
 
 IMAGE_TAG_PARAMETER = "ImageTag"
@@ -70,7 +71,21 @@ class EnvironmentStack(cdk.Stack):
             description="Tag of the project's images in ECR (<version>-<commit>)",
             allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         ).value_as_string
+        settings = settings.model_copy(update={"deployment_environment": environment})
         access = describe_task_access(settings)
+        if settings.lake_database != settings.aws.athena.database:
+            # Production's database is the shared stack's; another environment's is its own.
+            lake_database = glue.CfnDatabase(
+                self,
+                "LakeDatabase",
+                catalog_id=cdk.Aws.ACCOUNT_ID,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=settings.lake_database,
+                    location_uri=database_location(settings),
+                    description=f"Iceberg tables of {project} {environment}",
+                ),
+            )
+            lake_database.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         network = Network(self, "Network", deployment=deployment)
         vpc = network.vpc
         cluster = ecs.Cluster(
@@ -143,7 +158,9 @@ class EnvironmentStack(cdk.Stack):
             "MLFLOW_TRACKING_USERNAME": ecs.Secret.from_secrets_manager(mlflow.admin, "username"),
             "MLFLOW_TRACKING_PASSWORD": ecs.Secret.from_secrets_manager(mlflow.admin, "password"),
         }
-        variables = {**COMMON_VARIABLES, "DEPLOY_ENVIRONMENT": environment}
+        # Staging gets its own lake database (settings.lake_database), so its smoke traffic
+        # never lands in production's tables.
+        variables = {**COMMON_VARIABLES, "DEPLOYMENT_ENVIRONMENT": environment}
         api = ApiService(
             self,
             "Api",

@@ -90,6 +90,28 @@ def setup_lake(
     )
 
 
+@app.command("lake-maintenance")
+@reports_errors
+def lake_maintenance(
+    table: Annotated[
+        list[str] | None, typer.Option(help="Only this table (repeatable); default every table.")
+    ] = None,
+) -> None:
+    """Compact small files, expire old snapshots and remove orphan files of the lake's tables.
+
+    Retention and thresholds: LAKE_MAINTENANCE__* settings (docs/data.md).
+    """
+    context = build_context()
+    with console.status("maintaining the lake"):
+        run = context.run_lake_maintenance(list(table) if table else None)
+    for statement in run.statements:
+        console.print(f"athena: {statement}", highlight=False)
+    for result in run.tables:
+        console.print(result.summary(), highlight=False)
+    count = len(run.tables) or len({s.split()[1] for s in run.statements})
+    console.print(f"lake maintenance: {count} tables maintained", highlight=False)
+
+
 @app.command("data-pipeline")
 @reports_errors
 def data_pipeline(
@@ -139,7 +161,12 @@ def data_pipeline(
     if "bronze" in steps:
         ingested = sum(r.bronze.files_ingested for r in results if r.bronze)
         skipped = sum(r.bronze.files_skipped for r in results if r.bronze)
+        refused = [line for r in results for line in r.refusals()]
         parts.append(f"{ingested} files ingested, {skipped} already there")
+        if refused:
+            parts.append(f"{len(refused)} refused and quarantined")
+        for line in refused:
+            errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
     if "silver" in steps:
         valid = sum(r.silver.rows_valid for r in results if r.silver)
         quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
@@ -384,6 +411,7 @@ def train(
             context.settings.model_name,
             reporter,
             stage_only=stage_only,
+            guard=context.guard,
         )
     print_decision_table(context, config, outcome)
     decision = outcome.decision
@@ -406,7 +434,7 @@ def promote(
 
     context = build_context()
     model_name = context.settings.model_name
-    previous = promote_staged_version(context.mlflow, model_name, version)
+    previous = promote_staged_version(context.mlflow, model_name, version, context.guard)
     if previous == version:
         console.print(f"{model_name} v{version} already is in production", highlight=False)
         return
@@ -544,7 +572,9 @@ def drift_check(
         source = str(current)
     else:
         days = window_days or config.drift.window_days
-        frame = read_current_window(context.lake, context.view, today(), days)
+        frame = read_current_window(
+            context.lake, context.view, today(), days, context.settings.model_name
+        )
         source = f"predictions of the last {days} days"
         if frame.empty:
             raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from src.data.tables import PRODUCTION_ENVIRONMENT, environment_database
 from src.errors import ConfigError
 
 AppEnv = Literal["local", "compose", "aws"]
@@ -138,6 +139,8 @@ class ApiSettings(BaseModel):
     workers: int = Field(default=2, ge=1)
     # Comma-separated "key_id:secret" pairs; when set, every prediction route needs X-API-Key.
     keys: SecretStr = SecretStr("")
+    # serve-prod refuses to start without keys unless this says to serve everyone, on purpose.
+    allow_open: bool = False
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     reload_interval_seconds: float = Field(default=30, gt=0)
@@ -151,10 +154,12 @@ class ApiSettings(BaseModel):
     # One JSON access-log line per request (serve-prod turns it on), to this sink.
     json_access_log: bool = False
     access_log: str = Field(default="stdout", min_length=1)
-    # Online predictions are logged to the lake's predictions table in micro-batches.
+    # Online predictions are logged to the lake's predictions table in micro-batches: one
+    # commit (one file) per worker every flush_seconds, or sooner at flush_rows rows; a
+    # commit never holds more than flush_rows rows.
     prediction_log_enabled: bool = True
-    prediction_log_flush_seconds: float = Field(default=5, gt=0)
-    prediction_log_flush_rows: int = Field(default=5000, ge=1)
+    prediction_log_flush_seconds: float = Field(default=300, gt=0)
+    prediction_log_flush_rows: int = Field(default=50_000, ge=1)
     # Rows held in memory at most; beyond it new rows are dropped and counted, never blocking.
     prediction_log_max_rows: int = Field(default=200_000, ge=1)
     # prometheus-client's multiprocess folder for serve-prod; emptied when the server starts.
@@ -169,6 +174,29 @@ class ApiSettings(BaseModel):
     @property
     def api_keys(self) -> ApiKeys:
         return parse_api_keys(self.keys.get_secret_value())
+
+
+class LeaseSettings(BaseModel):
+    """Leases that keep two runs of one step for one data interval apart; `LEASE__<FIELD>`."""
+
+    # A crashed run's lease frees itself this long after its last renewal (every ttl/3).
+    ttl_seconds: float = Field(default=120, gt=0)
+    # How long a second run waits for the lease before it exits with the holder's name.
+    wait_seconds: float = Field(default=300, ge=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class LakeMaintenanceSettings(BaseModel):
+    """`make lake-maintenance` and its DAG; env variables `LAKE_MAINTENANCE__<FIELD>`."""
+
+    # Time travel reaches back this far; older snapshots are expired (Athena: VACUUM's age).
+    snapshot_retention_hours: float = Field(default=168, gt=0)
+    # A closed partition with at least `min_files_to_compact` files under this size is
+    # rewritten as one file.
+    small_file_mb: float = Field(default=64, gt=0)
+    min_files_to_compact: int = Field(default=2, ge=2)
+    # Unreferenced files younger than this may belong to a commit in flight: kept.
+    orphan_min_age_hours: float = Field(default=24, ge=0)
 
 
 class YamlAwsConfigSource(PydanticBaseSettingsSource):
@@ -215,8 +243,13 @@ class Settings(BaseSettings):
     mlflow_artifact_root: str | None = None
     mlflow_experiment_name: str = "{{ cookiecutter.mlflow_experiment_name }}"
     model_name: str = "{{ cookiecutter.model_name }}"
+    # Which deployment this process belongs to: production uses the configured database,
+    # any other (staging, dev) `<database>_<environment>`, with tables of its own.
+    deployment_environment: str = Field(default=PRODUCTION_ENVIRONMENT, pattern=r"^[a-z][a-z0-9]*$")
 
     api: ApiSettings = Field(default_factory=ApiSettings)
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)
+    lake_maintenance: LakeMaintenanceSettings = Field(default_factory=LakeMaintenanceSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 
@@ -236,6 +269,11 @@ class Settings(BaseSettings):
             file_secret_settings,
             YamlAwsConfigSource(settings_cls),
         )
+
+    @property
+    def lake_database(self) -> str:
+        """The Glue/Athena database (Iceberg namespace) of this deployment environment."""
+        return environment_database(self.aws.athena.database, self.deployment_environment)
 
     @property
     def is_local(self) -> bool:

@@ -5,7 +5,9 @@ Runs daily at midnight UTC for the day that just ended (its data interval), read
 files landed under `raw/<dataset>/ingest_date=<day>/`.
 
 - `ingest_bronze` appends each raw file once, as text, with its source and ingestion time;
-  an unreadable or incomplete file fails the task by name after the good files went in.
+  an unreadable or incomplete file is quarantined whole with its reason and the day goes
+  on without it (`files_refused`), or, under the schema rule's `action: block`, fails the
+  task by name after the good files went in.
 - `build_silver` types, deduplicates and validates the interval against
   config/quality.yaml; rejected rows go to quarantine with the rule they broke, and a
   blocking rule fails the task naming the rule, the column and the count.
@@ -82,6 +84,8 @@ def data_pipeline() -> None:
             "files_ingested": bronze.files_ingested,
             "files_skipped": bronze.files_skipped,
             "rows": bronze.rows,
+            # Refused files are quarantined whole; the day goes on without them.
+            "files_refused": result.refusals(),
             "reports": result.reports,
         }
 

@@ -5,7 +5,9 @@ Runs daily at midnight UTC for the day that just ended, once `data_pipeline` has
 that day's gold rows.
 
 - `wait_for_features` waits, without holding a worker slot, until the gold table has the
-  day's rows; passes on the table, day and rows.
+  day's rows; passes on the table, day and rows. When the day's data pipeline was blocked
+  by a quality rule, it fails at once with the rule's reason and the report, instead of
+  waiting out its timeout for rows that cannot come before the data is fixed.
 - `score_day` runs the seed's six steps: load and validate, prepare features, load the
   `production` model from MLflow, predict, store (Parquet in the object store and the
   Iceberg predictions table), drift check against the model's reference; passes on the
@@ -50,9 +52,24 @@ def ml_batch_inference_pipeline() -> None:
     def wait_for_features() -> PokeReturnValue:
         from src.context import build_context
         from src.data.feature_store import INGEST_DATE
+        from src.data.quality import read_blocking_problems
+        from src.errors import DataValidationError
 
         context = build_context()
         interval = current_interval()
+        blocked = read_blocking_problems(
+            context.store,
+            context.settings.aws.s3.quality_prefix,
+            context.view.dataset,
+            interval.start.isoformat(),
+            interval.end.isoformat(),
+        )
+        if blocked:
+            # Not retryable (dag_support.NOT_RETRYABLE): fix the data, rerun data_pipeline.
+            raise DataValidationError(
+                f"the data pipeline of {interval} was blocked, so no features will come: "
+                f"{' | '.join(blocked)}"
+            )
         table = context.view.table
         rows = 0
         if context.lake.table_exists(table):

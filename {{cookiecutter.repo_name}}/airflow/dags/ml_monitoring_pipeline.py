@@ -72,7 +72,11 @@ def ml_monitoring_pipeline() -> None:
         interval = current_interval()
         reference = interval_reference(interval)
         days = (interval.end - interval.start).days
-        rows = len(read_prediction_window(context.lake, last_day(reference), days))
+        rows = len(
+            read_prediction_window(
+                context.lake, last_day(reference), days, context.settings.model_name
+            )
+        )
         return PokeReturnValue(is_done=rows > 0, xcom_value={**reference, "rows": rows})
 
     # multiple_outputs: the trigger below reads single keys of the result.
@@ -86,7 +90,9 @@ def ml_monitoring_pipeline() -> None:
         context = build_context()
         config = context.monitoring
         end = last_day(predictions)
-        current = read_current_window(context.lake, context.view, end, config.drift.window_days)
+        current = read_current_window(
+            context.lake, context.view, end, config.drift.window_days, context.settings.model_name
+        )
         run = context.run_drift_check(
             current,
             f"predictions of the {config.drift.window_days} days to {end}",

@@ -66,6 +66,7 @@ def ml_training_pipeline() -> None:
             context.training,
             context.mlflow,
             context.settings.model_name,
+            guard=context.guard,
         )
         decision = outcome.decision
         state = "production" if decision.promoted else "staging" if decision.staged else "rejected"

@@ -71,7 +71,7 @@ class TaskAccess:
 
 def database_prefix(settings: Settings) -> str:
     """Where the Glue database keeps its tables: `<warehouse>/<database>.db`."""
-    return f"{settings.aws.s3.warehouse_prefix}/{settings.aws.athena.database}.db"
+    return f"{settings.aws.s3.warehouse_prefix}/{settings.lake_database}.db"
 
 
 def database_location(settings: Settings) -> str:
@@ -93,7 +93,7 @@ def describe_task_access(settings: Settings) -> dict[str, TaskAccess]:
             description="serves predictions and logs them to the predictions table",
             bucket=s3.bucket,
             prefixes=(table_prefix(settings, PREDICTIONS_TABLE),),
-            database=athena.database,
+            database=settings.lake_database,
             tables=(PREDICTIONS_TABLE,),
             writes_tables=True,
         ),
@@ -110,7 +110,7 @@ def describe_task_access(settings: Settings) -> dict[str, TaskAccess]:
                 s3.quality_prefix,
             ),
             may_delete_objects=True,
-            database=athena.database,
+            database=settings.lake_database,
             tables=(ALL_TABLES,),
             writes_tables=True,
             athena_workgroup=athena.workgroup,

@@ -7,10 +7,13 @@ local lake, on the compose stack and on AWS. Endpoint overrides make MinIO and m
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +43,10 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if no object has the key; False when one has (atomic)."""
+        ...
+
     def get_bytes(self, key: str) -> bytes: ...
 
     def upload_file(self, path: Path, key: str) -> None: ...
@@ -47,6 +54,10 @@ class ObjectStore(Protocol):
     def download_file(self, key: str, path: Path) -> None: ...
 
     def list_keys(self, prefix: str) -> list[str]: ...
+
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        """Keys under `prefix` with their last-modified times (UTC)."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -77,6 +88,21 @@ class LocalObjectStore:
         partial = self._partial(path)
         partial.write_bytes(data)
         partial.replace(path)
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        # A partial file per writer: two writers racing for the key never share one.
+        writer = f"{os.getpid()}.{threading.get_ident()}"
+        partial = self._partial(path).with_name(f".{path.name}.{writer}.partial")
+        partial.write_bytes(data)
+        try:
+            # link(2) fails if the target exists: an atomic create of a complete file.
+            os.link(partial, path)
+        except FileExistsError:
+            return False
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -109,6 +135,12 @@ class LocalObjectStore:
             if path.is_file() and not path.name.startswith(".")
         )
 
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        return {
+            key: datetime.fromtimestamp((self.root / key).stat().st_mtime, tz=UTC)
+            for key in self.list_keys(prefix)
+        }
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -132,6 +164,17 @@ class S3ObjectStore:
             self.client.upload_fileobj(io.BytesIO(data), self.bucket, key, Config=self.transfer)
             return
         self._call("PutObject", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data)
+
+    def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        try:
+            # S3 conditional writes (If-None-Match: *); MinIO and moto honour them too.
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ClientError as error:
+            # 412: the key exists; 409: a concurrent conditional write of it is in flight.
+            if error_code(error) in {"PreconditionFailed", "412", "ConditionalRequestConflict"}:
+                return False
+            raise ProjectError(f"PutObject on {self.uri(key)} failed: {error}") from error
+        return True
 
     def get_bytes(self, key: str) -> bytes:
         answer = self._call("GetObject", key, self.client.get_object, Bucket=self.bucket, Key=key)
@@ -162,6 +205,17 @@ class S3ObjectStore:
         except ClientError as error:
             raise ProjectError(f"listing {self.uri(prefix)} failed: {error}") from error
         return sorted(keys)
+
+    def list_modified(self, prefix: str) -> dict[str, datetime]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        found: dict[str, datetime] = {}
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found[item["Key"]] = item["LastModified"].astimezone(UTC)
+        except ClientError as error:
+            raise ProjectError(f"listing {self.uri(prefix)} failed: {error}") from error
+        return found
 
     def exists(self, key: str) -> bool:
         try:
@@ -354,7 +408,7 @@ def build_athena_runner(settings: Settings) -> AthenaQueryRunner:
         region=settings.aws.region,
         workgroup=settings.aws.athena.workgroup,
         output_location=settings.athena_output_location,
-        database=settings.aws.athena.database,
+        database=settings.lake_database,
         timeout_seconds=settings.aws.athena.query_timeout_seconds,
         endpoint_url=settings.aws_endpoint_url,
         poll_interval_seconds=settings.aws.athena.poll_interval_seconds,

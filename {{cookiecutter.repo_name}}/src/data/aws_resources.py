@@ -60,7 +60,7 @@ def describe_lake_resources(settings: Settings) -> LakeResources:
     aws = settings.aws
     return LakeResources(
         bucket=aws.s3.bucket,
-        database=aws.athena.database,
+        database=settings.lake_database,
         database_location=database_location(settings),
         workgroup=aws.athena.workgroup,
         athena_output_location=f"s3://{aws.s3.bucket}/{aws.s3.athena_results_prefix}/",
@@ -198,9 +198,9 @@ def ensure_aws_resources(
 
 def check_athena(settings: Settings) -> ResourceStatus:
     """Run the seed's CREATE DATABASE through Athena: proves the workgroup answers."""
-    statement = create_database_statement(settings.aws.athena.database)
+    statement = create_database_statement(settings.lake_database)
     try:
         build_athena_runner(settings).execute(statement)
     except AthenaQueryError as error:
         raise ProjectError(f"init-aws: Athena could not run {statement!r}: {error}") from error
-    return ResourceStatus("athena database", settings.aws.athena.database, "found", statement)
+    return ResourceStatus("athena database", settings.lake_database, "found", statement)

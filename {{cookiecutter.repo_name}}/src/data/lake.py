@@ -30,6 +30,7 @@ from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table
 
 from src.data.aws_integration import AthenaQueryRunner, build_athena_runner, build_catalog
+from src.data.tables import OWNER_PROPERTY, PROJECT
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -55,11 +56,26 @@ class Fingerprint:
     checksum: str
 
 
+# Properties of every table the project creates: its owner, and old metadata files deleted
+# as commits go by (the last few kept for time travel) instead of piling up.
+METADATA_PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
+}
+
+
 class Lake:
-    def __init__(self, catalog: Catalog, database: str, sql_engine: SqlEngine | None = None):
+    def __init__(
+        self,
+        catalog: Catalog,
+        database: str,
+        sql_engine: SqlEngine | None = None,
+        owner: str = PROJECT,
+    ):
         self.catalog = catalog
         self.database = database
         self.sql_engine: SqlEngine = sql_engine or DuckDbEngine()
+        self.owner = owner
 
     def identifier(self, table: str) -> str:
         return f"{self.database}.{table}"
@@ -99,7 +115,9 @@ class Lake:
             self.ensure_database()
             try:
                 with self.catalog.create_table_transaction(
-                    self.identifier(table), schema=target
+                    self.identifier(table),
+                    schema=target,
+                    properties={OWNER_PROPERTY: self.owner, **METADATA_PROPERTIES},
                 ) as transaction:
                     if partition_by:
                         with transaction.update_spec() as spec:
@@ -107,9 +125,22 @@ class Lake:
             except TableAlreadyExistsError:
                 pass  # Another writer created it first; evolve it like an existing table.
             loaded = self.load(table)
+        self._check_owner(loaded, table)
         if self._evolve(loaded, table, target):
             loaded = self.load(table)
         return loaded
+
+    def _check_owner(self, loaded: Table, table: str) -> None:
+        """Never adopt (and evolve, and write into) a table another project created."""
+        owner = loaded.properties.get(OWNER_PROPERTY)
+        if owner != self.owner:
+            found = f"belongs to {owner!r}" if owner else f"has no {OWNER_PROPERTY} property"
+            raise ProjectError(
+                f"table {self.identifier(table)} exists but {found}, not this project "
+                f"({self.owner!r}): refusing to adopt it. Use another database "
+                f"(AWS__ATHENA__DATABASE) or, if it is this project's, set its table property "
+                f"{OWNER_PROPERTY}={self.owner}"
+            )
 
     def evolve_schema(self, table: str, schema: pa.Schema) -> list[str]:
         """Add the columns of `schema` the table lacks; returns their names."""
@@ -130,13 +161,29 @@ class Lake:
         if data.num_rows:
             self.load(table).append(_compatible_table(data))
 
-    def overwrite(self, table: str, data: pa.Table, where: str | BooleanExpression) -> None:
-        """Replace the rows matching `where` with `data` in one snapshot (idempotent rewrite)."""
+    def overwrite(
+        self,
+        table: str,
+        data: pa.Table,
+        where: str | BooleanExpression,
+        properties: dict[str, str] | None = None,
+    ) -> int | None:
+        """Replace the rows matching `where` with `data` in one snapshot (idempotent rewrite).
+
+        `properties` go into the snapshot's summary; returns the new current snapshot id.
+        """
         row_filter = parse_filter(where) if isinstance(where, str) else where
+        loaded = self.load(table)
         with warnings.catch_warnings():
             # A first write of a partition has nothing to replace; PyIceberg warns about it.
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            self.load(table).overwrite(_compatible_table(data), overwrite_filter=row_filter)
+            loaded.overwrite(
+                _compatible_table(data),
+                overwrite_filter=row_filter,
+                snapshot_properties=properties or {},
+            )
+        snapshot = loaded.current_snapshot()
+        return None if snapshot is None else int(snapshot.snapshot_id)
 
     def upsert(self, table: str, data: pa.Table, keys: Sequence[str]) -> None:
         """Update rows whose `keys` match a row of `data`, insert the others (one snapshot)."""
@@ -274,4 +321,4 @@ def build_lake(settings: Settings) -> Lake:
         if settings.sql_engine_kind == "athena"
         else DuckDbEngine()
     )
-    return Lake(build_catalog(settings), settings.aws.athena.database, engine)
+    return Lake(build_catalog(settings), settings.lake_database, engine)

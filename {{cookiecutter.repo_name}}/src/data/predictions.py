@@ -2,7 +2,13 @@
 
 One row per scored input: its id, the entity (when known), the feature values, the
 prediction, the model that made it, where it came from (`online` or `batch`) and when.
-Partitioned by `prediction_date`; batch rows of a day are replaced as a whole on a rerun.
+Partitioned by `prediction_date`. Rows are keyed by model: a batch rerun of one model
+replaces that model's batch rows of the day and nothing else, and drift windows read one
+model and version at a time.
+
+Batch prediction ids are a hash of the model, its version, the entity id and the event
+time, so a rerun (even after gold was rewritten and its rows reordered) gives every row the
+id it had before, and labels logged against an id keep joining the same entity's row.
 """
 
 from __future__ import annotations
@@ -11,9 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.expressions import (
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    LessThanOrEqual,
+)
 
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
@@ -30,6 +45,45 @@ PREDICTION_DATE = "prediction_date"
 
 SOURCE_ONLINE = "online"
 SOURCE_BATCH = "batch"
+
+
+def stable_prediction_ids(
+    model_name: str,
+    model_version: str,
+    entity_ids: pa.Array | pa.ChunkedArray,
+    event_times: pa.Array | pa.ChunkedArray,
+) -> pa.Array:
+    """md5 of (model name, version, entity id, event time in UTC microseconds), as hex.
+
+    Computed in DuckDB (vectorized): a day can hold millions of rows. A row without an
+    entity id or event time cannot have a stable id: that is a clear error, not a guess.
+    """
+    rows = pa.table({"entity": entity_ids, "event_time": event_times})
+    if rows.column("entity").null_count or rows.column("event_time").null_count:
+        raise ValueError("every row needs an entity id and an event time for a stable id")
+    rows = rows.append_column("model", pa.repeat(pa.scalar(model_name), rows.num_rows))
+    rows = rows.append_column("version", pa.repeat(pa.scalar(model_version), rows.num_rows))
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("keyed_rows", rows)
+        result = connection.sql(
+            "SELECT md5(concat_ws(chr(31), model, version, entity::VARCHAR, "
+            "epoch_us(event_time::TIMESTAMPTZ)::VARCHAR)) AS id FROM keyed_rows"
+        ).to_arrow_table()
+    finally:
+        connection.close()
+    ids = result.column("id")
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+
+def positional_prediction_ids(
+    model_name: str, model_version: str, day: date, rows: int
+) -> pa.Array:
+    """Ids for rows that name no entity or event time (a scoring file): by position only."""
+    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(rows)), pa.string()), 8, "0")
+    prefix = f"batch-{model_name}-v{model_version}-{day.isoformat()}-"
+    return pc.binary_join_element_wise(prefix, numbers, "")
 
 
 def predictions_schema(view: FeatureView) -> pa.Schema:
@@ -198,20 +252,31 @@ def to_predictions_table(frame: pd.DataFrame, view: FeatureView) -> pa.Table:
     return pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
 
 
-def batch_day_filter(day: date) -> str:
-    """The rows a batch run of `day` owns: rerunning the day replaces exactly these."""
-    return f"{PREDICTION_DATE} = '{day.isoformat()}' AND {SOURCE} = '{SOURCE_BATCH}'"
+def batch_day_filter(day: date, model_name: str) -> BooleanExpression:
+    """The rows a batch run of `model_name` on `day` owns: a rerun replaces exactly these."""
+    return And(
+        EqualTo(term=PREDICTION_DATE, value=day.isoformat()),
+        EqualTo(term=SOURCE, value=SOURCE_BATCH),
+        EqualTo(term=MODEL_NAME, value=model_name),
+    )
 
 
-def replace_batch_predictions(lake: Lake, view: FeatureView, table: pa.Table, day: date) -> None:
-    """Write one day's batch predictions in one snapshot, replacing that day's batch rows."""
+def replace_batch_predictions(
+    lake: Lake, view: FeatureView, table: pa.Table, day: date, model_name: str
+) -> None:
+    """Write one model's batch predictions of a day in one snapshot, replacing its old ones."""
+    names = set(table.column(MODEL_NAME).unique().to_pylist()) if table.num_rows else set()
+    if names - {model_name}:
+        raise ValueError(f"rows of {sorted(names)} cannot replace the rows of {model_name!r}")
     ensure_predictions_table(lake, view)
-    lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day))
+    lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day, model_name))
 
 
-def replace_predictions(lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date) -> None:
+def replace_predictions(
+    lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date, model_name: str
+) -> None:
     """`replace_batch_predictions` for a DataFrame in the table's columns."""
-    replace_batch_predictions(lake, view, to_predictions_table(frame, view), day)
+    replace_batch_predictions(lake, view, to_predictions_table(frame, view), day, model_name)
 
 
 def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:
@@ -219,14 +284,24 @@ def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> N
     lake.append(PREDICTIONS_TABLE, table)
 
 
-def read_prediction_window(lake: Lake, last_day: date, days: int) -> pd.DataFrame:
-    """Predictions of the `days` days ending with `last_day`."""
+def read_prediction_window(
+    lake: Lake,
+    last_day: date,
+    days: int,
+    model_name: str | None = None,
+    model_version: str | None = None,
+) -> pd.DataFrame:
+    """Predictions of the `days` days ending with `last_day`, of one model (and version)."""
     if not lake.table_exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     first_day = last_day - timedelta(days=days - 1)
-    where = (
-        f"{PREDICTION_DATE} >= '{first_day.isoformat()}' "
-        f"AND {PREDICTION_DATE} <= '{last_day.isoformat()}'"
+    where: BooleanExpression = And(
+        GreaterThanOrEqual(term=PREDICTION_DATE, value=first_day.isoformat()),
+        LessThanOrEqual(term=PREDICTION_DATE, value=last_day.isoformat()),
     )
+    if model_name is not None:
+        where = And(where, EqualTo(term=MODEL_NAME, value=model_name))
+    if model_version is not None:
+        where = And(where, EqualTo(term=MODEL_VERSION, value=model_version))
     frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
     return frame

@@ -268,10 +268,37 @@ class QualityReport:
 
 
 def quality_report_key(prefix: str, report: QualityReport) -> str:
-    return (
-        f"{prefix}/{report.dataset}/{report.step}/"
-        f"{report.interval_start}_{report.interval_end}.json"
-    )
+    start, end = report.interval_start, report.interval_end
+    return report_key(prefix, report.dataset, report.step, start, end)
+
+
+def report_key(prefix: str, dataset: str, step: str, start: str, end: str) -> str:
+    return f"{prefix}/{dataset}/{step}/{start}_{end}.json"
+
+
+def read_blocking_problems(
+    store: ObjectStore, prefix: str, dataset: str, start: str, end: str
+) -> list[str]:
+    """What blocked the data pipeline of an interval, from its reports; empty if nothing.
+
+    What a sensor downstream of the pipeline reads to fail at once with the reason instead
+    of waiting out its timeout for rows that will not come until the data is fixed.
+    """
+    problems = []
+    for step in ("bronze", "silver"):
+        key = report_key(prefix, dataset, step, start, end)
+        if not store.exists(key):
+            continue
+        content = json.loads(store.get_bytes(key))
+        if content.get("status") != "blocked":
+            continue
+        messages = [
+            str(check.get("message") or check.get("rule"))
+            for check in content.get("checks", [])
+            if check.get("status") == "blocked"
+        ]
+        problems.append(f"{step}: {'; '.join(messages)} (report: {store.uri(key)})")
+    return problems
 
 
 def write_quality_report(store: ObjectStore, prefix: str, report: QualityReport) -> str:

@@ -8,14 +8,18 @@ so `/metrics` on any worker reports the sums over all of them.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
+from src.errors import ConfigError
 from src.inference.monitoring import MULTIPROCESS_DIR_VARIABLE, prepare_multiprocess_dir
 from src.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 APP_FACTORY = "src.inference.api:create_app"
 # Workers read their settings from the environment; this one is how serve-prod asks them
@@ -37,9 +41,24 @@ def metrics_dir(settings: Settings) -> Path:
     return settings.api.metrics_dir or settings.data_dir / "prometheus-multiproc"
 
 
+def check_production_auth(settings: Settings) -> str | None:
+    """Refuse an open production server unless configured so; returns the warning if open."""
+    if settings.api.api_keys:
+        return None
+    if not settings.api.allow_open:
+        raise ConfigError(
+            "serve-prod refuses to start without API keys: set API__KEYS=key_id:secret[,...] "
+            "(docs/serving.md), or API__ALLOW_OPEN=true to serve anyone on purpose"
+        )
+    return "serving WITHOUT authentication: API__ALLOW_OPEN=true and API__KEYS is empty"
+
+
 def run_server(settings: Settings, options: ServerOptions) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests and queued predictions finish first."""
     if options.prod:
+        warning = check_production_auth(settings)
+        if warning:
+            logger.warning(warning)
         os.environ.setdefault(JSON_ACCESS_LOG_VARIABLE, "true")
         if options.workers > 1:
             folder = metrics_dir(settings)

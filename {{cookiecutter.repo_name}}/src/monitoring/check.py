@@ -90,9 +90,11 @@ def prediction_kind(predictor: Predictor) -> ColumnKind:
     return "categorical" if predictor.task == "classification" else "numerical"
 
 
-def read_current_window(lake: Lake, view: FeatureView, last_day: date, days: int) -> pd.DataFrame:
-    """Predictions of the window, with their labels where they have arrived."""
-    predictions = read_prediction_window(lake, last_day, days)
+def read_current_window(
+    lake: Lake, view: FeatureView, last_day: date, days: int, model_name: str | None = None
+) -> pd.DataFrame:
+    """Predictions of the window (of one model), with their labels where they have arrived."""
+    predictions = read_prediction_window(lake, last_day, days, model_name)
     if predictions.empty:
         return predictions
     return join_labels(lake, view, predictions)

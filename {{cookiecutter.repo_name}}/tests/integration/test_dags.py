@@ -45,6 +45,7 @@ DAG_IDS = {
     "ml_training_pipeline",
     "ml_batch_inference_pipeline",
     "ml_monitoring_pipeline",
+    "lake_maintenance",
 }
 # Modules a DAG file must not import at parse time: the DAG processor re-parses every file
 # every few seconds, so each of these would slow every parse down.
@@ -128,7 +129,9 @@ class RunResult:
     xcoms: dict[str, Any]
 
 
-def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunResult:
+def run_dag(
+    dags: dict[str, DAG], dag_id: str, logical_date: datetime, sensor_timeout: float = 10
+) -> RunResult:
     """One complete `dag.test()` run; failures fail at once instead of waiting for retries."""
     from airflow.sdk import BaseSensorOperator
 
@@ -136,7 +139,7 @@ def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunRes
     for task in dag.tasks:
         task.retries = 0
         if isinstance(task, BaseSensorOperator):
-            task.mode, task.poke_interval, task.timeout = "poke", 1, 10
+            task.mode, task.poke_interval, task.timeout = "poke", 1, sensor_timeout
     run = dag.test(logical_date=logical_date)
     instances = run.get_task_instances()
     return RunResult(
@@ -146,9 +149,12 @@ def run_dag(dags: dict[str, DAG], dag_id: str, logical_date: datetime) -> RunRes
     )
 
 
-def run_for_day(dags: dict[str, DAG], dag_id: str, day: date) -> RunResult:
+def run_for_day(
+    dags: dict[str, DAG], dag_id: str, day: date, sensor_timeout: float = 10
+) -> RunResult:
     """The scheduled run for `day`: it starts at the next midnight, when the day is over."""
-    return run_dag(dags, dag_id, datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC))
+    midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    return run_dag(dags, dag_id, midnight, sensor_timeout)
 
 
 def checksum(context: ProjectContext, table: str) -> tuple[int, str]:
@@ -171,7 +177,7 @@ def lake_tables(context: ProjectContext) -> list[str]:
 # Integrity of the DAG folder ---------------------------------------------------------
 
 
-def test_the_dag_folder_holds_the_four_dags(dags: dict[str, DAG]) -> None:
+def test_the_dag_folder_holds_the_five_dags(dags: dict[str, DAG]) -> None:
     assert set(dags) == DAG_IDS
 
 
@@ -291,6 +297,38 @@ def inference_run(
     return run_for_day(dags, "ml_batch_inference_pipeline", DAY)
 
 
+def test_the_batch_sensor_fails_at_once_with_the_reason_when_the_day_was_blocked(
+    dags: dict[str, DAG],
+    airflow_db: Path,
+    project: ProjectContext,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from src.data.intervals import DataInterval
+    from src.data.quality import CheckResult, QualityReport, write_quality_report
+
+    day = DAY + timedelta(days=90)  # a day no other test scores
+    interval = DataInterval.for_day(day)
+    reason = "rule 'raw_schema' (schema) refused 1 file(s): raw file x.csv misses columns: a"
+    report = QualityReport(
+        dataset=project.view.dataset,
+        step="bronze",
+        interval_start=interval.start.isoformat(),
+        interval_end=interval.end.isoformat(),
+        checks=[CheckResult("raw_schema", "schema", "block", failed=1, message=reason)],
+    )
+    write_quality_report(project.store, project.settings.aws.s3.quality_prefix, report)
+    # A timeout the test would notice: waiting it out instead of failing fast takes an hour.
+    # (run_dag sets every sensor's timeout for each run, so the next runs get theirs back.)
+    run = run_for_day(dags, "ml_batch_inference_pipeline", day, sensor_timeout=3600)
+    assert run.state == "failed", run.tasks
+    assert run.tasks["wait_for_features"] == "failed"
+    assert "score_day" not in run.tasks or run.tasks["score_day"] != "success"
+    # The task log (Airflow's structured log goes to the process's output) names the reason.
+    out, err = capfd.readouterr()
+    assert reason in out + err
+    assert "Retry policy decision" in out + err
+
+
 def test_batch_inference_pipeline_writes_the_days_predictions(
     inference_run: RunResult, project: ProjectContext
 ) -> None:
@@ -302,7 +340,8 @@ def test_batch_inference_pipeline_writes_the_days_predictions(
     assert set(predictions["model_version"]) == {scored["model_version"]} == {"1"}
     assert project.store.exists(
         f"{project.settings.aws.s3.processed_prefix}/predictions/"
-        f"prediction_date={DAY.isoformat()}/predictions.parquet"
+        f"prediction_date={DAY.isoformat()}/model_name={project.settings.model_name}/"
+        "predictions.parquet"
     )
 
 
@@ -324,7 +363,7 @@ def drifted_monitoring_run(
     frame[PREDICTION_ID] = "drifted-" + frame[PREDICTION_ID]
     frame[PREDICTION_DATE] = DRIFT_DAY
     frame[PREDICTED_AT] = frame[PREDICTED_AT] + (DRIFT_DAY - DAY)
-    replace_predictions(project.lake, project.view, frame, DRIFT_DAY)
+    replace_predictions(project.lake, project.view, frame, DRIFT_DAY, project.settings.model_name)
     return run_for_day(dags, "ml_monitoring_pipeline", DRIFT_DAY)
 
 

@@ -30,7 +30,7 @@ from src.data.quality import (
 )
 from src.data.sample_data import SAMPLE_DAYS
 from src.data.tables import bronze_table, quarantine_table, silver_table
-from src.errors import DataValidationError
+from src.pipelines.DE.bronze import REASON_SUFFIX, refused_file_key
 from src.pipelines.DE.pipeline import STEPS, DataPipelineResult, Step, run_data_pipeline
 from tests.conftest import SAMPLE_END, build_sample_lake, isolated_settings
 
@@ -231,15 +231,25 @@ def test_files_missing_columns_or_empty_are_refused_and_the_rest_goes_through(
     not_csv = land(context, "notes.txt", b"hello")
     land(context, "_SUCCESS", b"")
 
-    with pytest.raises(DataValidationError) as raised:
-        run(context, DataInterval.for_day(DAY), quality=RULES)
+    result = run(context, DataInterval.for_day(DAY), quality=RULES)
 
-    message = str(raised.value)
+    message = "\n".join(result.refusals())
     assert f"raw file {missing} misses columns: {view.features[0].name}" in message
     assert f"raw file {empty} is empty" in message
     assert f"raw file {not_csv} is not a CSV, Parquet or JSON Lines file" in message
     assert "header_only" not in message
     assert gold_entities(context) == sorted(row[0] for row in good)
+    # Each refused file is quarantined whole, its reason beside it; the raw zone keeps it.
+    store, prefix = context.store, context.settings.aws.s3.quality_prefix
+    assert result.bronze is not None
+    for refused, content in ((missing, b"patient_id,event_timestamp\nP1,2025-02-10T00:00:00Z\n"),
+                             (empty, b""), (not_csv, b"hello")):  # fmt: skip
+        key = refused_file_key(prefix, view.dataset, DAY, refused.rsplit("/", 1)[-1])
+        assert store.get_bytes(key) == content
+        note = json.loads(store.get_bytes(key + REASON_SUFFIX))
+        assert note["rule"] == "raw_schema"
+        assert note["reason"] == result.bronze.rejected[refused]
+        assert f"quarantined whole: {store.uri(key)}" in message
 
 
 def test_a_blocking_schema_rule_stops_before_silver(context: ProjectContext) -> None:

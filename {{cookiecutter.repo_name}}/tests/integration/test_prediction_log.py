@@ -83,6 +83,7 @@ def test_serve_prod_workers_log_everything_on_sigterm(
         "API__ACCESS_LOG": str(tmp_path / "access.jsonl"),
         "API__PREDICTION_LOG_FLUSH_SECONDS": "3600",
         "API__METRICS_DIR": str(tmp_path / "metrics"),
+        "API__ALLOW_OPEN": "true",
     }
     command = [sys.executable, "-m", "src", "serve", "--prod", "--workers", "2"]
     server = subprocess.Popen(

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from src.data.predictions import SOURCE_ONLINE, ScoredRows, merge_scored_rows
 from src.inference.prediction_log import InlineWriter, PredictionLog
@@ -99,6 +100,48 @@ def test_a_full_buffer_drops_new_rows_instead_of_blocking() -> None:
     log.submit(chunk(["e"]))
     assert log.flush()
     assert recorder.written == ["a", "b", "e"]
+
+
+class BatchRecorder(Recorder):
+    """Records how many rows each write (each Iceberg commit) held."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__(failures)
+        self.batches: list[int] = []
+
+    def __call__(self, chunks: Sequence[ScoredRows]) -> None:
+        super().__call__(chunks)
+        self.batches.append(sum(len(c) for c in chunks))
+
+
+def test_no_write_holds_more_than_flush_rows_and_a_backlog_goes_out_in_pieces() -> None:
+    recorder = BatchRecorder()
+    log = PredictionLog(InlineWriter(recorder), flush_seconds=3600, flush_rows=4, max_rows=100)
+    for start in range(0, 10, 2):
+        log.submit(chunk([f"r{n}" for n in range(start, start + 2)]))
+    log.start()
+    log.close()
+    assert recorder.batches == [4, 4, 2]
+    assert recorder.written == [f"r{n}" for n in range(10)]
+
+
+def dropped_total() -> float:
+    value = REGISTRY.get_sample_value("prediction_log_rows_dropped_total")
+    return float(value or 0.0)
+
+
+def test_rows_a_failing_shutdown_cannot_write_are_counted_as_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("src.inference.prediction_log.time.sleep", lambda _: None)
+    recorder = Recorder(failures=10**6)
+    log = PredictionLog(InlineWriter(recorder), flush_seconds=3600, flush_rows=10, max_rows=100)
+    log.submit(chunk(["a", "b", "c"]))
+    before = dropped_total()
+    log.start()
+    log.close()
+    assert recorder.written == []
+    assert dropped_total() - before == 3
 
 
 @pytest.mark.parametrize("rows", [1, 3])

@@ -6,7 +6,9 @@ of a readable file reaches bronze as text columns (typing is silver's job, whate
 format): for CSV and JSON Lines, malformed lines (a wrong number of fields, a line that
 is not a JSON object) whole in `_raw_line`, for silver to quarantine. A file whose
 content was already ingested (same checksum, whatever its name) is skipped. A file that
-cannot be read, or misses contract columns, is refused as a whole under the schema rule.
+cannot be read, or misses contract columns, is refused as a whole under the schema rule:
+a copy of it goes to `<quality_prefix>/<dataset>/refused/ingest_date=<day>/` next to a
+`.reason.json` naming the rule and the reason, and the original stays in the raw zone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gzip
 import hashlib
 import io
 import json
+import posixpath
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -56,6 +59,8 @@ class BronzeResult:
     files_skipped: int = 0
     rows: int = 0
     rejected: dict[str, str] = field(default_factory=dict)
+    # Refused file (URI) -> its quarantined copy (URI).
+    quarantined_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def files_rejected(self) -> int:
@@ -266,6 +271,23 @@ def _with_metadata(
     return table.select(schema.names).cast(schema)
 
 
+REFUSED_DIR = "refused"
+REASON_SUFFIX = ".reason.json"
+
+
+def refused_file_key(quality_prefix: str, dataset: str, day: date, key: str) -> str:
+    name = posixpath.basename(key)
+    return f"{quality_prefix}/{dataset}/{REFUSED_DIR}/ingest_date={day.isoformat()}/{name}"
+
+
+def quarantine_raw_file(store: ObjectStore, key: str, reason: str, rule: str, target: str) -> str:
+    """Copy a refused raw file whole to `target`, with its reason beside it; idempotent."""
+    store.put_bytes(target, store.get_bytes(key))
+    note = {"source": store.uri(key), "rule": rule, "reason": reason}
+    store.put_bytes(target + REASON_SUFFIX, (json.dumps(note, indent=2) + "\n").encode())
+    return store.uri(target)
+
+
 def ingest_day(
     lake: Lake,
     store: ObjectStore,
@@ -274,6 +296,7 @@ def ingest_day(
     raw_prefix: str,
     day: date,
     result: BronzeResult,
+    quality_prefix: str | None = None,
 ) -> None:
     """Append the day's new raw files to bronze in one commit."""
     schema = bronze_schema(view)
@@ -297,6 +320,11 @@ def ingest_day(
             table = parse_raw_file(key, content, view, config)
         except RejectedFileError as reason:
             result.rejected[source] = f"raw file {source} {reason}"
+            if quality_prefix is not None:
+                target = refused_file_key(quality_prefix, view.dataset, day, key)
+                result.quarantined_files[source] = quarantine_raw_file(
+                    store, key, result.rejected[source], config.schema_rule().name, target
+                )
             continue
         seen.add(checksum)
         tables.append(_with_metadata(table, schema, source, checksum, day))
@@ -314,7 +342,9 @@ def ingest_bronze(
     raw_prefix: str,
     interval: DataInterval,
     config: QualityConfig | None = None,
+    quality_prefix: str | None = None,
 ) -> BronzeResult:
+    """New raw files of `interval` into bronze; refused ones copied under `quality_prefix`."""
     config = config or QualityConfig()
     lake.create_table(bronze_table(view.dataset), bronze_schema(view), partition_by=INGEST_DATE)
     report = QualityReport(
@@ -325,7 +355,7 @@ def ingest_bronze(
     )
     result = BronzeResult(report=report)
     for day in interval.days():
-        ingest_day(lake, store, view, config, raw_prefix, day, result)
+        ingest_day(lake, store, view, config, raw_prefix, day, result, quality_prefix)
     report.rows_in = report.rows_valid = result.rows
     report.files_rejected = dict(result.rejected)
     report.checks.append(_schema_check(config, result.rejected))

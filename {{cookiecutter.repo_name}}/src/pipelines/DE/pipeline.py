@@ -4,6 +4,10 @@ Each step is idempotent for its interval: bronze skips files it already holds, s
 and gold replace the interval's partitions. Every run of bronze and silver writes a JSON
 quality report to the object store; a blocking rule stops the pipeline with a
 `DataQualityError` after its report is written.
+
+A refused raw file is quarantined whole (bronze) with its reason. Under the schema rule's
+`action: quarantine` the rest of the day goes on and the run succeeds, naming the file;
+under `action: block` the day stops after bronze.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from src.data.quality import (
     write_quality_report,
 )
 from src.data.tables import bronze_table, quarantine_table, silver_table
-from src.errors import DataValidationError, ProjectError
+from src.errors import ProjectError
 from src.pipelines.DE.bronze import INGESTED_AT, BronzeResult, ingest_bronze
 from src.pipelines.DE.gold import GoldResult, build_gold
 from src.pipelines.DE.silver import SilverResult, build_silver
@@ -65,6 +69,16 @@ class DataPipelineResult:
             parts.append(f"gold: {self.gold.rows} rows")
         return "; ".join(parts)
 
+    def refusals(self) -> list[str]:
+        """One line per refused raw file: the reason and where its quarantined copy is."""
+        if not self.bronze:
+            return []
+        copies = self.bronze.quarantined_files
+        return [
+            f"{reason} (quarantined whole: {copies[source]})" if source in copies else reason
+            for source, reason in self.bronze.rejected.items()
+        ]
+
 
 def _reported(
     store: ObjectStore,
@@ -102,7 +116,9 @@ def run_data_pipeline(
     result = DataPipelineResult()
 
     def bronze() -> QualityReport:
-        result.bronze = ingest_bronze(lake, store, view, raw_prefix, interval, config)
+        result.bronze = ingest_bronze(
+            lake, store, view, raw_prefix, interval, config, quality_prefix
+        )
         return result.bronze.report
 
     def silver() -> QualityReport:
@@ -115,12 +131,6 @@ def run_data_pipeline(
         _reported(store, quality_prefix, result, silver)
     if "gold" in steps:
         result.gold = build_gold(lake, view, interval)
-    if result.bronze and result.bronze.rejected:
-        refused = "; ".join(result.bronze.rejected.values())
-        raise DataValidationError(
-            f"{result.summary()}; the other files went through, these did not: {refused} "
-            f"(report: {result.reports[0]})"
-        )
     return result
 
 

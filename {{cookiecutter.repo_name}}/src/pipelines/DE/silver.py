@@ -5,6 +5,12 @@ For one data interval, the bronze rows are typed and judged by the quality rules
 rows, raw as received with the rule and the reason, replace its quarantine partition,
 so that bronze rows in = silver rows + quarantined rows, and a rerun changes nothing.
 A blocking rule stops the step before anything is written.
+
+Iceberg has no transaction across two tables. The guarantee given instead: quarantine
+commits first and silver last, both replacing the interval; silver's snapshot records
+the quarantine snapshot it belongs to. A failure between the two leaves silver as it was
+(gold never sees valid rows without their rejects being accounted for), and the rerun
+that the failed task gets replaces both.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from src.data.quality import (
 )
 from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import contract_columns
+
+# Summary properties of silver's commit: the quarantine snapshot written with it.
+PAIRED_QUARANTINE = "paired-quarantine-snapshot-id"
+PAIRED_INTERVAL = "paired-interval"
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,19 @@ def build_silver(
         .select(schema.names)
         .cast(schema)
     )
-    lake.create_table(silver_table(view.dataset), view.silver_schema(), partition_by=INGEST_DATE)
-    lake.overwrite(silver_table(view.dataset), evaluation.valid, where=interval.filter(INGEST_DATE))
+    # Quarantine first, silver last, each an idempotent replacement of the interval: a crash
+    # in between leaves silver (what gold reads) as it was, and the rerun replaces both.
+    # Silver's commit names the quarantine snapshot it goes with (`paired_quarantine`).
+    where = interval.filter(INGEST_DATE)
     lake.create_table(quarantine_table(view.dataset), schema, partition_by=INGEST_DATE)
-    lake.overwrite(quarantine_table(view.dataset), rejected, where=interval.filter(INGEST_DATE))
+    quarantine_snapshot = lake.overwrite(quarantine_table(view.dataset), rejected, where=where)
+    lake.create_table(silver_table(view.dataset), view.silver_schema(), partition_by=INGEST_DATE)
+    lake.overwrite(
+        silver_table(view.dataset),
+        evaluation.valid,
+        where=where,
+        properties={PAIRED_QUARANTINE: str(quarantine_snapshot), PAIRED_INTERVAL: str(interval)},
+    )
     return SilverResult(
         rows_in=bronze.num_rows,
         rows_valid=evaluation.valid.num_rows,

@@ -13,6 +13,8 @@ from typing import Literal
 
 import pandas as pd
 
+from src.data.predictions import MODEL_NAME, MODEL_VERSION
+from src.errors import DataValidationError
 from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
 from src.monitoring.check import Delivery, MonitoringOutcome, deliver, run_monitoring_check
 from src.monitoring.config import MonitoringConfig
@@ -37,6 +39,21 @@ class AlertTargets:
     webhook_url: str | None
 
 
+def select_model_rows(current: pd.DataFrame, model_name: str, version: str) -> pd.DataFrame:
+    """The window's rows of the model version checked: versions drift apart by design."""
+    if MODEL_NAME not in current.columns or MODEL_VERSION not in current.columns:
+        return current
+    mine = current[(current[MODEL_NAME] == model_name) & (current[MODEL_VERSION] == version)]
+    if mine.empty:
+        pairs = current[[MODEL_NAME, MODEL_VERSION]].drop_duplicates().itertuples(index=False)
+        found = sorted(f"{name} v{number}" for name, number in pairs)
+        raise DataValidationError(
+            f"the window has no predictions of {model_name} v{version} (production); "
+            f"it has {', '.join(found) or 'none'}: run `make batch-inference` first"
+        )
+    return mine.reset_index(drop=True)
+
+
 def run_drift_check(
     manager: MlflowManager,
     model_name: str,
@@ -55,6 +72,8 @@ def run_drift_check(
     # By number, not alias: the alias may have moved since the model was loaded.
     version = manager.get_version_by_number(model_name, predictor.version)
     training = training_metrics_from_tags(dict(version.tags))
+    if source_kind == "predictions":
+        current = select_model_rows(current, model_name, predictor.version)
     reference = manager.load_reference(predictor.run_id)
     outcome = run_monitoring_check(predictor, reference, current, label, training, config, source)
     reports = write_reports(

@@ -7,19 +7,33 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from src.data.feature_store import FeatureView
-from src.data.predictions import SOURCE_BATCH, ScoredRows
+from src.data.predictions import (
+    SOURCE_BATCH,
+    ScoredRows,
+    positional_prediction_ids,
+    stable_prediction_ids,
+)
 from src.model.predictor import Predictor
 
 logger = logging.getLogger(__name__)
 
 
-def batch_prediction_ids(day: date, rows: int) -> pa.Array:
-    """Deterministic ids: re-running a day rewrites the same rows, not new ones."""
-    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(rows)), pa.string()), 8, "0")
-    return pc.binary_join_element_wise(f"batch-{day.isoformat()}-", numbers, "")
+def batch_prediction_ids(
+    table: pa.Table, view: FeatureView, model_name: str, model_version: str, day: date
+) -> pa.Array:
+    """Ids that survive reruns: from entity, event time and model when the rows name them.
+
+    Gold rows always do; a scoring file without those columns gets positional ids.
+    """
+    entity, event_time = view.key_columns
+    if entity in table.column_names and event_time in table.column_names:
+        return stable_prediction_ids(
+            model_name, model_version, table.column(entity), table.column(event_time)
+        )
+    logger.warning("the rows name no %s and %s: prediction ids are positional", entity, event_time)
+    return positional_prediction_ids(model_name, model_version, day, table.num_rows)
 
 
 def predict_batch(
@@ -29,7 +43,9 @@ def predict_batch(
     arrays = predictor.predict_array(matrix, assume_finite=True)
     entity = view.entity.name
     scored = ScoredRows(
-        prediction_ids=batch_prediction_ids(day, table.num_rows),
+        prediction_ids=batch_prediction_ids(
+            table, view, predictor.model_name, predictor.version, day
+        ),
         entity_ids=table.column(entity).combine_chunks() if entity in table.column_names else None,
         feature_names=view.feature_names,
         features=matrix,

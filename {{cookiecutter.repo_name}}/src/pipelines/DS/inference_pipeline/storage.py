@@ -1,4 +1,4 @@
-"""Step 5: predictions to the object store and the Iceberg table, replacing the day's batch."""
+"""Step 5: predictions to the object store and the Iceberg table, replacing the model's day."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from src.data.lake import Lake
 from src.data.predictions import ScoredRows, replace_batch_predictions, scored_rows_table
 
 
-def predictions_key(processed_prefix: str, day: date) -> str:
-    return f"{processed_prefix}/predictions/prediction_date={day.isoformat()}/predictions.parquet"
+def predictions_key(processed_prefix: str, day: date, model_name: str) -> str:
+    return (
+        f"{processed_prefix}/predictions/prediction_date={day.isoformat()}/"
+        f"model_name={model_name}/predictions.parquet"
+    )
 
 
 def store_predictions(
@@ -33,10 +36,10 @@ def store_predictions(
     as long as the model call itself.
     """
     table = scored_rows_table([scored], view)
-    key = predictions_key(processed_prefix, day)
+    key = predictions_key(processed_prefix, day, scored.model_name)
     with ThreadPoolExecutor(max_workers=1) as executor:
         file_written = executor.submit(put_parquet, store, key, table)
-        replace_batch_predictions(lake, view, table, day)
+        replace_batch_predictions(lake, view, table, day, scored.model_name)
         file_written.result()
     return store.uri(key), table
 

@@ -7,11 +7,16 @@ from typing import Protocol
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
+from src.data.leases import LeaseGuard, unguarded
 from src.model.config import TrainingConfig
 from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
 from src.model.predictor import Predictor
 from src.model.tuning import SearchProgress, SearchResult, TrialResult
-from src.pipelines.DS.training_pipeline.evaluation import Evaluation, evaluate_candidate
+from src.pipelines.DS.training_pipeline.evaluation import (
+    Evaluation,
+    evaluate_candidate,
+    score_production,
+)
 from src.pipelines.DS.training_pipeline.extraction import extract_snapshot
 from src.pipelines.DS.training_pipeline.preprocessing import (
     check_feature_settings,
@@ -64,7 +69,9 @@ def run_training_pipeline(
     model_name: str,
     progress: TrainingProgress | None = None,
     stage_only: bool = False,
+    guard: LeaseGuard = unguarded,
 ) -> TrainingOutcome:
+    """The six steps; `guard` holds the promotion lease while `production` moves."""
     report = progress or SilentProgress()
     report.step("extraction")
     extract = extract_snapshot(lake, view)
@@ -94,6 +101,8 @@ def run_training_pipeline(
             evaluation,
             config,
             stage_only,
+            guard,
+            rescore=lambda production: score_production(production, split, config),
         )
     return TrainingOutcome(
         run_id=run_id,

@@ -4,6 +4,7 @@ then `production` behind the production gate. Every outcome is tagged with its r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from src.data.leases import LeaseGuard, unguarded
 from src.data.predictions import PREDICTION
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
@@ -33,6 +35,13 @@ LATENCY_PERCENTILE = 95
 # Version tag of a model that passed both gates under `train --stage-only`: the one mark
 # `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
+# The lease every writer of `production` holds while it checks and moves the alias.
+PROMOTION_LEASE = "promotion"
+# Each retry follows another promotion that landed meanwhile; more means something loops.
+MAX_PROMOTION_ATTEMPTS = 5
+
+# Scores a production model on the candidate's holdout: (metrics, or why it cannot be).
+ProductionScorer = Callable[[Predictor], tuple[dict[str, float] | None, str | None]]
 
 
 @dataclass(frozen=True)
@@ -116,13 +125,20 @@ def hold_production(decision: PromotionDecision) -> PromotionDecision:
     )
 
 
-def promote_staged_version(manager: MlflowManager, model_name: str, version: str) -> str | None:
+def promote_staged_version(
+    manager: MlflowManager, model_name: str, version: str, guard: LeaseGuard = unguarded
+) -> str | None:
     """Point `production` at `version`, held at `staging` by `train --stage-only`.
 
     Returns the version it replaced, or `version` itself when it already was in production.
     The deployment names the version its staging service was tested with, so a model staged
     meanwhile is never promoted unseen, and one that failed the production gate never is.
     """
+    with guard(PROMOTION_LEASE, model_name):
+        return _promote_staged_version(manager, model_name, version)
+
+
+def _promote_staged_version(manager: MlflowManager, model_name: str, version: str) -> str | None:
     staged = manager.get_version(model_name, STAGING_ALIAS)
     if staged is None:
         raise ProjectError(f"model {model_name!r} has no version with alias {STAGING_ALIAS!r}")
@@ -148,6 +164,63 @@ def promote_staged_version(manager: MlflowManager, model_name: str, version: str
         },
     )
     return None if previous is None else str(previous.version)
+
+
+def move_production(
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
+    decision: PromotionDecision,
+    evaluation: Evaluation,
+    config: TrainingConfig,
+    guard: LeaseGuard,
+    rescore: ProductionScorer | None,
+) -> PromotionDecision:
+    """Compare-and-set `production`: move it only while it is the version compared against.
+
+    MLflow has no conditional alias update, so every writer of `production` holds the
+    promotion lease while it reads and moves the alias. When another promotion landed
+    since the evaluation, the candidate is compared again against the new production
+    (scored by `rescore` on the same holdout) and the loop starts over.
+    """
+    for _ in range(MAX_PROMOTION_ATTEMPTS):
+        with guard(PROMOTION_LEASE, model_name):
+            current = manager.get_version(model_name, PRODUCTION_ALIAS)
+            current_version = None if current is None else str(current.version)
+            if current_version == evaluation.production_version:
+                manager.set_alias(model_name, PRODUCTION_ALIAS, version)
+                return decision
+        if current is None:
+            evaluation = replace(
+                evaluation, production=None, production_version=None, production_unavailable=None
+            )
+        else:
+            if rescore is None:
+                raise ProjectError(
+                    f"production moved to v{current_version} during the promotion of "
+                    f"v{version} and nothing can score it again; train again"
+                )
+            production = manager.load_version(model_name, current, PRODUCTION_ALIAS)
+            metrics, unavailable = rescore(production)
+            evaluation = replace(
+                evaluation,
+                production=metrics,
+                production_version=current_version,
+                production_unavailable=unavailable,
+            )
+        again = decide_promotion(evaluation, config)
+        decision = replace(
+            again,
+            staged=decision.staged,
+            integration=decision.integration,
+            reason=f"production moved to v{current_version} meanwhile; {again.reason}",
+        )
+        if not decision.promoted:
+            return decision
+    raise ProjectError(
+        f"production of {model_name} moved {MAX_PROMOTION_ATTEMPTS} times during the "
+        f"promotion of v{version}; train again once the other promotions settle"
+    )
 
 
 def measure_latency_ms(predictor: Predictor, sample: pd.DataFrame) -> float:
@@ -225,8 +298,13 @@ def promote_candidate(
     evaluation: Evaluation,
     config: TrainingConfig,
     stage_only: bool = False,
+    guard: LeaseGuard = unguarded,
+    rescore: ProductionScorer | None = None,
 ) -> PromotionDecision:
-    """Apply the gates; with `stage_only` a model that passes both is held at `staging`."""
+    """Apply the gates; with `stage_only` a model that passes both is held at `staging`.
+
+    `production` moves by compare-and-set under `guard`'s promotion lease (`move_production`).
+    """
     decision = decide_promotion(evaluation, config)
     version = registration.version
     if decision.staged:
@@ -245,6 +323,8 @@ def promote_candidate(
     if stage_only:
         decision = hold_production(decision)
     if decision.promoted:
-        manager.set_alias(model_name, PRODUCTION_ALIAS, version)
+        decision = move_production(
+            manager, model_name, version, decision, evaluation, config, guard, rescore
+        )
     record_decision(manager, model_name, registration, decision)
     return decision

@@ -71,7 +71,7 @@ class EnvironmentStack(cdk.Stack):
             description="Tag of the project's images in ECR (<version>-<commit>)",
             allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         ).value_as_string
-        settings = settings.model_copy(update={"deployment_environment": environment})
+        settings = settings.for_environment(environment)
         access = describe_task_access(settings)
         if settings.lake_database != settings.aws.athena.database:
             # Production's database is the shared stack's; another environment's is its own.

@@ -270,6 +270,10 @@ class Settings(BaseSettings):
             YamlAwsConfigSource(settings_cls),
         )
 
+    def for_environment(self, environment: str) -> Settings:
+        """These settings as a deployment environment runs them (its own lake database)."""
+        return self.model_copy(update={"deployment_environment": environment})
+
     @property
     def lake_database(self) -> str:
         """The Glue/Athena database (Iceberg namespace) of this deployment environment."""

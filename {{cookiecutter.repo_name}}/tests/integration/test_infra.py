@@ -54,7 +54,8 @@ def test_every_task_role_grants_exactly_what_the_access_module_declares(
 ) -> None:
     template = synthesized.stack(environment)
     region = synthesized.settings.aws.region
-    for name, access in describe_task_access(synthesized.settings).items():
+    settings = synthesized.settings.for_environment(environment)
+    for name, access in describe_task_access(settings).items():
         granted = role_statements(template, f"{synthesized.project}-{environment}-{name}-task")
         bucket = f"arn:aws:s3:::{access.bucket}"
         expected: list[tuple[tuple[str, ...], tuple[str, ...]]] = [

@@ -190,6 +190,7 @@ COMMON = {
     "tests/pit_reference.py",
     "tests/serving.py",
     "tests/unit/__init__.py",
+    "tests/unit/test_access.py",
     "tests/unit/test_alerts.py",
     "tests/unit/test_data_cli.py",
     "tests/unit/test_drift.py",

@@ -2,8 +2,9 @@
 
 Stacks (names from pyproject.toml's project name):
 - `<project>-shared`: what the account holds once: the data bucket, the Glue database, the
-  Athena workgroup, the ECR repositories{% if cookiecutter.ci_provider == "github" %}, the GitHub OIDC provider with the CI and deploy
-  roles{% endif %} (the same definitions as `make init-aws`, src/data/aws_resources.py);
+  Athena workgroup, the ECR repositories{% if cookiecutter.ci_provider == "github" %} and the GitHub OIDC provider with the
+  CI and deploy roles{% endif %}; the same definitions as `make init-aws`
+  (src/data/aws_resources.py);
 - `<project>-<environment>` (staging, production): network, ECS cluster, the API behind a
   public load balancer, the MLflow server with its Postgres, the jobs task definition,
   secrets, parameters, log group and the alarms that roll a bad deployment back.

@@ -16,8 +16,10 @@ from typing import Any
 from src.settings import Settings
 
 Template = dict[str, Any]
+{%- if cookiecutter.ci_provider == "github" %}
 # The repository the GitHub OIDC roles trust in the tests.
 GITHUB_REPOSITORY = "example-org/example-repo"
+{%- endif %}
 ACCOUNT = "<account>"
 # The stacks name their region (config/aws_config.yaml) and leave the account open.
 PSEUDO_PARAMETERS = {
@@ -48,7 +50,9 @@ def synthesize_app(outdir: Path) -> Synthesized | str:
     from infra.app import build_app, read_project_name, synthesize
 
     settings = Settings(_env_file=None)
+{%- if cookiecutter.ci_provider == "github" %}
     settings.aws.github_repository = GITHUB_REPOSITORY
+{%- endif %}
     assembly, errors = synthesize(build_app(settings, outdir=str(outdir)))
     templates = {
         path.name.removesuffix(".template.json"): json.loads(path.read_text())

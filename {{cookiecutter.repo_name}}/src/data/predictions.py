@@ -219,14 +219,26 @@ def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> N
     lake.append(PREDICTIONS_TABLE, table)
 
 
+def prediction_window_filter(last_day: date, days: int) -> str:
+    """The row filter of the `days` days ending with `last_day`."""
+    first_day = last_day - timedelta(days=days - 1)
+    return (
+        f"{PREDICTION_DATE} >= '{first_day.isoformat()}' "
+        f"AND {PREDICTION_DATE} <= '{last_day.isoformat()}'"
+    )
+
+
 def read_prediction_window(lake: Lake, last_day: date, days: int) -> pd.DataFrame:
     """Predictions of the `days` days ending with `last_day`."""
     if not lake.table_exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
-    first_day = last_day - timedelta(days=days - 1)
-    where = (
-        f"{PREDICTION_DATE} >= '{first_day.isoformat()}' "
-        f"AND {PREDICTION_DATE} <= '{last_day.isoformat()}'"
-    )
+    where = prediction_window_filter(last_day, days)
     frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
     return frame
+
+
+def count_prediction_window(lake: Lake, last_day: date, days: int) -> int:
+    """How many predictions the window holds, from the table's metadata (no row is read)."""
+    if not lake.table_exists(PREDICTIONS_TABLE):
+        return 0
+    return lake.count(PREDICTIONS_TABLE, where=prediction_window_filter(last_day, days))

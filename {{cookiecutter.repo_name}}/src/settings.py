@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +47,8 @@ class S3Settings(BaseModel):
     athena_results_prefix: str = "athena-results"
     quality_prefix: str = "quality"
     dvc_prefix: str = "dvc"
+    # JSON results that steps run as ECS tasks leave for the run that launched them.
+    runs_prefix: str = "runs"
     # Objects above the threshold go up in parts of this size, in parallel (boto3 transfer).
     multipart_threshold_mb: int = Field(default=64, ge=5)
     multipart_chunk_mb: int = Field(default=16, ge=5)
@@ -60,6 +69,20 @@ class EcrSettings(BaseModel):
     repositories: list[str] = Field(default_factory=list)
 
 
+class EcsSettings(BaseModel):
+    """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
+
+    cluster: str
+    # The deployment the task definitions belong to: families are <repo>-<environment>-<step>.
+    environment: str = "prod"
+    launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    assign_public_ip: bool = False
+    # CloudWatch Logs group of the tasks' containers (awslogs driver, stream prefix "step").
+    log_group: str | None = None
+
+
 class AwsSettings(BaseModel):
     region: str
     account_id: str = ""
@@ -67,6 +90,7 @@ class AwsSettings(BaseModel):
     athena: AthenaSettings
     glue: GlueSettings = Field(default_factory=GlueSettings)
     ecr: EcrSettings = Field(default_factory=EcrSettings)
+    ecs: EcsSettings
 
 
 ApiKeys = dict[str, SecretStr]
@@ -126,6 +150,16 @@ class ApiSettings(BaseModel):
         return parse_api_keys(self.keys.get_secret_value())
 
 
+class OrchestrationSettings(BaseModel):
+    """Where the heavy steps run; env variable ORCHESTRATION__RUNNER.
+
+    `local`: in the process of whoever runs them (the CLI, or a task of the orchestrator).
+    `ecs`: each as an ECS task of the project's image (APP_ENV=aws only).
+    """
+
+    runner: Literal["local", "ecs"] = "local"
+
+
 class YamlAwsConfigSource(PydanticBaseSettingsSource):
     """Feeds `config/aws_config.yaml` in as the lowest-priority source of `Settings.aws`."""
 
@@ -172,6 +206,7 @@ class Settings(BaseSettings):
     model_name: str = "{{ cookiecutter.model_name }}"
 
     api: ApiSettings = Field(default_factory=ApiSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 
@@ -191,6 +226,15 @@ class Settings(BaseSettings):
             file_secret_settings,
             YamlAwsConfigSource(settings_cls),
         )
+
+    @model_validator(mode="after")
+    def check_runner(self) -> Settings:
+        if self.orchestration.runner == "ecs":
+            if self.app_env != "aws":
+                raise ValueError(f"orchestration.runner=ecs needs APP_ENV=aws, not {self.app_env}")
+            if self.aws.ecs.launch_type == "FARGATE" and not self.aws.ecs.subnets:
+                raise ValueError("orchestration.runner=ecs on FARGATE needs aws.ecs.subnets")
+        return self
 
     @property
     def is_local(self) -> bool:

@@ -146,12 +146,16 @@ def test_count_of_a_day_comes_from_metadata_and_is_exact(
     }
     forbid_reading_data_files(monkeypatch)
     counted = {where: lake.count("payments", where=where) for where in expected}
-    assert counted == expected == {
-        None: 3,
-        f"day = '{DAY_1}'": 1,
-        f"day >= '{DAY_2}'": 2,
-        f"day > '{DAY_2}'": 0,
-    }
+    assert (
+        counted
+        == expected
+        == {
+            None: 3,
+            f"day = '{DAY_1}'": 1,
+            f"day >= '{DAY_2}'": 2,
+            f"day > '{DAY_2}'": 0,
+        }
+    )
     assert lake.partition_values("payments", "day") == {DAY_1, DAY_2}
 
 

@@ -176,6 +176,7 @@ COMMON = {
     "tests/serving.py",
     "tests/unit/__init__.py",
     "tests/unit/test_alerts.py",
+    "tests/unit/test_orchestration.py",
     "tests/unit/test_data_cli.py",
     "tests/unit/test_drift.py",
     "tests/unit/test_estimators.py",

@@ -22,8 +22,10 @@ REPO_NAME = "{{ cookiecutter.repo_name }}"
 EcsStep = Literal["bronze", "silver", "gold", "training", "batch-inference", "drift-check"]
 ECS_STEPS: tuple[EcsStep, ...] = get_args(EcsStep)
 
-# The container of each task definition that runs the step.
+# The container of each task definition that runs the step (the training image, whose
+# ENTRYPOINT is the CLI), and the awslogs stream prefix its log configuration sets.
 CONTAINER_NAME = "step"
+LOG_STREAM_PREFIX = CONTAINER_NAME
 
 
 def parse_step(name: str) -> EcsStep:
@@ -53,11 +55,13 @@ def result_key(runs_prefix: str, flow_id: str, run_id: str, step_id: str) -> str
 def container_command(
     step: EcsStep, interval: DataInterval, result: str, reason: str | None = None
 ) -> list[str]:
-    """The command a step's container runs: the project's CLI for the step and interval."""
+    """The command override of a step's container: the CLI's arguments for the step.
+
+    The training image's ENTRYPOINT is `python -m src` (docker/training.Dockerfile) and an
+    ECS command override replaces only its CMD, so the container runs
+    `python -m src step <step> --start ... --end ... --result-key ...`.
+    """
     command = [
-        "python",
-        "-m",
-        "src",
         "step",
         step,
         "--start",

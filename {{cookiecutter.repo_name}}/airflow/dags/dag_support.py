@@ -24,6 +24,7 @@ from airflow.sdk import (
 
 from src.orchestration import (
     CONTAINER_NAME,
+    LOG_STREAM_PREFIX,
     container_command,
     result_key,
     task_definition_family,
@@ -185,7 +186,7 @@ def launch_on_ecs(
         network_configuration=network if ecs.subnets else None,
         container_name=CONTAINER_NAME,
         awslogs_group=ecs.log_group,
-        awslogs_stream_prefix=CONTAINER_NAME if ecs.log_group else None,
+        awslogs_stream_prefix=LOG_STREAM_PREFIX if ecs.log_group else None,
         region_name=settings.aws.region,
         # A retry finds the task the failed try started instead of launching a second one.
         reattach=True,

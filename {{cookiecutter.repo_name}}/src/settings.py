@@ -72,7 +72,7 @@ class EcrSettings(BaseModel):
 class EcsSettings(BaseModel):
     """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
 
-    cluster: str
+    cluster: str = "{{ cookiecutter.repo_name }}"
     # The deployment the task definitions belong to: families are <repo>-<environment>-<step>.
     environment: str = "prod"
     launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
@@ -90,7 +90,7 @@ class AwsSettings(BaseModel):
     athena: AthenaSettings
     glue: GlueSettings = Field(default_factory=GlueSettings)
     ecr: EcrSettings = Field(default_factory=EcrSettings)
-    ecs: EcsSettings
+    ecs: EcsSettings = Field(default_factory=EcsSettings)
 
 
 ApiKeys = dict[str, SecretStr]

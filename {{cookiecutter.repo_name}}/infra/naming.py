@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from src.orchestration import task_family as task_family
+
 
 def cluster_name(project: str, environment: str) -> str:
     return f"{project}-{environment}"
@@ -9,10 +11,6 @@ def cluster_name(project: str, environment: str) -> str:
 
 def service_name(project: str, component: str) -> str:
     return f"{project}-{component}"
-
-
-def task_family(project: str, environment: str, task: str) -> str:
-    return f"{project}-{environment}-{task}"
 
 
 def role_name(project: str, environment: str, purpose: str) -> str:

@@ -176,6 +176,36 @@ def data_pipeline(
     console.print(f"data pipeline {interval}: {'; '.join(parts)}", highlight=False)
 
 
+@app.command("step")
+@reports_errors
+def step(
+    name: Annotated[
+        str,
+        typer.Argument(help="bronze, silver, gold, training, batch-inference or drift-check."),
+    ],
+    start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
+    end: Annotated[str, typer.Option(help="Day after the interval's last day.")],
+    result_key: Annotated[
+        str | None,
+        typer.Option(help="Write the step's JSON summary to this object store key."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
+) -> None:
+    """Run one heavy step for a data interval, as an ECS task of the project's image does."""
+    from src.data.intervals import DataInterval
+    from src.orchestration import parse_step
+    from src.pipelines.steps import run_step
+
+    context = build_context()
+    chosen = parse_step(name)
+    interval = DataInterval.parse(start, end)
+    summary = run_step(context, chosen, interval, reason)
+    document = json.dumps(summary, sort_keys=True, default=str)
+    if result_key:
+        context.store.put_bytes(result_key, document.encode())
+    console.print(f"step {chosen} {interval}: {document}", highlight=False)
+
+
 @app.command("sample-data")
 @reports_errors
 def sample_data(

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +50,8 @@ class S3Settings(BaseModel):
     dvc_prefix: str = "dvc"
     # The MLflow server's artifact store on AWS (it proxies artifacts; clients never read it).
     mlflow_artifacts_prefix: str = "mlflow-artifacts"
+    # JSON results that steps run as ECS tasks leave for the run that launched them.
+    runs_prefix: str = "runs"
     # Objects above the threshold go up in parts of this size, in parallel (boto3 transfer).
     multipart_threshold_mb: int = Field(default=64, ge=5)
     multipart_chunk_mb: int = Field(default=16, ge=5)
@@ -102,6 +111,20 @@ class EnvironmentDeployment(BaseModel):
     jobs: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=2048, memory_mib=8192))
     database: DatabaseDeployment = Field(default_factory=DatabaseDeployment)
 
+class EcsSettings(BaseModel):
+    """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
+
+    # The environment stack's cluster (infra/: <repo>-<environment>).
+    cluster: str = "{{ cookiecutter.repo_name }}-production"
+    # The deployment the task definitions belong to: families are <repo>-<environment>-<step>.
+    environment: str = "production"
+    launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    assign_public_ip: bool = False
+    # CloudWatch Logs group of the tasks' containers (awslogs driver, stream prefix "step").
+    log_group: str | None = None
+
 
 class AwsSettings(BaseModel):
     region: str
@@ -113,6 +136,7 @@ class AwsSettings(BaseModel):
     # owner/name of the GitHub repository whose workflows may assume the CI and deploy roles.
     github_repository: str = ""
     environments: dict[str, EnvironmentDeployment] = Field(default_factory=dict)
+    ecs: EcsSettings = Field(default_factory=EcsSettings)
 
 
 ApiKeys = dict[str, SecretStr]
@@ -197,6 +221,14 @@ class LakeMaintenanceSettings(BaseModel):
     min_files_to_compact: int = Field(default=2, ge=2)
     # Unreferenced files younger than this may belong to a commit in flight: kept.
     orphan_min_age_hours: float = Field(default=24, ge=0)
+class OrchestrationSettings(BaseModel):
+    """Where the heavy steps run; env variable ORCHESTRATION__RUNNER.
+
+    `local`: in the process of whoever runs them (the CLI, or a task of the orchestrator).
+    `ecs`: each as an ECS task of the project's image (APP_ENV=aws only).
+    """
+
+    runner: Literal["local", "ecs"] = "local"
 
 
 class YamlAwsConfigSource(PydanticBaseSettingsSource):
@@ -250,6 +282,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     lake_maintenance: LakeMaintenanceSettings = Field(default_factory=LakeMaintenanceSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 
@@ -278,6 +311,14 @@ class Settings(BaseSettings):
     def lake_database(self) -> str:
         """The Glue/Athena database (Iceberg namespace) of this deployment environment."""
         return environment_database(self.aws.athena.database, self.deployment_environment)
+    @model_validator(mode="after")
+    def check_runner(self) -> Settings:
+        if self.orchestration.runner == "ecs":
+            if self.app_env != "aws":
+                raise ValueError(f"orchestration.runner=ecs needs APP_ENV=aws, not {self.app_env}")
+            if self.aws.ecs.launch_type == "FARGATE" and not self.aws.ecs.subnets:
+                raise ValueError("orchestration.runner=ecs on FARGATE needs aws.ecs.subnets")
+        return self
 
     @property
     def is_local(self) -> bool:

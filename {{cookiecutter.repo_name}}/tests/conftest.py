@@ -154,11 +154,18 @@ def http_receiver() -> Iterator[HttpReceiver]:
 
 
 def free_port() -> int:
+    """A free port on 127.0.0.1; TEST_PORTS=first-last keeps to a range (shared machines)."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError(f"no free port in TEST_PORTS={os.environ['TEST_PORTS']}")
 
 
 @pytest.fixture(scope="session")

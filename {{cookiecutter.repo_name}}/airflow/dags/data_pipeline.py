@@ -24,39 +24,8 @@ table contents. Backfill a range with `airflow backfill create --dag-id data_pip
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from airflow.sdk import dag, task
-from dag_support import (
-    DEFAULT_ARGS,
-    START_DATE,
-    Upstream,
-    current_interval,
-    daily_schedule,
-    interval_reference,
-)
-
-if TYPE_CHECKING:
-    from src.context import ProjectContext
-    from src.data.intervals import DataInterval
-    from src.pipelines.DE.pipeline import DataPipelineResult, Step
-
-StepResult = TypeVar("StepResult")
-
-
-def ran(result: StepResult | None, step: Step) -> StepResult:
-    """The result of a step run_step ran; None would mean the pipeline skipped it."""
-    if result is None:
-        raise RuntimeError(f"the data pipeline returned no {step} result")
-    return result
-
-
-def run_step(step: Step, interval: DataInterval) -> tuple[DataPipelineResult, ProjectContext]:
-    """One medallion step for the interval, with the project's quality rules and reports."""
-    from src.context import build_context
-
-    context = build_context()
-    return context.run_data_pipeline(interval, (step,)), context
+from airflow.sdk import dag
+from dag_support import DEFAULT_ARGS, START_DATE, daily_schedule, run_heavy_step
 
 
 @dag(
@@ -71,54 +40,10 @@ def run_step(step: Step, interval: DataInterval) -> tuple[DataPipelineResult, Pr
     doc_md=__doc__,
 )
 def data_pipeline() -> None:
-    @task
-    def ingest_bronze() -> dict[str, Any]:
-        from src.data.tables import bronze_table
-
-        interval = current_interval()
-        result, context = run_step("bronze", interval)
-        bronze = ran(result.bronze, "bronze")
-        return {
-            **interval_reference(interval),
-            "table": bronze_table(context.view.dataset),
-            "files_ingested": bronze.files_ingested,
-            "files_skipped": bronze.files_skipped,
-            "rows": bronze.rows,
-            # Refused files are quarantined whole; the day goes on without them.
-            "files_refused": result.refusals(),
-            "reports": result.reports,
-        }
-
-    @task
-    def build_silver(upstream: Upstream) -> dict[str, Any]:
-        from src.data.intervals import DataInterval
-        from src.data.tables import silver_table
-
-        interval = DataInterval.parse(upstream["start"], upstream["end"])
-        result, context = run_step("silver", interval)
-        silver = ran(result.silver, "silver")
-        return {
-            **interval_reference(interval),
-            "table": silver_table(context.view.dataset),
-            "rows_valid": silver.rows_valid,
-            "rows_quarantined": silver.rows_quarantined,
-            "reports": result.reports,
-        }
-
-    @task
-    def build_gold(upstream: Upstream) -> dict[str, Any]:
-        from src.data.intervals import DataInterval
-
-        interval = DataInterval.parse(upstream["start"], upstream["end"])
-        result, context = run_step("gold", interval)
-        gold = ran(result.gold, "gold")
-        return {
-            **interval_reference(interval),
-            "table": context.view.table,
-            "rows": gold.rows,
-        }
-
-    build_gold(build_silver(ingest_bronze()))
+    # Each step in this worker or as an ECS task, as ORCHESTRATION__RUNNER says.
+    bronze = run_heavy_step("bronze", "ingest_bronze")
+    silver = run_heavy_step("silver", "build_silver", bronze)
+    run_heavy_step("gold", "build_gold", silver)
 
 
 data_pipeline()

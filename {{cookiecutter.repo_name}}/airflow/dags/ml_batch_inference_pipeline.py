@@ -19,19 +19,16 @@ The same code runs from the command line as `make batch-inference DATE=YYYY-MM-D
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import PokeReturnValue, dag, task
 from dag_support import (
     DEFAULT_ARGS,
     SENSOR_POKE_SECONDS,
     SENSOR_TIMEOUT_SECONDS,
     START_DATE,
-    Upstream,
     current_interval,
     daily_schedule,
     interval_reference,
-    last_day,
+    run_heavy_step,
 )
 
 
@@ -73,30 +70,11 @@ def ml_batch_inference_pipeline() -> None:
         table = context.view.table
         rows = 0
         if context.lake.table_exists(table):
-            found = context.lake.read(
-                table, where=interval.filter(INGEST_DATE), columns=[INGEST_DATE]
-            )
-            rows = found.num_rows
+            rows = context.lake.count(table, where=interval.filter(INGEST_DATE))
         reference = {**interval_reference(interval), "table": table, "rows": rows}
         return PokeReturnValue(is_done=rows > 0, xcom_value=reference)
 
-    @task
-    def score_day(features: Upstream) -> dict[str, Any]:
-        from src.context import build_context
-        from src.data.tables import PREDICTIONS_TABLE
-
-        day = last_day(features)
-        outcome = build_context().run_batch_inference(day)
-        return {
-            "day": day.isoformat(),
-            "rows": outcome.rows,
-            "model_version": outcome.model_version,
-            "output_uri": outcome.output_uri,
-            "table": PREDICTIONS_TABLE,
-            "drift": outcome.drift.verdict() if outcome.drift else outcome.drift_skipped_reason,
-        }
-
-    score_day(wait_for_features())
+    run_heavy_step("batch-inference", "score_day", wait_for_features())
 
 
 ml_batch_inference_pipeline()

@@ -25,7 +25,6 @@ line as `make drift-check`.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -40,6 +39,7 @@ from dag_support import (
     daily_schedule,
     interval_reference,
     last_day,
+    run_heavy_step,
 )
 
 log = logging.getLogger(__name__)
@@ -66,55 +66,16 @@ def ml_monitoring_pipeline() -> None:
     )
     def wait_for_predictions() -> PokeReturnValue:
         from src.context import build_context
-        from src.data.predictions import read_prediction_window
+        from src.data.predictions import count_prediction_window
 
         context = build_context()
         interval = current_interval()
         reference = interval_reference(interval)
         days = (interval.end - interval.start).days
-        rows = len(
-            read_prediction_window(
-                context.lake, last_day(reference), days, context.settings.model_name
-            )
+        rows = count_prediction_window(
+            context.lake, last_day(reference), days, context.settings.model_name
         )
         return PokeReturnValue(is_done=rows > 0, xcom_value={**reference, "rows": rows})
-
-    # multiple_outputs: the trigger below reads single keys of the result.
-    @task(multiple_outputs=True)
-    def check_drift(predictions: Upstream) -> dict[str, Any]:
-        from datetime import UTC, datetime, time, timedelta
-
-        from src.context import build_context
-        from src.monitoring.check import read_current_window
-
-        context = build_context()
-        config = context.monitoring
-        end = last_day(predictions)
-        current = read_current_window(
-            context.lake, context.view, end, config.drift.window_days, context.settings.model_name
-        )
-        run = context.run_drift_check(
-            current,
-            f"predictions of the {config.drift.window_days} days to {end}",
-            "predictions",
-            # Named after the window's end, so a re-run of the day rewrites the same reports.
-            datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
-        )
-        for failure in run.delivery.failures:
-            log.error("monitoring delivery failed: %s", failure)
-        return {
-            "window_end": end.isoformat(),
-            "window_days": config.drift.window_days,
-            "model_version": run.outcome.model_version,
-            "problems": run.outcome.problems,
-            "dataset_drift": run.outcome.drift.dataset_drift,
-            "drifted_columns": run.outcome.drift.drifted_columns,
-            "verdict": run.outcome.verdict(),
-            "report": str(run.reports[0]),
-            "deliveries": run.delivery.messages,
-            # One retraining per drifted window, however often the day is re-run.
-            "retrain_run_id": f"drift_{end.isoformat()}",
-        }
 
     @task.branch
     def choose_action(check: Upstream) -> str:
@@ -130,7 +91,10 @@ def ml_monitoring_pipeline() -> None:
         log.warning(message)
         return message
 
-    check: Upstream = check_drift(wait_for_predictions())
+    # multiple_outputs: the trigger below reads single keys of the result.
+    check: Upstream = run_heavy_step(
+        "drift-check", "check_drift", wait_for_predictions(), multiple_outputs=True
+    )
     alert = alert_drift(check)
     retrain = TriggerDagRunOperator(
         task_id="trigger_retraining",

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
-from dag_support import DEFAULT_ARGS, START_DATE, Upstream
+from airflow.sdk import dag, task
+from dag_support import DEFAULT_ARGS, START_DATE, Upstream, run_heavy_step
 
 log = logging.getLogger(__name__)
 
@@ -47,36 +47,12 @@ def ml_training_pipeline() -> None:
 
         context = build_context()
         table = context.view.table
-        days = context.lake.read(table, columns=[INGEST_DATE]).column(INGEST_DATE).to_pylist()
-        if not days:
+        # Counted from the table's metadata: no row is read, however large the table.
+        rows = context.lake.count(table)
+        if rows == 0:
             raise DataValidationError(f"{table} is empty; run the data_pipeline DAG first")
-        return {"table": table, "rows": len(days), "latest_day": max(days).isoformat()}
-
-    @task
-    def train_model(features: Upstream) -> dict[str, Any]:
-        from src.context import build_context
-        from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
-
-        reason = (get_current_context()["dag_run"].conf or {}).get("reason", "schedule or manual")
-        log.info("training on %s rows of %s (%s)", features["rows"], features["table"], reason)
-        context = build_context()
-        outcome = run_training_pipeline(
-            context.lake,
-            context.view,
-            context.training,
-            context.mlflow,
-            context.settings.model_name,
-            guard=context.guard,
-        )
-        decision = outcome.decision
-        state = "production" if decision.promoted else "staging" if decision.staged else "rejected"
-        return {
-            "model_name": context.settings.model_name,
-            "version": outcome.version,
-            "run_id": outcome.run_id,
-            "state": state,
-            "reason": decision.reason,
-        }
+        latest_day = max(context.lake.partition_values(table, INGEST_DATE))
+        return {"table": table, "rows": rows, "latest_day": latest_day.isoformat()}
 
     @task
     def confirm_registration(trained: Upstream) -> dict[str, Any]:
@@ -92,7 +68,7 @@ def ml_training_pipeline() -> None:
             "aliases": sorted(version.aliases),
         }
 
-    confirm_registration(train_model(check_feature_store()))
+    confirm_registration(run_heavy_step("training", "train_model", check_feature_store()))
 
 
 ml_training_pipeline()

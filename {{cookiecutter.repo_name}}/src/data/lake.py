@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -214,6 +214,34 @@ class Lake:
             limit=limit,
         )
         return scan.to_arrow()
+
+    def count(self, table: str, where: str | BooleanExpression | None = None) -> int:
+        """Rows matching `where`, counted from the table's metadata where it can be.
+
+        A data file whose partition alone satisfies the filter (a day filter on the
+        partition column) counts by the record count its manifest holds; only files the
+        filter cuts through, or that carry delete files, are read, and only their matches
+        are counted. No row is materialised for files the filter covers whole.
+        """
+        loaded = self.load(table)
+        if isinstance(where, str):
+            row_filter: BooleanExpression = parse_filter(where)
+        else:
+            row_filter = where if where is not None else AlwaysTrue()
+        return int(loaded.scan(row_filter=row_filter).count())
+
+    def partition_values(self, table: str, column: str) -> set[Any]:
+        """Distinct values of a partition column that hold rows, from the manifests only."""
+        partitions = self.load(table).inspect.partitions()
+        if "partition" not in partitions.column_names:
+            raise ProjectError(f"{self.identifier(table)} is not partitioned")
+        values = set()
+        for row in partitions.select(["partition", "record_count"]).to_pylist():
+            if column not in row["partition"]:
+                raise ProjectError(f"{self.identifier(table)} is not partitioned by {column}")
+            if row["record_count"] > 0:
+                values.add(row["partition"][column])
+        return values
 
     def snapshots(self, table: str) -> list[SnapshotInfo]:
         """The table's commits, oldest first: what `read(snapshot_id=..)` can go back to."""

@@ -284,6 +284,22 @@ def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> N
     lake.append(PREDICTIONS_TABLE, table)
 
 
+def prediction_window_filter(
+    last_day: date, days: int, model_name: str | None = None, model_version: str | None = None
+) -> BooleanExpression:
+    """The row filter of the `days` days ending with `last_day`, of one model (and version)."""
+    first_day = last_day - timedelta(days=days - 1)
+    where: BooleanExpression = And(
+        GreaterThanOrEqual(term=PREDICTION_DATE, value=first_day.isoformat()),
+        LessThanOrEqual(term=PREDICTION_DATE, value=last_day.isoformat()),
+    )
+    if model_name is not None:
+        where = And(where, EqualTo(term=MODEL_NAME, value=model_name))
+    if model_version is not None:
+        where = And(where, EqualTo(term=MODEL_VERSION, value=model_version))
+    return where
+
+
 def read_prediction_window(
     lake: Lake,
     last_day: date,
@@ -294,14 +310,15 @@ def read_prediction_window(
     """Predictions of the `days` days ending with `last_day`, of one model (and version)."""
     if not lake.table_exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
-    first_day = last_day - timedelta(days=days - 1)
-    where: BooleanExpression = And(
-        GreaterThanOrEqual(term=PREDICTION_DATE, value=first_day.isoformat()),
-        LessThanOrEqual(term=PREDICTION_DATE, value=last_day.isoformat()),
-    )
-    if model_name is not None:
-        where = And(where, EqualTo(term=MODEL_NAME, value=model_name))
-    if model_version is not None:
-        where = And(where, EqualTo(term=MODEL_VERSION, value=model_version))
+    where = prediction_window_filter(last_day, days, model_name, model_version)
     frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
     return frame
+
+
+def count_prediction_window(
+    lake: Lake, last_day: date, days: int, model_name: str | None = None
+) -> int:
+    """How many predictions of one model the window holds, counted without loading rows."""
+    if not lake.table_exists(PREDICTIONS_TABLE):
+        return 0
+    return lake.count(PREDICTIONS_TABLE, where=prediction_window_filter(last_day, days, model_name))

@@ -36,6 +36,8 @@ from tests.conftest import SAMPLE_END, build_sample_lake, isolated_env
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
+    from src.orchestration import EcsStep
+
 pytestmark = pytest.mark.integration
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -396,3 +398,240 @@ def test_a_drifted_window_alerts_and_triggers_retraining(
     [triggered] = retraining_runs(DRIFT_DAY)
     assert triggered.conf["reason"] == "drift"
     assert triggered.conf["report"] == check["report"]
+
+
+def test_the_step_command_leaves_the_result_the_collecting_task_reads(
+    data_runs: tuple[Any, ...], project: ProjectContext
+) -> None:
+    """The container's side, run here: `python -m src step` writes the summary to its key."""
+    from typer.testing import CliRunner
+
+    from src.cli import app
+    from src.data.intervals import DataInterval
+    from src.orchestration import container_command, result_key
+
+    key = result_key("runs", "data_pipeline", "manual__2025-01-01T00:00:00+00:00", "build_gold")
+    assert key == "runs/data_pipeline/manual__2025-01-01T00_00_00_00_00/build_gold.json"
+    command = container_command("gold", DataInterval.for_day(DAY), key)
+    get_settings.cache_clear()
+    outcome = CliRunner().invoke(app, command)
+    assert outcome.exit_code == 0, outcome.output
+    summary = json.loads(project.store.get_bytes(key))
+    first_run = data_runs[0]
+    assert summary == first_run.xcoms["build_gold"]
+
+
+# The heavy steps as ECS tasks (ORCHESTRATION__RUNNER=ecs, APP_ENV=aws) ---------------------
+#
+# moto's ECS API stands in for AWS: it registers task definitions, accepts RunTask and moves
+# a task to STOPPED as DescribeTasks is polled, but no container runs, and its containers stay
+# PENDING, which EcsRunTaskOperator's success check rejects. So the DAG runs below launch with
+# wait_for_completion off and check what was launched; the waiter the operator uses is tested
+# on its own, and the container's side (the `step` command and its result) in the project.
+
+ECS_SUBNET_CIDR = "10.0.1.0/24"
+# Each dispatched task, with the step its container runs.
+ECS_TASKS: dict[str, dict[str, EcsStep]] = {
+    "data_pipeline": {"ingest_bronze": "bronze", "build_silver": "silver", "build_gold": "gold"},
+    "ml_training_pipeline": {"train_model": "training"},
+    "ml_batch_inference_pipeline": {"score_day": "batch-inference"},
+    "ml_monitoring_pipeline": {"check_drift": "drift-check"},
+}
+
+
+@dataclass(frozen=True)
+class EcsStack:
+    """What the deployment stack provides: cluster, network and one task definition per step."""
+
+    endpoint: str
+    cluster: str
+    subnet: str
+    security_group: str
+    environment: str
+    dags: dict[str, DAG]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=get_settings().aws.region
+        )
+
+    def launched(self) -> list[dict[str, Any]]:
+        ecs = self.client("ecs")
+        arns = ecs.list_tasks(cluster=self.cluster)["taskArns"]
+        return list(ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"]) if arns else []
+
+
+@pytest.fixture(scope="module")
+def ecs_stack(airflow_home: Path, airflow_db: Path, project: ProjectContext) -> Iterator[EcsStack]:
+    """moto in server mode with the stack's resources, and the DAGs parsed with runner=ecs."""
+    import boto3
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from moto.server import ThreadedMotoServer
+
+    from src.orchestration import CONTAINER_NAME, ECS_STEPS, task_definition_family
+    from tests.conftest import FAKE_AWS_ENV, free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = get_settings()
+    region, cluster, environment = settings.aws.region, settings.aws.ecs.cluster, "test"
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in FAKE_AWS_ENV.items():
+                patch.setenv(key, value)
+            patch.setenv("AWS_DEFAULT_REGION", region)
+            ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region)
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            # Fargate's network interfaces get DNS names (moto fails RunTask without them).
+            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=ECS_SUBNET_CIDR)["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(GroupName="steps", Description="steps", VpcId=vpc)
+            ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=region)
+            ecs.create_cluster(clusterName=cluster)
+            for step in ECS_STEPS:
+                ecs.register_task_definition(
+                    family=task_definition_family(step, environment),
+                    networkMode="awsvpc",
+                    requiresCompatibilities=["FARGATE"],
+                    cpu="1024",
+                    memory="4096",
+                    containerDefinitions=[
+                        {
+                            "name": CONTAINER_NAME,
+                            "image": "training:latest",
+                            "essential": True,
+                            # moto sums the containers' CPU and memory to place the task.
+                            "cpu": 1024,
+                            "memory": 4096,
+                        }
+                    ],
+                )
+            for key, value in {
+                "APP_ENV": "aws",
+                "ORCHESTRATION__RUNNER": "ecs",
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS__ECS__ENVIRONMENT": environment,
+                "AWS__ECS__SUBNETS": json.dumps([subnet]),
+                "AWS__ECS__SECURITY_GROUPS": json.dumps([group["GroupId"]]),
+                # No CloudWatch log stream exists on moto for the operator to follow.
+                "AWS__ECS__LOG_GROUP": "",
+            }.items():
+                patch.setenv(key, value)
+            get_settings.cache_clear()
+            bag = BundleDagBag(DAGS_FOLDER, bundle_path=DAGS_FOLDER, bundle_name="dags-folder")
+            assert bag.import_errors == {}
+            yield EcsStack(endpoint, cluster, subnet, group["GroupId"], environment, dict(bag.dags))
+    finally:
+        get_settings.cache_clear()
+        server.stop()
+
+
+def launch_ecs_tasks(stack: EcsStack, dag_id: str, logical_date: datetime) -> RunResult:
+    """`dag.test()` of the DAG's ECS launches: each step's request and RunTask, no waiting."""
+    from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+
+    launches = [
+        f"{task_id}_{part}" for task_id in ECS_TASKS[dag_id] for part in ("request", "on_ecs")
+    ]
+    subset = stack.dags[dag_id].partial_subset(launches, include_upstream=False)
+    assert sorted(subset.task_ids) == sorted(launches)
+    for task in subset.tasks:
+        task.retries = 0
+        if isinstance(task, EcsRunTaskOperator):
+            task.wait_for_completion = False
+    run = subset.test(logical_date=logical_date)
+    instances = run.get_task_instances()
+    return RunResult(
+        state=str(run.state),
+        tasks={ti.task_id: str(ti.state) for ti in instances},
+        xcoms={ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in instances},
+    )
+
+
+def test_with_runner_ecs_each_heavy_step_is_a_launch_between_request_and_result(
+    ecs_stack: EcsStack,
+) -> None:
+    from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+
+    for dag_id, steps in ECS_TASKS.items():
+        dag = ecs_stack.dags[dag_id]
+        for task_id in steps:
+            launch = dag.get_task(f"{task_id}_on_ecs")
+            assert isinstance(launch, EcsRunTaskOperator)
+            assert (launch.deferrable, launch.wait_for_completion, launch.reattach) == (
+                False,
+                True,
+                True,
+            )
+            assert {t.task_id for t in launch.upstream_list} >= {f"{task_id}_request"}
+            assert [t.task_id for t in launch.downstream_list] == [task_id]
+
+
+@pytest.mark.parametrize("dag_id", sorted(ECS_TASKS))
+def test_dag_runs_launch_the_steps_as_ecs_tasks_with_their_definitions_and_overrides(
+    ecs_stack: EcsStack, dag_id: str
+) -> None:
+    from src.orchestration import CONTAINER_NAME, task_definition_family
+
+    before = {task["taskArn"] for task in ecs_stack.launched()}
+    logical_date = datetime.combine(DAY + timedelta(days=1), time(), tzinfo=UTC)
+    run = launch_ecs_tasks(ecs_stack, dag_id, logical_date)
+    assert run.state == "success", run.tasks
+    launched = [task for task in ecs_stack.launched() if task["taskArn"] not in before]
+    by_family = {task["taskDefinitionArn"].split("/")[-1].split(":")[0]: task for task in launched}
+    steps = ECS_TASKS[dag_id]
+    assert set(by_family) == {
+        task_definition_family(s, ecs_stack.environment) for s in steps.values()
+    }
+    for task_id, step in steps.items():
+        task = by_family[task_definition_family(step, ecs_stack.environment)]
+        assert task["launchType"] == "FARGATE"
+        details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+        assert details["subnetId"] == ecs_stack.subnet
+        [override] = task["overrides"]["containerOverrides"]
+        assert override["name"] == CONTAINER_NAME
+        assert override["environment"] == [{"name": "APP_ENV", "value": "aws"}]
+        key = run.xcoms[f"{task_id}_request"]["result_key"]
+        assert key.startswith(f"runs/{dag_id}/") and key.endswith(f"/{task_id}.json")
+        command = override["command"]
+        # The image's ENTRYPOINT is `python -m src`: the override is the CLI's arguments.
+        assert command[:2] == ["step", step]
+        options = dict(zip(command[2::2], command[3::2], strict=True))
+        assert options["--result-key"] == key
+        if step != "training":
+            # The run's data interval, the day that ended at the logical date.
+            assert (options["--start"], options["--end"]) == (
+                DAY.isoformat(),
+                (DAY + timedelta(days=1)).isoformat(),
+            )
+
+
+def test_the_waiter_of_the_operator_sees_a_launched_task_stop(ecs_stack: EcsStack) -> None:
+    """EcsRunTaskOperator waits with the `tasks_stopped` waiter; moto stops tasks as polled."""
+    from airflow.providers.amazon.aws.hooks.ecs import EcsHook
+
+    from src.orchestration import task_definition_family
+
+    client = EcsHook(aws_conn_id=None, region_name=get_settings().aws.region).conn
+    network = {
+        "awsvpcConfiguration": {
+            "subnets": [ecs_stack.subnet],
+            "securityGroups": [ecs_stack.security_group],
+        }
+    }
+    [task] = client.run_task(
+        cluster=ecs_stack.cluster,
+        taskDefinition=task_definition_family("drift-check", ecs_stack.environment),
+        launchType="FARGATE",
+        networkConfiguration=network,
+    )["tasks"]
+    arn = task["taskArn"]
+    client.get_waiter("tasks_stopped").wait(
+        cluster=ecs_stack.cluster, tasks=[arn], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    [stopped] = client.describe_tasks(cluster=ecs_stack.cluster, tasks=[arn])["tasks"]
+    assert stopped["lastStatus"] == "STOPPED"

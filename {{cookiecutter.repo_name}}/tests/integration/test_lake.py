@@ -124,6 +124,52 @@ def test_fingerprint_ignores_order_and_excluded_columns(lake: Lake) -> None:
     assert lake.fingerprint("payments", where="day = '2025-01-02'").rows == 1
 
 
+def forbid_reading_data_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any read of a data file fails the test: what is counted must come from metadata."""
+    from pyiceberg.io.pyarrow import ArrowScan
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a data file was read to count rows")
+
+    monkeypatch.setattr(ArrowScan, "to_table", refuse)
+    monkeypatch.setattr(ArrowScan, "to_record_batches", refuse)
+
+
+def test_count_of_a_day_comes_from_metadata_and_is_exact(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake.append("payments", rows(("d", 4.0, DAY_2)))
+    lake.overwrite("payments", rows(("a", 9.0, DAY_1)), where=f"day = '{DAY_1}'")
+    expected = {
+        where: lake.read("payments", where=where).num_rows
+        for where in (None, f"day = '{DAY_1}'", f"day >= '{DAY_2}'", f"day > '{DAY_2}'")
+    }
+    forbid_reading_data_files(monkeypatch)
+    counted = {where: lake.count("payments", where=where) for where in expected}
+    assert (
+        counted
+        == expected
+        == {
+            None: 3,
+            f"day = '{DAY_1}'": 1,
+            f"day >= '{DAY_2}'": 2,
+            f"day > '{DAY_2}'": 0,
+        }
+    )
+    assert lake.partition_values("payments", "day") == {DAY_1, DAY_2}
+
+
+def test_count_reads_only_files_a_filter_cuts_through(lake: Lake) -> None:
+    # amount is no partition column: the manifests cannot answer, the matching rows are counted.
+    assert lake.count("payments", where="amount > 1.5") == 2
+    assert lake.count("payments", where=f"amount > 1.5 AND day = '{DAY_1}'") == 1
+
+
+def test_partition_values_need_a_partition_column(lake: Lake) -> None:
+    with pytest.raises(ProjectError, match="not partitioned by amount"):
+        lake.partition_values("payments", "amount")
+
+
 def test_missing_table_is_a_clear_error(context: ProjectContext) -> None:
     with pytest.raises(ProjectError, match="does not exist; run the pipeline"):
         context.lake.read("nothing_here")

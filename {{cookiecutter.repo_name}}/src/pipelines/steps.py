@@ -1,0 +1,152 @@
+"""The heavy steps, each for one data interval, each returning a JSON-ready summary.
+
+One definition per step, whoever runs it: a task of the orchestrator in its own process, or
+`python -m src step <step>` in an ECS task of the project's image (src/orchestration.py),
+which writes the same summary to the object store for the run that launched it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from src.data.tables import PREDICTIONS_TABLE, bronze_table, silver_table
+
+if TYPE_CHECKING:
+    from src.context import ProjectContext
+    from src.data.intervals import DataInterval
+    from src.orchestration import EcsStep
+
+log = logging.getLogger(__name__)
+
+Summary = dict[str, Any]
+
+
+def interval_reference(interval: DataInterval) -> dict[str, str]:
+    """The interval as results carry it from step to step."""
+    return {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
+
+
+def run_bronze(context: ProjectContext, interval: DataInterval) -> Summary:
+    result = context.run_data_pipeline(interval, ("bronze",))
+    if result.bronze is None:
+        raise RuntimeError("the data pipeline returned no bronze result")
+    return {
+        **interval_reference(interval),
+        "table": bronze_table(context.view.dataset),
+        "files_ingested": result.bronze.files_ingested,
+        "files_skipped": result.bronze.files_skipped,
+        "rows": result.bronze.rows,
+        # Refused files are quarantined whole; the day goes on without them.
+        "files_refused": result.refusals(),
+        "reports": result.reports,
+    }
+
+
+def run_silver(context: ProjectContext, interval: DataInterval) -> Summary:
+    result = context.run_data_pipeline(interval, ("silver",))
+    if result.silver is None:
+        raise RuntimeError("the data pipeline returned no silver result")
+    return {
+        **interval_reference(interval),
+        "table": silver_table(context.view.dataset),
+        "rows_valid": result.silver.rows_valid,
+        "rows_quarantined": result.silver.rows_quarantined,
+        "reports": result.reports,
+    }
+
+
+def run_gold(context: ProjectContext, interval: DataInterval) -> Summary:
+    result = context.run_data_pipeline(interval, ("gold",))
+    if result.gold is None:
+        raise RuntimeError("the data pipeline returned no gold result")
+    return {**interval_reference(interval), "table": context.view.table, "rows": result.gold.rows}
+
+
+def run_training(context: ProjectContext, reason: str) -> Summary:
+    """The six training steps under one MLflow run; the interval plays no part."""
+    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+
+    log.info("training on %s (%s)", context.view.table, reason)
+    outcome = run_training_pipeline(
+        context.lake,
+        context.view,
+        context.training,
+        context.mlflow,
+        context.settings.model_name,
+        guard=context.guard,
+    )
+    decision = outcome.decision
+    state = "production" if decision.promoted else "staging" if decision.staged else "rejected"
+    return {
+        "model_name": context.settings.model_name,
+        "version": outcome.version,
+        "run_id": outcome.run_id,
+        "state": state,
+        "reason": decision.reason,
+    }
+
+
+def run_batch_inference(context: ProjectContext, interval: DataInterval) -> Summary:
+    """The interval's last day scored by the production model."""
+    day = interval.end - timedelta(days=1)
+    outcome = context.run_batch_inference(day)
+    return {
+        "day": day.isoformat(),
+        "rows": outcome.rows,
+        "model_version": outcome.model_version,
+        "output_uri": outcome.output_uri,
+        "table": PREDICTIONS_TABLE,
+        "drift": outcome.drift.verdict() if outcome.drift else outcome.drift_skipped_reason,
+    }
+
+
+def run_drift_check(context: ProjectContext, interval: DataInterval) -> Summary:
+    """The drift check of the `drift.window_days` days up to the interval's last day."""
+    from src.monitoring.check import read_current_window
+
+    config = context.monitoring
+    end = interval.end - timedelta(days=1)
+    current = read_current_window(
+        context.lake, context.view, end, config.drift.window_days, context.settings.model_name
+    )
+    run = context.run_drift_check(
+        current,
+        f"predictions of the {config.drift.window_days} days to {end}",
+        "predictions",
+        # Named after the window's end, so a re-run of the day rewrites the same reports.
+        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+    )
+    for failure in run.delivery.failures:
+        log.error("monitoring delivery failed: %s", failure)
+    return {
+        "window_end": end.isoformat(),
+        "window_days": config.drift.window_days,
+        "model_version": run.outcome.model_version,
+        "problems": run.outcome.problems,
+        "dataset_drift": run.outcome.drift.dataset_drift,
+        "drifted_columns": run.outcome.drift.drifted_columns,
+        "verdict": run.outcome.verdict(),
+        "report": str(run.reports[0]),
+        "deliveries": run.delivery.messages,
+        # One retraining per drifted window, however often the day is re-run.
+        "retrain_run_id": f"drift_{end.isoformat()}",
+    }
+
+
+def run_step(
+    context: ProjectContext, step: EcsStep, interval: DataInterval, reason: str = "manual"
+) -> Summary:
+    """Run `step` for `interval` and return its summary."""
+    if step == "bronze":
+        return run_bronze(context, interval)
+    if step == "silver":
+        return run_silver(context, interval)
+    if step == "gold":
+        return run_gold(context, interval)
+    if step == "training":
+        return run_training(context, reason)
+    if step == "batch-inference":
+        return run_batch_inference(context, interval)
+    return run_drift_check(context, interval)

@@ -79,7 +79,7 @@ TRAINING_CHANGES = {
     "task": "classification",
     "model": {
         "estimator": "lightgbm.LGBMClassifier",
-        "params": {"n_estimators": 40, "min_child_samples": 5, "verbosity": -1},
+        "params": {"n_estimators": 40, "min_child_samples": 5, "n_jobs": 1, "verbosity": -1},
     },
     "search": {
         "n_trials": 3,

@@ -211,6 +211,7 @@ COMMON = {
     "tests/unit/test_processes.py",
     "tests/unit/test_promotion.py",
     "tests/unit/test_quality.py",
+    "tests/unit/test_quality_rules.py",
     "tests/unit/test_release.py",
     "tests/unit/test_scoring_engine.py",
     "tests/unit/test_settings.py",

@@ -3,7 +3,8 @@
     uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000]
                                             [--problem-type regression]
 
-Figures are printed and written to benchmarks/results/{serving,batch_inference}.json.
+Figures are printed and written to
+benchmarks/results/{serving,serving_estimators,batch_inference}.json.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def main() -> int:
     )  # fmt: skip
     if serving:
         return serving
+    # The same state: the sample's linear model beside a LightGBM model of the same data.
+    estimators = run_in_project(
+        project, HERE / "bench_estimators.py", "--seconds", str(args.seconds),
+        "--connections", str(args.connections), "--state", str(state),
+    )  # fmt: skip
+    if estimators:
+        return estimators
     return run_in_project(
         project, HERE / "bench_batch.py", "--rows", str(args.rows), "--state", str(state)
     )

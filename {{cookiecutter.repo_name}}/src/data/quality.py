@@ -169,13 +169,14 @@ def load_quality_config(path: Path, view: FeatureView) -> QualityConfig:
                 f"{view.name!r}: {', '.join(unknown)}"
             )
         if isinstance(rule, RangeRule):
+            named = [name for name in rule.columns if not name.startswith("$")]
             text = [
-                name for name in columns if (column := view.column(name)) and not column.is_numeric
+                name for name in named if (column := view.column(name)) and not column.is_numeric
             ]
             if text:
                 raise ConfigError(
                     f"{path}: range rule {rule.name!r} applies to numbers; "
-                    f"{', '.join(text)} are not (use $numeric)"
+                    f"{', '.join(text)} are not"
                 )
     return config
 
@@ -191,7 +192,11 @@ def rule_columns(rule: Rule, view: FeatureView) -> list[str]:
         names = []
     expanded: list[str] = []
     for name in names:
-        expanded.extend(select_columns(name, view))
+        selected = select_columns(name, view)
+        if isinstance(rule, RangeRule) and name.startswith("$"):
+            # A selector in a range rule stands for its numeric columns (a string label).
+            selected = [c for c in selected if (col := view.column(c)) is None or col.is_numeric]
+        expanded.extend(selected)
     return list(dict.fromkeys(expanded))
 
 

@@ -5,16 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema
+from pydantic_core import core_schema
 
-# Strict: a string or a boolean is never taken for a number; NaN and infinities are
-# refused. Which kind each feature takes (and whether null) is checked against the model.
-FeatureValue = (
-    Annotated[float, Field(strict=True, allow_inf_nan=False)]
-    | Annotated[str, Field(strict=True, max_length=1024)]
-    | Annotated[bool, Field(strict=True)]
-    | None
-)
+MAX_TEXT_LENGTH = 1024
+
+
+def feature_value_schema(_: Any, __: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    """A JSON scalar, strictly: a string or a boolean is never taken for a number, NaN and
+    infinities are refused, and a wrong value gets one error at the feature's location.
+    Which kind each feature takes (and whether null) is checked against the model."""
+    return core_schema.nullable_schema(
+        core_schema.union_schema(
+            [
+                core_schema.float_schema(strict=True, allow_inf_nan=False),
+                core_schema.str_schema(strict=True, max_length=MAX_TEXT_LENGTH),
+                core_schema.bool_schema(strict=True),
+            ],
+            custom_error_type="feature_value",
+            custom_error_message="must be a finite number, a string, true, false or null",
+        )
+    )
+
+
+FeatureValue = Annotated[float | str | bool | None, GetPydanticSchema(feature_value_schema)]
 EntityId = Annotated[str, Field(min_length=1, max_length=128)]
 PredictedValue = int | float | str | bool
 

@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator
 from src.data.predictions import PREDICTION, PROBABILITY
 from src.model.config import Task
 from src.model.linear_form import LinearForm, fold_linear
+from src.model.train import encoded_categories
 
 # Models are fitted on DataFrames; scored on a matrix whose column order this class
 # guarantees, scikit-learn's feature-name warning says nothing useful and costs time.
@@ -137,17 +138,24 @@ class Predictor:
     @cached_property
     def linear_form(self) -> LinearForm | None:
         """The estimator as one affine map when it is a linear pipeline."""
-        if self.categorical:
+        if self.input_categories:
             return None
         return fold_linear(self.estimator)
+
+    @cached_property
+    def input_categories(self) -> frozenset[str]:
+        """The categorical features: from the signature, or the model's own encoder (a
+        freshly trained model has no signature yet)."""
+        return self.categorical or encoded_categories(self.estimator)
 
     def model_input(self, matrix: np.ndarray) -> np.ndarray | pd.DataFrame:
         """What the estimator takes: the matrix itself, or for categorical features a
         DataFrame with numeric columns as float64 and categories as Python objects."""
-        if not self.categorical:
+        categories = self.input_categories
+        if not categories:
             return matrix
         frame = pd.DataFrame(matrix, columns=self.feature_names)
-        numeric = {name: "float64" for name in self.feature_names if name not in self.categorical}
+        numeric = {name: "float64" for name in self.feature_names if name not in categories}
         return frame.astype(numeric) if numeric else frame
 
     def _predict_folded(self, matrix: np.ndarray, form: LinearForm) -> PredictionArrays:
@@ -181,7 +189,7 @@ class Predictor:
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """Predictions for rows holding at least the model's features, in the model's order."""
         selected = features[self.feature_names]
-        matrix = selected.to_numpy(dtype=object if self.categorical else float)
+        matrix = selected.to_numpy(dtype=object if self.input_categories else float)
         arrays = self.predict_array(matrix)
         result = pd.DataFrame(index=features.index)
         result[PREDICTION] = arrays.predictions

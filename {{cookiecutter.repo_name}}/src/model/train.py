@@ -190,6 +190,19 @@ def build_encoder(kinds: FeatureKinds, impute: bool) -> ColumnTransformer:
     )
 
 
+def encoded_categories(model: Any) -> frozenset[str]:
+    """The features a model pipeline one-hot encodes (its `encode` step's categories)."""
+    if not isinstance(model, Pipeline) or "encode" not in model.named_steps:
+        return frozenset()
+    encoder = model.named_steps["encode"]
+    return frozenset(
+        str(column)
+        for name, _, columns in encoder.transformers
+        if name == "categorical"
+        for column in columns
+    )
+
+
 def estimator_of(model: Any) -> Any:
     """The estimator at the end of a model pipeline (the model itself otherwise)."""
     if isinstance(model, Pipeline):

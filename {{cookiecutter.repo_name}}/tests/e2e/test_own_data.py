@@ -79,7 +79,7 @@ TRAINING_CHANGES = {
     "task": "classification",
     "model": {
         "estimator": "lightgbm.LGBMClassifier",
-        "params": {"n_estimators": 40, "min_child_samples": 5, "verbosity": -1},
+        "params": {"n_estimators": 40, "min_child_samples": 5, "n_jobs": 1, "verbosity": -1},
     },
     "search": {
         "n_trials": 3,
@@ -182,11 +182,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A fresh checkout of the project, the guide's configuration steps done, set up."""
     root = tmp_path_factory.mktemp("own_data") / "project"
     shutil.copytree(PROJECT_ROOT, root, ignore=skip_state)
+    identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"]
     for command in (
         ["git", "init", "--quiet"],
         ["git", "add", "--all"],
-        ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "commit", "-qm", "checkout"],
-    ):  # fmt: skip
+        ["git", *identity, "commit", "--quiet", "--no-verify", "-m", "checkout"],
+    ):
         subprocess.run(command, cwd=root, check=True, capture_output=True, timeout=120)
     # Steps 1 and 2: the raw schema and the derived features.
     (root / "config" / "features.yaml").write_text(yaml.safe_dump(FEATURES, sort_keys=False))

@@ -35,3 +35,14 @@ def test_text_in_a_numeric_column_counts_as_missing() -> None:
     result = check_quality(reference(), current, ["a", "b"], QualityConfig(max_missing_share=0.6))
     assert result.columns[0].missing_share == 0.5
     assert result.passed
+
+
+def test_unseen_categories_count_as_out_of_range_and_reference_gaps_are_allowed() -> None:
+    known = pd.DataFrame({"plan": ["basic", "plus", None, "pro"] * 25})
+    current = pd.DataFrame({"plan": ["basic", "enterprise", None, "plus"] * 10})
+    result = check_quality(known, current, ["plan"], QualityConfig(), categorical={"plan"})
+    (column,) = result.columns
+    assert column.out_of_range_share == 0.25
+    assert column.lower_bound is None
+    # 25% missing in the reference too: not a failure at 25% now, only the unseen share.
+    assert result.failed_checks == ["plan out of range 25.0% > 5.0%"]

@@ -8,10 +8,10 @@ import duckdb
 import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, FeatureView, quote_identifier
-from src.errors import ConfigError
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
 from src.data.tables import silver_table
+from src.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,16 @@ def extract_training_set(
         )
     if frame[view.label.name].nunique() < 2:
         raise DataValidationError(f"label {view.label.name} has a single value; nothing to learn")
-    incomplete = [name for name in view.feature_names if frame[name].isna().any()]
+    # Missing values are the model's to handle only where the contract allows them.
+    nullable = set(view.nullable_features)
+    incomplete = [
+        name for name in view.feature_names if name not in nullable and frame[name].isna().any()
+    ]
     if incomplete:
         raise DataValidationError(
             f"{view.table} has missing values in features {', '.join(incomplete)}; "
-            "gold rows must be complete (see the silver quality rules)"
+            "features not marked nullable in config/features.yaml must be complete "
+            "(see the silver quality rules)"
         )
     return frame
 

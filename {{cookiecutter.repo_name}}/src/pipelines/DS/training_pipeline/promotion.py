@@ -261,7 +261,18 @@ def check_staged_model(
     failures = []
     if staged.version != version:
         failures.append(f"`staging` resolves to v{staged.version}, not v{version}")
-    trained = Predictor(candidate, config.task, staged.feature_names, model_name, version, "", "")
+    trained = Predictor(
+        candidate,
+        config.task,
+        staged.feature_names,
+        model_name,
+        version,
+        "",
+        "",
+        categorical=staged.categorical,
+        boolean=staged.boolean,
+        nullable=staged.nullable,
+    )
     failures += compare_predictions(trained.predict_frame(sample), staged.predict_frame(sample))
     latency = measure_latency_ms(staged, sample)
     budget = config.integration.latency_budget_ms

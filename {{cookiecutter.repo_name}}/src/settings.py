@@ -111,6 +111,7 @@ class EnvironmentDeployment(BaseModel):
     jobs: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=2048, memory_mib=8192))
     database: DatabaseDeployment = Field(default_factory=DatabaseDeployment)
 
+
 class EcsSettings(BaseModel):
     """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
 
@@ -221,6 +222,8 @@ class LakeMaintenanceSettings(BaseModel):
     min_files_to_compact: int = Field(default=2, ge=2)
     # Unreferenced files younger than this may belong to a commit in flight: kept.
     orphan_min_age_hours: float = Field(default=24, ge=0)
+
+
 class OrchestrationSettings(BaseModel):
     """Where the heavy steps run; env variable ORCHESTRATION__RUNNER.
 
@@ -311,6 +314,7 @@ class Settings(BaseSettings):
     def lake_database(self) -> str:
         """The Glue/Athena database (Iceberg namespace) of this deployment environment."""
         return environment_database(self.aws.athena.database, self.deployment_environment)
+
     @model_validator(mode="after")
     def check_runner(self) -> Settings:
         if self.orchestration.runner == "ecs":

@@ -21,6 +21,9 @@ class ThresholdModel:
 
     classes_ = np.array([0, 1])
 
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        return (np.asarray(matrix)[:, 0] > 0).astype(int)
+
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         # The predictor hands over rows in FEATURES order: f1 is the first column.
         positive = (np.asarray(matrix)[:, 0] > 0).astype(float)

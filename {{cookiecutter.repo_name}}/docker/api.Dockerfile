@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The prediction API: the project's FastAPI app serving models:/{{ cookiecutter.model_name }}@<alias>.
 # Build from the repository root with the lock file (`make setup` writes uv.lock; commit it):
 #   docker build -f docker/api.Dockerfile -t {{ cookiecutter.repo_name }}/api .
@@ -34,9 +33,11 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
-# The code stays owned by root: the server can read it, not change it.
+# The code stays owned by root: the server can read it, not change it. data/ is the one
+# folder it writes: serve --prod keeps prometheus-client's multiprocess files there.
 COPY src ./src
 COPY config ./config
+RUN mkdir -p /app/data && chown app:app /app/data
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \

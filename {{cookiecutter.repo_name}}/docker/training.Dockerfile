@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Batch jobs of the project's CLI: `python -m src <command>` (train by default; also
 # setup-lake, data-pipeline, batch-inference, drift-check, promote). Run as an ECS task by
 # the CD workflow and with `make docker-train` on the docker-compose stack.

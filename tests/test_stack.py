@@ -1,0 +1,361 @@
+"""The container stack of a rendered default project, run for real through its Makefile.
+
+An engine of the tests' own (tests/stack_engine.py) runs the images the project's
+Dockerfiles build and the third-party images its compose file names, or stand-ins for
+them built under the same tags when no registry can be reached (tests/stand_ins.py).
+Every published port is moved into 28000-28999 through the compose file's *_PORT
+variables. Grafana has no image here: the stack runs without it (said in the output).
+
+On CI (CI=true) a machine without an engine fails this module; elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import render, tool_env
+from tests.stack_engine import Engine, EngineUnavailable
+from tests.stand_ins import WITHOUT_STAND_IN, provide
+
+pytestmark = pytest.mark.slow
+
+OVERRIDE = Path(__file__).parent / "stack" / "compose.test.yml"
+PORTS = {
+    "API_PORT": 28000,
+    "MLFLOW_PORT": 28500,
+    "MINIO_PORT": 28900,
+    "MINIO_CONSOLE_PORT": 28901,
+    "AIRFLOW_PORT": 28080,
+    "PROMETHEUS_PORT": 28090,
+    "PUSHGATEWAY_PORT": 28091,
+    "ALERTMANAGER_PORT": 28093,
+    "GRAFANA_PORT": 28030,
+}
+# Services that run once to completion when the stack starts.
+ONE_SHOT = {"minio-init", "airflow-init"}
+BUILD_TIMEOUT_S = 2400.0
+HEALTHY_DEADLINE_S = 600.0
+READY_DEADLINE_S = 300.0
+STOP_GRACE_S = 10
+SIGKILL_EXIT_CODE = 137
+
+
+def log(message: str) -> None:
+    # Shown with -s and in the captured output of a failure.
+    print(f"[stack] {message}", flush=True)
+
+
+@dataclass
+class Stack:
+    project: Path
+    engine: Engine
+    env: dict[str, str]
+
+    def run(
+        self, command: list[str], timeout: float = 900, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
+        result = subprocess.run(
+            command,
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        log(f"{' '.join(command)}: exit {result.returncode} in {time.monotonic() - started:.0f} s")
+        if check:
+            assert result.returncode == 0, (
+                f"{' '.join(command)} failed with {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-8000:]}\n--- stderr\n{result.stderr[-8000:]}"
+            )
+        return result
+
+    def make(self, target: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return self.run(["make", "--no-print-directory", target], timeout)
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        return self.run(["docker", "compose", *args], timeout, check).stdout
+
+    def dotenv(self, key: str) -> str:
+        for line in (self.project / ".env").read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name == key:
+                return value
+        raise KeyError(f"{key} is not in .env")
+
+    def url(self, variable: str, path: str) -> str:
+        return f"http://127.0.0.1:{PORTS[variable]}{path}"
+
+    def services(self) -> list[dict[str, Any]]:
+        """`docker compose ps` of every profile, stopped containers included."""
+        output = self.compose(*profiles(self.project), "ps", "--all", "--format", "json")
+        return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+    def logs(self, service: str) -> str:
+        return self.compose("logs", "--no-color", "--tail", "60", service, check=False)
+
+
+def profiles(project: Path) -> list[str]:
+    """Every profile of the compose file but the jobs one, as `--profile` arguments."""
+    names: set[str] = set()
+    for service in compose_document(project)["services"].values():
+        names.update(service.get("profiles", []))
+    names.discard("jobs")
+    return [argument for name in sorted(names) for argument in ("--profile", name)]
+
+
+def compose_document(project: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((project / "docker-compose.yml").read_text())
+    return document
+
+
+def third_party_images(project: Path) -> list[str]:
+    """The images the compose file and the Dockerfiles name but do not build themselves."""
+    images: list[str] = []
+    for service in compose_document(project)["services"].values():
+        if "build" not in service and service["image"] not in images:
+            images.append(service["image"])
+    for dockerfile in sorted((project / "docker").glob("*.Dockerfile")):
+        stages: set[str] = set()
+        for match in re.finditer(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile.read_text(), re.M):
+            image, stage = match.groups()
+            if image not in stages and image != "scratch" and image not in images:
+                images.append(image)
+            if stage:
+                stages.add(stage)
+    return images
+
+
+def http(
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+    timeout: float = 30,
+) -> tuple[int, Any]:
+    """Status and decoded JSON (or text) of one request; HTTP errors are answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    text = raw.decode(errors="replace")
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def poll(description: str, deadline_s: float, probe: Any) -> Any:
+    """Call `probe` until it returns something truthy; fail with the last answer at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except OSError as error:
+            last = f"{type(error).__name__}: {error}"
+        else:
+            if last and not isinstance(last, str):
+                return last
+        time.sleep(2)
+    pytest.fail(f"{description}: not reached within {deadline_s:.0f} s; last: {last}")
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    engine = Engine()
+    try:
+        engine.start()
+    except EngineUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs a Docker engine for the stack test: {error}")
+        pytest.skip(f"no Docker engine for the stack test: {error}")
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    project = render(tmp_path_factory.mktemp("stack"))
+    started = time.monotonic()
+    provided = provide(engine, third_party_images(project), log)
+    missing = [item.image for item in provided if item.how == "missing"]
+    assert all(image.startswith(WITHOUT_STAND_IN) for image in missing), missing
+    for image in missing:
+        log(f"{image}: no image and no stand-in here; the stack runs without its service")
+    log(f"third-party images ready in {time.monotonic() - started:.0f} s")
+    env = {
+        **tool_env(),
+        **engine.env(),
+        **{name: str(port) for name, port in PORTS.items()},
+        "COMPOSE_FILE": os.pathsep.join([str(project / "docker-compose.yml"), str(OVERRIDE)]),
+    }
+    stack = Stack(project, engine, env)
+    try:
+        yield stack
+    finally:
+        stack.compose(*profiles(project), "--profile", "jobs", "down", "--volumes", check=False)
+
+
+@pytest.fixture(scope="module")
+def running(stack: Stack) -> Stack:
+    """`make docker-up`, then every service healthy (one-shot ones exited 0)."""
+    started = time.monotonic()
+    stack.make("docker-up", timeout=BUILD_TIMEOUT_S)
+    log(f"make docker-up (builds included) returned in {time.monotonic() - started:.0f} s")
+    wait_until_healthy(stack)
+    log(f"stack healthy {time.monotonic() - started:.0f} s after make docker-up started")
+    return stack
+
+
+def wait_until_healthy(stack: Stack) -> list[dict[str, Any]]:
+    expected = {
+        name
+        for name, service in compose_document(stack.project)["services"].items()
+        if "jobs" not in service.get("profiles", []) and name != "grafana"
+    }
+
+    def settled() -> list[dict[str, Any]] | str:
+        services = stack.services()
+        states = {item["Service"]: item for item in services}
+        pending = []
+        for name in sorted(expected):
+            item = states.get(name)
+            if item is None:
+                pending.append(f"{name}: not created")
+            elif name in ONE_SHOT:
+                if item["State"] != "exited":
+                    pending.append(f"{name}: {item['State']}")
+                elif item["ExitCode"] != 0:
+                    pytest.fail(f"{name} exited with {item['ExitCode']}:\n{stack.logs(name)}")
+            elif item["State"] != "running" or item.get("Health") not in ("healthy", ""):
+                if item["State"] == "exited":
+                    pytest.fail(f"{name} exited with {item['ExitCode']}:\n{stack.logs(name)}")
+                pending.append(f"{name}: {item['State']} {item.get('Health')}")
+        return services if not pending else "; ".join(pending)
+
+    services: list[dict[str, Any]] = poll("every service healthy", HEALTHY_DEADLINE_S, settled)
+    for item in services:
+        restarts = stack.engine.docker("inspect", "--format", "{{.RestartCount}}", item["ID"])
+        assert restarts.stdout.strip() == "0", f"{item['Service']} restarted:\n{stack.logs(item['Service'])}"
+    return services
+
+
+def test_images_run_as_non_root_users(running: Stack) -> None:
+    for service in ("api", "mlflow", "training"):
+        image = compose_document(running.project)["services"][service]["image"]
+        image = image.replace("${IMAGE_TAG:-dev}", running_tag(running))
+        user = running.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image)
+        assert user.stdout.strip() not in ("", "0", "root", "0:0"), f"{image} runs as root"
+    uid = running.compose("exec", "-T", "api", "id", "-u").strip()
+    assert uid != "0"
+
+
+def running_tag(stack: Stack) -> str:
+    """The IMAGE_TAG the Makefile gave the images (<version>-<commit>)."""
+    api = next(item for item in stack.services() if item["Service"] == "api")
+    image: str = api["Image"]
+    return image.rpartition(":")[2]
+
+
+def test_mlflow_asks_for_the_login_from_env(running: Stack) -> None:
+    search = running.url("MLFLOW_PORT", "/api/2.0/mlflow/experiments/search?max_results=1")
+    status, _ = http(search)
+    assert status == 401
+    login = basic_auth(running.dotenv("MLFLOW_TRACKING_USERNAME"), running.dotenv("MLFLOW_TRACKING_PASSWORD"))
+    status, _ = http(search, headers=login)
+    assert status == 200
+    status, _ = http(running.url("MLFLOW_PORT", "/health"))
+    assert status == 200
+
+
+@pytest.fixture(scope="module")
+def trained(running: Stack) -> Stack:
+    status, answer = http(running.url("API_PORT", "/ready"))
+    assert status == 503, f"the API is ready before any model was trained: {answer}"
+    started = time.monotonic()
+    result = running.make("docker-train", timeout=BUILD_TIMEOUT_S)
+    log(f"make docker-train in {time.monotonic() - started:.0f} s")
+    assert "lake ready:" in result.stdout
+    assert re.search(r"trained \S+ v1: production", result.stdout), result.stdout[-3000:]
+    return running
+
+
+def model_features(stack: Stack) -> list[str]:
+    status, model = http(stack.url("API_PORT", "/model"))
+    assert status == 200, model
+    return [feature["name"] for feature in model["inputs"]]
+
+
+def test_api_becomes_ready_by_itself_and_predicts_with_version_1(trained: Stack) -> None:
+    def ready() -> dict[str, Any] | str:
+        status, answer = http(trained.url("API_PORT", "/ready"))
+        return answer if status == 200 else f"{status} {answer}"
+
+    answer = poll("the API serving the trained model", READY_DEADLINE_S, ready)
+    assert answer["model_version"] == "1"
+    features = model_features(trained)
+    status, prediction = http(
+        trained.url("API_PORT", "/predict"), {"features": dict.fromkeys(features, 1.0)}
+    )
+    assert status == 200, prediction
+    assert prediction["model_version"] == "1"
+    status, invocation = http(
+        trained.url("API_PORT", "/invocations"),
+        {"dataframe_split": {"columns": features, "data": [[1.0] * len(features)] * 3}},
+    )
+    assert status == 200, invocation
+    assert len(invocation["predictions"]) == 3
+
+
+def test_model_artifacts_live_in_the_bucket(trained: Stack) -> None:
+    login = basic_auth(trained.dotenv("MLFLOW_TRACKING_USERNAME"), trained.dotenv("MLFLOW_TRACKING_PASSWORD"))
+    name = compose_model_name(trained)
+    status, answer = http(
+        trained.url("MLFLOW_PORT", "/api/2.0/mlflow/model-versions/get?")
+        + urllib.parse.urlencode({"name": name, "version": "1"}),
+        headers=login,
+    )
+    assert status == 200, answer
+    listing = trained.compose(
+        "exec", "-T", "minio", "sh", "-c", "find /data -path '*mlflow-artifacts*' -name MLmodel"
+    )
+    assert "MLmodel" in listing, "the registered model's files are not in the bucket"
+
+
+def compose_model_name(stack: Stack) -> str:
+    answers = json.loads((stack.project / ".cookiecutter.json").read_text())
+    return str(answers["model_name"])

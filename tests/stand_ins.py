@@ -11,9 +11,11 @@ behaves like the original where the stack relies on it, and no further:
 - minio                   `server DIR` (rclone serve s3), the root user and password as keys,
                           `mc ready local` for its health check
 - mc                      `mc alias set` and `mc mb [--ignore-existing]` (rclone)
-- prom/*                  Debian's prometheus, pushgateway and alertmanager as nobody, wget
+- prom/*                  Debian's prometheus, pushgateway and alertmanager as nobody, and
+                          busybox's wget (its --spider sends GET, as in the real images)
 - apache/airflow          the `airflow` entrypoint, uid 50000 (gid 0), AIRFLOW_VERSION, a
-                          virtualenv that `uv pip install` writes to, curl
+                          virtualenv that `uv pip install` writes to, the postgres provider
+                          (psycopg2, asyncpg), curl
 
 Each stand-in carries a label with the hash of its recipe (Dockerfile, files, base), so a
 rerun with the same recipe finds it and builds nothing. Grafana has no source here and no
@@ -329,8 +331,9 @@ def prometheus_recipe(base: str, image: str) -> Recipe:
     return Recipe(
         f"""FROM {base}
 RUN apt-get update -qq \\
-    && apt-get install -y -qq --no-install-recommends {package} wget >/dev/null \\
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get install -y -qq --no-install-recommends {package} busybox >/dev/null \\
+    && rm -rf /var/lib/apt/lists/* \\
+    && ln -s /bin/busybox /usr/local/bin/wget
 {folder}USER nobody
 ENTRYPOINT ["{binary}"]
 CMD [{flags}]
@@ -365,7 +368,7 @@ ENV AIRFLOW_VERSION={airflow_version} AIRFLOW_HOME=/opt/airflow \\
     UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy
 USER 50000:0
 RUN uv venv /home/airflow/.local \\
-    && uv pip install --no-cache "apache-airflow=={airflow_version}"
+    && uv pip install --no-cache "apache-airflow[postgres]=={airflow_version}"
 WORKDIR /opt/airflow
 ENTRYPOINT ["/usr/bin/tini", "--", "/entrypoint"]
 CMD []

@@ -359,3 +359,130 @@ def test_model_artifacts_live_in_the_bucket(trained: Stack) -> None:
 def compose_model_name(stack: Stack) -> str:
     answers = json.loads((stack.project / ".cookiecutter.json").read_text())
     return str(answers["model_name"])
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Stack) -> Stack:
+    """Batch inference and the drift check as one-off jobs of the jobs image."""
+    batch = trained.make("docker-batch-inference")
+    assert re.search(r"rows scored by v1", batch.stdout), batch.stdout[-3000:]
+    drift = trained.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
+    # 0: nothing found, 2 (make's own code) wrapping 3: drift found; both are a finished check.
+    assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]
+    return trained
+
+
+def prometheus_query(stack: Stack, query: str) -> list[dict[str, Any]]:
+    status, answer = http(
+        stack.url("PROMETHEUS_PORT", "/api/v1/query?") + urllib.parse.urlencode({"query": query})
+    )
+    assert status == 200, answer
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_the_api_and_the_pushed_drift_metrics(scored: Stack) -> None:
+    def targets_up() -> set[str] | str:
+        up = {
+            item["metric"]["job"]
+            for item in prometheus_query(scored, "up == 1")
+            if item["metric"].get("job") in ("api", "pushgateway")
+        }
+        return up if up == {"api", "pushgateway"} else f"up: {sorted(up)}"
+
+    poll("Prometheus scraping the API and the Pushgateway", 120, targets_up)
+
+    def series() -> bool | str:
+        drift = prometheus_query(scored, "drift_check_last_run_timestamp_seconds")
+        predictions = prometheus_query(scored, "model_predictions_total")
+        return bool(drift and predictions) or f"drift {drift}, predictions {predictions}"
+
+    poll("the drift job's and the API's series in Prometheus", 120, series)
+    status, rules = http(scored.url("PROMETHEUS_PORT", "/api/v1/rules"))
+    assert status == 200 and rules["data"]["groups"], rules
+    status, managers = http(scored.url("PROMETHEUS_PORT", "/api/v1/alertmanagers"))
+    assert status == 200 and managers["data"]["activeAlertmanagers"], managers
+    status, _ = http(scored.url("ALERTMANAGER_PORT", "/-/ready"))
+    assert status == 200
+
+
+def test_project_containers_stop_on_sigterm_and_the_data_survives_a_restart(
+    scored: Stack,
+) -> None:
+    before = scored.services()
+    project_services = [
+        item for item in before if item["Image"].startswith(compose_document(scored.project)["name"] + "/")
+    ]
+    assert project_services, before
+    scored.compose(*profiles(scored.project), "stop", "--timeout", str(STOP_GRACE_S), timeout=300)
+    for item in project_services:
+        state = json.loads(scored.engine.docker("inspect", "--format", "{{json .State}}", item["ID"]).stdout)
+        assert state["ExitCode"] != SIGKILL_EXIT_CODE, (
+            f"{item['Service']} needed SIGKILL: it did not stop within {STOP_GRACE_S} s of SIGTERM"
+        )
+    scored.make("docker-down")
+    volumes = scored.engine.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert any(name.endswith("postgres-data") for name in volumes)
+    scored.make("docker-up", timeout=BUILD_TIMEOUT_S)
+    wait_until_healthy(scored)
+
+    def ready() -> dict[str, Any] | str:
+        status, answer = http(scored.url("API_PORT", "/ready"))
+        return answer if status == 200 else f"{status} {answer}"
+
+    answer = poll("the API serving the registry's model after a restart", READY_DEADLINE_S, ready)
+    assert answer["model_version"] == "1"
+    # The lake and the predictions logged before the restart: the drift check reads them.
+    drift = scored.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
+    assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]
+
+
+def airflow_token(stack: Stack, password: str) -> tuple[int, Any]:
+    return http(
+        stack.url("AIRFLOW_PORT", "/auth/token"),
+        {"username": stack.dotenv("AIRFLOW_ADMIN_USER"), "password": password},
+    )
+
+
+def registry_versions(stack: Stack) -> set[str]:
+    login = basic_auth(stack.dotenv("MLFLOW_TRACKING_USERNAME"), stack.dotenv("MLFLOW_TRACKING_PASSWORD"))
+    status, answer = http(
+        stack.url("MLFLOW_PORT", "/api/2.0/mlflow/model-versions/search?")
+        + urllib.parse.urlencode({"filter": f"name='{compose_model_name(stack)}'"}),
+        headers=login,
+    )
+    assert status == 200, answer
+    return {version["version"] for version in answer.get("model_versions", [])}
+
+
+def test_airflow_runs_the_training_pipeline_into_the_registry(trained: Stack) -> None:
+    status, _ = airflow_token(trained, "not-the-password")
+    assert status == 401
+    status, answer = airflow_token(trained, trained.dotenv("AIRFLOW_ADMIN_PASSWORD"))
+    assert status in (200, 201), answer
+    login = {"Authorization": f"Bearer {answer['access_token']}"}
+    dag = trained.url("AIRFLOW_PORT", "/api/v2/dags/ml_training_pipeline")
+
+    def parsed() -> dict[str, Any] | str:
+        status, answer = http(dag, headers=login)
+        return answer if status == 200 else f"{status} {answer}"
+
+    poll("the dag-processor parsing ml_training_pipeline", 300, parsed)
+    before = registry_versions(trained)
+    status, answer = http(dag, {"is_paused": False}, headers=login, method="PATCH")
+    assert status == 200, answer
+    status, run = http(f"{dag}/dagRuns", {"logical_date": None}, headers=login)
+    assert status == 200, run
+    run_url = f"{dag}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}"
+
+    def finished() -> dict[str, Any] | str:
+        status, answer = http(run_url, headers=login)
+        if status == 200 and answer["state"] in ("success", "failed"):
+            return answer
+        return f"{status} {answer.get('state') if isinstance(answer, dict) else answer}"
+
+    answer = poll("ml_training_pipeline finishing", 1200, finished)
+    if answer["state"] != "success":
+        status, instances = http(f"{run_url}/taskInstances", headers=login)
+        pytest.fail(f"ml_training_pipeline failed: {instances}\n{trained.logs('airflow-scheduler')}")
+    assert registry_versions(trained) - before, "the DAG registered no new model version"

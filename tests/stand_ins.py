@@ -238,9 +238,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ -n "$dir" ] || { echo "stand-in minio: server needs a folder" >&2; exit 2; }
-# No directory cache: an object one client just wrote (multipart uploads included) is
-# there for the next client at once, as on MinIO.
-exec rclone serve s3 --config /dev/null --addr :9000 --dir-cache-time 0s \
+# A directory cache of a second (not rclone's 5 minutes, nor none, which spins): an object
+# one client just wrote by a multipart upload is there for the next client, as on MinIO.
+exec rclone serve s3 --config /dev/null --addr :9000 --dir-cache-time 1s \
   --auth-key "${MINIO_ROOT_USER:?}","${MINIO_ROOT_PASSWORD:?}" "$dir"
 """
 

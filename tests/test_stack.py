@@ -277,8 +277,9 @@ def wait_until_healthy(stack: Stack) -> list[dict[str, Any]]:
                 elif item["ExitCode"] != 0:
                     pytest.fail(f"{name} exited with {item['ExitCode']}:\n{stack.logs(name)}")
             elif item["State"] != "running" or item.get("Health") not in ("healthy", ""):
-                if item["State"] == "exited":
-                    pytest.fail(f"{name} exited with {item['ExitCode']}:\n{stack.logs(name)}")
+                # A crash at start shows as restarting (restart: unless-stopped) or exited.
+                if item["State"] in ("exited", "restarting"):
+                    pytest.fail(f"{name} {item['State']} ({item['ExitCode']}):\n{stack.logs(name)}")
                 pending.append(f"{name}: {item['State']} {item.get('Health')}")
         return services if not pending else "; ".join(pending)
 

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Airflow 3 (official image) with the project installed: the DAGs of airflow/dags import
 # `src` and run the same pipelines as the CLI. Build from the repository root with uv.lock:
 #   docker build -f docker/airflow.Dockerfile -t {{ cookiecutter.repo_name }}/airflow .

@@ -1,6 +1,5 @@
-# syntax=docker/dockerfile:1
 # The prediction API: the project's FastAPI app serving models:/{{ cookiecutter.model_name }}@<alias>.
-# Build from the repository root with the lock file (`make setup` writes uv.lock; commit it):
+# Build from the repository root with the lock file (uv.lock ships with the project; `make lock` updates it):
 #   docker build -f docker/api.Dockerfile -t {{ cookiecutter.repo_name }}/api .
 # The image holds the project's runtime dependencies only: no dev tools{% if cookiecutter.include_airflow == "yes" %}, no Airflow{% endif %} and no
 # optional dependency groups.
@@ -30,13 +29,21 @@ LABEL org.opencontainers.image.title="{{ cookiecutter.repo_name }}-api" \
       org.opencontainers.image.description="Prediction API of {{ cookiecutter.project_name }}" \
       org.opencontainers.image.version="${APP_VERSION}" \
       org.opencontainers.image.revision="${GIT_COMMIT}"
+# LightGBM's native library links the system's OpenMP runtime (scikit-learn ships its own);
+# the version follows the base image's Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
-# The code stays owned by root: the server can read it, not change it.
+# The code stays owned by root: the server can read it, not change it. data/ is the one
+# folder it writes: serve --prod keeps prometheus-client's multiprocess files there.
 COPY src ./src
 COPY config ./config
+RUN mkdir -p /app/data && chown app:app /app/data
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The MLflow tracking server and model registry: Postgres backend store, artifacts in S3
 # (MinIO in docker-compose), proxied by the server so clients need no bucket credentials.
 # It runs the MLflow version that uv.lock pins for the project's own clients.
@@ -13,7 +12,8 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never
 WORKDIR /build
 # The lock, exported as constraints, fixes the versions of the server and its drivers
-# without installing the rest of the project.
+# without installing the rest of the project; the auth extra (Flask-WTF) serves the
+# basic-auth app that docker-compose.yml runs.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
@@ -21,7 +21,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
         --output-file /build/constraints.txt \
     && uv venv /opt/mlflow \
     && uv pip install --python /opt/mlflow/bin/python --constraint /build/constraints.txt \
-        mlflow boto3 psycopg2-binary
+        "mlflow[auth]" boto3 psycopg2-binary
 
 FROM {{ cookiecutter._docker_python_images[cookiecutter.python_version] }} AS runtime
 ARG APP_VERSION=0.0.0

@@ -1,8 +1,7 @@
-# syntax=docker/dockerfile:1
 # Batch jobs of the project's CLI: `python -m src <command>` (train by default; also
 # setup-lake, data-pipeline, batch-inference, drift-check, promote). Run as an ECS task by
 # the CD workflow and with `make docker-train` on the docker-compose stack.
-# Build from the repository root with the lock file (`make setup` writes uv.lock; commit it):
+# Build from the repository root with the lock file (uv.lock ships with the project; `make lock` updates it):
 #   docker build -f docker/training.Dockerfile -t {{ cookiecutter.repo_name }}/training .
 
 FROM ghcr.io/astral-sh/uv:0.13.0 AS uv
@@ -26,6 +25,12 @@ LABEL org.opencontainers.image.title="{{ cookiecutter.repo_name }}-training" \
       org.opencontainers.image.description="Training and batch jobs of {{ cookiecutter.project_name }}" \
       org.opencontainers.image.version="${APP_VERSION}" \
       org.opencontainers.image.revision="${GIT_COMMIT}"
+# LightGBM's native library links the system's OpenMP runtime (scikit-learn ships its own);
+# the version follows the base image's Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app

@@ -114,6 +114,12 @@ def run_reason() -> str:
     return str(conf.get("reason", "schedule or manual"))
 
 
+def run_trials() -> int | None:
+    """The run's `trials` param (ml_training_pipeline), or None: the configured search."""
+    trials = get_current_context()["params"].get("trials")
+    return int(trials) if trials is not None else None
+
+
 def run_heavy_step(
     step: EcsStep, task_id: str, upstream: Upstream = None, *, multiple_outputs: bool = False
 ) -> Upstream:
@@ -131,7 +137,7 @@ def run_heavy_step(
         from src.context import build_context
         from src.pipelines.steps import run_step
 
-        return run_step(build_context(), step, step_interval(upstream), run_reason())
+        return run_step(build_context(), step, step_interval(upstream), run_reason(), run_trials())
 
     return in_process(upstream)
 

@@ -2,7 +2,8 @@
 ### ML training pipeline: feature store -> MLflow run -> registry -> staging / production
 
 Runs weekly, and whenever `ml_monitoring_pipeline` finds drift (its run `conf` then names
-the drift report that caused it). Trigger it by hand from the UI's trigger button.
+the drift report that caused it). Trigger it by hand from the UI's trigger button; its
+`trials` param sets the run's Optuna trials (empty: those of config/training.yaml).
 
 - `check_feature_store` fails fast, before any MLflow run, when the gold table is empty;
   passes on the table, its rows and latest day.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from dag_support import DEFAULT_ARGS, START_DATE, Upstream, run_heavy_step
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
     default_args=DEFAULT_ARGS,
     tags=["ml", "training"],
     doc_md=__doc__,
+    # A manual run may search fewer (or more) trials than config/training.yaml, as
+    # `make train-local TRIALS=n` does; empty keeps the configured search.
+    params={
+        "trials": Param(
+            None, type=["null", "integer"], minimum=1, description="Optuna trials of this run"
+        )
+    },
 )
 def ml_training_pipeline() -> None:
     @task

@@ -64,15 +64,19 @@ def run_gold(context: ProjectContext, interval: DataInterval) -> Summary:
     return {**interval_reference(interval), "table": context.view.table, "rows": result.gold.rows}
 
 
-def run_training(context: ProjectContext, reason: str) -> Summary:
-    """The six training steps under one MLflow run; the interval plays no part."""
+def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
+    """The six training steps under one MLflow run; the interval plays no part.
+
+    `trials` overrides the search's n_trials for this run (as `make train-local TRIALS=n`).
+    """
     from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 
     log.info("training on %s (%s)", context.view.table, reason)
+    config = context.training if trials is None else context.training.with_search(n_trials=trials)
     outcome = run_training_pipeline(
         context.lake,
         context.view,
-        context.training,
+        config,
         context.mlflow,
         context.settings.model_name,
         guard=context.guard,
@@ -136,7 +140,11 @@ def run_drift_check(context: ProjectContext, interval: DataInterval) -> Summary:
 
 
 def run_step(
-    context: ProjectContext, step: EcsStep, interval: DataInterval, reason: str = "manual"
+    context: ProjectContext,
+    step: EcsStep,
+    interval: DataInterval,
+    reason: str = "manual",
+    trials: int | None = None,
 ) -> Summary:
     """Run `step` for `interval` and return its summary."""
     if step == "bronze":
@@ -146,7 +154,7 @@ def run_step(
     if step == "gold":
         return run_gold(context, interval)
     if step == "training":
-        return run_training(context, reason)
+        return run_training(context, reason, trials)
     if step == "batch-inference":
         return run_batch_inference(context, interval)
     return run_drift_check(context, interval)

@@ -1,0 +1,536 @@
+"""The container stack of a rendered default project, run for real through its Makefile.
+
+An engine of the tests' own (tests/stack_engine.py) runs the images the project's
+Dockerfiles build and the third-party images its compose file names, or stand-ins for
+them built under the same tags when no registry can be reached (tests/stand_ins.py).
+Every published port is moved into 28000-28999 through the compose file's *_PORT
+variables. Grafana has no image here: the stack runs without it (said in the output).
+
+On CI (CI=true) a machine without an engine fails this module; elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import render, tool_env
+from tests.stack_engine import Engine, EngineUnavailable
+from tests.stand_ins import WITHOUT_STAND_IN, provide
+
+pytestmark = pytest.mark.slow
+
+OVERRIDE = Path(__file__).parent / "stack" / "compose.test.yml"
+PORTS = {
+    "API_PORT": 28000,
+    "MLFLOW_PORT": 28500,
+    "MINIO_PORT": 28900,
+    "MINIO_CONSOLE_PORT": 28901,
+    "AIRFLOW_PORT": 28080,
+    "PROMETHEUS_PORT": 28090,
+    "PUSHGATEWAY_PORT": 28091,
+    "ALERTMANAGER_PORT": 28093,
+    "GRAFANA_PORT": 28030,
+}
+# Services that run once to completion when the stack starts.
+ONE_SHOT = {"minio-init", "airflow-init"}
+BUILD_TIMEOUT_S = 2400.0
+HEALTHY_DEADLINE_S = 600.0
+READY_DEADLINE_S = 300.0
+STOP_GRACE_S = 10
+SIGKILL_EXIT_CODE = 137
+# Optuna trials of `make docker-train` and of the Airflow run: the loop is under test, not
+# the search.
+TRIALS = 3
+
+
+def log(message: str) -> None:
+    # Shown with -s and in the captured output of a failure.
+    print(f"[stack] {message}", flush=True)
+
+
+@dataclass
+class Stack:
+    project: Path
+    engine: Engine
+    env: dict[str, str]
+
+    def run(
+        self, command: list[str], timeout: float = 900, check: bool = True, quiet: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
+        result = subprocess.run(
+            command,
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if not quiet:
+            elapsed = time.monotonic() - started
+            log(f"{' '.join(command)}: exit {result.returncode} in {elapsed:.0f} s")
+        if check:
+            assert result.returncode == 0, (
+                f"{' '.join(command)} failed with {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-8000:]}\n--- stderr\n{result.stderr[-8000:]}"
+            )
+        return result
+
+    def make(self, *target: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return self.run(["make", "--no-print-directory", *target], timeout)
+
+    def compose(
+        self, *args: str, timeout: float = 300, check: bool = True, quiet: bool = False
+    ) -> str:
+        return self.run(["docker", "compose", *args], timeout, check, quiet).stdout
+
+    def dotenv(self, key: str) -> str:
+        for line in (self.project / ".env").read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name == key:
+                return value
+        raise KeyError(f"{key} is not in .env")
+
+    def url(self, variable: str, path: str) -> str:
+        return f"http://127.0.0.1:{PORTS[variable]}{path}"
+
+    def services(self) -> list[dict[str, Any]]:
+        """`docker compose ps` of every profile, stopped containers included."""
+        output = self.compose(
+            *profiles(self.project), "ps", "--all", "--format", "json", quiet=True
+        )
+        return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+    def logs(self, service: str) -> str:
+        return self.compose("logs", "--no-color", "--tail", "60", service, check=False)
+
+
+def profiles(project: Path) -> list[str]:
+    """Every profile of the compose file but the jobs one, as `--profile` arguments."""
+    names: set[str] = set()
+    for service in compose_document(project)["services"].values():
+        names.update(service.get("profiles", []))
+    names.discard("jobs")
+    return [argument for name in sorted(names) for argument in ("--profile", name)]
+
+
+def compose_document(project: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((project / "docker-compose.yml").read_text())
+    return document
+
+
+def third_party_images(project: Path) -> list[str]:
+    """The images the compose file and the Dockerfiles name but do not build themselves."""
+    images: list[str] = []
+    for service in compose_document(project)["services"].values():
+        if "build" not in service and service["image"] not in images:
+            images.append(service["image"])
+    for dockerfile in sorted((project / "docker").glob("*.Dockerfile")):
+        stages: set[str] = set()
+        for match in re.finditer(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile.read_text(), re.M):
+            image, stage = match.groups()
+            if image not in stages and image != "scratch" and image not in images:
+                images.append(image)
+            if stage:
+                stages.add(stage)
+    return images
+
+
+def http(
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+    timeout: float = 30,
+) -> tuple[int, Any]:
+    """Status and decoded JSON (or text) of one request; HTTP errors are answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    text = raw.decode(errors="replace")
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def poll(description: str, deadline_s: float, probe: Any) -> Any:
+    """Call `probe` until it returns something truthy; fail with the last answer at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except OSError as error:
+            last = f"{type(error).__name__}: {error}"
+        else:
+            if last and not isinstance(last, str):
+                return last
+        time.sleep(2)
+    pytest.fail(f"{description}: not reached within {deadline_s:.0f} s; last: {last}")
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def stack_env(project: Path, engine: Engine) -> dict[str, str]:
+    """A user's environment plus the engine, the ports of this test and its compose override."""
+    return {
+        **tool_env(),
+        **engine.env(),
+        **{name: str(port) for name, port in PORTS.items()},
+        "COMPOSE_FILE": os.pathsep.join([str(project / "docker-compose.yml"), str(OVERRIDE)]),
+    }
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    engine = Engine()
+    try:
+        engine.start()
+    except EngineUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs a Docker engine for the stack test: {error}")
+        pytest.skip(f"no Docker engine for the stack test: {error}")
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    project = render(tmp_path_factory.mktemp("stack"))
+    started = time.monotonic()
+    provided = provide(engine, third_party_images(project), log)
+    missing = [item.image for item in provided if item.how == "missing"]
+    assert all(image.startswith(WITHOUT_STAND_IN) for image in missing), missing
+    for image in missing:
+        log(f"{image}: no image and no stand-in here; the stack runs without its service")
+    log(f"third-party images ready in {time.monotonic() - started:.0f} s")
+    stack = Stack(project, engine, stack_env(project, engine))
+    # Containers and volumes a run that did not finish left on the engine.
+    stack.compose(*profiles(project), "--profile", "jobs", "down", "--volumes", check=False)
+    try:
+        yield stack
+    finally:
+        stack.compose(*profiles(project), "--profile", "jobs", "down", "--volumes", check=False)
+
+
+@pytest.fixture(scope="module")
+def running(stack: Stack) -> Stack:
+    """`make docker-up`, then every service healthy (one-shot ones exited 0)."""
+    started = time.monotonic()
+    stack.make("docker-up", timeout=BUILD_TIMEOUT_S)
+    log(f"make docker-up (builds included) returned in {time.monotonic() - started:.0f} s")
+    wait_until_healthy(stack)
+    log(f"stack healthy {time.monotonic() - started:.0f} s after make docker-up started")
+    return stack
+
+
+def wait_until_healthy(stack: Stack) -> list[dict[str, Any]]:
+    expected = {
+        name
+        for name, service in compose_document(stack.project)["services"].items()
+        if "jobs" not in service.get("profiles", []) and name != "grafana"
+    }
+
+    def settled() -> list[dict[str, Any]] | str:
+        services = stack.services()
+        states = {item["Service"]: item for item in services}
+        pending = []
+        for name in sorted(expected):
+            item = states.get(name)
+            if item is None:
+                pending.append(f"{name}: not created")
+            elif name in ONE_SHOT:
+                if item["State"] != "exited":
+                    pending.append(f"{name}: {item['State']}")
+                elif item["ExitCode"] != 0:
+                    pytest.fail(f"{name} exited with {item['ExitCode']}:\n{stack.logs(name)}")
+            elif item["State"] != "running" or item.get("Health") not in ("healthy", ""):
+                # A crash at start shows as restarting (restart: unless-stopped) or exited.
+                if item["State"] in ("exited", "restarting"):
+                    pytest.fail(f"{name} {item['State']} ({item['ExitCode']}):\n{stack.logs(name)}")
+                pending.append(f"{name}: {item['State']} {item.get('Health')}")
+        return services if not pending else "; ".join(pending)
+
+    services: list[dict[str, Any]] = poll("every service healthy", HEALTHY_DEADLINE_S, settled)
+    for item in services:
+        restarts = stack.engine.docker("inspect", "--format", "{{.RestartCount}}", item["ID"])
+        assert restarts.stdout.strip() == "0", (
+            f"{item['Service']} restarted:\n{stack.logs(item['Service'])}"
+        )
+    return services
+
+
+def test_images_run_as_non_root_users(running: Stack) -> None:
+    for service in ("api", "mlflow", "training"):
+        image = compose_document(running.project)["services"][service]["image"]
+        image = image.replace("${IMAGE_TAG:-dev}", running_tag(running))
+        user = running.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image)
+        assert user.stdout.strip() not in ("", "0", "root", "0:0"), f"{image} runs as root"
+    uid = running.compose("exec", "-T", "api", "id", "-u").strip()
+    assert uid != "0"
+
+
+def running_tag(stack: Stack) -> str:
+    """The IMAGE_TAG the Makefile gave the images (<version>-<commit>)."""
+    api = next(item for item in stack.services() if item["Service"] == "api")
+    image: str = api["Image"]
+    return image.rpartition(":")[2]
+
+
+def test_mlflow_asks_for_the_login_from_env(running: Stack) -> None:
+    search = running.url("MLFLOW_PORT", "/api/2.0/mlflow/experiments/search?max_results=1")
+    status, _ = http(search)
+    assert status == 401
+    login = basic_auth(
+        running.dotenv("MLFLOW_TRACKING_USERNAME"), running.dotenv("MLFLOW_TRACKING_PASSWORD")
+    )
+    status, _ = http(search, headers=login)
+    assert status == 200
+    status, _ = http(running.url("MLFLOW_PORT", "/health"))
+    assert status == 200
+
+
+@pytest.fixture(scope="module")
+def trained(running: Stack) -> Stack:
+    status, answer = http(running.url("API_PORT", "/ready"))
+    assert status == 503, f"the API is ready before any model was trained: {answer}"
+    started = time.monotonic()
+    result = running.make("docker-train", f"TRIALS={TRIALS}", timeout=BUILD_TIMEOUT_S)
+    log(f"make docker-train in {time.monotonic() - started:.0f} s")
+    assert "lake ready:" in result.stdout
+    assert re.search(r"trained \S+ v1: production", result.stdout), result.stdout[-3000:]
+    return running
+
+
+def model_features(stack: Stack) -> list[str]:
+    status, model = http(stack.url("API_PORT", "/model"))
+    assert status == 200, model
+    return [feature["name"] for feature in model["inputs"]]
+
+
+def wait_until_served(stack: Stack, version: str) -> None:
+    """Every worker of the API has loaded `version` by itself (its reload loop)."""
+
+    def loaded() -> bool | str:
+        logs = stack.compose("logs", "--no-color", "api", quiet=True)
+        workers = logs.count("Started server process")
+        loads = len(re.findall(rf'"event":"model_loaded".*"model_version":"{version}"', logs))
+        return (
+            workers > 0 and loads >= workers
+        ) or f"{loads} of {workers} workers loaded v{version}"
+
+    poll(f"the API serving v{version}", READY_DEADLINE_S, loaded)
+    status, answer = http(stack.url("API_PORT", "/ready"))
+    assert status == 200 and answer["model_version"] == version, answer
+
+
+def test_api_becomes_ready_by_itself_and_predicts_with_version_1(trained: Stack) -> None:
+    wait_until_served(trained, "1")
+    features = model_features(trained)
+    status, prediction = http(
+        trained.url("API_PORT", "/predict"), {"features": dict.fromkeys(features, 1.0)}
+    )
+    assert status == 200, prediction
+    assert prediction["model_version"] == "1"
+    status, invocation = http(
+        trained.url("API_PORT", "/invocations"),
+        {"dataframe_split": {"columns": features, "data": [[1.0] * len(features)] * 3}},
+    )
+    assert status == 200, invocation
+    assert len(invocation["predictions"]) == 3
+
+
+def test_model_artifacts_live_in_the_bucket(trained: Stack) -> None:
+    login = basic_auth(
+        trained.dotenv("MLFLOW_TRACKING_USERNAME"), trained.dotenv("MLFLOW_TRACKING_PASSWORD")
+    )
+    name = compose_model_name(trained)
+    status, answer = http(
+        trained.url("MLFLOW_PORT", "/api/2.0/mlflow/model-versions/get?")
+        + urllib.parse.urlencode({"name": name, "version": "1"}),
+        headers=login,
+    )
+    assert status == 200, answer
+    listing = trained.compose(
+        "exec", "-T", "minio", "sh", "-c", "find /data -path '*mlflow-artifacts*' -name MLmodel"
+    )
+    assert "MLmodel" in listing, "the registered model's files are not in the bucket"
+
+
+def compose_model_name(stack: Stack) -> str:
+    answers = json.loads((stack.project / ".cookiecutter.json").read_text())
+    return str(answers["model_name"])
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Stack) -> Stack:
+    """Batch inference and the drift check as one-off jobs of the jobs image."""
+    batch = trained.make("docker-batch-inference")
+    assert re.search(r"rows scored by v1", batch.stdout), batch.stdout[-3000:]
+    drift = trained.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
+    # 0: nothing found, 2 (make's own code) wrapping 3: drift found; both are a finished check.
+    assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]
+    return trained
+
+
+def prometheus_query(stack: Stack, query: str) -> list[dict[str, Any]]:
+    status, answer = http(
+        stack.url("PROMETHEUS_PORT", "/api/v1/query?") + urllib.parse.urlencode({"query": query})
+    )
+    assert status == 200, answer
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def test_prometheus_scrapes_the_api_and_the_pushed_drift_metrics(scored: Stack) -> None:
+    def targets_up() -> set[str] | str:
+        up = {
+            item["metric"]["job"]
+            for item in prometheus_query(scored, "up == 1")
+            if item["metric"].get("job") in ("api", "pushgateway")
+        }
+        return up if up == {"api", "pushgateway"} else f"up: {sorted(up)}"
+
+    poll("Prometheus scraping the API and the Pushgateway", 120, targets_up)
+
+    def series() -> bool | str:
+        drift = prometheus_query(scored, "drift_check_last_run_timestamp_seconds")
+        predictions = prometheus_query(scored, "model_predictions_total")
+        return bool(drift and predictions) or f"drift {drift}, predictions {predictions}"
+
+    poll("the drift job's and the API's series in Prometheus", 120, series)
+    status, rules = http(scored.url("PROMETHEUS_PORT", "/api/v1/rules"))
+    assert status == 200 and rules["data"]["groups"], rules
+    status, managers = http(scored.url("PROMETHEUS_PORT", "/api/v1/alertmanagers"))
+    assert status == 200 and managers["data"]["activeAlertmanagers"], managers
+    status, _ = http(scored.url("ALERTMANAGER_PORT", "/-/ready"))
+    assert status == 200
+
+
+def airflow_token(stack: Stack, password: str) -> tuple[int, Any]:
+    return http(
+        stack.url("AIRFLOW_PORT", "/auth/token"),
+        {"username": stack.dotenv("AIRFLOW_ADMIN_USER"), "password": password},
+    )
+
+
+def registry_versions(stack: Stack) -> set[str]:
+    login = basic_auth(
+        stack.dotenv("MLFLOW_TRACKING_USERNAME"), stack.dotenv("MLFLOW_TRACKING_PASSWORD")
+    )
+    status, answer = http(
+        stack.url("MLFLOW_PORT", "/api/2.0/mlflow/model-versions/search?")
+        + urllib.parse.urlencode({"filter": f"name='{compose_model_name(stack)}'"}),
+        headers=login,
+    )
+    assert status == 200, answer
+    return {version["version"] for version in answer.get("model_versions", [])}
+
+
+def test_airflow_runs_the_training_pipeline_into_the_registry(trained: Stack) -> None:
+    status, _ = airflow_token(trained, "not-the-password")
+    assert status == 401
+    status, answer = airflow_token(trained, trained.dotenv("AIRFLOW_ADMIN_PASSWORD"))
+    assert status in (200, 201), answer
+    login = {"Authorization": f"Bearer {answer['access_token']}"}
+    dag = trained.url("AIRFLOW_PORT", "/api/v2/dags/ml_training_pipeline")
+
+    def parsed() -> dict[str, Any] | str:
+        status, answer = http(dag, headers=login)
+        return answer if status == 200 else f"{status} {answer}"
+
+    poll("the dag-processor parsing ml_training_pipeline", 300, parsed)
+    before = registry_versions(trained)
+    # Triggered while still paused, so that this run is queued before the one of the last
+    # weekly interval, which unpausing creates (the DAG runs one at a time).
+    trigger = {"logical_date": None, "conf": {"trials": TRIALS}}
+    status, run = http(f"{dag}/dagRuns", trigger, headers=login)
+    assert status == 200, run
+    status, answer = http(dag, {"is_paused": False}, headers=login, method="PATCH")
+    assert status == 200, answer
+    run_url = f"{dag}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}"
+
+    def finished() -> dict[str, Any] | str:
+        status, answer = http(run_url, headers=login)
+        if status == 200 and answer["state"] in ("success", "failed"):
+            return answer
+        return f"{status} {answer.get('state') if isinstance(answer, dict) else answer}"
+
+    answer = poll("ml_training_pipeline finishing", 1200, finished)
+    if answer["state"] != "success":
+        status, instances = http(f"{run_url}/taskInstances", headers=login)
+        pytest.fail(
+            f"ml_training_pipeline failed: {instances}\n{trained.logs('airflow-scheduler')}"
+        )
+    assert registry_versions(trained) - before, "the DAG registered no new model version"
+
+
+def test_project_containers_stop_on_sigterm_and_the_data_survives_a_restart(
+    scored: Stack,
+) -> None:
+    status, served = http(scored.url("API_PORT", "/ready"))
+    assert status == 200, served
+    before = scored.services()
+    project_services = [
+        item
+        for item in before
+        if item["Image"].startswith(compose_document(scored.project)["name"] + "/")
+    ]
+    assert project_services, before
+    scored.compose(*profiles(scored.project), "stop", "--timeout", str(STOP_GRACE_S), timeout=300)
+    for item in project_services:
+        state = json.loads(
+            scored.engine.docker("inspect", "--format", "{{json .State}}", item["ID"]).stdout
+        )
+        assert state["ExitCode"] != SIGKILL_EXIT_CODE, (
+            f"{item['Service']} needed SIGKILL: it did not stop within {STOP_GRACE_S} s of SIGTERM"
+        )
+    scored.make("docker-down")
+    volumes = scored.engine.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert any(name.endswith("postgres-data") for name in volumes)
+    scored.make("docker-up", timeout=BUILD_TIMEOUT_S)
+    wait_until_healthy(scored)
+
+    # The registry survived when the restarted API serves the version it served before
+    # (a worker's first load at start-up is not logged as a reload, so /ready is asked).
+    def ready() -> dict[str, Any] | str:
+        status, answer = http(scored.url("API_PORT", "/ready"))
+        return answer if status == 200 else f"{status} {answer}"
+
+    answer = poll("the API serving the registry's model after a restart", READY_DEADLINE_S, ready)
+    assert answer["model_version"] == served["model_version"]
+    # The lake and the predictions logged before the restart: the drift check reads them.
+    drift = scored.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
+    assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]

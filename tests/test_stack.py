@@ -335,7 +335,8 @@ def trained(running: Stack) -> Stack:
 
 
 def model_features(stack: Stack) -> list[str]:
-    status, model = http(stack.url("API_PORT", "/model"))
+    key = {"X-API-Key": stack.dotenv("API_COMPOSE_KEY_SECRET")}
+    status, model = http(stack.url("API_PORT", "/model"), headers=key)
     assert status == 200, model
     return [feature["name"] for feature in model["inputs"]]
 
@@ -359,14 +360,17 @@ def wait_until_served(stack: Stack, version: str) -> None:
 def test_api_becomes_ready_by_itself_and_predicts_with_version_1(trained: Stack) -> None:
     wait_until_served(trained, "1")
     features = model_features(trained)
-    status, prediction = http(
-        trained.url("API_PORT", "/predict"), {"features": dict.fromkeys(features, 1.0)}
-    )
+    body = {"features": dict.fromkeys(features, 1.0)}
+    status, refused = http(trained.url("API_PORT", "/predict"), body)
+    assert status == 401, f"the stack's API serves without its key: {refused}"
+    key = {"X-API-Key": trained.dotenv("API_COMPOSE_KEY_SECRET")}
+    status, prediction = http(trained.url("API_PORT", "/predict"), body, headers=key)
     assert status == 200, prediction
     assert prediction["model_version"] == "1"
     status, invocation = http(
         trained.url("API_PORT", "/invocations"),
         {"dataframe_split": {"columns": features, "data": [[1.0] * len(features)] * 3}},
+        headers=key,
     )
     assert status == 200, invocation
     assert len(invocation["predictions"]) == 3

@@ -15,7 +15,6 @@ import math
 import re
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 from typing import Any
 

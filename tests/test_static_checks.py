@@ -205,7 +205,7 @@ def test_workflows_cover_the_pipeline_steps(
         "train --stage-only",
         "smoke",
         "promote --version",
-        "make infra-deploy ENV=\"$ENVIRONMENT\"\n",
+        'make infra-deploy ENV="$ENVIRONMENT"\n',
         'make infra-deploy ENV="$ENVIRONMENT" TAG="$NEW_TAG"',
         "stack-facts.sh",
         "record-deployment.sh",

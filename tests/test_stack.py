@@ -534,7 +534,9 @@ def test_project_containers_stop_on_sigterm_and_the_data_survives_a_restart(
         return answer if status == 200 else f"{status} {answer}"
 
     answer = poll("the API serving the registry's model after a restart", READY_DEADLINE_S, ready)
-    assert answer["model_version"] == served["model_version"]
+    # At least the version served before: the Airflow run may have promoted a newer one that
+    # a worker had not reloaded yet when /ready was asked; a lost registry serves nothing.
+    assert int(answer["model_version"]) >= int(served["model_version"]), (answer, served)
     # The lake and the predictions logged before the restart: the drift check reads them.
     drift = scored.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
     assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]

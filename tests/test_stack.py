@@ -538,5 +538,10 @@ def test_project_containers_stop_on_sigterm_and_the_data_survives_a_restart(
     # a worker had not reloaded yet when /ready was asked; a lost registry serves nothing.
     assert int(answer["model_version"]) >= int(served["model_version"]), (answer, served)
     # The lake and the predictions logged before the restart: the drift check reads them.
+    # The drift check reads one model version's window: it checks the predictions logged
+    # before the restart, or, when Airflow promoted a newer version meanwhile, names the
+    # version whose predictions the table still holds. Either answer needs them kept.
     drift = scored.run(["make", "--no-print-directory", "docker-drift-check"], check=False)
-    assert "drift check of predictions" in drift.stdout, drift.stdout[-3000:] + drift.stderr[-3000:]
+    output = drift.stdout + drift.stderr
+    kept = "drift check of predictions" in output or re.search(r"it has \S+ v\d+", output)
+    assert kept, output[-6000:]

@@ -6,8 +6,12 @@ Nothing here touches the project's own data/, mlflow.db or .env.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -166,6 +170,35 @@ def free_port() -> int:
                 continue
             return int(probe.getsockname()[1])
     raise RuntimeError(f"no free port in TEST_PORTS={os.environ['TEST_PORTS']}")
+
+
+@contextmanager
+def served_by_make(
+    project: Path, env: dict[str, str], port: int, ready_within: float = 180
+) -> Iterator[str]:
+    """`make serve` in `project` on `port`, as a user starts it; yields its URL once /ready
+    answers 200, and stops the server (its whole process group) afterwards."""
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_within
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"make serve did not become ready within {ready_within:.0f} s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import MAKE_FAILED, PROJECT_ROOT, HttpReceiver, free_port, isolated_env, make
+from tests.conftest import (
+    MAKE_FAILED,
+    PROJECT_ROOT,
+    HttpReceiver,
+    free_port,
+    isolated_env,
+    make,
+    served_by_make,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -126,31 +133,8 @@ def test_drift_check_on_a_missing_file_fails_clearly(trained: dict[str, str]) ->
 
 @pytest.fixture
 def served(trained: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
-        cwd=PROJECT_ROOT, env=trained, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the API did not become ready within 120 s")
+    with served_by_make(PROJECT_ROOT, trained, free_port(), ready_within=120) as url:
         yield url
-    finally:
-        import os
-        import signal
-
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def test_serve_answers_a_real_http_request(served: str, trained: dict[str, str]) -> None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, free_port, served_by_make
 
 pytestmark = pytest.mark.e2e
 
@@ -218,27 +216,8 @@ def trained(project: dict[str, Any]) -> dict[str, Any]:
 def served(trained: dict[str, Any]) -> Iterator[str]:
     # E2E_API_PORT pins the port where the machine reserves a range for the tests.
     port = int(os.environ.get("E2E_API_PORT") or free_port())
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
-        cwd=trained["root"], env=project_env(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the API did not become ready within 180 s")
+    with served_by_make(trained["root"], project_env(), port) as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -548,7 +548,7 @@ def _single_count(result: pa.Table, what: str) -> int:
 def plan_scan(tree: exp.Expr, database: str, table: str, schema: Sequence[str]) -> ScanPlan:
     """The columns of `table` the query may use, and the filter its scan may apply.
 
-    Columns: every column name the query mentions that the table has, or all of them
+    Columns: every name the query mentions that is a column of the table, or all of them
     when a `*` selects from the table itself. A filter is pushed only where it cannot
     change the answer: the table is read once, directly by a SELECT without joins, and
     the terms are that SELECT's top-level AND terms comparing a column with a literal.
@@ -560,7 +560,10 @@ def plan_scan(tree: exp.Expr, database: str, table: str, schema: Sequence[str]) 
         if node.name == table and node.db == database and not node.args.get("catalog")
     ]
     known = {name.lower(): name for name in schema}
-    columns = {known[c.name.lower()] for c in tree.find_all(exp.Column) if c.name.lower() in known}
+    # Any identifier may name a column (in a select list, USING (...), an alias): a
+    # superset of what the query reads is safe, a column left out would not be.
+    names = {node.name.lower() for node in tree.find_all(exp.Identifier)}
+    columns = {known[name] for name in names if name in known}
     for star in tree.find_all(exp.Star):
         select = star.find_ancestor(exp.Select)
         if isinstance(star.parent, exp.Count | exp.AggFunc) or select is None:
@@ -652,6 +655,8 @@ def _literal_value(node: exp.Expr) -> str | int | float | None:
 
 def _referenced_tables(sql: str, lake: Lake) -> list[str]:
     named = set(re.findall(rf"\b{re.escape(lake.database)}\.(\w+)", sql))
+    if not named:
+        return []
     return [table for table in lake.list_tables() if table in named]
 
 

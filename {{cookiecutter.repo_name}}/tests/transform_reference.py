@@ -10,6 +10,7 @@ be compared with it row for row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, Column, FeatureView, quote_identifier
 from src.data.feature_store import quote_identifier as _q
+from src.data.lake import Lake
 from src.data.quality import (
     INGESTED_AT,
     RAW_LINE,
@@ -35,7 +37,6 @@ from src.data.quality import (
     UniqueRule,
     rule_columns,
 )
-from src.data.lake import Lake
 from src.data.tables import bronze_table
 from src.errors import ConfigError
 from src.pipelines.DE.bronze import SOURCE_CHECKSUM, SOURCE_ROW, bronze_schema
@@ -441,7 +442,7 @@ MALFORMED_LINE = "c19,2025-02-10 22:00:00+00:00,too,few"
 
 
 def bronze_part(
-    rows: list[tuple[str, ...]], source: str, ingested_at: datetime, day: date
+    rows: Sequence[tuple[str | None, ...]], source: str, ingested_at: datetime, day: date
 ) -> pa.Table:
     """One raw file's rows as bronze holds them (text, metadata, position in the file)."""
     schema = bronze_schema(VIEW)
@@ -464,7 +465,7 @@ def land_bronze(lake: Lake, day: date) -> pa.Table:
         bronze_part(FIRST_FILE, "file:///raw/first.csv", first, day),
         bronze_part(SECOND_FILE, "file:///raw/second.csv", second, day),
     ]
-    malformed = bronze_part([(None,) * len(COLUMNS)], "file:///raw/second.csv", second, day)  # type: ignore[list-item]
+    malformed = bronze_part([(None,) * len(COLUMNS)], "file:///raw/second.csv", second, day)
     malformed = malformed.set_column(
         malformed.schema.get_field_index(RAW_LINE), RAW_LINE, pa.array([MALFORMED_LINE])
     ).set_column(

@@ -426,9 +426,9 @@ class DuckDbEngine:
 
     def query(self, lake: Lake, sql: str) -> pa.Table:
         try:
-            tree = sqlglot.parse_one(sql, read=LAKE_DIALECT)
-        except SqlglotError as error:
-            raise ProjectError(f"SQL does not parse: {error}") from error
+            tree: exp.Expr | None = sqlglot.parse_one(sql, read=LAKE_DIALECT)
+        except SqlglotError:
+            tree = None  # DuckDB SQL SQLGlot does not know: scan whole, let DuckDB judge it
         if self.temp_directory is not None:
             self.temp_directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="duckdb-", dir=self.temp_directory) as scratch:
@@ -445,13 +445,22 @@ class DuckDbEngine:
                 connection.close()
 
     def _run(
-        self, connection: duckdb.DuckDBPyConnection, lake: Lake, sql: str, tree: exp.Expr
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        lake: Lake,
+        sql: str,
+        tree: exp.Expr | None,
     ) -> pa.Table:
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
         for table in _referenced_tables(sql, lake):
             loaded = lake.load(table)
-            plan = plan_scan(tree, lake.database, table, [f.name for f in loaded.schema().fields])
+            schema = [field.name for field in loaded.schema().fields]
+            plan = (
+                plan_scan(tree, lake.database, table, schema)
+                if tree is not None
+                else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
+            )
             reader = lake.scan(
                 table, where=plan.row_filter, columns=plan.columns
             ).to_arrow_batch_reader()
@@ -484,8 +493,8 @@ class DuckDbEngine:
                 f"the query's rows do not fit {lake.identifier(table)}: {error}"
             ) from error
         where = iceberg.And(
-            iceberg.GreaterThanOrEqual(column, interval.start.isoformat()),
-            iceberg.LessThan(column, interval.end.isoformat()),
+            iceberg.GreaterThanOrEqual(term=column, value=interval.start.isoformat()),
+            iceberg.LessThan(term=column, value=interval.end.isoformat()),
         )
         snapshot = lake.overwrite(table, rows, where=where, properties=properties)
         return Replacement(rows=rows.num_rows, snapshot_id=snapshot)
@@ -524,9 +533,11 @@ class AthenaEngine:
         target = lake.identifier(table)
         where = interval_predicate(column, interval)
         columns = ", ".join(f.name for f in lake.load(table).schema().fields)
-        self.runner.execute(transpile_to_athena(f"DELETE FROM {target} WHERE {where}"))  # nosec B608
-        self.runner.execute(transpile_to_athena(f"INSERT INTO {target} ({columns}) {query}"))  # nosec B608
-        counted = self.query(lake, f"SELECT count(*) AS n FROM {target} WHERE {where}")  # noqa: S608  # nosec B608
+        delete = f"DELETE FROM {target} WHERE {where}"  # noqa: S608  # nosec B608
+        self.runner.execute(transpile_to_athena(delete))
+        self.runner.execute(transpile_to_athena(f"INSERT INTO {target} ({columns}) {query}"))
+        count = f"SELECT count(*) AS n FROM {target} WHERE {where}"  # noqa: S608  # nosec B608
+        counted = self.query(lake, count)
         if properties:
             lake.set_properties(table, properties)
         snapshot = lake.load(table).current_snapshot()
@@ -617,9 +628,9 @@ def _iceberg_term(
     own = {ref.name, ref.alias_or_name}
 
     def column_of(node: exp.Expr) -> str | None:
-        if isinstance(node, exp.Column) and node.name.lower() in known:
-            if not node.table or node.table in own:
-                return known[node.name.lower()]
+        is_own = isinstance(node, exp.Column) and (not node.table or node.table in own)
+        if is_own and node.name.lower() in known:
+            return known[node.name.lower()]
         return None
 
     if isinstance(term, exp.In) and not term.args.get("query"):
@@ -627,14 +638,14 @@ def _iceberg_term(
         values = [_literal_value(value) for value in term.expressions]
         if name is None or any(value is None for value in values) or not values:
             return None
-        return iceberg.In(name, {value for value in values if value is not None})
+        return iceberg.In(term=name, literals={value for value in values if value is not None})
     comparison = _COMPARISONS.get(type(term))
     if comparison is None or not isinstance(term, exp.Binary):
         return None
     name, value = column_of(term.this), _literal_value(term.expression)
     if name is None or value is None:
         return None
-    result: BooleanExpression = comparison(name, value)
+    result: BooleanExpression = comparison(term=name, value=value)
     return result
 
 

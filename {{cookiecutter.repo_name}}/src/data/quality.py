@@ -551,7 +551,7 @@ def build_silver_queries(
     keys = ", ".join(_q(c) for c in view.key_columns)
     silver_columns = ", ".join(_q(name) for name in view.silver_schema().names)
     silver = (
-        f"{with_clause} SELECT {silver_columns} FROM {last} "  # nosec B608
+        f"{with_clause} SELECT {silver_columns} FROM {last} "  # noqa: S608  # nosec B608
         f"WHERE {rule} IS NULL ORDER BY {keys}"
     )
     raw = set(contract_names(view))
@@ -565,11 +565,11 @@ def build_silver_queries(
         for name in quarantine_columns
     )
     quarantine = (
-        f"{with_clause} SELECT {rejected_columns} FROM {last} "  # nosec B608
+        f"{with_clause} SELECT {rejected_columns} FROM {last} "  # noqa: S608  # nosec B608
         f"WHERE {rule} IS NOT NULL ORDER BY {_q(SOURCE_FILE)}, {_q(SOURCE_ROW)}"
     )
     metrics, aggregates = _metric_aggregates(view, config, conditions, rule)
-    metrics_sql = f"{with_clause} SELECT {', '.join(aggregates)} FROM {last}"  # nosec B608
+    metrics_sql = f"{with_clause} SELECT {', '.join(aggregates)} FROM {last}"  # noqa: S608  # nosec B608
     return SilverQueries(
         metrics=metrics_sql,
         silver=silver,
@@ -601,17 +601,27 @@ def _judged_ctes(
     trimmed = ", ".join(f"NULLIF(trim({_q(name)}), '') AS {_text(name)}" for name in types)
     typed = ", ".join(f"{_typed_expression(n, dtype)} AS {_q(n)}" for n, dtype in types.items())
     ctes = [
-        ("trimmed", f"SELECT {metadata}, {carried}, {trimmed} FROM {bronze} WHERE {interval_sql}"),  # nosec B608
-        ("typed", f"SELECT *, {typed} FROM trimmed"),  # nosec B608
+        (
+            "trimmed",
+            f"SELECT {metadata}, {carried}, {trimmed} "  # noqa: S608  # nosec B608
+            f"FROM {bronze} WHERE {interval_sql}",
+        ),
+        ("typed", f"SELECT *, {typed} FROM trimmed"),  # noqa: S608  # nosec B608
     ]
     quarantining = [c for c in conditions if c.action == "quarantine"]
     if quarantining:
         # First failing condition wins; a malformed line has no values, its own comes first.
         rule = " ".join(f"WHEN {c.failed_sql} THEN {_literal(c.rule)}" for c in quarantining)
         reason = " ".join(f"WHEN {c.failed_sql} THEN {c.reason_sql}" for c in quarantining)
-        judged = f"SELECT *, CASE {rule} END AS _rule_0, CASE {reason} END AS _reason_0 FROM typed"  # nosec B608
+        judged = (
+            f"SELECT *, CASE {rule} END AS _rule_0, "  # noqa: S608  # nosec B608
+            f"CASE {reason} END AS _reason_0 FROM typed"
+        )
     else:
-        judged = "SELECT *, CAST(NULL AS VARCHAR) AS _rule_0, CAST(NULL AS VARCHAR) AS _reason_0 FROM typed"
+        judged = (
+            "SELECT *, CAST(NULL AS VARCHAR) AS _rule_0, "
+            "CAST(NULL AS VARCHAR) AS _reason_0 FROM typed"
+        )
     ctes.append(("judged_0", judged))
     step, last = 0, "judged_0"
     # Among rows still valid, keep the latest ingested copy of each key, one unique check
@@ -629,13 +639,14 @@ def _judged_ctes(
             f"duplicate of a later ingested row with the same {', '.join(check.columns)}"
         )
         ranked = f"ranked_{step}"
-        ctes.append((ranked, f"SELECT *, {rank} AS _rank_{step} FROM {last}"))  # nosec B608
+        ctes.append((ranked, f"SELECT *, {rank} AS _rank_{step} FROM {last}"))  # noqa: S608  # nosec B608
         duplicate = f"{eligible} AND _rank_{step} > 1"
         ctes.append(
             (
                 f"judged_{step + 1}",
-                f"SELECT *, CASE WHEN {duplicate} THEN {_literal(check.name)} ELSE _rule_{step} END "  # nosec B608
-                f"AS _rule_{step + 1}, CASE WHEN {duplicate} THEN {reason} ELSE _reason_{step} END "
+                f"SELECT *, CASE WHEN {duplicate} "  # noqa: S608  # nosec B608
+                f"THEN {_literal(check.name)} ELSE _rule_{step} END AS _rule_{step + 1}, "
+                f"CASE WHEN {duplicate} THEN {reason} ELSE _reason_{step} END "
                 f"AS _reason_{step + 1} FROM {ranked}",
             )
         )
@@ -653,7 +664,7 @@ def _judged_ctes(
             f"{_latest_first()}) AS {_q('_final_rank_' + check.name)}"
         )
     if fixed:
-        ctes.append(("ranked_final", f"SELECT *, {', '.join(fixed)} FROM {last}"))  # nosec B608
+        ctes.append(("ranked_final", f"SELECT *, {', '.join(fixed)} FROM {last}"))  # noqa: S608  # nosec B608
         last = "ranked_final"
     return ctes, last, final_rule, f"_reason_{step}"
 
@@ -723,9 +734,9 @@ def read_metrics(
             # reported all the same, so the report lists every configured rule.
             checks[rule.name] = CheckResult(rule.name, rule.type, rule.action)
     uniques = _unique_checks(config, view)
-    for check in uniques:
-        checks[check.name] = CheckResult(check.name, "unique", check.action)
-    unique_columns = {check.name: ", ".join(check.columns) for check in uniques}
+    for unique in uniques:
+        checks[unique.name] = CheckResult(unique.name, "unique", unique.action)
+    unique_columns = {unique.name: ", ".join(unique.columns) for unique in uniques}
     for metric in queries.metric_columns:
         failed = _count(row, metric.alias)
         check = checks[metric.rule]
@@ -743,7 +754,7 @@ def read_metrics(
         rows_in=_count(row, "rows_in"),
         rows_valid=_count(row, "rows_valid"),
         rows_quarantined=_count(row, "rows_quarantined"),
-        newest_event=None if is_missing else datetime.fromtimestamp(float(newest), tz=UTC),
+        newest_event=None if is_missing else datetime.fromtimestamp(float(str(newest)), tz=UTC),
         checks=list(checks.values()),
     )
 

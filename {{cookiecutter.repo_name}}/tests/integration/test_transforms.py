@@ -129,7 +129,7 @@ def test_duckdb_scans_only_the_interval_and_the_columns_a_query_needs(
     monkeypatch.setattr(Lake, "scan", recording_scan)
     bronze = lake.identifier(bronze_table(VIEW.dataset))
     counted = lake.sql(
-        f"SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM {bronze} "  # noqa: S608
+        f"SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM {bronze} "
         f"WHERE {interval_predicate(INGEST_DATE, INTERVAL)}"
     )
 
@@ -138,12 +138,12 @@ def test_duckdb_scans_only_the_interval_and_the_columns_a_query_needs(
     assert table == bronze_table(VIEW.dataset)
     assert columns == ("customer_id", INGEST_DATE)
     assert where == iceberg.And(
-        iceberg.GreaterThanOrEqual(INGEST_DATE, DAY.isoformat()),
-        iceberg.LessThan(INGEST_DATE, (DAY + timedelta(days=1)).isoformat()),
+        iceberg.GreaterThanOrEqual(term=INGEST_DATE, value=DAY.isoformat()),
+        iceberg.LessThan(term=INGEST_DATE, value=(DAY + timedelta(days=1)).isoformat()),
     )
     # Read twice (a self-join): loaded whole into DuckDB's table, the answer is the same.
     pairs = lake.sql(
-        f"SELECT count(*) AS n FROM {bronze} a JOIN {bronze} b USING (_source_row, _source_file)"  # noqa: S608
+        f"SELECT count(*) AS n FROM {bronze} a JOIN {bronze} b USING (_source_row, _source_file)"
     )
     assert pairs.to_pylist() == [{"n": 2 * 2 * 23}]
 

@@ -77,12 +77,12 @@ def test_a_filtered_single_read_pushes_its_literal_terms_and_columns() -> None:
     expected = iceberg.And(
         iceberg.And(
             iceberg.And(
-                iceberg.GreaterThanOrEqual("ingest_date", "2025-02-10"),
-                iceberg.LessThan("ingest_date", "2025-02-11"),
+                iceberg.GreaterThanOrEqual(term="ingest_date", value="2025-02-10"),
+                iceberg.LessThan(term="ingest_date", value="2025-02-11"),
             ),
-            iceberg.GreaterThan("spend", 2),
+            iceberg.GreaterThan(term="spend", value=2),
         ),
-        iceberg.In("customer_id", {"a", "b"}),
+        iceberg.In(term="customer_id", literals={"a", "b"}),
     )
     assert row_filter == expected  # lower(...) = 'a' is left to DuckDB
     assert once

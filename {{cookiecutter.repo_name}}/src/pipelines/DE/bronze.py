@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval

@@ -484,6 +484,11 @@ class DuckDbEngine:
         column: str,
         properties: dict[str, str],
     ) -> Replacement:
+        """DuckDB computes the rows, PyIceberg replaces the interval with them in one snapshot.
+
+        The interval's result rows (not the tables the query reads) are in memory while
+        PyIceberg writes them: one day of silver or gold, say.
+        """
         schema = lake.load(table).schema().as_arrow()
         data = self.query(lake, query)
         try:

@@ -593,7 +593,11 @@ def plan_scan(tree: exp.Expr, database: str, table: str, schema: Sequence[str]) 
         if not node.db:
             ctes[node.name] = ctes.get(node.name, 0) + 1
     defined = {cte.alias for cte in tree.find_all(exp.CTE)}
-    read_once = len(refs) == 1 and all(ctes.get(name, 0) <= 1 for name in defined)
+    read_once = (
+        len(refs) == 1
+        and all(ctes.get(name, 0) <= 1 for name in defined)
+        and not _in_expression_subquery(refs[0])
+    )
     row_filter: BooleanExpression = AlwaysTrue()
     if len(refs) == 1:
         select = refs[0].find_ancestor(exp.Select)
@@ -608,6 +612,22 @@ def plan_scan(tree: exp.Expr, database: str, table: str, schema: Sequence[str]) 
                     row_filter = iceberg.And(row_filter, pushed)
     ordered = tuple(name for name in schema if name in columns)
     return ScanPlan(columns=ordered, row_filter=row_filter, read_once=read_once)
+
+
+def _in_expression_subquery(node: exp.Expr) -> bool:
+    """Inside a query of an expression (IN, EXISTS, a scalar): maybe run once per row."""
+    relations = (exp.CTE, exp.SetOperation, exp.From, exp.Join, exp.Insert, exp.Create)
+    ancestor = node.parent
+    while ancestor is not None:
+        parent = ancestor.parent
+        if isinstance(ancestor, exp.Select) and parent is not None:
+            if isinstance(parent, exp.Subquery):
+                if not isinstance(parent.parent, relations):
+                    return True
+            elif not isinstance(parent, relations):
+                return True
+        ancestor = parent
+    return False
 
 
 def _reads_directly(select: exp.Select, ref: exp.Table) -> bool:

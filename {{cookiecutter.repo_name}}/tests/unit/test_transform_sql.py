@@ -116,3 +116,7 @@ def test_a_table_or_cte_read_twice_is_not_streamed() -> None:
     assert not plan("SELECT * FROM lake.t UNION ALL SELECT * FROM lake.t")[2]
     assert not plan("WITH x AS (SELECT * FROM lake.t) SELECT * FROM x, x AS y")[2]
     assert plan("WITH x AS (SELECT * FROM lake.t), y AS (SELECT * FROM x) SELECT * FROM y")[2]
+    assert plan("SELECT * FROM (SELECT * FROM lake.t) AS s")[2]
+    # A subquery in an expression may run once per outer row.
+    assert not plan("SELECT * FROM lake.u WHERE EXISTS (SELECT 1 FROM lake.t)")[2]
+    assert not plan("SELECT (SELECT max(spend) FROM lake.t) AS m")[2]

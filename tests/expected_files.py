@@ -189,8 +189,10 @@ COMMON = {
     "tests/integration/test_secure_defaults.py",
     "tests/integration/test_tracking_server.py",
     "tests/integration/test_training.py",
+    "tests/integration/test_transforms.py",
     "tests/pit_reference.py",
     "tests/serving.py",
+    "tests/transform_reference.py",
     "tests/unit/__init__.py",
     "tests/unit/test_access.py",
     "tests/unit/test_alerts.py",
@@ -216,6 +218,7 @@ COMMON = {
     "tests/unit/test_scoring_engine.py",
     "tests/unit/test_settings.py",
     "tests/unit/test_training_config.py",
+    "tests/unit/test_transform_sql.py",
     "tests/unit/test_tuning.py",
     "uv.lock",
 }

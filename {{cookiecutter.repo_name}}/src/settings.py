@@ -224,6 +224,17 @@ class LakeMaintenanceSettings(BaseModel):
     orphan_min_age_hours: float = Field(default=24, ge=0)
 
 
+class DuckDbSettings(BaseModel):
+    """DuckDB, the SQL engine of the local and compose lake; env variables `DUCKDB__<FIELD>`.
+
+    Past `memory_limit` DuckDB spills to `temp_directory` (default: the system's temporary
+    folder) instead of growing with the data, so a query's memory is set here.
+    """
+
+    memory_limit: str = Field(default="2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
+    temp_directory: Path | None = None
+
+
 class OrchestrationSettings(BaseModel):
     """Where the heavy steps run; env variable ORCHESTRATION__RUNNER.
 
@@ -286,6 +297,7 @@ class Settings(BaseSettings):
     lease: LeaseSettings = Field(default_factory=LeaseSettings)
     lake_maintenance: LakeMaintenanceSettings = Field(default_factory=LakeMaintenanceSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    duckdb: DuckDbSettings = Field(default_factory=DuckDbSettings)
     pushgateway_url: str | None = None
     alert_webhook_url: SecretStr | None = None
 

@@ -1,23 +1,39 @@
 """The lake facade: every pipeline reads and writes Iceberg tables through `Lake`.
 
 Tables are addressed by short names (see `src.data.tables`) inside the project's
-database. SQL runs on DuckDB over Arrow scans of the Iceberg tables locally and in
-compose; on AWS the same query text runs on Athena, where `<database>.<table>` names the
-same tables in the Glue catalog.
+database. SQL is written once, in DuckDB's dialect, naming tables `<database>.<table>`:
+
+- locally and in compose (`DuckDbEngine`), DuckDB runs it over PyIceberg scans of the
+  tables it names. Each scan reads only the columns the query mentions and, where the
+  query filters a table it reads once and directly, only the files that filter keeps
+  (the interval filter on `ingest_date` prunes by partition); a table read once streams
+  in record batches. DuckDB works under `duckdb.memory_limit` and spills to a temporary
+  folder beyond it, so a query's memory does not grow with the tables.
+- on AWS (`AthenaEngine`), SQLGlot transpiles the same text to Athena's dialect (Trino),
+  and Athena runs it where the tables are, in the Glue catalog.
+
+`Lake.replace_from_query` is how a transform writes: the rows a query selects replace
+an interval of a table. DuckDB computes them and PyIceberg commits them in one snapshot;
+Athena runs DELETE FROM and INSERT INTO on the Iceberg table itself, so that no row
+passes through the worker (see `AthenaEngine.replace` for what that guarantees).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import sqlglot
+from pyiceberg import expressions as iceberg
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
@@ -27,9 +43,12 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
-from pyiceberg.table import Table
+from pyiceberg.table import DataScan, Table
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
 
 from src.data.aws_integration import AthenaQueryRunner, build_athena_runner, build_catalog
+from src.data.intervals import DataInterval
 from src.data.tables import OWNER_PROPERTY, PROJECT
 from src.errors import ProjectError
 
@@ -37,8 +56,31 @@ if TYPE_CHECKING:
     from src.settings import Settings
 
 
+# The dialect every query of the project is written in, and the one Athena speaks.
+LAKE_DIALECT = "duckdb"
+ATHENA_DIALECT = "trino"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What `Lake.replace_from_query` wrote: rows now in the interval, the table's snapshot."""
+
+    rows: int
+    snapshot_id: int | None
+
+
 class SqlEngine(Protocol):
     def query(self, lake: Lake, sql: str) -> pa.Table: ...
+
+    def replace(
+        self,
+        lake: Lake,
+        table: str,
+        query: str,
+        interval: DataInterval,
+        column: str,
+        properties: dict[str, str],
+    ) -> Replacement: ...
 
 
 @dataclass(frozen=True)
@@ -185,6 +227,40 @@ class Lake:
         snapshot = loaded.current_snapshot()
         return None if snapshot is None else int(snapshot.snapshot_id)
 
+    def append_parts(self, table: str, parts: Iterable[pa.Table]) -> int:
+        """Append every part in one transaction, one commit; returns the rows appended.
+
+        Each part's data files are written as it comes, so only one part is in memory at a
+        time; readers see all the parts or none. Nothing is committed if a part fails.
+        """
+        rows = 0
+        loaded = self.load(table)
+        with loaded.transaction() as transaction:
+            for part in parts:
+                if part.num_rows:
+                    transaction.append(_compatible_table(part))
+                    rows += part.num_rows
+        return rows
+
+    def replace_from_query(
+        self,
+        table: str,
+        query: str,
+        interval: DataInterval,
+        column: str,
+        properties: dict[str, str] | None = None,
+    ) -> Replacement:
+        """Replace the rows of `interval` (on `column`) with those `query` selects.
+
+        `query` is DuckDB SQL naming tables `<database>.<table>` and selecting the
+        table's columns in its order; the lake's engine runs it where the data is.
+        """
+        return self.sql_engine.replace(self, table, query, interval, column, properties or {})
+
+    def set_properties(self, table: str, properties: dict[str, str]) -> None:
+        with self.load(table).transaction() as transaction:
+            transaction.set_properties(properties)
+
     def upsert(self, table: str, data: pa.Table, keys: Sequence[str]) -> None:
         """Update rows whose `keys` match a row of `data`, insert the others (one snapshot)."""
         if data.num_rows:
@@ -200,6 +276,19 @@ class Lake:
         limit: int | None = None,
     ) -> pa.Table:
         """Rows matching `where`, only `columns`; `snapshot_id` or `as_of` reads the past."""
+        scan = self.scan(table, where, columns, snapshot_id, as_of, limit)
+        return scan.to_arrow()
+
+    def scan(
+        self,
+        table: str,
+        where: str | BooleanExpression | None = None,
+        columns: Sequence[str] | None = None,
+        snapshot_id: int | None = None,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+    ) -> DataScan:
+        """The PyIceberg scan `read` materialises; `to_arrow_batch_reader()` streams it."""
         loaded = self.load(table)
         if as_of is not None:
             snapshot_id = self._snapshot_at(loaded, table, as_of)
@@ -207,13 +296,12 @@ class Lake:
             row_filter: BooleanExpression = parse_filter(where)
         else:
             row_filter = where if where is not None else AlwaysTrue()
-        scan = loaded.scan(
+        return loaded.scan(
             row_filter=row_filter,
             selected_fields=tuple(columns) if columns else ("*",),
             snapshot_id=snapshot_id,
             limit=limit,
         )
-        return scan.to_arrow()
 
     def count(self, table: str, where: str | BooleanExpression | None = None) -> int:
         """Rows matching `where`, counted from the table's metadata where it can be.
@@ -290,40 +378,321 @@ class Lake:
         return int(snapshot.snapshot_id)
 
 
+def interval_predicate(column: str, interval: DataInterval) -> str:
+    """`interval` on a DATE column as SQL both engines accept (DATE literals, not text)."""
+    return (
+        f"{column} >= DATE '{interval.start.isoformat()}' "
+        f"AND {column} < DATE '{interval.end.isoformat()}'"
+    )
+
+
+def transpile_to_athena(sql: str) -> str:
+    """The project's DuckDB SQL in Athena's dialect (Trino), by SQLGlot.
+
+    What SQLGlot cannot express in Trino raises instead of passing through unchanged;
+    the queries the pipeline builds avoid DuckDB-only functions (see `src.data.quality`).
+    """
+    try:
+        statements = sqlglot.transpile(
+            sql, read=LAKE_DIALECT, write=ATHENA_DIALECT, unsupported_level=ErrorLevel.RAISE
+        )
+    except SqlglotError as error:
+        raise ProjectError(f"SQL does not translate to Athena's dialect: {error}") from error
+    if len(statements) != 1:
+        raise ProjectError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What of a table a query needs: its columns, the filter pushed into the scan."""
+
+    columns: tuple[str, ...]
+    row_filter: BooleanExpression
+    read_once: bool
+
+
 class DuckDbEngine:
-    """Runs SQL in DuckDB over Arrow scans of the tables the query names."""
+    """Runs SQL in DuckDB over PyIceberg scans of the tables the query names.
+
+    Memory stays under `memory_limit`: each scan reads only what the query needs
+    (`plan_scan`), a table the plan reads once streams in record batches, another is
+    loaded batch by batch into DuckDB's own storage, which spills to `temp_directory`.
+    """
+
+    def __init__(self, memory_limit: str = "2GB", temp_directory: Path | None = None) -> None:
+        self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
 
     def query(self, lake: Lake, sql: str) -> pa.Table:
-        connection = duckdb.connect()
         try:
-            connection.execute("SET TimeZone = 'UTC'")
-            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
-            for table in _referenced_tables(sql, lake):
-                connection.register(f"arrow_{table}", lake.read(table))
-                connection.execute(
-                    f'CREATE VIEW "{lake.database}"."{table}" '  # noqa: S608  # nosec B608
-                    f'AS SELECT * FROM "arrow_{table}"'
-                )
-            relation = connection.sql(sql)
-            return relation.to_arrow_table() if relation is not None else pa.table({})
-        except duckdb.Error as error:
-            raise ProjectError(f"SQL failed: {error}") from error
-        finally:
-            connection.close()
+            tree: exp.Expr | None = sqlglot.parse_one(sql, read=LAKE_DIALECT)
+        except SqlglotError:
+            tree = None  # DuckDB SQL SQLGlot does not know: scan whole, let DuckDB judge it
+        if self.temp_directory is not None:
+            self.temp_directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="duckdb-", dir=self.temp_directory) as scratch:
+            # A database file, not an in-memory one: its tables can leave memory for disk.
+            connection = duckdb.connect(
+                str(Path(scratch) / "query.duckdb"),
+                config={"memory_limit": self.memory_limit, "temp_directory": scratch},
+            )
+            try:
+                return self._run(connection, lake, sql, tree)
+            except duckdb.Error as error:
+                raise ProjectError(f"SQL failed: {error}") from error
+            finally:
+                connection.close()
+
+    def _run(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        lake: Lake,
+        sql: str,
+        tree: exp.Expr | None,
+    ) -> pa.Table:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
+        for table in _referenced_tables(sql, lake):
+            loaded = lake.load(table)
+            schema = [field.name for field in loaded.schema().fields]
+            plan = (
+                plan_scan(tree, lake.database, table, schema)
+                if tree is not None
+                else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
+            )
+            reader = lake.scan(
+                table, where=plan.row_filter, columns=plan.columns
+            ).to_arrow_batch_reader()
+            name = f'"{lake.database}"."{table}"'
+            connection.register(f"arrow_{table}", reader)
+            if plan.read_once:
+                connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+            else:
+                # Scanned more than once: a stream can be read only once, DuckDB's table can.
+                connection.execute(f'CREATE TABLE {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+                connection.unregister(f"arrow_{table}")
+        relation = connection.sql(sql)
+        return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    def replace(
+        self,
+        lake: Lake,
+        table: str,
+        query: str,
+        interval: DataInterval,
+        column: str,
+        properties: dict[str, str],
+    ) -> Replacement:
+        """DuckDB computes the rows, PyIceberg replaces the interval with them in one snapshot.
+
+        The interval's result rows (not the tables the query reads) are in memory while
+        PyIceberg writes them: one day of silver or gold, say.
+        """
+        schema = lake.load(table).schema().as_arrow()
+        data = self.query(lake, query)
+        try:
+            rows = data.rename_columns(schema.names).cast(schema)
+        except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise ProjectError(
+                f"the query's rows do not fit {lake.identifier(table)}: {error}"
+            ) from error
+        where = iceberg.And(
+            iceberg.GreaterThanOrEqual(term=column, value=interval.start.isoformat()),
+            iceberg.LessThan(term=column, value=interval.end.isoformat()),
+        )
+        snapshot = lake.overwrite(table, rows, where=where, properties=properties)
+        return Replacement(rows=rows.num_rows, snapshot_id=snapshot)
 
 
 class AthenaEngine:
-    """Runs SQL on Athena, which reads the same Iceberg tables through the Glue catalog."""
+    """Runs SQL on Athena, which reads the same Iceberg tables through the Glue catalog.
+
+    Queries arrive in DuckDB's dialect and are transpiled (`transpile_to_athena`).
+    """
 
     def __init__(self, runner: AthenaQueryRunner) -> None:
         self.runner = runner
 
     def query(self, lake: Lake, sql: str) -> pa.Table:
-        return self.runner.query_arrow(sql)
+        return self.runner.query_arrow(transpile_to_athena(sql))
+
+    def replace(
+        self,
+        lake: Lake,
+        table: str,
+        query: str,
+        interval: DataInterval,
+        column: str,
+        properties: dict[str, str],
+    ) -> Replacement:
+        """DELETE FROM the interval, then INSERT INTO it what `query` selects, on Athena.
+
+        Both statements run on the Iceberg table in place; no row passes through the
+        worker. Athena runs each as a commit of its own: a reader between the two sees
+        the interval empty, and a failure between them leaves it empty until the rerun,
+        which deletes and inserts again (so a rerun never duplicates). Athena's commits
+        carry no summary properties of ours: `properties` are set on the table after
+        the insert, so they describe the table's last replacement.
+        """
+        target = lake.identifier(table)
+        where = interval_predicate(column, interval)
+        columns = ", ".join(f.name for f in lake.load(table).schema().fields)
+        delete = f"DELETE FROM {target} WHERE {where}"  # noqa: S608  # nosec B608
+        self.runner.execute(transpile_to_athena(delete))
+        self.runner.execute(transpile_to_athena(f"INSERT INTO {target} ({columns}) {query}"))
+        count = f"SELECT count(*) AS n FROM {target} WHERE {where}"  # noqa: S608  # nosec B608
+        counted = self.query(lake, count)
+        if properties:
+            lake.set_properties(table, properties)
+        snapshot = lake.load(table).current_snapshot()
+        return Replacement(
+            rows=_single_count(counted, f"rows of {target} in {interval}"),
+            snapshot_id=None if snapshot is None else int(snapshot.snapshot_id),
+        )
+
+
+def _single_count(result: pa.Table, what: str) -> int:
+    if result.num_rows != 1 or result.num_columns != 1:
+        raise ProjectError(f"counting {what} returned {result.num_rows} rows, not one count")
+    value = result.column(0)[0].as_py()
+    if value is None:
+        raise ProjectError(f"counting {what} returned no count")
+    return int(value)
+
+
+def plan_scan(tree: exp.Expr, database: str, table: str, schema: Sequence[str]) -> ScanPlan:
+    """The columns of `table` the query may use, and the filter its scan may apply.
+
+    Columns: every name the query mentions that is a column of the table, or all of them
+    when a `*` selects from the table itself. A filter is pushed only where it cannot
+    change the answer: the table is read once, directly by a SELECT without joins, and
+    the terms are that SELECT's top-level AND terms comparing a column with a literal.
+    DuckDB applies the whole WHERE again; the pushed filter only skips files and rows.
+    """
+    refs = [
+        node
+        for node in tree.find_all(exp.Table)
+        if node.name == table and node.db == database and not node.args.get("catalog")
+    ]
+    known = {name.lower(): name for name in schema}
+    # Any identifier may name a column (in a select list, USING (...), an alias): a
+    # superset of what the query reads is safe, a column left out would not be.
+    names = {node.name.lower() for node in tree.find_all(exp.Identifier)}
+    columns = {known[name] for name in names if name in known}
+    for star in tree.find_all(exp.Star):
+        select = star.find_ancestor(exp.Select)
+        if isinstance(star.parent, exp.Count | exp.AggFunc) or select is None:
+            continue
+        if any(_reads_directly(select, ref) for ref in refs):
+            columns = set(schema)
+    if not columns and schema:
+        columns = {schema[0]}  # count(*): the scan needs some column to count rows of
+    ctes: dict[str, int] = {}
+    for node in tree.find_all(exp.Table):
+        if not node.db:
+            ctes[node.name] = ctes.get(node.name, 0) + 1
+    defined = {cte.alias for cte in tree.find_all(exp.CTE)}
+    read_once = (
+        len(refs) == 1
+        and all(ctes.get(name, 0) <= 1 for name in defined)
+        and not _in_expression_subquery(refs[0])
+    )
+    row_filter: BooleanExpression = AlwaysTrue()
+    if len(refs) == 1:
+        select = refs[0].find_ancestor(exp.Select)
+        if select is not None and _reads_directly(select, refs[0]) and not select.args.get("joins"):
+            where = select.args.get("where")
+            terms = list(where.this.flatten()) if isinstance(where, exp.Where) else []
+            if isinstance(where, exp.Where) and not isinstance(where.this, exp.And):
+                terms = [where.this]
+            for term in terms:
+                pushed = _iceberg_term(term, known, refs[0])
+                if pushed is not None:
+                    row_filter = iceberg.And(row_filter, pushed)
+    ordered = tuple(name for name in schema if name in columns)
+    return ScanPlan(columns=ordered, row_filter=row_filter, read_once=read_once)
+
+
+def _in_expression_subquery(node: exp.Expr) -> bool:
+    """Inside a query of an expression (IN, EXISTS, a scalar): maybe run once per row."""
+    relations = (exp.CTE, exp.SetOperation, exp.From, exp.Join, exp.Insert, exp.Create)
+    ancestor = node.parent
+    while ancestor is not None:
+        parent = ancestor.parent
+        if isinstance(ancestor, exp.Select) and parent is not None:
+            if isinstance(parent, exp.Subquery):
+                if not isinstance(parent.parent, relations):
+                    return True
+            elif not isinstance(parent, relations):
+                return True
+        ancestor = parent
+    return False
+
+
+def _reads_directly(select: exp.Select, ref: exp.Table) -> bool:
+    from_ = select.args.get("from") or select.args.get("from_")
+    sources = [from_.this] if isinstance(from_, exp.From) else []
+    sources += [join.this for join in select.args.get("joins") or []]
+    return any(source is ref for source in sources)
+
+
+_COMPARISONS: dict[type[exp.Expr], Any] = {
+    exp.EQ: iceberg.EqualTo,
+    exp.GTE: iceberg.GreaterThanOrEqual,
+    exp.GT: iceberg.GreaterThan,
+    exp.LTE: iceberg.LessThanOrEqual,
+    exp.LT: iceberg.LessThan,
+}
+
+
+def _iceberg_term(
+    term: exp.Expr, known: dict[str, str], ref: exp.Table
+) -> BooleanExpression | None:
+    """A `column op literal` term as a PyIceberg expression, or None when it is not one."""
+    own = {ref.name, ref.alias_or_name}
+
+    def column_of(node: exp.Expr) -> str | None:
+        is_own = isinstance(node, exp.Column) and (not node.table or node.table in own)
+        if is_own and node.name.lower() in known:
+            return known[node.name.lower()]
+        return None
+
+    if isinstance(term, exp.In) and not term.args.get("query"):
+        name = column_of(term.this)
+        values = [_literal_value(value) for value in term.expressions]
+        if name is None or any(value is None for value in values) or not values:
+            return None
+        return iceberg.In(term=name, literals={value for value in values if value is not None})
+    comparison = _COMPARISONS.get(type(term))
+    if comparison is None or not isinstance(term, exp.Binary):
+        return None
+    name, value = column_of(term.this), _literal_value(term.expression)
+    if name is None or value is None:
+        return None
+    result: BooleanExpression = comparison(term=name, value=value)
+    return result
+
+
+def _literal_value(node: exp.Expr) -> str | int | float | None:
+    """A string or number literal, or `DATE '...'` (its text, which Iceberg converts)."""
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DType.DATE):
+        node = node.this
+    if not isinstance(node, exp.Literal):
+        return None
+    if node.is_string:
+        return str(node.this)
+    text = str(node.this)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _referenced_tables(sql: str, lake: Lake) -> list[str]:
     named = set(re.findall(rf"\b{re.escape(lake.database)}\.(\w+)", sql))
+    if not named:
+        return []
     return [table for table in lake.list_tables() if table in named]
 
 
@@ -347,6 +716,6 @@ def build_lake(settings: Settings) -> Lake:
     engine: SqlEngine = (
         AthenaEngine(build_athena_runner(settings))
         if settings.sql_engine_kind == "athena"
-        else DuckDbEngine()
+        else DuckDbEngine(settings.duckdb.memory_limit, settings.duckdb.temp_directory)
     )
     return Lake(build_catalog(settings), settings.lake_database, engine)

@@ -19,14 +19,12 @@ the latest ingested copy is kept).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, Field, model_validator
 
 from src.config import load_yaml_config
@@ -338,6 +336,26 @@ def check_raw_columns(header: list[str], view: FeatureView, rule: SchemaRule) ->
 
 
 # --- rows ----------------------------------------------------------------------------
+#
+# Silver is one definition: common table expressions over the interval's bronze rows
+# (`_judged_ctes`), then three SELECTs over them (`SilverQueries`). The SQL is DuckDB's
+# dialect restricted to what Athena (Trino) also runs once SQLGlot has transpiled it:
+# no QUALIFY, no UPDATE, no `count(*) FILTER`, `substr` rather than `left`, anchored
+# `regexp_matches` rather than `regexp_full_match`, a bound on `abs` rather than
+# `isfinite`. What text counts as a number, a boolean or a timestamp is each engine's
+# own cast: both accept `123`, `-1.5e3`, `true`/`false` and ISO 8601 timestamps
+# `YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; a reason quoting a number may print it
+# differently (DuckDB `1.5`, Trino `1.5E0`).
+
+# Bronze's position of a row within its source file: the tie-break between copies of
+# a key ingested at the same time from the same file (the later line wins).
+SOURCE_ROW = "_source_row"
+# Every raw column is carried as received (`bronze__<name>`, what quarantine keeps) and
+# trimmed (`raw__<name>`, what typing and the rules read).
+_AS_RECEIVED = "bronze__"
+_TRIMMED = "raw__"
+# The largest finite double: NaN and the infinities fail `abs(x) <= it` in both engines.
+_MAX_DOUBLE = "1.7976931348623157e308"
 
 
 def _literal(value: object) -> str:
@@ -349,23 +367,23 @@ def _literal(value: object) -> str:
 
 
 def _text(name: str) -> str:
-    """The column holding `name`'s raw text, trimmed, NULL when blank (see `_typed_table_sql`)."""
-    return _q("raw__" + name)
+    """The column holding `name`'s raw text, trimmed, NULL when blank."""
+    return _q(_TRIMMED + name)
 
 
 def _typed_expression(name: str, dtype: str) -> str:
-    """DuckDB expression typing the trimmed text; NULL for blank text and for text that fails."""
+    """The trimmed text typed; NULL for blank text and for text that fails."""
     text = _text(name)
     if dtype == "float64":
         number = f"TRY_CAST({text} AS DOUBLE)"
-        return f"CASE WHEN isfinite({number}) THEN {number} END"
+        return f"CASE WHEN abs({number}) <= {_MAX_DOUBLE} THEN {number} END"
     if dtype == "int64":
         # TRY_CAST('1.5' AS BIGINT) rounds to 2; only whole numbers may pass.
         number = f"TRY_CAST({text} AS DOUBLE)"
         return (
-            f"CASE WHEN regexp_full_match({text}, '[+-]?[0-9]+') THEN TRY_CAST({text} AS BIGINT) "
-            f"WHEN isfinite({number}) AND {number} = trunc({number}) "
-            f"AND abs({number}) < 9007199254740992 THEN CAST({number} AS BIGINT) END"
+            f"CASE WHEN regexp_matches({text}, '^[+-]?[0-9]+$') THEN TRY_CAST({text} AS BIGINT) "
+            f"WHEN abs({number}) < 9007199254740992 AND {number} = trunc({number}) "
+            f"THEN CAST({number} AS BIGINT) END"
         )
     if dtype == "bool":
         return f"TRY_CAST({text} AS BOOLEAN)"
@@ -397,11 +415,11 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
         column=RAW_LINE,
         failed_sql=f"{_q(RAW_LINE)} IS NOT NULL",
         reason_sql="'line does not split into the contract''s columns: ' || "
-        f"left({_q(RAW_LINE)}, 200)",
+        f"substr({_q(RAW_LINE)}, 1, 200)",
     )
     conditions = [malformed]
     for name, dtype in _contract_types(view).items():
-        raw_text = f"left({_text(name)}, 80)"
+        raw_text = f"substr({_text(name)}, 1, 80)"
         conditions.append(
             _Condition(
                 rule="type",
@@ -426,7 +444,7 @@ def _row_conditions(config: QualityConfig, view: FeatureView) -> list[_Condition
 
 def _rule_conditions(rule: Rule, column: str, contract: Column | None = None) -> list[_Condition]:
     col = _q(column)
-    shown = f"'{column} = ' || left(CAST({col} AS VARCHAR), 80)"
+    shown = f"'{column} = ' || substr(CAST({col} AS VARCHAR), 1, 80)"
     found: list[tuple[str, str]] = []
     if isinstance(rule, NotNullRule):
         found.append((_empty(column), f"'{column} is empty'"))
@@ -462,79 +480,12 @@ def _contract_types(view: FeatureView) -> dict[str, str]:
     return types
 
 
-@dataclass(frozen=True)
-class RowEvaluation:
-    valid: pa.Table
-    rejected_rows: list[int]
-    rejected_rules: list[str]
-    rejected_reasons: list[str]
-
-
-def evaluate_rows(
-    bronze: pa.Table, view: FeatureView, config: QualityConfig, report: QualityReport
-) -> RowEvaluation:
-    """Type bronze rows and judge them; fills `report.checks`. Rows are numbered by position."""
-    numbered = bronze.append_column(ROW, pa.array(range(bronze.num_rows), pa.int64()))
-    conditions = _row_conditions(config, view)
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("bronze", numbered)
-        connection.execute(_typed_table_sql(view))
-        connection.execute(_judged_table_sql(conditions))
-        _mark_duplicates(connection, view, config)
-        report.checks.extend(_count_checks(connection, conditions, config, view))
-        schema = view.silver_schema()
-        valid = connection.sql(
-            f"SELECT {', '.join(_q(name) for name in schema.names)} FROM judged "  # noqa: S608  # nosec B608
-            f"WHERE {_q(REJECT_RULE)} IS NULL ORDER BY {', '.join(_q(c) for c in view.key_columns)}"
-        ).to_arrow_table()
-        rejected = connection.sql(
-            f"SELECT {ROW}, {_q(REJECT_RULE)}, {_q(REJECT_REASON)} FROM judged "  # noqa: S608  # nosec B608
-            f"WHERE {_q(REJECT_RULE)} IS NOT NULL ORDER BY {ROW}"
-        ).to_arrow_table()
-    finally:
-        connection.close()
-    return RowEvaluation(
-        valid=valid.cast(view.silver_schema()),
-        rejected_rows=rejected.column(ROW).to_pylist(),
-        rejected_rules=rejected.column(REJECT_RULE).to_pylist(),
-        rejected_reasons=rejected.column(REJECT_REASON).to_pylist(),
-    )
-
-
-def _typed_table_sql(view: FeatureView) -> str:
-    """Trim each raw column once (inner query), then type it (outer query)."""
-    types = _contract_types(view)
-    trimmed = ", ".join(f"NULLIF(trim({_q(name)}), '') AS {_text(name)}" for name in types)
-    typed = ", ".join(
-        f"{_typed_expression(name, dtype)} AS {_q(name)}" for name, dtype in types.items()
-    )
-    return (
-        f"CREATE TEMP TABLE typed AS SELECT *, {typed} FROM (SELECT {ROW}, "  # noqa: S608  # nosec B608
-        f"{_q(SOURCE_FILE)}, {_q(RAW_LINE)}, {_q(INGESTED_AT)}, {_q(INGEST_DATE)}, {trimmed} "
-        "FROM bronze)"
-    )
-
-
-def _judged_table_sql(conditions: list[_Condition]) -> str:
-    quarantining = [c for c in conditions if c.action == "quarantine"]
-    if not quarantining:
-        return (
-            f"CREATE TEMP TABLE judged AS SELECT *, NULL::VARCHAR AS {_q(REJECT_RULE)}, "  # noqa: S608  # nosec B608
-            f"NULL::VARCHAR AS {_q(REJECT_REASON)} FROM typed"
-        )
-    # A malformed line has no values: only its own condition may judge it.
-    rule = " ".join(f"WHEN {c.failed_sql} THEN {_literal(c.rule)}" for c in quarantining)
-    reason = " ".join(f"WHEN {c.failed_sql} THEN {c.reason_sql}" for c in quarantining)
-    return (
-        f"CREATE TEMP TABLE judged AS SELECT *, CASE {rule} END AS {_q(REJECT_RULE)}, "  # noqa: S608  # nosec B608
-        f"CASE {reason} END AS {_q(REJECT_REASON)} FROM typed"
-    )
-
-
 def _latest_first() -> str:
-    return f"ORDER BY {_q(INGESTED_AT)} DESC, {_q(SOURCE_FILE)} DESC, {ROW} DESC"
+    """Newest ingested copy first; the raw text settles rows that tie on everything else."""
+    return (
+        f"ORDER BY {_q(INGESTED_AT)} DESC NULLS LAST, {_q(SOURCE_FILE)} DESC NULLS LAST, "
+        f"{_q(SOURCE_ROW)} DESC NULLS LAST, {_q(RAW_LINE)} DESC NULLS LAST"
+    )
 
 
 def _all_present(columns: list[str]) -> str:
@@ -542,93 +493,277 @@ def _all_present(columns: list[str]) -> str:
     return " AND ".join(f"{_q(c)} IS NOT NULL" for c in columns)
 
 
-def _mark_duplicates(
-    connection: duckdb.DuckDBPyConnection, view: FeatureView, config: QualityConfig
-) -> None:
-    """Among rows still valid, keep the latest ingested copy of each key; mark the others."""
-    unique_rules = [("duplicate_key", view.key_columns)]
-    unique_rules += [
-        (rule.name, rule_columns(rule, view))
+@dataclass(frozen=True)
+class _UniqueCheck:
+    name: str
+    columns: list[str]
+    action: str
+
+
+def _unique_checks(config: QualityConfig, view: FeatureView) -> list[_UniqueCheck]:
+    """The always-on key check, then the unique rules, in the order they judge rows."""
+    checks = [_UniqueCheck("duplicate_key", view.key_columns, "quarantine")]
+    checks += [
+        _UniqueCheck(rule.name, rule_columns(rule, view), rule.action)
         for rule in config.rules
-        if isinstance(rule, UniqueRule) and rule.action == "quarantine"
+        if isinstance(rule, UniqueRule)
     ]
-    for name, columns in unique_rules:
-        keys = ", ".join(_q(c) for c in columns)
-        present = _all_present(columns)
-        reason = _literal(f"duplicate of a later ingested row with the same {', '.join(columns)}")
-        connection.execute(
-            f"UPDATE judged SET {_q(REJECT_RULE)} = {_literal(name)}, "  # noqa: S608  # nosec B608
-            f"{_q(REJECT_REASON)} = {reason} WHERE {ROW} IN (SELECT {ROW} FROM judged "
-            f"WHERE {_q(REJECT_RULE)} IS NULL AND {present} QUALIFY row_number() OVER "
-            f"(PARTITION BY {keys} {_latest_first()}) > 1)"
-        )
+    return checks
 
 
-def _count_checks(
-    connection: duckdb.DuckDBPyConnection,
-    conditions: list[_Condition],
-    config: QualityConfig,
+@dataclass(frozen=True)
+class _Metric:
+    """One column of the metrics query: what it counts for the report."""
+
+    alias: str
+    rule: str
+    column: str | None  # None: the rule's total (rows failing any of its conditions)
+
+
+@dataclass(frozen=True)
+class SilverQueries:
+    """Silver of one interval as SQL: the report's counts, the valid rows, the rejects.
+
+    Each is one SELECT over `<database>.<bronze table>` in DuckDB's dialect; DuckDB runs
+    it locally, Athena (transpiled) on AWS. `silver` selects silver's columns in order,
+    `quarantine` the quarantine table's, `metrics` one row of counts (`read_metrics`).
+    """
+
+    metrics: str
+    silver: str
+    quarantine: str
+    rule_column: str
+    metric_columns: tuple[_Metric, ...]
+    conditions: tuple[_Condition, ...]
+
+
+def build_silver_queries(
     view: FeatureView,
-) -> list[CheckResult]:
+    config: QualityConfig,
+    bronze: str,
+    interval_sql: str,
+    quarantine_columns: list[str],
+) -> SilverQueries:
+    """Silver's SQL over table `bronze` (`<database>.<table>`) for rows in `interval_sql`."""
+    conditions = _row_conditions(config, view)
+    ctes, last, rule, reason = _judged_ctes(view, config, conditions, bronze, interval_sql)
+    with_clause = "WITH " + ", ".join(f"{name} AS ({body})" for name, body in ctes)
+    keys = ", ".join(_q(c) for c in view.key_columns)
+    silver_columns = ", ".join(_q(name) for name in view.silver_schema().names)
+    silver = (
+        f"{with_clause} SELECT {silver_columns} FROM {last} "  # noqa: S608  # nosec B608
+        f"WHERE {rule} IS NULL ORDER BY {keys}"
+    )
+    raw = set(contract_names(view))
+    rejected_columns = ", ".join(
+        f"{_q(_AS_RECEIVED + name)} AS {_q(name)}"
+        if name in raw
+        else {
+            REJECT_RULE: f"{rule} AS {_q(REJECT_RULE)}",
+            REJECT_REASON: f"{reason} AS {_q(REJECT_REASON)}",
+        }.get(name, _q(name))
+        for name in quarantine_columns
+    )
+    quarantine = (
+        f"{with_clause} SELECT {rejected_columns} FROM {last} "  # noqa: S608  # nosec B608
+        f"WHERE {rule} IS NOT NULL ORDER BY {_q(SOURCE_FILE)}, {_q(SOURCE_ROW)}"
+    )
+    metrics, aggregates = _metric_aggregates(view, config, conditions, rule)
+    metrics_sql = f"{with_clause} SELECT {', '.join(aggregates)} FROM {last}"  # noqa: S608  # nosec B608
+    return SilverQueries(
+        metrics=metrics_sql,
+        silver=silver,
+        quarantine=quarantine,
+        rule_column=rule,
+        metric_columns=tuple(metrics),
+        conditions=tuple(conditions),
+    )
+
+
+def contract_names(view: FeatureView) -> list[str]:
+    """The columns raw files carry: keys, measured features, source columns, label."""
+    return [*view.key_columns, *(column.name for column in view.raw_columns)]
+
+
+def _judged_ctes(
+    view: FeatureView,
+    config: QualityConfig,
+    conditions: list[_Condition],
+    bronze: str,
+    interval_sql: str,
+) -> tuple[list[tuple[str, str]], str, str, str]:
+    """The CTEs judging every row; returns them, the last one's name, its rule and reason."""
+    types = _contract_types(view)
+    metadata = ", ".join(
+        _q(c) for c in (SOURCE_FILE, SOURCE_ROW, RAW_LINE, INGESTED_AT, INGEST_DATE)
+    )
+    carried = ", ".join(f"{_q(name)} AS {_q(_AS_RECEIVED + name)}" for name in types)
+    trimmed = ", ".join(f"NULLIF(trim({_q(name)}), '') AS {_text(name)}" for name in types)
+    typed = ", ".join(f"{_typed_expression(n, dtype)} AS {_q(n)}" for n, dtype in types.items())
+    ctes = [
+        (
+            "trimmed",
+            f"SELECT {metadata}, {carried}, {trimmed} "  # noqa: S608  # nosec B608
+            f"FROM {bronze} WHERE {interval_sql}",
+        ),
+        ("typed", f"SELECT *, {typed} FROM trimmed"),  # noqa: S608  # nosec B608
+    ]
+    quarantining = [c for c in conditions if c.action == "quarantine"]
+    if quarantining:
+        # First failing condition wins; a malformed line has no values, its own comes first.
+        rule = " ".join(f"WHEN {c.failed_sql} THEN {_literal(c.rule)}" for c in quarantining)
+        reason = " ".join(f"WHEN {c.failed_sql} THEN {c.reason_sql}" for c in quarantining)
+        judged = (
+            f"SELECT *, CASE {rule} END AS _rule_0, "  # noqa: S608  # nosec B608
+            f"CASE {reason} END AS _reason_0 FROM typed"
+        )
+    else:
+        judged = (
+            "SELECT *, CAST(NULL AS VARCHAR) AS _rule_0, "
+            "CAST(NULL AS VARCHAR) AS _reason_0 FROM typed"
+        )
+    ctes.append(("judged_0", judged))
+    step, last = 0, "judged_0"
+    # Among rows still valid, keep the latest ingested copy of each key, one unique check
+    # after the other; ranking within "still valid" keeps rejected rows out of the count.
+    for check in _unique_checks(config, view):
+        if check.action != "quarantine":
+            continue  # ranked once every quarantining check has run (below)
+        keys = ", ".join(_q(c) for c in check.columns)
+        eligible = f"_rule_{step} IS NULL AND {_all_present(check.columns)}"
+        rank = (
+            f"row_number() OVER (PARTITION BY CASE WHEN {eligible} THEN 1 ELSE 0 END, {keys} "
+            f"{_latest_first()})"
+        )
+        reason = _literal(
+            f"duplicate of a later ingested row with the same {', '.join(check.columns)}"
+        )
+        ranked = f"ranked_{step}"
+        ctes.append((ranked, f"SELECT *, {rank} AS _rank_{step} FROM {last}"))  # noqa: S608  # nosec B608
+        duplicate = f"{eligible} AND _rank_{step} > 1"
+        ctes.append(
+            (
+                f"judged_{step + 1}",
+                f"SELECT *, CASE WHEN {duplicate} "  # noqa: S608  # nosec B608
+                f"THEN {_literal(check.name)} ELSE _rule_{step} END AS _rule_{step + 1}, "
+                f"CASE WHEN {duplicate} THEN {reason} ELSE _reason_{step} END "
+                f"AS _reason_{step + 1} FROM {ranked}",
+            )
+        )
+        step, last = step + 1, f"judged_{step + 1}"
+    # Unique checks that only warn or block judge the rows every other check left valid.
+    final_rule = f"_rule_{step}"
+    fixed = []
+    for check in _unique_checks(config, view):
+        if check.action == "quarantine":
+            continue
+        keys = ", ".join(_q(c) for c in check.columns)
+        eligible = f"{final_rule} IS NULL AND {_all_present(check.columns)}"
+        fixed.append(
+            f"row_number() OVER (PARTITION BY CASE WHEN {eligible} THEN 1 ELSE 0 END, {keys} "
+            f"{_latest_first()}) AS {_q('_final_rank_' + check.name)}"
+        )
+    if fixed:
+        ctes.append(("ranked_final", f"SELECT *, {', '.join(fixed)} FROM {last}"))  # noqa: S608  # nosec B608
+        last = "ranked_final"
+    return ctes, last, final_rule, f"_reason_{step}"
+
+
+def _metric_aggregates(
+    view: FeatureView, config: QualityConfig, conditions: list[_Condition], rule: str
+) -> tuple[list[_Metric], list[str]]:
     """Failing rows per rule and column, each rule counted on its own (not first-wins)."""
     by_rule: dict[str, list[_Condition]] = {}
     for condition in conditions:
         by_rule.setdefault(condition.rule, []).append(condition)
-    checks = []
+    aggregates = [
+        "count(*) AS rows_in",
+        f"count(CASE WHEN {rule} IS NULL THEN 1 END) AS rows_valid",
+        f"count(CASE WHEN {rule} IS NOT NULL THEN 1 END) AS rows_quarantined",
+        f"max(CASE WHEN {rule} IS NULL THEN epoch({_q(view.event_timestamp)}) END) AS newest_event",
+    ]
+    metrics: list[_Metric] = []
+
+    def count(condition: str, rule_name: str, column: str | None) -> None:
+        alias = f"m_{len(metrics)}"
+        metrics.append(_Metric(alias, rule_name, column))
+        aggregates.append(f"count(CASE WHEN {condition} THEN 1 END) AS {alias}")
+
     for name, group in by_rule.items():
         population = "TRUE" if name == "malformed" else f"{_q(RAW_LINE)} IS NULL"
-        counts = ", ".join(f"count(*) FILTER (WHERE {c.failed_sql})" for c in group)
         any_failed = " OR ".join(f"({c.failed_sql})" for c in group)
-        row = connection.sql(
-            f"SELECT count(*) FILTER (WHERE {any_failed}), {counts} "  # noqa: S608  # nosec B608
-            f"FROM typed WHERE {population}"
-        ).fetchall()[0]
-        values = [int(value) for value in row] if row else [0] * (len(group) + 1)
-        check = CheckResult(name, group[0].type, group[0].action, failed=values[0])
-        for condition, failed in zip(group, values[1:], strict=True):
-            if failed:
-                check.columns[condition.column] = check.columns.get(condition.column, 0) + failed
-        checks.append(check)
+        count(f"({population}) AND ({any_failed})", name, None)
+        for condition in group:
+            count(f"({population}) AND ({condition.failed_sql})", name, condition.column)
+    for check in _unique_checks(config, view):
+        if check.action == "quarantine":
+            count(f"{rule} = {_literal(check.name)}", check.name, None)
+        else:
+            rank = _q("_final_rank_" + check.name)
+            count(
+                f"{rule} IS NULL AND {_all_present(check.columns)} AND {rank} > 1", check.name, None
+            )
+    return metrics, aggregates
+
+
+@dataclass(frozen=True)
+class SilverMetrics:
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    newest_event: datetime | None
+    checks: list[CheckResult]
+
+
+def read_metrics(
+    row: dict[str, Any], queries: SilverQueries, config: QualityConfig, view: FeatureView
+) -> SilverMetrics:
+    """The report's counts from the one row `queries.metrics` returns."""
+    by_rule: dict[str, list[_Condition]] = {}
+    for condition in queries.conditions:
+        by_rule.setdefault(condition.rule, []).append(condition)
+    checks: dict[str, CheckResult] = {}
+    for name, group in by_rule.items():
+        checks[name] = CheckResult(name, group[0].type, group[0].action)
     for rule in config.rules:
         if (
             isinstance(rule, NotNullRule | RangeRule | AllowedValuesRule)
-            and rule.name not in by_rule
+            and rule.name not in checks
         ):
             # A contract rule whose columns have no bounds or values checks nothing; it is
             # reported all the same, so the report lists every configured rule.
-            checks.append(CheckResult(rule.name, rule.type, rule.action))
-    unique_names = ("duplicate_key", *(r.name for r in config.rules if isinstance(r, UniqueRule)))
-    checks.extend(_count_unique(connection, name, config, view) for name in unique_names)
-    for check in checks:
+            checks[rule.name] = CheckResult(rule.name, rule.type, rule.action)
+    uniques = _unique_checks(config, view)
+    for unique in uniques:
+        checks[unique.name] = CheckResult(unique.name, "unique", unique.action)
+    unique_columns = {unique.name: ", ".join(unique.columns) for unique in uniques}
+    for metric in queries.metric_columns:
+        failed = _count(row, metric.alias)
+        check = checks[metric.rule]
+        if metric.column is None:
+            check.failed = failed
+            if metric.rule in unique_columns and failed:
+                check.columns[unique_columns[metric.rule]] = failed
+        elif failed:
+            check.columns[metric.column] = check.columns.get(metric.column, 0) + failed
+    for check in checks.values():
         _summarise(check)
-    return checks
+    newest = row.get("newest_event")
+    is_missing = newest is None or (isinstance(newest, float) and math.isnan(newest))
+    return SilverMetrics(
+        rows_in=_count(row, "rows_in"),
+        rows_valid=_count(row, "rows_valid"),
+        rows_quarantined=_count(row, "rows_quarantined"),
+        newest_event=None if is_missing else datetime.fromtimestamp(float(str(newest)), tz=UTC),
+        checks=list(checks.values()),
+    )
 
 
-def _count_unique(
-    connection: duckdb.DuckDBPyConnection, name: str, config: QualityConfig, view: FeatureView
-) -> CheckResult:
-    if name == "duplicate_key":
-        columns, action = view.key_columns, "quarantine"
-    else:
-        rule = next(r for r in config.rules if r.name == name)
-        columns = rule_columns(rule, view)
-        action = rule.action if isinstance(rule, UniqueRule) else "quarantine"
-    check = CheckResult(name, "unique", action)
-    if action == "quarantine":
-        row = connection.sql(
-            f"SELECT count(*) FROM judged WHERE {_q(REJECT_RULE)} = {_literal(name)}"  # noqa: S608  # nosec B608
-        ).fetchall()[0]
-    else:
-        keys = ", ".join(_q(c) for c in columns)
-        row = connection.sql(
-            f"SELECT count(*) FROM (SELECT 1 FROM judged WHERE {_q(REJECT_RULE)} IS NULL "  # noqa: S608  # nosec B608
-            f"AND {_all_present(columns)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} {_latest_first()}) > 1)"
-        ).fetchall()[0]
-    check.failed = int(row[0]) if row else 0
-    if check.failed:
-        check.columns[", ".join(columns)] = check.failed
-    return check
+def _count(row: dict[str, Any], name: str) -> int:
+    value = row.get(name)
+    if value is None:
+        raise DataValidationError(f"the silver metrics query returned no {name}")
+    return int(value)
 
 
 def _summarise(check: CheckResult) -> None:
@@ -639,12 +774,11 @@ def _summarise(check: CheckResult) -> None:
 
 
 def check_freshness(
-    valid: pa.Table, view: FeatureView, config: QualityConfig, interval: DataInterval
+    newest: datetime | None, view: FeatureView, config: QualityConfig, interval: DataInterval
 ) -> list[CheckResult]:
-    """Freshness rules: the newest event must be recent relative to the interval's end."""
+    """Freshness rules: the newest valid event must be recent relative to the interval's end."""
     checks = []
     end = datetime.combine(interval.end, time(), tzinfo=UTC)
-    newest = pc.max(valid.column(view.event_timestamp)).as_py() if valid.num_rows else None
     for rule in config.rules:
         if not isinstance(rule, FreshnessRule):
             continue

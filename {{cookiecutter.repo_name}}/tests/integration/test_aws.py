@@ -15,9 +15,10 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -35,11 +36,22 @@ from src.data.aws_integration import (
 from src.data.aws_resources import ensure_aws_resources
 from src.data.feature_store import INGEST_DATE, get_training_set
 from src.data.intervals import DataInterval
-from src.data.lake import build_lake
+from src.data.lake import (
+    AthenaEngine,
+    DuckDbEngine,
+    Lake,
+    build_lake,
+    interval_predicate,
+    transpile_to_athena,
+)
+from src.data.quality import build_silver_queries
 from src.data.sample_data import land_sample_files
 from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
+from src.pipelines.DE.bronze import raw_prefix_for_day
+from src.pipelines.DE.gold import gold_query
 from src.pipelines.DE.pipeline import run_data_pipeline
+from src.pipelines.DE.silver import PAIRED_INTERVAL, quarantine_schema
 from src.settings import Settings
 from tests.conftest import FAKE_AWS_ENV, free_port, isolated_settings, moto_api
 
@@ -162,8 +174,13 @@ def test_the_lake_on_glue_and_s3_creates_evolves_upserts_and_travels(
     )
 
 
-def test_the_data_pipeline_runs_on_s3_and_glue(provisioned: Settings) -> None:
+def test_the_data_pipeline_on_duckdb_runs_over_s3_and_glue(provisioned: Settings) -> None:
+    """Glue and S3 with DuckDB as the engine: PyIceberg's Glue catalog and S3 file IO.
+
+    (On AWS the project's engine is Athena, which moto cannot run: see the next test.)
+    """
     context = ProjectContext(provisioned)
+    lake = Lake(context.lake.catalog, context.lake.database, DuckDbEngine())
     raw_prefix = provisioned.aws.s3.raw_prefix
     landed = land_sample_files(context.store, context.view, raw_prefix, END)
     assert all(key.startswith(f"{raw_prefix}/") for key in landed)
@@ -171,7 +188,7 @@ def test_the_data_pipeline_runs_on_s3_and_glue(provisioned: Settings) -> None:
 
     def run() -> None:
         run_data_pipeline(
-            context.lake,
+            lake,
             context.store,
             context.view,
             raw_prefix,
@@ -185,15 +202,147 @@ def test_the_data_pipeline_runs_on_s3_and_glue(provisioned: Settings) -> None:
     where = interval.filter(INGEST_DATE)
     tables = [bronze_table(dataset), silver_table(dataset), quarantine_table(dataset)]
     tables.append(context.view.table)
-    before = {t: context.lake.fingerprint(t, where, exclude=["_ingested_at"]) for t in tables}
+    before = {t: lake.fingerprint(t, where, exclude=["_ingested_at"]) for t in tables}
     run()
-    after = {t: context.lake.fingerprint(t, where, exclude=["_ingested_at"]) for t in tables}
+    after = {t: lake.fingerprint(t, where, exclude=["_ingested_at"]) for t in tables}
 
     assert after == before
     assert before[context.view.table].rows == before[bronze_table(dataset)].rows > 20
-    assert len(get_training_set(context.lake, context.view)) == before[context.view.table].rows
+    assert len(get_training_set(lake, context.view)) == before[context.view.table].rows
     reports = context.store.list_keys(f"{provisioned.aws.s3.quality_prefix}/{dataset}/")
     assert len(reports) == 2
+
+
+# A queued Athena answer: column -> (Athena type, value).
+Answer = dict[str, tuple[str, str | None]]
+
+
+def queue_athena_results(endpoint: str, results: list[Answer]) -> None:
+    """Queue the answers of the next queries, in order: per query, column -> (type, value)."""
+    queued = []
+    for columns in results:
+        header = {"Data": [{"VarCharValue": name} for name in columns]}
+        row = {"Data": [{"VarCharValue": v} if v is not None else {} for _, v in columns.values()]}
+        info = [
+            {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name,
+             "Label": name, "Type": kind, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
+             "CaseSensitive": True}
+            for name, (kind, _) in columns.items()
+        ]  # fmt: skip
+        queued.append({"rows": [header, row] if columns else [], "column_info": info})
+    moto_api(endpoint, "static/athena/query-results", {"region": "us-east-1", "results": queued})
+
+
+def submitted_queries(settings: Settings) -> list[dict[str, Any]]:
+    athena = boto3.client("athena", endpoint_url=settings.aws_endpoint_url)
+    ids = athena.list_query_executions(WorkGroup=settings.aws.athena.workgroup)["QueryExecutionIds"]
+    return [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+
+
+def test_on_aws_the_data_pipeline_transforms_on_athena_and_scans_nothing_in_the_worker(
+    provisioned: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Silver and gold are Athena statements on the Iceberg tables; counts are COUNT queries.
+
+    moto runs no SQL: the answers of the COUNT queries are queued, the statements are
+    checked (text, workgroup, result location, target tables), and any PyIceberg scan of
+    a table in the worker fails the test.
+    """
+    endpoint = provisioned.aws_endpoint_url or ""
+    context = ProjectContext(provisioned)
+    lake, view, store = context.lake, context.view, context.store
+    assert isinstance(lake.sql_engine, AthenaEngine)
+    raw_prefix = provisioned.aws.s3.raw_prefix
+    day = END - timedelta(days=3)
+    interval = DataInterval.for_day(day)
+    land_sample_files(store, view, raw_prefix, END)
+    files = store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day))
+    queries = build_silver_queries(
+        view,
+        context.quality,
+        lake.identifier(bronze_table(view.dataset)),
+        interval_predicate(INGEST_DATE, interval),
+        quarantine_schema(view).names,
+    )
+    counts: dict[str, tuple[str, str | None]] = {
+        "rows_in": ("bigint", "30"),
+        "rows_valid": ("bigint", "28"),
+        "rows_quarantined": ("bigint", "2"),
+        "newest_event": ("double", str(datetime.combine(day, time(22), tzinfo=UTC).timestamp())),
+    }
+    for metric in queries.metric_columns:
+        duplicates = metric.rule == "duplicate_key"
+        counts[metric.alias] = ("bigint", "2" if duplicates else "0")
+    statement: Answer = {}
+
+    def counted(rows: int) -> Answer:
+        return {"n": ("bigint", str(rows))}
+
+    answers: list[Answer] = [counted(0) for _ in files]  # bronze: is the file there yet?
+    answers.append(counts)  # silver's report
+    for rows in (2, 28, 28):  # quarantine, silver, gold: DELETE, INSERT, COUNT
+        answers += [statement, statement, counted(rows)]
+    queue_athena_results(endpoint, answers)
+    before = {execution["QueryExecutionId"] for execution in submitted_queries(provisioned)}
+
+    def no_scan(*_: object, **__: object) -> None:
+        raise AssertionError("a table was scanned with PyIceberg in the worker")
+
+    monkeypatch.setattr(Lake, "scan", no_scan)
+    monkeypatch.setattr(Lake, "read", no_scan)
+    result = run_data_pipeline(
+        lake,
+        store,
+        view,
+        raw_prefix,
+        interval,
+        quality=context.quality,
+        quality_prefix=provisioned.aws.s3.quality_prefix,
+    )
+    monkeypatch.undo()
+
+    assert result.silver is not None and result.gold is not None and result.bronze is not None
+    assert (result.silver.rows_in, result.silver.rows_valid) == (30, 28)
+    assert (result.silver.rows_quarantined, result.gold.rows) == (2, 28)
+    duplicate = next(c for c in result.silver.report.checks if c.name == "duplicate_key")
+    assert duplicate.failed == 2
+    executions = [e for e in submitted_queries(provisioned) if e["QueryExecutionId"] not in before]
+    assert len(executions) == len(files) + 1 + 3 * 3
+    for execution in executions:
+        assert execution["WorkGroup"] == provisioned.aws.athena.workgroup
+        assert execution["QueryExecutionContext"]["Database"] == lake.database
+        output = execution["ResultConfiguration"]["OutputLocation"]
+        assert output.startswith(provisioned.athena_output_location)
+    sent = [execution["Query"] for execution in executions]
+    assert sent[len(files)] == transpile_to_athena(queries.metrics)
+    # Quarantine first, silver last, then gold: each the SELECT DuckDB runs locally,
+    # transpiled, inserted into the interval its DELETE emptied.
+    targets = [quarantine_table(view.dataset), silver_table(view.dataset), view.table]
+    selects = [queries.quarantine, queries.silver]
+    selects.append(
+        gold_query(
+            view,
+            lake.identifier(silver_table(view.dataset)),
+            interval_predicate(INGEST_DATE, interval),
+        )
+    )
+    glue = boto3.client("glue", endpoint_url=endpoint)
+    for index, (table, select) in enumerate(zip(targets, selects, strict=True)):
+        delete, insert, count = sent[len(files) + 1 + 3 * index :][:3]
+        target = lake.identifier(table)
+        assert delete == (
+            f"DELETE FROM {target} WHERE ingest_date >= CAST('{interval.start}' AS DATE) "
+            f"AND ingest_date < CAST('{interval.end}' AS DATE)"
+        )
+        assert insert.startswith(f"INSERT INTO {target} (")
+        assert insert.endswith(") " + transpile_to_athena(select))
+        assert count.startswith(f"SELECT COUNT(*) AS n FROM {target} WHERE")
+        found = glue.get_table(DatabaseName=lake.database, Name=table)["Table"]
+        assert found["Parameters"]["table_type"].upper() == "ICEBERG"
+    properties = lake.load(silver_table(view.dataset)).properties
+    assert properties[PAIRED_INTERVAL] == str(interval)
+    # Bronze is the one table the worker writes: the raw files, appended by PyIceberg.
+    assert lake.count(bronze_table(view.dataset), where=interval.filter(INGEST_DATE)) > 20
 
 
 def test_compose_mode_keeps_the_sql_catalog_and_puts_data_on_the_bucket(
@@ -254,7 +403,7 @@ def test_lake_sql_on_aws_is_submitted_to_athena_in_the_workgroup(provisioned: Se
     workgroup = provisioned.aws.athena.workgroup
     ids = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
     executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
-    submitted = next(e for e in executions if e["Query"] == query)
+    submitted = next(e for e in executions if e["Query"] == transpile_to_athena(query))
     assert submitted["WorkGroup"] == workgroup
     assert submitted["QueryExecutionContext"]["Database"] == provisioned.aws.athena.database
     output = submitted["ResultConfiguration"]["OutputLocation"]

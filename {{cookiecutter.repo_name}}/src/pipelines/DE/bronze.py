@@ -9,6 +9,13 @@ content was already ingested (same checksum, whatever its name) is skipped. A fi
 cannot be read, or misses contract columns, is refused as a whole under the schema rule:
 a copy of it goes to `<quality_prefix>/<dataset>/refused/ingest_date=<day>/` next to a
 `.reason.json` naming the rule and the reason, and the original stays in the raw zone.
+
+Raw files are files, not tables: the worker reads them, one at a time. A day's new files
+are appended in one PyIceberg transaction, file after file (`Lake.append_parts`), so
+memory holds one file, never the day, and readers see the whole day or none of it.
+Whether a file's content is already in bronze is asked of the lake's engine
+(`SELECT count(*) ... WHERE _source_checksum = ...`): DuckDB reads only the data files
+whose checksum statistics can match, Athena runs it on AWS.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import io
 import json
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -26,7 +34,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from pyiceberg.expressions import EqualTo
 
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import INGEST_DATE, FeatureView
@@ -36,12 +43,15 @@ from src.data.quality import (
     INGESTED_AT,
     RAW_LINE,
     SOURCE_FILE,
+    SOURCE_ROW,
     CheckResult,
     QualityConfig,
     QualityReport,
     check_raw_columns,
+    contract_names,
 )
 from src.data.tables import bronze_table
+from src.errors import ProjectError
 
 SOURCE_CHECKSUM = "_source_checksum"
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -49,7 +59,7 @@ PARQUET_SUFFIXES = (".parquet",)
 JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 RAW_SUFFIXES = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *JSON_LINES_SUFFIXES)
 
-__all__ = ["INGESTED_AT", "RAW_LINE", "SOURCE_CHECKSUM", "SOURCE_FILE"]
+__all__ = ["INGESTED_AT", "RAW_LINE", "SOURCE_CHECKSUM", "SOURCE_FILE", "SOURCE_ROW"]
 
 
 @dataclass
@@ -74,7 +84,7 @@ class RejectedFileError(Exception):
 def contract_columns(view: FeatureView) -> list[str]:
     """The columns raw files must carry: keys, measured features, source columns, label
     (derived features are computed in gold)."""
-    return [*view.key_columns, *(column.name for column in view.raw_columns)]
+    return contract_names(view)
 
 
 def bronze_schema(view: FeatureView) -> pa.Schema:
@@ -84,6 +94,8 @@ def bronze_schema(view: FeatureView) -> pa.Schema:
             *(pa.field(name, pa.string()) for name in contract_columns(view)),
             pa.field(SOURCE_FILE, pa.string(), nullable=False),
             pa.field(SOURCE_CHECKSUM, pa.string()),
+            # The row's position in its file: the later of two copies of a key wins.
+            pa.field(SOURCE_ROW, pa.int64()),
             pa.field(RAW_LINE, pa.string()),
             pa.field(INGESTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field(INGEST_DATE, pa.date32(), nullable=False),
@@ -246,14 +258,18 @@ def read_raw_file(store: ObjectStore, key: str) -> bytes:
 
 
 def already_ingested(lake: Lake, view: FeatureView, checksum: str) -> bool:
-    """Whether bronze holds rows of a file with this content (one data file is enough)."""
-    found = lake.read(
-        bronze_table(view.dataset),
-        where=EqualTo(term=SOURCE_CHECKSUM, value=checksum),
-        columns=[SOURCE_CHECKSUM],
-        limit=1,
-    )
-    return bool(found.num_rows > 0)
+    """Whether bronze holds rows of a file with this content."""
+    if any(c not in "0123456789abcdef" for c in checksum):
+        raise ProjectError(f"not a hex checksum: {checksum!r}")
+    bronze = lake.identifier(bronze_table(view.dataset))
+    found = lake.sql(
+        f"SELECT count(*) AS n FROM {bronze} WHERE {SOURCE_CHECKSUM} = '{checksum}'"  # noqa: S608  # nosec B608
+    ).to_pylist()
+    if len(found) != 1 or found[0].get("n") is None:
+        raise ProjectError(
+            f"counting the rows of {bronze} with checksum {checksum} returned {found}"
+        )
+    return int(found[0]["n"]) > 0
 
 
 def _with_metadata(
@@ -263,6 +279,7 @@ def _with_metadata(
     metadata = {
         SOURCE_FILE: pa.repeat(pa.scalar(source, pa.string()), rows),
         SOURCE_CHECKSUM: pa.repeat(pa.scalar(checksum, pa.string()), rows),
+        SOURCE_ROW: pa.array(range(rows), pa.int64()),
         INGESTED_AT: pa.repeat(pa.scalar(datetime.now(UTC), schema.field(INGESTED_AT).type), rows),
         INGEST_DATE: pa.repeat(pa.scalar(day, pa.date32()), rows),
     }
@@ -298,9 +315,25 @@ def ingest_day(
     result: BronzeResult,
     quality_prefix: str | None = None,
 ) -> None:
-    """Append the day's new raw files to bronze in one commit."""
+    """Append the day's new raw files to bronze in one commit, one file in memory at a time."""
+    lake.append_parts(
+        bronze_table(view.dataset),
+        _new_files(lake, store, view, config, raw_prefix, day, result, quality_prefix),
+    )
+
+
+def _new_files(
+    lake: Lake,
+    store: ObjectStore,
+    view: FeatureView,
+    config: QualityConfig,
+    raw_prefix: str,
+    day: date,
+    result: BronzeResult,
+    quality_prefix: str | None,
+) -> Iterator[pa.Table]:
+    """The day's raw files not yet in bronze, parsed, one after the other."""
     schema = bronze_schema(view)
-    tables = []
     seen: set[str] = set()
     for key in store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day)):
         if not is_raw_data_file(key):
@@ -326,13 +359,12 @@ def ingest_day(
                     store, key, result.rejected[source], config.schema_rule().name, target
                 )
             continue
+        del content  # parsed: only the table is needed from here on
         seen.add(checksum)
-        tables.append(_with_metadata(table, schema, source, checksum, day))
         result.files_ingested += 1
         result.rows += table.num_rows
         result.report.files_ingested.append(source)
-    if tables:
-        lake.append(bronze_table(view.dataset), pa.concat_tables(tables))
+        yield _with_metadata(table, schema, source, checksum, day)
 
 
 def ingest_bronze(

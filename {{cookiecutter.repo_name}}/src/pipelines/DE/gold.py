@@ -1,17 +1,27 @@
-"""Gold: the feature view the feature store serves, built from silver per interval."""
+"""Gold: the feature view the feature store serves, built from silver per interval.
+
+One SELECT over silver (`gold_query`), in DuckDB's dialect: measured features pass as
+they are, a derived feature is its `expression` of config/features.yaml over the silver
+row, cast to its dtype. The lake's engine runs it and replaces the interval of the gold
+table with its rows (`Lake.replace_from_query`): locally DuckDB computes and PyIceberg
+commits one snapshot; on AWS Athena runs DELETE FROM and INSERT INTO on the Iceberg table
+in place (two commits: a reader in between sees the interval empty, a failure in
+between leaves it empty until the rerun, which replaces it again). An expression must
+be SQL both DuckDB and, once SQLGlot has transpiled it, Athena (Trino) run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-import pyarrow as pa
-
 from src.data.feature_store import INGEST_DATE, FeatureView, quote_identifier
 from src.data.intervals import DataInterval
-from src.data.lake import Lake
+from src.data.lake import Lake, interval_predicate
 from src.data.tables import silver_table
-from src.errors import ConfigError
+from src.errors import ConfigError, ProjectError
+
+# The SQL type each dtype of config/features.yaml is cast to, in both engines.
+SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
 
 
 @dataclass(frozen=True)
@@ -19,45 +29,36 @@ class GoldResult:
     rows: int
 
 
-def engineer_features(silver: pa.Table, view: FeatureView) -> pa.Table:
-    """Silver rows to feature-view rows: entity id, event time, features, label.
+def gold_query(view: FeatureView, silver: str, interval_sql: str) -> str:
+    """Silver rows of the interval to feature-view rows: entity, event time, features, label."""
+    expressions = {feature.name: feature for feature in view.derived_features}
+    columns = []
+    for name in view.arrow_schema().names:
+        feature = expressions.get(name)
+        if feature is None:
+            columns.append(quote_identifier(name))
+            continue
+        sql_type = SQL_TYPES.get(feature.dtype)
+        if sql_type is None:
+            raise ConfigError(
+                f"derived feature {name} has dtype {feature.dtype}, not a number, text or bool"
+            )
+        columns.append(f"CAST(({feature.expression}) AS {sql_type}) AS {quote_identifier(name)}")
+    return f"SELECT {', '.join(columns)} FROM {silver} WHERE {interval_sql}"  # noqa: S608  # nosec B608
 
-    Measured features pass as they are; a derived feature is its `expression` of
-    config/features.yaml, DuckDB SQL over the silver row, so that a rerun of an interval
-    gives the same rows.
-    """
-    schema = view.arrow_schema()
-    if not view.derived_features:
-        return silver.select(schema.names).cast(schema)
-    expressions = {feature.name: feature.expression for feature in view.derived_features}
-    columns = [
-        f"({expressions[name]}) AS {quote_identifier(name)}"
-        if name in expressions
-        else quote_identifier(name)
-        for name in schema.names
-    ]
-    query = f"SELECT {', '.join(columns)} FROM silver"  # noqa: S608  # nosec B608
-    connection = duckdb.connect()
+
+def build_gold(lake: Lake, view: FeatureView, interval: DataInterval) -> GoldResult:
+    query = gold_query(
+        view, lake.identifier(silver_table(view.dataset)), interval_predicate(INGEST_DATE, interval)
+    )
+    lake.create_table(view.table, view.arrow_schema(), partition_by=INGEST_DATE)
     try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("silver", silver)
-        derived: pa.Table = connection.sql(query).to_arrow_table()
-    except duckdb.Error as error:
+        written = lake.replace_from_query(view.table, query, interval, INGEST_DATE)
+    except ProjectError as error:
+        if not view.derived_features:
+            raise
         names = ", ".join(feature.name for feature in view.derived_features)
         raise ConfigError(
             f"a derived feature of config/features.yaml ({names}) does not compute: {error}"
         ) from error
-    finally:
-        connection.close()
-    try:
-        return derived.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise ConfigError(f"a derived feature does not give its dtype: {error}") from error
-
-
-def build_gold(lake: Lake, view: FeatureView, interval: DataInterval) -> GoldResult:
-    silver = lake.read(silver_table(view.dataset), where=interval.filter(INGEST_DATE))
-    gold = engineer_features(silver, view)
-    lake.create_table(view.table, view.arrow_schema(), partition_by=INGEST_DATE)
-    lake.overwrite(view.table, gold, where=interval.filter(INGEST_DATE))
-    return GoldResult(rows=gold.num_rows)
+    return GoldResult(rows=written.rows)

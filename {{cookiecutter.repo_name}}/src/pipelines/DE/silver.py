@@ -6,11 +6,27 @@ rows, raw as received with the rule and the reason, replace its quarantine parti
 so that bronze rows in = silver rows + quarantined rows, and a rerun changes nothing.
 A blocking rule stops the step before anything is written.
 
+The step is SQL (`src.data.quality.build_silver_queries`): one definition, written in
+DuckDB's dialect, that the lake's engine runs. The report's counts come from one COUNT
+query; the valid and the rejected rows are two SELECTs of the same definition, each
+written over the interval (`Lake.replace_from_query`). Bronze's rows never need to fit
+in the worker's memory at once on either engine.
+
 Iceberg has no transaction across two tables. The guarantee given instead: quarantine
-commits first and silver last, both replacing the interval; silver's snapshot records
-the quarantine snapshot it belongs to. A failure between the two leaves silver as it was
-(gold never sees valid rows without their rejects being accounted for), and the rerun
-that the failed task gets replaces both.
+commits first and silver last, both replacing the interval.
+- Locally and on compose, DuckDB computes the rows and PyIceberg commits each table's
+  replacement in one snapshot; silver's snapshot records the quarantine snapshot it
+  belongs to (`PAIRED_QUARANTINE`, `PAIRED_INTERVAL` in its summary). A failure between
+  the two leaves silver as it was (gold never sees valid rows without their rejects
+  being accounted for), and the rerun that the failed task gets replaces both.
+- On AWS, Athena runs the statements on the Iceberg tables in place: DELETE FROM then
+  INSERT INTO per table, quarantine first, silver last; no row passes through the worker.
+  Each statement is a commit of its own, so there is no atomic replacement of one table
+  either: a reader between silver's DELETE and INSERT sees the interval empty, and a
+  failure there leaves it empty until the rerun. Athena's commits carry no summary
+  properties of ours; the pairing is set as silver's table properties after its insert
+  (it describes the last interval written). A rerun of the step replaces both tables'
+  interval again, so a failed run is repaired by running it again, never duplicated.
 """
 
 from __future__ import annotations
@@ -21,7 +37,7 @@ import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
-from src.data.lake import Lake
+from src.data.lake import Lake, interval_predicate
 from src.data.quality import (
     RAW_LINE,
     REJECT_REASON,
@@ -29,11 +45,13 @@ from src.data.quality import (
     SOURCE_FILE,
     QualityConfig,
     QualityReport,
+    build_silver_queries,
     check_freshness,
-    evaluate_rows,
     raise_if_blocked,
+    read_metrics,
 )
 from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.errors import ProjectError
 from src.pipelines.DE.bronze import contract_columns
 
 # Summary properties of silver's commit: the quarantine snapshot written with it.
@@ -66,44 +84,52 @@ def build_silver(
     lake: Lake, view: FeatureView, interval: DataInterval, config: QualityConfig | None = None
 ) -> SilverResult:
     config = config or QualityConfig()
-    bronze = lake.read(bronze_table(view.dataset), where=interval.filter(INGEST_DATE))
+    schema = quarantine_schema(view)
+    queries = build_silver_queries(
+        view,
+        config,
+        lake.identifier(bronze_table(view.dataset)),
+        interval_predicate(INGEST_DATE, interval),
+        schema.names,
+    )
+    counted = lake.sql(queries.metrics).to_pylist()
+    if len(counted) != 1:
+        raise ProjectError(f"silver's metrics query returned {len(counted)} rows, not one")
+    metrics = read_metrics(counted[0], queries, config, view)
     report = QualityReport(
         dataset=view.dataset,
         step="silver",
         interval_start=interval.start.isoformat(),
         interval_end=interval.end.isoformat(),
-        rows_in=bronze.num_rows,
+        rows_in=metrics.rows_in,
+        rows_valid=metrics.rows_valid,
+        rows_quarantined=metrics.rows_quarantined,
+        checks=metrics.checks,
     )
-    evaluation = evaluate_rows(bronze, view, config, report)
-    report.checks.extend(check_freshness(evaluation.valid, view, config, interval))
-    report.rows_valid = evaluation.valid.num_rows
-    report.rows_quarantined = len(evaluation.rejected_rows)
+    report.checks.extend(check_freshness(metrics.newest_event, view, config, interval))
     raise_if_blocked(report)
 
-    schema = quarantine_schema(view)
-    rejected = (
-        bronze.take(pa.array(evaluation.rejected_rows, pa.int64()))
-        .append_column(REJECT_RULE, pa.array(evaluation.rejected_rules, pa.string()))
-        .append_column(REJECT_REASON, pa.array(evaluation.rejected_reasons, pa.string()))
-        .select(schema.names)
-        .cast(schema)
-    )
-    # Quarantine first, silver last, each an idempotent replacement of the interval: a crash
-    # in between leaves silver (what gold reads) as it was, and the rerun replaces both.
-    # Silver's commit names the quarantine snapshot it goes with (`paired_quarantine`).
-    where = interval.filter(INGEST_DATE)
+    # Quarantine first, silver last, each a replacement of the interval: a crash in between
+    # leaves silver (what gold reads) as it was, and the rerun replaces both. Silver's
+    # commit names the quarantine snapshot it goes with.
     lake.create_table(quarantine_table(view.dataset), schema, partition_by=INGEST_DATE)
-    quarantine_snapshot = lake.overwrite(quarantine_table(view.dataset), rejected, where=where)
+    quarantined = lake.replace_from_query(
+        quarantine_table(view.dataset), queries.quarantine, interval, INGEST_DATE
+    )
     lake.create_table(silver_table(view.dataset), view.silver_schema(), partition_by=INGEST_DATE)
-    lake.overwrite(
+    valid = lake.replace_from_query(
         silver_table(view.dataset),
-        evaluation.valid,
-        where=where,
-        properties={PAIRED_QUARANTINE: str(quarantine_snapshot), PAIRED_INTERVAL: str(interval)},
+        queries.silver,
+        interval,
+        INGEST_DATE,
+        properties={
+            PAIRED_QUARANTINE: str(quarantined.snapshot_id),
+            PAIRED_INTERVAL: str(interval),
+        },
     )
     return SilverResult(
-        rows_in=bronze.num_rows,
-        rows_valid=evaluation.valid.num_rows,
-        rows_quarantined=rejected.num_rows,
+        rows_in=metrics.rows_in,
+        rows_valid=valid.rows,
+        rows_quarantined=quarantined.rows,
         report=report,
     )

@@ -38,7 +38,11 @@ from infra.naming import (
 from infra.network import Network
 from infra.task_roles import build_launch_policy, build_task_role, construct_name, ecs_tasks_principal
 from src.context import FEATURES_FILE
-from src.data.access import database_location, describe_task_access
+from src.data.access import (
+    database_location,
+    describe_orchestrator_access,
+    describe_task_access,
+)
 from src.data.feature_store import load_feature_view
 from src.orchestration import (
     CONTAINER_NAME,
@@ -84,7 +88,8 @@ class EnvironmentStack(cdk.Stack):
             allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         ).value_as_string
         settings = settings.for_environment(environment)
-        access = describe_task_access(settings, load_feature_view(FEATURES_FILE))
+        view = load_feature_view(FEATURES_FILE)
+        access = describe_task_access(settings, view)
         if settings.lake_database != settings.aws.athena.database:
             # Production's database is the shared stack's; another environment's is its own.
             lake_database = glue.CfnDatabase(
@@ -221,8 +226,7 @@ class EnvironmentStack(cdk.Stack):
             families=[task.family for task in steps.values()],
             roles=[*(roles[step] for step in ECS_STEPS), execution_role],
             log_group=log_group_name(project, environment),
-            bucket=s3_settings.bucket,
-            runs_prefix=s3_settings.runs_prefix,
+            orchestrator=describe_orchestrator_access(settings, view),
         )
         # The CD runs the jobs task with these (deploy/run-ecs-task.sh), and the step
         # launches (settings aws.ecs.subnets / security_groups) take them too.

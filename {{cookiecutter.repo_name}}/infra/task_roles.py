@@ -29,18 +29,20 @@ def build_statements(access: TaskAccess) -> list[iam.PolicyStatement]:
     def objects(prefixes: tuple[str, ...]) -> list[str]:
         return [f"{bucket}/{prefix}/*" for prefix in prefixes]
 
+    listing = {
+        "StringLike": {
+            "s3:prefix": [
+                pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
+            ]
+        }
+    }
     statements = [
         iam.PolicyStatement(
-            sid="ListTheTaskPrefixes",
+            sid="ListTheBucket" if access.lists_whole_bucket else "ListTheTaskPrefixes",
             actions=["s3:ListBucket"],
             resources=[bucket],
-            conditions={
-                "StringLike": {
-                    "s3:prefix": [
-                        pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
-                    ]
-                }
-            },
+            # See TaskAccess.lists_whole_bucket: a table writer needs S3's 404s.
+            conditions=None if access.lists_whole_bucket else listing,
         )
     ]
     for sid, action, prefixes in (
@@ -149,14 +151,14 @@ def build_launch_policy(
     families: list[str],
     roles: list[iam.IRole],
     log_group: str,
-    bucket: str,
-    runs_prefix: str,
+    orchestrator: TaskAccess,
 ) -> iam.ManagedPolicy:
-    """What launching the heavy steps takes (EcsRunTaskOperator and the DAGs' result read).
+    """What Airflow needs on AWS when the heavy steps run as ECS tasks.
 
-    Attach it to the role of whatever runs Airflow on AWS: run the step task definitions
-    in this cluster only, hand exactly their roles to ECS, watch and stop the tasks
-    (`reattach` lists them by startedBy), read their log streams and the results they leave.
+    Attach it to the role of whatever runs Airflow: run the step task definitions in this
+    cluster only, hand exactly their roles to ECS, watch and stop the tasks (`reattach`
+    lists them by startedBy), read their log streams, and what the DAGs' own tasks read
+    (`src.data.access.describe_orchestrator_access`: sensors, checks, the steps' results).
     """
     # ARN patterns with {partition}, {region}, {account}: CDK tokens in the policy,
     # cdk-nag's names in the findings acknowledged below.
@@ -194,13 +196,6 @@ def build_launch_policy(
             None,
             "The steps' log streams, named after their task ids.",
         ),
-        (
-            "ReadTheStepResults",
-            ["s3:GetObject"],
-            ["arn:{partition}:s3:::" + f"{bucket}/{runs_prefix}/*"],
-            None,
-            "The results the steps leave, one per run and step.",
-        ),
     ]
     statements = [
         iam.PolicyStatement(
@@ -211,6 +206,7 @@ def build_launch_policy(
         )
         for sid, actions, patterns, conditions, _ in grants
     ]
+    statements += build_statements(orchestrator)
     statements.append(
         iam.PolicyStatement(
             sid="HandTheStepRolesToEcsOnly",
@@ -230,6 +226,8 @@ def build_launch_policy(
         for pattern in patterns:
             if "*" in pattern:
                 acknowledge(policy, f"IAM5[Resource::{pattern.format(**NAG_NAMES)}]", reason)
+    for finding, reason in wildcard_findings(orchestrator):
+        acknowledge(policy, f"IAM5[Resource::{finding}]", reason)
     return policy
 
 

@@ -86,11 +86,25 @@ class TaskAccess:
     reads_tables: tuple[str, ...] = ()
     writes_tables: tuple[str, ...] = ()
     athena_workgroup: str | None = None
+    # Reads keys that may be missing (`ObjectStore.exists`), which needs S3's 404.
+    checks_missing_keys: bool = False
 
     @property
     def prefixes(self) -> tuple[str, ...]:
         """Every prefix the task lists (any it reads, writes or deletes in)."""
         return tuple(sorted({*self.reads, *self.writes, *self.deletes}))
+
+    @property
+    def lists_whole_bucket(self) -> bool:
+        """Whether the task lists the bucket without a prefix condition.
+
+        PyIceberg (through PyArrow) checks that a metadata file is absent before it writes
+        one; S3 answers that read with 404 only to a caller that may list the bucket, and a
+        listing limited by s3:prefix does not count, since the read carries no prefix. A
+        403 there fails the commit, so every task that writes tables lists the bucket (key
+        names only: what it may read or write is still limited by prefix).
+        """
+        return bool(self.writes_tables) or self.checks_missing_keys
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -273,6 +287,29 @@ def describe_task_access(settings: Settings, view: FeatureView) -> dict[str, Tas
         ),
     ]
     return {task.task: task for task in tasks}
+
+
+def describe_orchestrator_access(settings: Settings, view: FeatureView) -> TaskAccess:
+    """What the orchestrator's own tasks read when the heavy steps run on ECS.
+
+    The DAGs' sensors and checks run in the Airflow worker: whether the data pipeline of
+    a day was blocked (its quality reports), the gold rows of a day and the latest
+    partition (table metadata), the predictions of a window (metadata), and each step's
+    result under the runs prefix. Lake maintenance is not among them: it works on every
+    table, so run it as the jobs task where Airflow holds only this reach.
+    """
+    s3 = settings.aws.s3
+    tables = (view.table, PREDICTIONS_TABLE)
+    located = tuple(table_prefix(settings, table) for table in tables)
+    return TaskAccess(
+        task="orchestrator",
+        description="the DAGs' sensors and checks, and the results of the steps",
+        bucket=s3.bucket,
+        reads=(f"{s3.quality_prefix}/{view.dataset}", *located, s3.runs_prefix),
+        database=settings.lake_database,
+        reads_tables=tables,
+        checks_missing_keys=True,
+    )
 
 
 def _unique(*prefixes: str) -> tuple[str, ...]:

@@ -36,7 +36,12 @@ from infra.naming import (
     task_family,
 )
 from infra.network import Network
-from infra.task_roles import build_launch_policy, build_task_role, construct_name, ecs_tasks_principal
+from infra.task_roles import (
+    build_launch_policy,
+    build_task_role,
+    construct_name,
+    ecs_tasks_principal,
+)
 from src.context import FEATURES_FILE
 from src.data.access import (
     database_location,
@@ -211,10 +216,16 @@ class EnvironmentStack(cdk.Stack):
         )  # fmt: skip
         steps = {
             step: self._add_step_task(
-                step, environment, deployment.steps[step], roles[step], execution_role,
-                log_group, image, variables,
+                step,
+                environment,
+                deployment.steps[step],
+                roles[step],
+                execution_role,
+                log_group,
+                image,
+                variables,
                 client_secrets if step in MLFLOW_STEPS else {},
-            )  # fmt: skip
+            )
             for step in ECS_STEPS
         }
         mlflow.allow_clients(api.security_group, jobs_group)

@@ -27,7 +27,7 @@ import http.client
 import json
 import re
 import threading
-import xml.etree.ElementTree as ET  # noqa: S405  # nosec B405: moto's and the SDK's own XML
+import xml.etree.ElementTree as ET  # nosec B405: moto's and the SDK's own XML
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +38,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 Statement = dict[str, Any]
 # Headers the proxy sets itself or that describe one hop only.
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# ListObjects(V2)'s parameters: anything else on a bucket GET is another operation.
+LIST_PARAMETERS = {
+    "list-type", "prefix", "delimiter", "continuation-token", "max-keys", "encoding-type",
+    "start-after", "fetch-owner",
+}  # fmt: skip
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -217,8 +222,8 @@ class Translator:
             elif request.service == "athena":
                 found += self.athena_calls(request)
             else:
-                found.append(Call(f"{request.service}:{request.target or request.method}",
-                                  ("*",), request.describe()))  # fmt: skip
+                action = f"{request.service}:{request.target or request.method}"
+                found.append(Call(action, ("*",), request.describe()))
         return found
 
     def s3_calls(self, request: Request) -> list[Call]:
@@ -238,13 +243,15 @@ class Translator:
                 return [
                     Call("s3:DeleteObject", (self.arns.object(bucket, k),), origin) for k in keys
                 ]
-            if method == "GET" and set(query) <= {"list-type", "prefix", "delimiter",
-                                                  "continuation-token", "max-keys",
-                                                  "encoding-type", "start-after", "fetch-owner"}:  # fmt: skip
+            if method == "GET" and set(query) <= LIST_PARAMETERS:
                 prefix = query.get("prefix", [""])[0]
                 return [
-                    Call("s3:ListBucket", (self.arns.bucket(bucket),), origin,
-                         (("s3:prefix", prefix),))  # fmt: skip
+                    Call(
+                        "s3:ListBucket",
+                        (self.arns.bucket(bucket),),
+                        origin,
+                        (("s3:prefix", prefix),),
+                    )
                 ]
             if method == "HEAD" and not query:
                 return [Call("s3:ListBucket", (self.arns.bucket(bucket),), origin)]
@@ -256,8 +263,8 @@ class Translator:
                 # S3 says "no such key" only to a caller that may list the bucket (403
                 # otherwise), and a listing grant limited by s3:prefix does not count: the
                 # read carries no prefix.
-                calls.append(Call("s3:ListBucket", (self.arns.bucket(bucket),),
-                                  f"{origin} (answered 404: needs the bucket listing)"))  # fmt: skip
+                listing = f"{origin} (answered 404: needs the bucket listing)"
+                calls.append(Call("s3:ListBucket", (self.arns.bucket(bucket),), listing))
             return calls
         if method == "PUT" and set(query) <= {"partNumber", "uploadId"}:
             calls = [Call("s3:PutObject", target, origin)]
@@ -316,19 +323,17 @@ class Translator:
             workgroup = body.get("WorkGroup", "primary")
         return [Call(f"athena:{operation}", (self.arns.workgroup(workgroup),), origin)]
 
-    def query_calls(
-        self, sql: str, output: str | None, query_id: str, origin: str
-    ) -> list[Call]:
+    def query_calls(self, sql: str, output: str | None, query_id: str, origin: str) -> list[Call]:
         """What Athena does with the caller's permissions to run `sql`."""
         origin = f"{origin} (Athena, as the caller)"
         calls: list[Call] = []
         if output:
             bucket, _, prefix = output.removeprefix("s3://").partition("/")
+            result = self.arns.object(bucket, f"{prefix.rstrip('/')}/{query_id}.csv")
             calls += [
                 Call("s3:GetBucketLocation", (self.arns.bucket(bucket),), origin),
-                Call("s3:PutObject",
-                     (self.arns.object(bucket, f"{prefix.rstrip('/')}/{query_id}.csv"),), origin),
-            ]  # fmt: skip
+                Call("s3:PutObject", (result,), origin),
+            ]
         named = referenced_tables(sql, self.database)
         written = target_tables(sql, self.database)
         for table in sorted(named | written):
@@ -337,19 +342,25 @@ class Translator:
                 self.arns.glue(f"database/{self.database}"),
                 self.arns.glue(f"table/{self.database}/{table}"),
             )
-            calls += [Call("glue:GetDatabase", scope[:2], origin), Call("glue:GetTable", scope, origin)]
+            calls += [
+                Call("glue:GetDatabase", scope[:2], origin),
+                Call("glue:GetTable", scope, origin),
+            ]
             location = self.locate_table(self.database, table)
             if location is None:
                 continue
             bucket, _, prefix = location.removeprefix("s3://").partition("/")
             files = (self.arns.object(bucket, f"{prefix.rstrip('/')}/metadata/any"),)
+            listed = (("s3:prefix", f"{prefix.rstrip('/')}/"),)
             calls += [
-                Call("s3:ListBucket", (self.arns.bucket(bucket),), origin,
-                     (("s3:prefix", f"{prefix.rstrip('/')}/"),)),
+                Call("s3:ListBucket", (self.arns.bucket(bucket),), origin, listed),
                 Call("s3:GetObject", files, origin),
-            ]  # fmt: skip
+            ]
             if table in written:
-                calls += [Call("glue:UpdateTable", scope, origin), Call("s3:PutObject", files, origin)]
+                calls += [
+                    Call("glue:UpdateTable", scope, origin),
+                    Call("s3:PutObject", files, origin),
+                ]
         return calls
 
 
@@ -362,7 +373,10 @@ def referenced_tables(sql: str, database: str) -> set[str]:
 def target_tables(sql: str, database: str) -> set[str]:
     """Tables the query writes: INSERT INTO, MERGE INTO, CREATE TABLE (AS), DELETE, UPDATE,
     OPTIMIZE, VACUUM."""
-    verbs = r"(?:INSERT\s+INTO|MERGE\s+INTO|CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|DELETE\s+FROM|UPDATE|OPTIMIZE|VACUUM)"
+    verbs = (
+        r"(?:INSERT\s+INTO|MERGE\s+INTO|CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?"
+        r"|DELETE\s+FROM|UPDATE|OPTIMIZE|VACUUM)"
+    )
     pattern = rf'\b{verbs}\s+"?{re.escape(database)}"?\s*\.\s*"?(\w+)"?'
     return set(re.findall(pattern, sql, flags=re.IGNORECASE))
 
@@ -390,14 +404,18 @@ def _condition_holds(conditions: dict[str, Any], context: dict[str, str]) -> boo
     return True
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _statement_matches(statement: Statement, call: Call, resource: str) -> bool:
     unsupported = {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
     if unsupported:
         raise ValueError(f"statement {statement.get('Sid')} uses {unsupported}: not modelled")
-    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    actions = _listed(statement["Action"])
     if not any(_matches(call.action.lower(), str(a).lower()) for a in actions):
         return False
-    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    resources = _listed(statement["Resource"])
     if not any(_matches(resource, str(pattern)) for pattern in resources):
         return False
     return _condition_holds(statement.get("Condition", {}), dict(call.context))

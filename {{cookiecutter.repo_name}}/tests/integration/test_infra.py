@@ -205,9 +205,15 @@ def test_the_launch_policy_runs_exactly_the_step_families_and_passes_their_roles
         for logical_id, properties in resources(template, "AWS::IAM::Role").items()
     }
     passed = granted["HandTheStepRolesToEcsOnly"]
-    assert passed["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
-    assert sorted(roles[arn.strip("<>").removesuffix(".Arn")] for arn in passed["Resource"]) == sorted(
-        [*(f"{project}-{environment}-{step}-task" for step in ECS_STEPS), f"{project}-{environment}-execution"]
+    assert passed["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    handed = sorted(roles[arn.strip("<>").removesuffix(".Arn")] for arn in passed["Resource"])
+    assert handed == sorted(
+        [
+            *(f"{project}-{environment}-{step}-task" for step in ECS_STEPS),
+            f"{project}-{environment}-execution",
+        ]
     )
     # What the DAGs' own tasks read, as the access module declares it, and nothing else.
     settings = synthesized.settings.for_environment(environment)
@@ -512,7 +518,9 @@ def test_the_clients_log_in_to_mlflow_with_the_admin_secret(
         for container in task["ContainerDefinitions"]
     }
     family = f"{synthesized.project}-{environment}"
-    clients = {f"{family}-{name}" for name in ("api", "jobs", "training", "batch-inference", "drift-check")}
+    clients = {
+        f"{family}-{name}" for name in ("api", "jobs", "training", "batch-inference", "drift-check")
+    }
     assert set(containers) == {f"{family}-{name}" for name in ("api", "jobs", "mlflow", *ECS_STEPS)}
     for name, container in containers.items():
         given = {

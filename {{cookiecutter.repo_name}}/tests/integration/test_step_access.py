@@ -281,7 +281,7 @@ def test_a_query_on_athena_is_checked_with_what_athena_does_as_the_caller(
                                       "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}]}],
     })  # fmt: skip
     step_run.proxy.recording.take()
-    context.lake.sql(f'SELECT count(*) AS n FROM {database}."{gold}"')  # noqa: S608  # nosec B608
+    context.lake.sql(f'SELECT count(*) AS n FROM {database}."{gold}"')  # nosec B608
     calls = step_run.translator.calls(step_run.proxy.recording.take())
     actions = {call.action for call in calls}
     assert {"athena:StartQueryExecution", "athena:GetQueryExecution", "glue:GetTable"} <= actions
@@ -303,7 +303,6 @@ def test_the_query_text_names_the_tables_athena_reads_and_writes() -> None:
     )
     assert referenced_tables(sql, "db") == {"silver_x", "bronze_x", "quarantine_x"}
     assert target_tables(sql, "db") == {"silver_x", "quarantine_x"}
-
 
 
 def launch_policy(synthesized: Synthesized) -> list[Statement]:

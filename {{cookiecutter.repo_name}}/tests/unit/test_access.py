@@ -98,3 +98,19 @@ def test_no_task_may_create_the_database_the_stack_creates(tmp_path: Path) -> No
     assert plan.database_location == f"{settings.warehouse_location}/{plan.database}.db"
     api_prefix = table_prefix(settings, PREDICTIONS_TABLE)
     assert f"s3://{plan.bucket}/{api_prefix}" == f"{plan.database_location}/{PREDICTIONS_TABLE}"
+
+
+def test_step_sizes_default_per_step_and_refuse_unknown_steps() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from src.settings import EnvironmentDeployment, default_step_sizes
+
+    given = EnvironmentDeployment.model_validate(
+        {"steps": {"training": {"cpu": 8192, "memory_mib": 32768}}}
+    )
+    assert given.steps["training"].memory_mib == 32768
+    assert given.steps["bronze"] == default_step_sizes()["bronze"]
+    assert set(given.steps) == set(ECS_STEPS)
+    with pytest.raises(ValidationError, match="bronz"):
+        EnvironmentDeployment.model_validate({"steps": {"bronz": {"cpu": 512}}})

@@ -153,9 +153,9 @@ def build_launch_policy(
     log_group: str,
     orchestrator: TaskAccess,
 ) -> iam.ManagedPolicy:
-    """What Airflow needs on AWS when the heavy steps run as ECS tasks.
+    """What the orchestrator needs on AWS when the heavy steps run as ECS tasks.
 
-    Attach it to the role of whatever runs Airflow: run the step task definitions in this
+    Attach it to the role the orchestrator runs with: run the step task definitions in this
     cluster only, hand exactly their roles to ECS, watch and stop the tasks (`reattach`
     lists them by startedBy), read their log streams, and what the DAGs' own tasks read
     (`src.data.access.describe_orchestrator_access`: sensors, checks, the steps' results).

@@ -350,6 +350,8 @@ class Translator:
             if location is None:
                 continue
             bucket, _, prefix = location.removeprefix("s3://").partition("/")
+            # Athena's own object keys are unknown here: one key below the table's location
+            # stands for all of them (metadata, manifests and data files alike).
             files = (self.arns.object(bucket, f"{prefix.rstrip('/')}/metadata/any"),)
             listed = (("s3:prefix", f"{prefix.rstrip('/')}/"),)
             calls += [

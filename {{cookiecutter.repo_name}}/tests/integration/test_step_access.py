@@ -314,7 +314,7 @@ def launch_policy(synthesized: Synthesized) -> list[Statement]:
 def test_the_launch_policy_grants_what_the_dags_own_tasks_read(
     step_run: StepRun, synthesized: Synthesized
 ) -> None:
-    """The sensors and checks that stay in the Airflow worker, as the DAG files call them
+    """The sensors and checks that stay in the orchestrator's worker, as the DAG files call them
     (ml_batch_inference_pipeline, ml_monitoring_pipeline, ml_training_pipeline), and the
     collection of a step's result (dag_support.launch_on_ecs)."""
     from src.data.feature_store import INGEST_DATE

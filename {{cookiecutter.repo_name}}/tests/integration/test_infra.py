@@ -173,9 +173,8 @@ def test_each_step_has_the_task_definition_the_dags_launch(
     # Training holds the training set and the search: the biggest task by default.
     assert max(sizes.values(), key=lambda size: size.memory_mib) == sizes["training"]
     # The jobs task stays for the CD's one-off commands (deploy/run-ecs-task.sh).
-    assert tasks[f"{synthesized.project}-{environment}-jobs"]["ContainerDefinitions"][0][
-        "Name"
-    ] == "jobs"
+    jobs = tasks[f"{synthesized.project}-{environment}-jobs"]
+    assert jobs["ContainerDefinitions"][0]["Name"] == "jobs"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

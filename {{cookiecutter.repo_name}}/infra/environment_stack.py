@@ -16,6 +16,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_ssm as ssm
@@ -35,11 +36,31 @@ from infra.naming import (
     task_family,
 )
 from infra.network import Network
-from infra.task_roles import build_task_role, ecs_tasks_principal
-from src.data.access import database_location, describe_task_access
-from src.settings import EnvironmentDeployment, Settings
+from infra.task_roles import (
+    build_launch_policy,
+    build_task_role,
+    construct_name,
+    ecs_tasks_principal,
+)
+from src.context import FEATURES_FILE
+from src.data.access import (
+    database_location,
+    describe_orchestrator_access,
+    describe_task_access,
+)
+from src.data.feature_store import load_feature_view
+from src.orchestration import (
+    CONTAINER_NAME,
+    ECS_STEPS,
+    LOG_STREAM_PREFIX,
+    EcsStep,
+    task_definition_family,
+)
+from src.settings import EnvironmentDeployment, ServiceSize, Settings
 
 IMAGE_TAG_PARAMETER = "ImageTag"
+# The steps that talk to the MLflow server: only their containers get its credentials.
+MLFLOW_STEPS: frozenset[EcsStep] = frozenset({"training", "batch-inference", "drift-check"})
 # Every container of the project runs with these (the settings read them).
 COMMON_VARIABLES = {
     "APP_ENV": "aws",
@@ -72,7 +93,8 @@ class EnvironmentStack(cdk.Stack):
             allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         ).value_as_string
         settings = settings.for_environment(environment)
-        access = describe_task_access(settings)
+        view = load_feature_view(FEATURES_FILE)
+        access = describe_task_access(settings, view)
         if settings.lake_database != settings.aws.athena.database:
             # Production's database is the shared stack's; another environment's is its own.
             lake_database = glue.CfnDatabase(
@@ -180,18 +202,51 @@ class EnvironmentStack(cdk.Stack):
                 "API_KEY_SECRET": ecs.Secret.from_secrets_manager(api_keys, "secret"),
             },
         )
-        jobs_group = self._add_jobs_task(
-            project, environment, deployment, vpc, roles["jobs"], execution_role, log_group,
-            image_tag, variables, client_secrets,
+        # One security group for every task of the training image: the jobs and the steps.
+        jobs_group = ec2.SecurityGroup(
+            self, "JobsSecurityGroup", vpc=vpc, description="Jobs tasks: outbound only"
+        )
+        repository = ecr.Repository.from_repository_name(
+            self, "JobsRepository", f"{project}/training"
+        )
+        image = ecs.ContainerImage.from_ecr_repository(repository, tag=image_tag)
+        self._add_jobs_task(
+            project, environment, deployment.jobs, roles["jobs"], execution_role, log_group,
+            image, variables, client_secrets,
         )  # fmt: skip
+        steps = {
+            step: self._add_step_task(
+                step,
+                environment,
+                deployment.steps[step],
+                roles[step],
+                execution_role,
+                log_group,
+                image,
+                variables,
+                client_secrets if step in MLFLOW_STEPS else {},
+            )
+            for step in ECS_STEPS
+        }
         mlflow.allow_clients(api.security_group, jobs_group)
-        # The CD runs the jobs task with these (deploy/run-ecs-task.sh).
+        launcher = build_launch_policy(
+            self,
+            project=project,
+            environment=environment,
+            cluster=cluster_name(project, environment),
+            families=[task.family for task in steps.values()],
+            roles=[*(roles[step] for step in ECS_STEPS), execution_role],
+            log_group=log_group_name(project, environment),
+            orchestrator=describe_orchestrator_access(settings, view),
+        )
+        # The CD runs the jobs task with these (deploy/run-ecs-task.sh), and the step
+        # launches (settings aws.ecs.subnets / security_groups) take them too.
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
         ssm.StringParameter(
             self,
             "JobsNetwork",
             parameter_name=parameter_name(project, environment, "jobs-network"),
-            description="Subnets and security group of the jobs task (JSON)",
+            description="Subnets and security group of the jobs and step tasks (JSON)",
             string_value=cdk.Fn.to_json_string(
                 {
                     "subnets": cdk.Fn.join(",", subnets),
@@ -204,6 +259,7 @@ class EnvironmentStack(cdk.Stack):
             "ClusterName": cluster.cluster_name,
             "MlflowTrackingUri": mlflow.tracking_uri,
             "JobsTaskFamily": task_family(project, environment, "jobs"),
+            "LaunchStepsPolicyArn": launcher.managed_policy_arn,
             # The names as given: CloudFormation would otherwise cut them out of the ARNs.
             "ApiKeysSecret": secret_name(project, environment, "api-keys"),
             "MlflowAdminSecret": secret_name(project, environment, "mlflow-admin"),
@@ -220,47 +276,100 @@ class EnvironmentStack(cdk.Stack):
         self,
         project: str,
         environment: str,
-        deployment: EnvironmentDeployment,
-        vpc: ec2.IVpc,
+        size: ServiceSize,
         task_role: iam.IRole,
         execution_role: iam.IRole,
-        log_group: Any,
-        image_tag: str,
+        log_group: logs.ILogGroup,
+        image: ecs.ContainerImage,
         variables: dict[str, str],
         secrets: dict[str, ecs.Secret],
-    ) -> ec2.SecurityGroup:
-        """The training image's task definition: run on demand (the CD, a scheduler), never a
-        service."""
+    ) -> ecs.FargateTaskDefinition:
+        """The one-off commands' task definition (the CD: train, promote; an operator:
+        setup-lake, maintenance): run on demand, never a service."""
+        return self._add_training_image_task(
+            "JobsTask",
+            task_family(project, environment, "jobs"),
+            "jobs",
+            size,
+            task_role,
+            execution_role,
+            log_group,
+            image,
+            variables,
+            secrets,
+            command=["train", "--stage-only"],
+        )
+
+    def _add_step_task(
+        self,
+        step: EcsStep,
+        environment: str,
+        size: ServiceSize,
+        task_role: iam.IRole,
+        execution_role: iam.IRole,
+        log_group: logs.ILogGroup,
+        image: ecs.ContainerImage,
+        variables: dict[str, str],
+        secrets: dict[str, ecs.Secret],
+    ) -> ecs.FargateTaskDefinition:
+        """A heavy step's task definition: the family and container the DAGs launch
+        (src/orchestration.py); every launch gives the command (`step <step> ...`)."""
+        return self._add_training_image_task(
+            f"{construct_name(step)}StepTask",
+            task_definition_family(step, environment),
+            CONTAINER_NAME,
+            size,
+            task_role,
+            execution_role,
+            log_group,
+            image,
+            variables,
+            secrets,
+            stream_prefix=LOG_STREAM_PREFIX,
+        )
+
+    def _add_training_image_task(
+        self,
+        construct_id: str,
+        family: str,
+        container_name: str,
+        size: ServiceSize,
+        task_role: iam.IRole,
+        execution_role: iam.IRole,
+        log_group: logs.ILogGroup,
+        image: ecs.ContainerImage,
+        variables: dict[str, str],
+        secrets: dict[str, ecs.Secret],
+        command: list[str] | None = None,
+        stream_prefix: str | None = None,
+    ) -> ecs.FargateTaskDefinition:
         task = ecs.FargateTaskDefinition(
             self,
-            "JobsTask",
-            family=task_family(project, environment, "jobs"),
-            cpu=deployment.jobs.cpu,
-            memory_limit_mib=deployment.jobs.memory_mib,
+            construct_id,
+            family=family,
+            cpu=size.cpu,
+            memory_limit_mib=size.memory_mib,
             task_role=task_role,
             execution_role=execution_role,
             volumes=[ecs.Volume(name=name) for name in ("tmp", "reports", "data")],
         )
         acknowledge(task, "ECS2", PLAIN_VARIABLES)
-        repository = ecr.Repository.from_repository_name(
-            self, "JobsRepository", f"{project}/training"
-        )
         container = task.add_container(
-            "jobs",
-            container_name="jobs",
-            image=ecs.ContainerImage.from_ecr_repository(repository, tag=image_tag),
-            command=["train", "--stage-only"],
+            container_name,
+            container_name=container_name,
+            image=image,
+            command=command,
             user="10001:10001",
             readonly_root_filesystem=True,
             environment=variables,
-            secrets=secrets,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="jobs", log_group=log_group),
+            secrets=secrets or None,
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=stream_prefix or container_name, log_group=log_group
+            ),
         )
         container.add_mount_points(
             ecs.MountPoint(source_volume="tmp", container_path="/tmp", read_only=False),  # noqa: S108
             ecs.MountPoint(source_volume="reports", container_path="/app/reports", read_only=False),
             ecs.MountPoint(source_volume="data", container_path="/app/data", read_only=False),
         )
-        return ec2.SecurityGroup(
-            self, "JobsSecurityGroup", vpc=vpc, description="Jobs tasks: outbound only"
-        )
+        return task

@@ -17,7 +17,14 @@ from src.data.aws_integration import ObjectStore, build_object_store
 from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
-from src.data.leases import LeaseGuard, LeasePolicy, build_lease_guard
+from src.data.leases import (
+    BATCH_INFERENCE_LEASE,
+    DATA_PIPELINE_LEASE,
+    LAKE_MAINTENANCE_LEASE,
+    LeaseGuard,
+    LeasePolicy,
+    build_lease_guard,
+)
 from src.data.quality import QualityConfig, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
@@ -37,9 +44,6 @@ FEATURES_FILE = CONFIG_DIR / "features.yaml"
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
 MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
 QUALITY_FILE = CONFIG_DIR / "quality.yaml"
-DATA_PIPELINE_LEASE = "data-pipeline"
-BATCH_INFERENCE_LEASE = "batch-inference"
-LAKE_MAINTENANCE_LEASE = "lake-maintenance"
 
 
 @dataclass(frozen=True)

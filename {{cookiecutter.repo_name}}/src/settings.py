@@ -28,6 +28,7 @@ from pydantic_settings import (
 
 from src.data.tables import PRODUCTION_ENVIRONMENT, environment_database
 from src.errors import ConfigError
+from src.orchestration import EcsStep
 
 AppEnv = Literal["local", "compose", "aws"]
 
@@ -79,6 +80,23 @@ class ServiceSize(BaseModel):
     memory_mib: int = Field(default=2048, ge=512)
 
 
+def default_step_sizes() -> dict[EcsStep, ServiceSize]:
+    """Fargate sizes of the heavy steps' tasks where config/aws_config.yaml names none.
+
+    On AWS the transforms run in Athena, so the data steps only hold a file or a batch at a
+    time; training holds its training set (at most `max_rows` rows of config/training.yaml)
+    and the model search; batch inference and the drift check hold a day or a window.
+    """
+    return {
+        "bronze": ServiceSize(cpu=1024, memory_mib=4096),
+        "silver": ServiceSize(cpu=512, memory_mib=2048),
+        "gold": ServiceSize(cpu=512, memory_mib=2048),
+        "training": ServiceSize(cpu=4096, memory_mib=16384),
+        "batch-inference": ServiceSize(cpu=2048, memory_mib=8192),
+        "drift-check": ServiceSize(cpu=2048, memory_mib=8192),
+    }
+
+
 class ApiDeployment(ServiceSize):
     desired_count: int = Field(default=2, ge=0)
     # An ACM certificate for HTTPS on the load balancer; empty: plain HTTP on port 80.
@@ -109,7 +127,15 @@ class EnvironmentDeployment(BaseModel):
     api: ApiDeployment = Field(default_factory=ApiDeployment)
     mlflow: ServiceSize = Field(default_factory=ServiceSize)
     jobs: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=2048, memory_mib=8192))
+    # One task definition per heavy step (src/orchestration.py); steps left out keep their
+    # default size.
+    steps: dict[EcsStep, ServiceSize] = Field(default_factory=default_step_sizes)
     database: DatabaseDeployment = Field(default_factory=DatabaseDeployment)
+
+    @field_validator("steps")
+    @classmethod
+    def fill_step_sizes(cls, value: dict[EcsStep, ServiceSize]) -> dict[EcsStep, ServiceSize]:
+        return {**default_step_sizes(), **value}
 
 
 class EcsSettings(BaseModel):

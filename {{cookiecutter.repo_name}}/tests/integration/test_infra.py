@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from src.data.access import ATHENA_QUERY_ACTIONS, describe_task_access
+from src.context import FEATURES_FILE
+from src.data.access import (
+    ATHENA_QUERY_ACTIONS,
+    TaskAccess,
+    describe_orchestrator_access,
+    describe_task_access,
+)
+from src.data.feature_store import load_feature_view
+from src.orchestration import CONTAINER_NAME, ECS_STEPS, LOG_STREAM_PREFIX, task_definition_family
 from src.settings import PROJECT_ROOT
 from tests.infra_templates import (
     ACCOUNT,
@@ -48,6 +56,40 @@ def test_synthesis_writes_every_stack_and_cdk_nag_finds_nothing(synthesized: Syn
     assert set(synthesized.settings.aws.environments) == set(ENVIRONMENTS)
 
 
+def expected_grants(
+    access: TaskAccess, region: str
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(actions, resources) of every statement the access module's declaration calls for."""
+    bucket = f"arn:aws:s3:::{access.bucket}"
+    expected: list[tuple[tuple[str, ...], tuple[str, ...]]] = [(("s3:ListBucket",), (bucket,))]
+    for action, prefixes in (
+        ("s3:GetObject", access.reads),
+        ("s3:PutObject", access.writes),
+        ("s3:DeleteObject", access.deletes),
+    ):
+        if prefixes:
+            expected.append(((action,), tuple(f"{bucket}/{prefix}/*" for prefix in prefixes)))
+    if access.tables:
+        glue = f"arn:aws:glue:{region}:{ACCOUNT}"
+        scope = (f"{glue}:catalog", f"{glue}:database/{access.database}")
+
+        def tables(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(f"{glue}:table/{access.database}/{name}" for name in names)
+
+        expected.append((access.glue_read_actions, (*scope, *tables(access.tables))))
+        if access.writes_tables:
+            expected.append((access.glue_write_actions, (*scope, *tables(access.writes_tables))))
+    if access.athena_workgroup:
+        expected += [
+            (
+                ATHENA_QUERY_ACTIONS,
+                (f"arn:aws:athena:{region}:{ACCOUNT}:workgroup/{access.athena_workgroup}",),
+            ),
+            (("s3:GetBucketLocation",), (bucket,)),
+        ]
+    return expected
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_every_task_role_grants_exactly_what_the_access_module_declares(
     synthesized: Synthesized, environment: str
@@ -55,53 +97,37 @@ def test_every_task_role_grants_exactly_what_the_access_module_declares(
     template = synthesized.stack(environment)
     region = synthesized.settings.aws.region
     settings = synthesized.settings.for_environment(environment)
-    for name, access in describe_task_access(settings).items():
+    accesses = describe_task_access(settings, load_feature_view(FEATURES_FILE))
+    assert set(accesses) == {*ECS_STEPS, "api", "jobs", "mlflow"}
+    for name, access in accesses.items():
         granted = role_statements(template, f"{synthesized.project}-{environment}-{name}-task")
-        bucket = f"arn:aws:s3:::{access.bucket}"
-        expected: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-            (("s3:ListBucket",), (bucket,)),
-            (access.s3_object_actions, tuple(f"{bucket}/{prefix}/*" for prefix in access.prefixes)),
-        ]
-        if access.tables:
-            glue = f"arn:aws:glue:{region}:{ACCOUNT}"
-            expected.append(
-                (
-                    access.glue_actions,
-                    (
-                        f"{glue}:catalog",
-                        f"{glue}:database/{access.database}",
-                        *(f"{glue}:table/{access.database}/{table}" for table in access.tables),
-                    ),
-                )
-            )
-        if access.athena_workgroup:
-            expected += [
-                (
-                    ATHENA_QUERY_ACTIONS,
-                    (f"arn:aws:athena:{region}:{ACCOUNT}:workgroup/{access.athena_workgroup}",),
-                ),
-                (("s3:GetBucketLocation",), (bucket,)),
-            ]
         found = [
             (tuple(sorted(statement["Action"])), tuple(statement["Resource"]))
             for statement in granted
         ]
         assert sorted(found) == sorted(
-            (tuple(sorted(actions)), resources_) for actions, resources_ in expected
+            (tuple(sorted(actions)), resources_)
+            for actions, resources_ in expected_grants(access, region)
         ), name
         listing = next(s for s in granted if s["Action"] == ["s3:ListBucket"])
-        assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == sorted(
-            pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
-        )
+        if access.lists_whole_bucket:
+            assert "Condition" not in listing, name
+        else:
+            assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == sorted(
+                pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
+            )
         assert all(statement["Effect"] == "Allow" for statement in granted)
 
 
-def test_the_jobs_role_reaches_the_quality_reports_and_no_role_creates_the_database(
+def test_the_steps_that_write_quality_reports_reach_them_and_no_role_creates_the_database(
     synthesized: Synthesized,
 ) -> None:
     s3 = synthesized.settings.aws.s3
-    jobs = describe_task_access(synthesized.settings)["jobs"]
-    assert s3.quality_prefix in jobs.prefixes
+    view = load_feature_view(FEATURES_FILE)
+    accesses = describe_task_access(synthesized.settings, view)
+    for step in ("bronze", "silver"):
+        assert f"{s3.quality_prefix}/{view.dataset}" in accesses[step].writes
+    assert s3.quality_prefix in accesses["jobs"].writes
     for name, template in synthesized.templates.items():
         for policy in iter_policies(template):
             actions = {action for statement in policy for action in statement["Action"]}
@@ -109,12 +135,119 @@ def test_the_jobs_role_reaches_the_quality_reports_and_no_role_creates_the_datab
             assert not any(action.endswith("*") for action in actions), name
 
 
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_step_has_the_task_definition_the_dags_launch(
+    synthesized: Synthesized, environment: str
+) -> None:
+    template = synthesized.stack(environment)
+    sizes = synthesized.settings.aws.environments[environment].steps
+    tasks = {
+        properties["Family"]: properties
+        for properties in resources(template, "AWS::ECS::TaskDefinition").values()
+    }
+    roles = {
+        logical_id: properties.get("RoleName", "")
+        for logical_id, properties in resources(template, "AWS::IAM::Role").items()
+    }
+    (log_group,) = (
+        logical_id
+        for logical_id, group in resources(template, "AWS::Logs::LogGroup").items()
+        if group.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
+    )
+    for step in ECS_STEPS:
+        task = tasks[task_definition_family(step, environment, synthesized.project)]
+        (container,) = task["ContainerDefinitions"]
+        assert container["Name"] == CONTAINER_NAME
+        assert resolve(container["Image"], template).endswith(
+            f"/{synthesized.project}/training:<ImageTag>"
+        )
+        options = container["LogConfiguration"]["Options"]
+        assert options["awslogs-stream-prefix"] == LOG_STREAM_PREFIX
+        assert options["awslogs-group"] == {"Ref": log_group}
+        assert (int(task["Cpu"]), int(task["Memory"])) == (
+            sizes[step].cpu,
+            sizes[step].memory_mib,
+        )
+        role = roles[task["TaskRoleArn"]["Fn::GetAtt"][0]]
+        assert role == f"{synthesized.project}-{environment}-{step}-task"
+    # Training holds the training set and the search: the biggest task by default.
+    assert max(sizes.values(), key=lambda size: size.memory_mib) == sizes["training"]
+    # The jobs task stays for the CD's one-off commands (deploy/run-ecs-task.sh).
+    jobs = tasks[f"{synthesized.project}-{environment}-jobs"]
+    assert jobs["ContainerDefinitions"][0]["Name"] == "jobs"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_launch_policy_runs_exactly_the_step_families_and_passes_their_roles(
+    synthesized: Synthesized, environment: str
+) -> None:
+    template = synthesized.stack(environment)
+    region = synthesized.settings.aws.region
+    project = synthesized.project
+    (policy,) = resources(template, "AWS::IAM::ManagedPolicy").values()
+    assert policy["ManagedPolicyName"] == f"{project}-{environment}-launch-steps"
+    granted = {
+        statement["Sid"]: statement for statement in statements(template, policy["PolicyDocument"])
+    }
+    ecs_arn = f"arn:aws:ecs:{region}:{ACCOUNT}"
+    run = granted["RunTheStepTasks"]
+    assert run["Action"] == ["ecs:RunTask"]
+    assert sorted(run["Resource"]) == sorted(
+        f"{ecs_arn}:task-definition/{task_definition_family(step, environment, project)}:*"
+        for step in ECS_STEPS
+    )
+    assert run["Condition"] == {
+        "ArnEquals": {"ecs:cluster": f"{ecs_arn}:cluster/{project}-{environment}"}
+    }
+    roles = {
+        logical_id: properties.get("RoleName", "")
+        for logical_id, properties in resources(template, "AWS::IAM::Role").items()
+    }
+    passed = granted["HandTheStepRolesToEcsOnly"]
+    assert passed["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    handed = sorted(roles[arn.strip("<>").removesuffix(".Arn")] for arn in passed["Resource"])
+    assert handed == sorted(
+        [
+            *(f"{project}-{environment}-{step}-task" for step in ECS_STEPS),
+            f"{project}-{environment}-execution",
+        ]
+    )
+    # What the DAGs' own tasks read, as the access module declares it, and nothing else.
+    settings = synthesized.settings.for_environment(environment)
+    orchestrator = describe_orchestrator_access(settings, load_feature_view(FEATURES_FILE))
+    assert f"{settings.aws.s3.runs_prefix}" in orchestrator.reads
+    launching = {
+        "RunTheStepTasks", "FindTheRunningStepTasks", "WatchAndStopTheTasks",
+        "ReadTheStepLogs", "HandTheStepRolesToEcsOnly",
+    }  # fmt: skip
+    found = sorted(
+        (tuple(sorted(statement["Action"])), tuple(statement["Resource"]))
+        for sid, statement in granted.items()
+        if sid not in launching
+    )
+    assert found == sorted(
+        (tuple(sorted(actions)), resources_)
+        for actions, resources_ in expected_grants(orchestrator, region)
+    )
+    assert "Condition" not in granted["ListTheBucket"]
+    assert granted["ReadTheStepLogs"]["Resource"] == [
+        f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/ecs/{project}/{environment}"
+        f":log-stream:{LOG_STREAM_PREFIX}/*"
+    ]
+
+
 def iter_policies(template: Template) -> list[list[dict[str, Any]]]:
     documents = [
         policy["PolicyDocument"]
         for role in resources(template, "AWS::IAM::Role").values()
         for policy in role.get("Policies", [])
-    ] + [policy["PolicyDocument"] for policy in resources(template, "AWS::IAM::Policy").values()]
+    ] + [
+        policy["PolicyDocument"]
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for policy in resources(template, kind).values()
+    ]
     return [statements(template, document) for document in documents]
 
 
@@ -379,18 +512,26 @@ def test_the_clients_log_in_to_mlflow_with_the_admin_secret(
     }
     admin = secrets[f"{synthesized.project}/{environment}/mlflow-admin"]
     containers = {
-        container["Name"]: container
+        task["Family"]: container
         for task in resources(template, "AWS::ECS::TaskDefinition").values()
         for container in task["ContainerDefinitions"]
     }
-    assert set(containers) == {"api", "jobs", "mlflow"}
+    family = f"{synthesized.project}-{environment}"
+    clients = {
+        f"{family}-{name}" for name in ("api", "jobs", "training", "batch-inference", "drift-check")
+    }
+    assert set(containers) == {f"{family}-{name}" for name in ("api", "jobs", "mlflow", *ECS_STEPS)}
     for name, container in containers.items():
         given = {
             secret["Name"]: resolve(secret["ValueFrom"], template)
-            for secret in container["Secrets"]
+            for secret in container.get("Secrets", [])
         }
-        assert given["MLFLOW_TRACKING_USERNAME"] == f"<{admin}>:username::"
-        assert given["MLFLOW_TRACKING_PASSWORD"] == f"<{admin}>:password::"
+        if name in clients or name.endswith("-mlflow"):
+            assert given["MLFLOW_TRACKING_USERNAME"] == f"<{admin}>:username::"
+            assert given["MLFLOW_TRACKING_PASSWORD"] == f"<{admin}>:password::"
+        else:
+            # The data steps never talk to MLflow: no credentials of it.
+            assert given == {}, name
         assert container["ReadonlyRootFilesystem"] is True
         assert container["User"] == "10001:10001"
         assert container["LogConfiguration"]["Options"]["awslogs-group"] == {
@@ -400,7 +541,7 @@ def test_the_clients_log_in_to_mlflow_with_the_admin_secret(
                 if g.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
             )
         }, name
-    assert "--app-name basic-auth" in containers["mlflow"]["Command"][0]
+    assert "--app-name basic-auth" in containers[f"{family}-mlflow"]["Command"][0]
     retention = synthesized.settings.aws.environments[environment].log_retention_days
     for group in resources(template, "AWS::Logs::LogGroup").values():
         assert group["RetentionInDays"] == retention

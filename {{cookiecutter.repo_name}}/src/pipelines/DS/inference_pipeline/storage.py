@@ -12,12 +12,17 @@ import pyarrow.parquet as pq
 from src.data.aws_integration import ObjectStore
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.data.predictions import ScoredRows, replace_batch_predictions, scored_rows_table
+from src.data.predictions import (
+    ScoredRows,
+    batch_files_prefix,
+    replace_batch_predictions,
+    scored_rows_table,
+)
 
 
 def predictions_key(processed_prefix: str, day: date, model_name: str) -> str:
     return (
-        f"{processed_prefix}/predictions/prediction_date={day.isoformat()}/"
+        f"{batch_files_prefix(processed_prefix)}/prediction_date={day.isoformat()}/"
         f"model_name={model_name}/predictions.parquet"
     )
 

@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from src.data.leases import LeaseGuard, unguarded
+from src.data.leases import PROMOTION_LEASE, LeaseGuard, unguarded
 from src.data.predictions import PREDICTION
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
@@ -35,8 +35,6 @@ LATENCY_PERCENTILE = 95
 # Version tag of a model that passed both gates under `train --stage-only`: the one mark
 # `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
-# The lease every writer of `production` holds while it checks and moves the alias.
-PROMOTION_LEASE = "promotion"
 # Each retry follows another promotion that landed meanwhile; more means something loops.
 MAX_PROMOTION_ATTEMPTS = 5
 

@@ -230,6 +230,26 @@ def moto_api(endpoint: str, path: str, body: dict[str, Any] | None = None) -> No
         pass
 
 
+# A queued Athena answer: column -> (Athena type, value).
+Answer = dict[str, tuple[str, str | None]]
+
+
+def queue_athena_results(endpoint: str, results: list[Answer]) -> None:
+    """Queue the answers of the next queries, in order: per query, column -> (type, value)."""
+    queued = []
+    for columns in results:
+        header = {"Data": [{"VarCharValue": name} for name in columns]}
+        row = {"Data": [{"VarCharValue": v} if v is not None else {} for _, v in columns.values()]}
+        info = [
+            {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name,
+             "Label": name, "Type": kind, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
+             "CaseSensitive": True}
+            for name, (kind, _) in columns.items()
+        ]  # fmt: skip
+        queued.append({"rows": [header, row] if columns else [], "column_info": info})
+    moto_api(endpoint, "static/athena/query-results", {"region": "us-east-1", "results": queued})
+
+
 # Dummy credentials: the AWS tests can only ever reach the moto server.
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

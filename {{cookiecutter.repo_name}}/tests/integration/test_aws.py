@@ -53,7 +53,14 @@ from src.pipelines.DE.gold import gold_query
 from src.pipelines.DE.pipeline import run_data_pipeline
 from src.pipelines.DE.silver import PAIRED_INTERVAL, quarantine_schema
 from src.settings import Settings
-from tests.conftest import FAKE_AWS_ENV, free_port, isolated_settings, moto_api
+from tests.conftest import (
+    FAKE_AWS_ENV,
+    Answer,
+    free_port,
+    isolated_settings,
+    moto_api,
+    queue_athena_results,
+)
 
 pytestmark = pytest.mark.integration
 END = date(2025, 1, 31)
@@ -211,26 +218,6 @@ def test_the_data_pipeline_on_duckdb_runs_over_s3_and_glue(provisioned: Settings
     assert len(get_training_set(lake, context.view)) == before[context.view.table].rows
     reports = context.store.list_keys(f"{provisioned.aws.s3.quality_prefix}/{dataset}/")
     assert len(reports) == 2
-
-
-# A queued Athena answer: column -> (Athena type, value).
-Answer = dict[str, tuple[str, str | None]]
-
-
-def queue_athena_results(endpoint: str, results: list[Answer]) -> None:
-    """Queue the answers of the next queries, in order: per query, column -> (type, value)."""
-    queued = []
-    for columns in results:
-        header = {"Data": [{"VarCharValue": name} for name in columns]}
-        row = {"Data": [{"VarCharValue": v} if v is not None else {} for _, v in columns.values()]}
-        info = [
-            {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name,
-             "Label": name, "Type": kind, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
-             "CaseSensitive": True}
-            for name, (kind, _) in columns.items()
-        ]  # fmt: skip
-        queued.append({"rows": [header, row] if columns else [], "column_info": info})
-    moto_api(endpoint, "static/athena/query-results", {"region": "us-east-1", "results": queued})
 
 
 def submitted_queries(settings: Settings) -> list[dict[str, Any]]:

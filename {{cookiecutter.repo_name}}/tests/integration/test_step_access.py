@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import boto3
@@ -28,12 +28,24 @@ from typer.testing import CliRunner
 from src.context import ProjectContext
 from src.data.aws_resources import ensure_aws_resources
 from src.data.intervals import DataInterval
-from src.data.lake import build_lake
+from src.data.feature_store import INGEST_DATE
+from src.data.lake import DuckDbEngine, Lake, build_lake, interval_predicate
+from src.data.quality import build_silver_queries
 from src.data.sample_data import SAMPLE_DAYS, land_sample_files
 from src.data.tables import bronze_table
+from src.pipelines.DE.bronze import is_raw_data_file, raw_prefix_for_day
+from src.pipelines.DE.silver import quarantine_schema
 from src.orchestration import ECS_STEPS, EcsStep, result_key, task_definition_family
 from src.settings import Settings
-from tests.conftest import FAKE_AWS_ENV, SAMPLE_END, free_port, isolated_settings, moto_api
+from tests.conftest import (
+    FAKE_AWS_ENV,
+    SAMPLE_END,
+    Answer,
+    free_port,
+    isolated_settings,
+    moto_api,
+    queue_athena_results,
+)
 from tests.iam_access import (
     Arns,
     Call,
@@ -82,6 +94,49 @@ def locate_table(endpoint: str) -> Any:
     return locate
 
 
+# The steps whose transforms run on Athena on AWS, and what moto is to answer to each of
+# their queries, in order (moto records the statements but runs none).
+SQL_STEPS: frozenset[EcsStep] = frozenset({"bronze", "silver", "gold"})
+NO_ROWS: Answer = {}
+
+
+def counted(rows: int) -> Answer:
+    return {"n": ("bigint", str(rows))}
+
+
+def athena_answers(step: EcsStep, context: ProjectContext, interval: DataInterval) -> list[Answer]:
+    """Bronze: one COUNT per new raw file (none there yet); silver: its report's counts,
+    then DELETE, INSERT and COUNT for quarantine and for silver; gold: DELETE, INSERT, COUNT."""
+    view = context.view
+    if step == "bronze":
+        raw_prefix = context.settings.aws.s3.raw_prefix
+        files = [
+            key
+            for day in interval.days()
+            for key in context.store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day))
+            if is_raw_data_file(key)
+        ]
+        return [counted(0) for _ in files]
+    if step == "gold":
+        return [NO_ROWS, NO_ROWS, counted(30)]
+    queries = build_silver_queries(
+        view,
+        context.quality,
+        context.lake.identifier(bronze_table(view.dataset)),
+        interval_predicate(INGEST_DATE, interval),
+        quarantine_schema(view).names,
+    )
+    newest = datetime.combine(interval.end, time(), tzinfo=UTC) - timedelta(hours=1)
+    report: Answer = {
+        "rows_in": ("bigint", "30"),
+        "rows_valid": ("bigint", "30"),
+        "rows_quarantined": ("bigint", "0"),
+        "newest_event": ("double", str(newest.timestamp())),
+        **{metric.alias: ("bigint", "0") for metric in queries.metric_columns},
+    }
+    return [report, NO_ROWS, NO_ROWS, counted(0), NO_ROWS, NO_ROWS, counted(30)]
+
+
 @pytest.fixture(scope="module")
 def step_run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepRun]:
     """The sample raw files landed, then every step run in order through the proxy."""
@@ -110,15 +165,30 @@ def step_run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
             calls: dict[EcsStep, list[Call]] = {}
             from src.cli import app
 
-            for step in ECS_STEPS:
-                proxy.recording.take()
+            athena_lake = context.lake
+            duckdb_lake = Lake(athena_lake.catalog, athena_lake.database, DuckDbEngine())
+
+            def run_step(step: EcsStep, lake: Lake) -> None:
+                context.__dict__["lake"] = lake
                 key = result_key(settings.aws.s3.runs_prefix, FLOW, RUN, step)
                 result = CliRunner().invoke(app, [
                     "step", step, "--start", interval.start.isoformat(),
                     "--end", interval.end.isoformat(), "--result-key", key,
                 ])  # fmt: skip
                 assert result.exit_code == 0, f"{step}: {result.output}"
+
+            for step in ECS_STEPS:
+                proxy.recording.take()
+                if step in SQL_STEPS:
+                    queue_athena_results(moto_endpoint, athena_answers(step, context, interval))
+                run_step(step, athena_lake)
                 calls[step] = translator.calls(proxy.recording.take())
+                if step in SQL_STEPS:
+                    # As on AWS the transforms were Athena statements, which moto records but
+                    # does not run: the step runs once more, unrecorded, on DuckDB over the
+                    # same Glue tables and S3 files, to write the rows the next steps read.
+                    run_step(step, duckdb_lake)
+            context.__dict__["lake"] = athena_lake
             yield StepRun(settings, arns, translator, calls, proxy, moto_endpoint)
     moto_api(moto_endpoint, "reset")
 
@@ -166,8 +236,9 @@ SEEN: dict[EcsStep, list[tuple[str, str]]] = {
     "bronze": [("s3:ListBucket", "raw"), ("s3:GetObject", "raw/"), ("s3:PutObject", "quality/"),
                ("glue:UpdateTable", "bronze"), ("s3:PutObject", "leases/data-pipeline/")],
     "silver": [("s3:PutObject", "quality/"), ("glue:UpdateTable", "silver"),
-               ("glue:UpdateTable", "quarantine")],
-    "gold": [("glue:GetTable", "silver"), ("glue:UpdateTable", "gold")],
+               ("glue:UpdateTable", "quarantine"), ("athena:StartQueryExecution", "workgroup/")],
+    "gold": [("glue:GetTable", "silver"), ("glue:UpdateTable", "gold"),
+             ("athena:StartQueryExecution", "workgroup/")],
     "training": [("glue:GetTable", "gold"), ("s3:PutObject", "leases/promotion/")],
     "batch-inference": [("s3:PutObject", "processed/predictions/"),
                         ("glue:UpdateTable", "predictions")],
@@ -187,10 +258,16 @@ def test_each_step_is_seen_reading_and_writing_what_it_should(
             for call in calls
         ), f"{step}: no {action} on anything with {fragment!r}"
     # PyIceberg's data files go through PyArrow's S3 client: the proxy sees them too.
-    if step in {"bronze", "silver", "gold", "batch-inference"}:
+    if step in {"bronze", "batch-inference"}:
         assert any(
             call.action == "s3:PutObject" and "/data/" in call.resources[0] for call in calls
         ), f"{step}: no data file written"
+    # Silver's and gold's rows are written by Athena, with the caller's rights.
+    if step in {"silver", "gold"}:
+        assert any(
+            call.action == "s3:PutObject" and "(Athena, as the caller)" in call.origin
+            for call in calls
+        ), f"{step}: Athena wrote no table files as the caller"
 
 
 def without_prefix(granted: list[Statement], fragment: str) -> list[Statement]:
@@ -317,7 +394,6 @@ def test_the_launch_policy_grants_what_the_dags_own_tasks_read(
     """The sensors and checks that stay in the orchestrator's worker, as the DAG files call them
     (ml_batch_inference_pipeline, ml_monitoring_pipeline, ml_training_pipeline), and the
     collection of a step's result (dag_support.launch_on_ecs)."""
-    from src.data.feature_store import INGEST_DATE
     from src.data.predictions import count_prediction_window
     from src.data.quality import read_blocking_problems
 

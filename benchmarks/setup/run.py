@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,9 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASELINE = "19ae308"  # the template before its variant locks (issue 12)
 PROJECT = "mlops-project"
 FIGURES = ("cold", "warm", "rerun")
-# Lines of make's output that start a new command: make echoes each recipe line, DVC
-# announces each stage.
-STEP_MARKERS = ("make ", "python3 ", "Running stage ")
+# Lines of make's output that start a new command: make echoes each recipe line (uv from
+# wherever the project's make finds it), DVC announces each stage.
+STEP_START = re.compile(r"^(\S*/)?uv (sync|run|lock|python|pip)\b|^(make|python3) |^Running stage ")
 
 
 @dataclass
@@ -70,13 +71,12 @@ def measure_env(cache: Path, keep_bytecode_setting: bool) -> dict[str, str]:
     return env
 
 
-def is_step_start(line: str, uv: str) -> bool:
-    return line.startswith((uv, *STEP_MARKERS))
+def is_step_start(line: str) -> bool:
+    return STEP_START.match(line) is not None
 
 
 def timed_setup(project: Path, env: dict[str, str]) -> Run:
     """`make setup` in `project`, with the seconds of each command it ran."""
-    uv = shutil.which("uv", path=env.get("PATH")) or "uv"
     before = load_average()
     started = time.perf_counter()
     steps: list[tuple[str, float]] = []
@@ -89,10 +89,10 @@ def timed_setup(project: Path, env: dict[str, str]) -> Run:
         current, current_started = "(make)", started
         for line in process.stdout:
             output.append(line)
-            if is_step_start(line, uv):
+            if is_step_start(line):
                 now = time.perf_counter()
                 steps.append((current, now - current_started))
-                current, current_started = line.strip().replace(uv, "uv", 1)[:90], now
+                current, current_started = re.sub(r"^\S*/uv ", "uv ", line.strip())[:90], now
         code = process.wait()
     seconds = time.perf_counter() - started
     steps.append((current, started + seconds - current_started))

@@ -50,14 +50,51 @@ def test_alternative_project_is_clean(alternative_project: Path, target: str) ->
     run_ok(["make", target], alternative_project)
 
 
+# What make echoes when it runs each setup step (src/setup_state.py names the steps).
+SETUP_STEP_COMMANDS = {
+    "dvc-remote": "python -m src data-remote",
+    "raw-data": "dvc add --quiet data/raw",
+    "pipeline": "dvc repro gold",
+    "mlflow": "python -m src init-mlflow",
+}
+
+
+def setup_steps_run(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return {step for step, command in SETUP_STEP_COMMANDS.items() if command in result.stdout}
+
+
 def test_setup_is_idempotent(default_project: Path) -> None:
     result = run_ok(["make", "setup"], default_project)
-    assert "sample data: data/raw/breast_cancer already holds raw files; kept" in result.stdout
+    assert "unchanged: dvc-remote, raw-data, pipeline, mlflow" in result.stdout, result.stdout
+    assert setup_steps_run(result) == set(), "a rerun starts none of the steps"
+    assert (default_project / "uv.lock").is_file(), "setup pins the dependencies in uv.lock"
+    assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
+
+
+def test_setup_reruns_the_steps_whose_input_changed_and_no_other(default_project: Path) -> None:
+    remote_config = default_project / ".dvc" / "config.local"
+    remote_config.unlink()
+    result = run_ok(["make", "setup"], default_project)
+    assert setup_steps_run(result) == {"dvc-remote"}
+    assert remote_config.is_file()
+    # A comment changes the file DVC hashes, not the rules: silver runs again, writes the
+    # same rows, and gold stays.
+    quality = default_project / "config" / "quality.yaml"
+    quality.write_text(quality.read_text() + "# reviewed\n")
+    result = run_ok(["make", "setup"], default_project)
+    assert setup_steps_run(result) == {"pipeline"}
+    assert "Running stage 'silver'" in result.stdout
+    assert "Stage 'gold' didn't change, skipping" in result.stdout
+    # A raw file written again (same bytes): the raw data is versioned again, DVC finds
+    # the same data, and the pipeline, which depends on it, runs and finds nothing to do.
+    raw_file = sorted((default_project / "data" / "raw").rglob("*.csv"))[0]
+    raw_file.write_bytes(raw_file.read_bytes())
+    result = run_ok(["make", "setup"], default_project)
+    assert setup_steps_run(result) == {"raw-data", "pipeline"}
     assert "ingest: 0 files copied, 10 already in place" in result.stdout
     for stage in ("bronze", "silver", "gold"):
         assert f"Stage '{stage}' didn't change, skipping" in result.stdout
-    assert (default_project / "uv.lock").is_file(), "setup pins the dependencies in uv.lock"
-    assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
+    assert setup_steps_run(run_ok(["make", "setup"], default_project)) == set()
 
 
 def test_generated_suite_passes(default_project: Path) -> None:

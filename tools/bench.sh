@@ -11,7 +11,7 @@ else
   data_rows=(1000000 10000000); drift_rows=(1000000); serving=(--seconds 15 --rows 1000000)
 fi
 
-echo "== setup and train-local";  uv run python benchmarks/setup/run.py
+echo "== setup and train-local";  uv run python benchmarks/setup/run.py --train-local
 echo "== data layer";             uv run python benchmarks/data/run.py --rows "${data_rows[@]}"
 echo "== drift check";            uv run python benchmarks/drift/run.py --rows "${drift_rows[@]}"
 echo "== serving and batch";      uv run python benchmarks/serving/run.py "${serving[@]}"

@@ -29,7 +29,7 @@ from src.data.quality import QualityConfig, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
 from src.pipelines.DE.pipeline import STEPS, DataPipelineResult, Step, run_data_pipeline
-from src.settings import CONFIG_DIR, Settings, get_settings
+from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
 
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, SourceKind
 
-FEATURES_FILE = CONFIG_DIR / "features.yaml"
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
 MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
 QUALITY_FILE = CONFIG_DIR / "quality.yaml"

@@ -40,7 +40,7 @@ ROWS_PER_DAY = 240
 # in DVC's folder, and caches anywhere.
 NOT_COPIED = {
     PROJECT_ROOT: {".venv", ".tools", "data", "reports", "mlflow.db", "mlartifacts", "mlruns",
-                   ".git", ".env", "node_modules"},
+                   ".git", ".env", "node_modules", ".setup"},
     PROJECT_ROOT / ".dvc": {"cache", "tmp"},
 }  # fmt: skip
 CACHES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}

@@ -9,7 +9,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from src.context import FEATURES_FILE, TRAINING_FILE
+from src.context import TRAINING_FILE
 from src.data.feature_store import load_feature_view
 from src.errors import ConfigError, ProjectError
 from src.model.config import load_training_config
@@ -17,6 +17,7 @@ from src.model.mlflow_manager import estimator_packages, pinned_requirements, tr
 from src.model.predictor import Predictor
 from src.model.train import FeatureKinds, build_estimator
 from src.pipelines.DS.training_pipeline.preprocessing import check_feature_settings
+from src.settings import FEATURES_FILE
 
 LOGISTIC = "sklearn.linear_model.LogisticRegression"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -214,6 +214,59 @@ class Lake:
             limit=limit,
         )
         return scan.to_arrow()
+
+    def read_batches(
+        self,
+        table: str,
+        where: str | BooleanExpression | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.RecordBatchReader:
+        """`read` as a stream of record batches: one Parquet row group at a time is in
+        memory, however many rows match.
+
+        PyIceberg's own `to_arrow_batch_reader` reads every file of the scan whole (and
+        several at once) before the first batch comes out; its per-file reader, used here
+        one file after the other, yields a file's batches as they are decoded.
+        """
+        from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files, schema_to_pyarrow
+
+        loaded = self.load(table)
+        if isinstance(where, str):
+            row_filter: BooleanExpression = parse_filter(where)
+        else:
+            row_filter = where if where is not None else AlwaysTrue()
+        scan = loaded.scan(
+            row_filter=row_filter, selected_fields=tuple(columns) if columns else ("*",)
+        )
+        projected = scan.projection()
+        target = schema_to_pyarrow(projected)
+        reader = ArrowScan(loaded.metadata, loaded.io, projected, scan.row_filter)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for task in scan.plan_files():
+                deletes = _read_all_delete_files(loaded.io, [task])
+                for batch in reader._record_batches_from_scan_tasks_and_deletes([task], deletes):
+                    yield batch.cast(target)
+
+        return pa.RecordBatchReader.from_batches(target, batches())
+
+    def overwrite_batches(
+        self, table: str, chunks: Iterable[pa.Table], where: str | BooleanExpression
+    ) -> int | None:
+        """`overwrite` from a stream of chunks: the rows matching `where` are deleted and
+        each chunk appended, all in one transaction, so readers see the old rows or all
+        the new ones. Returns the new current snapshot id."""
+        row_filter = parse_filter(where) if isinstance(where, str) else where
+        loaded = self.load(table)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            with loaded.transaction() as transaction:
+                transaction.delete(row_filter)
+                for chunk in chunks:
+                    if chunk.num_rows:
+                        transaction.append(_compatible_table(chunk))
+        snapshot = self.load(table).current_snapshot()
+        return None if snapshot is None else int(snapshot.snapshot_id)
 
     def count(self, table: str, where: str | BooleanExpression | None = None) -> int:
         """Rows matching `where`, counted from the table's metadata where it can be.

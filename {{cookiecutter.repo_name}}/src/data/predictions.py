@@ -284,7 +284,9 @@ def replace_batch_prediction_chunks(
         for chunk in chunks:
             names = set(chunk.column(MODEL_NAME).unique().to_pylist()) if chunk.num_rows else set()
             if names - {model_name}:
-                raise ValueError(f"rows of {sorted(names)} cannot replace the rows of {model_name!r}")
+                raise ValueError(
+                    f"rows of {sorted(names)} cannot replace the rows of {model_name!r}"
+                )
             yield chunk
 
     ensure_predictions_table(lake, view)

@@ -118,7 +118,8 @@ def asof_training_set(rows: pd.DataFrame) -> pd.DataFrame:
     events_table = pa.Table.from_pandas(events, preserve_index=False)
     features = as_arrow(rows.drop(columns=[label]))
     joined = join_point_in_time(events_table, features, VIEW).to_pandas()
-    return joined[[*VIEW.key_columns, *VIEW.feature_names, label]]
+    selected: pd.DataFrame = joined[[*VIEW.key_columns, *VIEW.feature_names, label]]
+    return selected
 
 
 def tricky_rows() -> pd.DataFrame:
@@ -164,7 +165,9 @@ def test_the_tricky_table_gives_the_expected_rows() -> None:
 )  # fmt: skip
 def test_the_query_parses_and_transpiles_to_trino(sample: TrainingSample | None) -> None:
     query = training_set_query(VIEW, "lake.gold_pit_features", sample)
-    [trino] = sqlglot.transpile(query, read="duckdb", write="trino", unsupported_level=ErrorLevel.RAISE)
+    [trino] = sqlglot.transpile(
+        query, read="duckdb", write="trino", unsupported_level=ErrorLevel.RAISE
+    )
     parsed = sqlglot.parse_one(trino, read="trino")
     assert "ASOF" not in trino.upper()
     assert "QUALIFY" not in trino.upper()

@@ -65,7 +65,9 @@ def score_batches(
     predicted_at = datetime.now(UTC)
     summary = ScoringSummary(predictor.is_regression)
     for table in batches:
-        validate_schema(table, view.feature_names, view.categorical_features, view.nullable_features)
+        validate_schema(
+            table, view.feature_names, view.categorical_features, view.nullable_features
+        )
         matrix = prepare_features(table, view)
         scored = predict_batch(predictor, table, matrix, view, day, predicted_at, summary.rows)
         output.write(scored_rows_table([scored], view))

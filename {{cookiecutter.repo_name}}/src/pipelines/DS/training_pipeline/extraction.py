@@ -51,4 +51,6 @@ def extract_snapshot(lake: Lake, view: FeatureView, sample: TrainingSample) -> E
     is tagged with."""
     frame, snapshot_id = read_training_snapshot(lake, view, sample)
     tag = str(snapshot_id) if snapshot_id is not None else NO_SNAPSHOT
-    return Extract(check_training_set(frame, view), view.table, tag, lake.load(view.table).location())
+    return Extract(
+        check_training_set(frame, view), view.table, tag, lake.load(view.table).location()
+    )

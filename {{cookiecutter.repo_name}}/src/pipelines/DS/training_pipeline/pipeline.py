@@ -74,12 +74,12 @@ def run_training_pipeline(
     """The six steps; `guard` holds the promotion lease while `production` moves."""
     report = progress or SilentProgress()
     report.step("extraction")
-    sample = TrainingSample(
+    training_sample = TrainingSample(
         max_rows=config.data.max_rows,
         seed=config.seed,
         stratified=config.task == "classification",
     )
-    extract = extract_snapshot(lake, view, sample)
+    extract = extract_snapshot(lake, view, training_sample)
     report.step("preprocessing")
     check_feature_settings(view, config)
     config = with_segment_feature(extract.frame, view, config)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
@@ -250,6 +251,34 @@ class Lake:
 
         return pa.RecordBatchReader.from_batches(target, batches())
 
+    def dataset(self, table: str) -> pa.dataset.Dataset | None:
+        """The current snapshot's data files as a PyArrow dataset, or None when they need
+        Iceberg's own reader (delete files, or a FileIO other than PyArrow's).
+
+        DuckDB scans a dataset lazily, as often as a query names it, reading only the
+        columns and row groups the query needs, so a query over a large table does not
+        hold the table. The project only adds columns (`create_table`), so files match
+        the table's schema by name; columns older files lack read as null.
+        """
+        import pyarrow.dataset as ds
+        from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
+
+        loaded = self.load(table)
+        if not isinstance(loaded.io, PyArrowFileIO):
+            return None
+        tasks = list(loaded.scan().plan_files())
+        if any(task.delete_files for task in tasks):
+            return None
+        schema = schema_to_pyarrow(loaded.schema(), include_field_ids=False)
+        locations = [PyArrowFileIO.parse_location(task.file.file_path) for task in tasks]
+        systems = {(scheme, netloc) for scheme, netloc, _ in locations}
+        if len(systems) > 1:
+            return None
+        scheme, netloc = next(iter(systems), ("file", None))
+        filesystem = loaded.io.fs_by_scheme(scheme, netloc)
+        paths = [path for _, _, path in locations]
+        return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+
     def overwrite_batches(
         self, table: str, chunks: Iterable[pa.Table], where: str | BooleanExpression
     ) -> int | None:
@@ -352,7 +381,12 @@ class DuckDbEngine:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
             for table in _referenced_tables(sql, lake):
-                connection.register(f"arrow_{table}", lake.read(table))
+                # A lazily scanned dataset where the files allow it: memory follows the
+                # query's working set, not the tables it names.
+                source = lake.dataset(table)
+                connection.register(
+                    f"arrow_{table}", source if source is not None else lake.read(table)
+                )
                 connection.execute(
                     f'CREATE VIEW "{lake.database}"."{table}" '  # noqa: S608  # nosec B608
                     f'AS SELECT * FROM "arrow_{table}"'

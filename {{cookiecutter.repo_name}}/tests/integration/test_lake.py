@@ -117,6 +117,32 @@ def test_sql_joins_tables_on_duckdb(lake: Lake) -> None:
         lake.sql(f"SELECT nope FROM {db}.payments")
 
 
+def test_sql_scans_the_files_lazily_with_added_columns_and_self_joins(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wider = SCHEMA.append(pa.field("currency", pa.string()))
+    lake.create_table("payments", wider, partition_by="day")
+    lake.append("payments", rows(("d", 4.0, DAY_2, "EUR"), schema=wider))
+    lake.overwrite(
+        "payments", rows(("a", 1.5, DAY_1, "USD"), schema=wider), where="day = '2025-01-01'"
+    )
+
+    def no_whole_table(*_: object, **__: object) -> pa.Table:
+        raise AssertionError("the engine read a table whole")
+
+    monkeypatch.setattr(Lake, "read", no_whole_table)
+    db = lake.database
+    result = lake.sql(
+        f"SELECT p.id, p.amount, p.currency, count(*) OVER () AS n FROM {db}.payments p "
+        f"JOIN {db}.payments q ON p.id = q.id ORDER BY p.id"
+    )
+    assert result.to_pylist() == [
+        {"id": "a", "amount": 1.5, "currency": "USD", "n": 3},
+        {"id": "c", "amount": 3.0, "currency": None, "n": 3},
+        {"id": "d", "amount": 4.0, "currency": "EUR", "n": 3},
+    ]
+
+
 def test_fingerprint_ignores_order_and_excluded_columns(lake: Lake) -> None:
     before = lake.fingerprint("payments", exclude=["amount"])
     lake.overwrite(

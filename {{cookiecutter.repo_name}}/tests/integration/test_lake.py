@@ -262,7 +262,7 @@ def test_training_set_from_the_lake_matches_the_reference(
 def test_the_lake_engine_runs_the_sampled_training_query_at_a_snapshot(
     random_view_lake: tuple[Lake, pd.DataFrame],
 ) -> None:
-    lake, frame = random_view_lake
+    lake, _ = random_view_lake
     full = get_training_set(lake, SMALL_VIEW)
     sample = TrainingSample(max_rows=40, seed=2, stratified=True)
     drawn, snapshot_id = read_training_snapshot(lake, SMALL_VIEW, sample)

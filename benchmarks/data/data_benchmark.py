@@ -1,19 +1,30 @@
-"""Bronze-to-gold and training-set retrieval on the local lake: rows/s, peak memory, growth.
+"""The data and ML steps of the local lake at scale: seconds, rows/s and peak RSS per step.
 
 Runs inside a rendered project (its `src` and its virtual environment); `run.py` next to
-this file renders one and calls this script there. For each size, synthetic raw CSV files
-(one per day) land in a fresh local lake, then each phase runs in a process of its own so
-that its peak RSS is its own:
+this file renders one and calls this script there. For each size, synthetic raw Parquet
+files (vectorised numpy; all rows on one ingest day by default, split into files of
+`--rows-per-file`) land in a fresh local lake, then each phase runs in a process of its
+own so that its peak RSS is its own:
 
-- `pipeline`: bronze -> silver -> gold for every day, as `make data-pipeline` does, with
-  typing, quality rules (0.1% of rows are bad and quarantined) and Iceberg commits;
-- `parse_bound`: the same CSV files read with PyArrow and written as Parquet, nothing
+- `bronze`, `silver`, `gold`: the medallion steps for every day, as `make data-pipeline`
+  does, with typing, quality rules (0.1% of rows are bad and quarantined) and commits;
+- `parse_bound`: the same raw files read with PyArrow and written as Parquet, nothing
   else: what any pipeline has to do at least;
-- `retrieval`: the point-in-time training set from the gold table (`get_training_set`);
-- `scan_bound`: the same gold columns scanned into pandas, without the join.
+- `retrieval`: the point-in-time training set from the gold table, the seeded sample of
+  at most `--max-rows` rows that training reads (`get_training_set`);
+- `scan_bound`: the same gold columns scanned into pandas, without the join;
+- `training`: the six training steps (`run_training_pipeline`, `--trials` trials of
+  `--folds` folds) on that sample, to a `production` model in a local MLflow store;
+- `batch_inference`: the day scored by that model (`run_batch_inference`: streamed
+  batches, the predictions file, the table's rows of the day, the drift of the day);
+- `drift_check`: the monitoring check of the predictions window (`read_current_window`
+  and `run_drift_check`), as `make drift-check` runs it.
 
-The ratios pipeline/parse_bound and retrieval/scan_bound are the figures to compare;
-time(N2)/time(N1) against N2/N1 says how time grows with rows (1.0 = linear).
+The ratios bronze+silver+gold/parse_bound and retrieval/scan_bound compare with the
+bounds; time(N2)/time(N1) against N2/N1 says how time grows with rows (1.0 = linear);
+the peak RSS ratio largest/smallest size says which steps hold memory that grows with
+the data (targets: batch inference and the drift check within 1.5x; training set by
+`--max-rows`).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import resource
 import shutil
@@ -32,7 +44,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-PHASES = ("pipeline", "parse_bound", "retrieval", "scan_bound")
+PIPELINE_STEPS = ("bronze", "silver", "gold")
+PHASES = (*PIPELINE_STEPS, "parse_bound", "retrieval", "scan_bound", "training",
+          "batch_inference", "drift_check")  # fmt: skip
+MODEL_NAME = "bench_model"
 FIRST_DAY = date(2025, 1, 1)
 BAD_ROW_SHARE = 0.001
 
@@ -81,6 +96,8 @@ def settings_for(workdir: Path) -> Any:
         app_env="local",
         data_dir=workdir / "data",
         reports_dir=workdir / "reports",
+        mlflow_tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
+        mlflow_artifact_root=str(workdir / "mlartifacts"),
     )
 
 
@@ -88,89 +105,164 @@ def raw_folder(workdir: Path) -> Path:
     return workdir / "data" / "lake" / "raw" / "bench"
 
 
-def generate(workdir: Path, rows: int, features: int, days: int, seed: int = 7) -> None:
-    """One CSV per day; ~10 events per entity over the days; half the rows labelled."""
+def generate(
+    workdir: Path, rows: int, features: int, days: int, rows_per_file: int, seed: int = 7
+) -> None:
+    """Parquet raw files, `rows_per_file` rows each, spread over `days` ingest days; ~10
+    events per entity; half the rows labelled, the label a noisy function of two features
+    (so a model beats the baseline and is promoted)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.csv as pa_csv
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
     entities = max(rows // 10, 1)
     per_day = rows // days
     for index in range(days):
         day = FIRST_DAY + timedelta(days=index)
-        count = per_day if index < days - 1 else rows - per_day * (days - 1)
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        seconds = rng.integers(0, 86_400, count)
-        label = rng.integers(0, 2, count).astype(float)
-        label[rng.random(count) < 0.5] = np.nan
-        columns: dict[str, Any] = {
-            "entity_id": pa.array(np.char.add("E", rng.integers(0, entities, count).astype(str))),
-            "event_time": pa.array(
-                np.datetime64(start.replace(tzinfo=None), "us") + seconds.astype("timedelta64[s]"),
-                pa.timestamp("us", tz="UTC"),
-            ),
-        }
-        for feature in range(features):
-            columns[f"f_{feature:02d}"] = pa.array(rng.normal(0, 10, count).round(4))
-        columns["label"] = pa.array(label, pa.float64(), from_pandas=True).cast(pa.int64())
-        table = pa.table(columns)
-        bad = rng.random(count) < BAD_ROW_SHARE
-        first = table.column("f_00").cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
-        first[bad] = "n/a"
-        table = table.set_column(2, "f_00", pa.array(first, pa.string()))
+        day_rows = per_day if index < days - 1 else rows - per_day * (days - 1)
+        start = np.datetime64(datetime(day.year, day.month, day.day), "us")
         folder = raw_folder(workdir) / f"ingest_date={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
-        pa_csv.write_csv(table, folder / "bench.csv")
+        for part, offset in enumerate(range(0, day_rows, rows_per_file)):
+            count = min(rows_per_file, day_rows - offset)
+            values = rng.normal(0, 10, (features, count)).round(4)
+            signal = values[0] + values[1] + rng.normal(0, 10, count)
+            label = pa.array((signal > 0).astype(np.int64), mask=rng.random(count) < 0.5)
+            ids = pc.cast(pa.array(rng.integers(0, entities, count)), pa.string())
+            columns: dict[str, Any] = {
+                "entity_id": pc.binary_join_element_wise("E", ids, ""),
+                "event_time": pa.array(
+                    start + rng.integers(0, 86_400_000_000, count).astype("timedelta64[us]"),
+                    pa.timestamp("us", tz="UTC"),
+                ),
+            }
+            for feature in range(features):
+                columns[f"f_{feature:02d}"] = pa.array(values[feature])
+            columns["label"] = label
+            bad = pa.array(rng.random(count) < BAD_ROW_SHARE)
+            columns["f_00"] = pc.if_else(bad, "n/a", pc.cast(columns["f_00"], pa.string()))
+            pq.write_table(pa.table(columns), folder / f"bench-{part:04d}.parquet")
 
 
-def run_pipeline(workdir: Path, features: int, days: int) -> dict[str, Any]:
+def raw_files(workdir: Path) -> list[Path]:
+    return sorted(raw_folder(workdir).rglob("*.parquet"))
+
+
+def run_pipeline_step(workdir: Path, step: str, features: int, days: int) -> dict[str, Any]:
     from src.context import ProjectContext
     from src.data.intervals import DataInterval
     from src.pipelines.DE.pipeline import run_data_pipeline
 
     context = ProjectContext(settings_for(workdir))
     view, rules = bench_view(features), bench_rules()
-    steps: dict[str, float] = {}
     quarantined = gold = 0
-    for step in ("bronze", "silver", "gold"):
-        started = time.perf_counter()
-        for index in range(days):
-            day = FIRST_DAY + timedelta(days=index)
-            result = run_data_pipeline(
-                context.lake, context.store, view, "raw", DataInterval.for_day(day),
-                quality=rules, steps=(step,),  # type: ignore[arg-type]
-            )  # fmt: skip
-            quarantined += result.silver.rows_quarantined if result.silver else 0
-            gold += result.gold.rows if result.gold else 0
-        steps[step] = time.perf_counter() - started
-    return {"steps": steps, "quarantined": quarantined, "gold_rows": gold}
+    for index in range(days):
+        day = FIRST_DAY + timedelta(days=index)
+        result = run_data_pipeline(
+            context.lake, context.store, view, "raw", DataInterval.for_day(day),
+            quality=rules, steps=(step,),  # type: ignore[arg-type]
+        )  # fmt: skip
+        quarantined += result.silver.rows_quarantined if result.silver else 0
+        gold += result.gold.rows if result.gold else 0
+    return {"quarantined": quarantined, "gold_rows": gold}
 
 
 def run_parse_bound(workdir: Path) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     out = workdir / "bound"
     out.mkdir(exist_ok=True)
     rows = 0
-    for path in sorted(raw_folder(workdir).rglob("*.csv")):
-        header = path.open().readline().strip().split(",")
-        as_text = pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()))
-        table = pa_csv.read_csv(path, convert_options=as_text)
-        pq.write_table(table, out / f"{path.parent.name}.parquet")
+    for path in raw_files(workdir):
+        table = pq.read_table(path)
+        pq.write_table(table, out / f"{path.parent.name}-{path.name}")
         rows += table.num_rows
     return {"rows_written": rows}
 
 
-def run_retrieval(workdir: Path, features: int) -> dict[str, Any]:
+def training_sample(max_rows: int) -> Any:
+    from src.data.feature_store import TrainingSample
+
+    return TrainingSample(max_rows=max_rows, seed=42, stratified=True)
+
+
+def run_retrieval(workdir: Path, features: int, max_rows: int) -> dict[str, Any]:
     from src.context import ProjectContext
     from src.data.feature_store import get_training_set
 
     context = ProjectContext(settings_for(workdir))
-    training = get_training_set(context.lake, bench_view(features))
+    training = get_training_set(context.lake, bench_view(features), training_sample(max_rows))
     return {"training_rows": len(training)}
+
+
+def bench_training_config(max_rows: int, trials: int, folds: int) -> Any:
+    from src.model.config import TrainingConfig
+
+    return TrainingConfig.model_validate(
+        {
+            "task": "classification",
+            "data": {"max_rows": max_rows, "reference_rows": 50_000},
+            "model": {"estimator": "sklearn.linear_model.LogisticRegression",
+                      "params": {"max_iter": 200}},
+            "search": {"n_trials": trials, "cv_folds": folds,
+                       "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}},
+            "evaluation": {"segments": 3},
+            "promotion": {"gate_metric": "roc_auc", "min_improvement_over_baseline": 0.05,
+                          "min_improvement_over_production": 0.0},
+        }
+    )  # fmt: skip
+
+
+def run_training(
+    workdir: Path, features: int, max_rows: int, trials: int, folds: int
+) -> dict[str, Any]:
+    from src.context import ProjectContext
+    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+
+    context = ProjectContext(settings_for(workdir))
+    config = bench_training_config(max_rows, trials, folds)
+    outcome = run_training_pipeline(
+        context.lake, bench_view(features), config, context.mlflow, MODEL_NAME
+    )
+    if not outcome.decision.promoted:
+        raise SystemExit(f"the benchmark model was not promoted: {outcome.decision.reason}")
+    return {"model_version": outcome.version, "max_rows": max_rows}
+
+
+def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
+    from src.context import ProjectContext
+    from src.monitoring.config import DriftConfig
+    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
+
+    settings = settings_for(workdir)
+    context = ProjectContext(settings)
+    outcome = run_batch_inference(
+        context.lake, context.store, bench_view(features), context.mlflow, MODEL_NAME,
+        FIRST_DAY, "processed", DriftConfig(), settings.reports_dir,
+    )  # fmt: skip
+    return {"scored_rows": outcome.rows, "drift": outcome.drift is not None}
+
+
+def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
+    from src.context import ProjectContext
+    from src.monitoring.check import read_current_window
+    from src.monitoring.config import MonitoringConfig
+    from src.pipelines.DS.monitoring_pipeline import AlertTargets, run_drift_check
+
+    settings = settings_for(workdir)
+    context = ProjectContext(settings)
+    view, config = bench_view(features), MonitoringConfig()
+    current = read_current_window(
+        context.lake, view, FIRST_DAY, config.drift.window_days, MODEL_NAME, config.drift
+    )
+    run = run_drift_check(
+        context.mlflow, MODEL_NAME, current, view.label.name, config, settings.reports_dir,
+        "bench window", "predictions", AlertTargets(None, None),
+        datetime.now(UTC), html=False,
+    )  # fmt: skip
+    return {"checked_rows": run.outcome.drift.current_rows, "verdict": run.outcome.verdict()}
 
 
 def run_scan_bound(workdir: Path, features: int) -> dict[str, Any]:
@@ -186,25 +278,35 @@ def run_scan_bound(workdir: Path, features: int) -> dict[str, Any]:
 
 def import_everything() -> None:
     """Import before the clock starts: the figures are about work, not interpreter start."""
-    import pyarrow.csv
     import pyarrow.parquet  # noqa: F401
     import src.context
     import src.data.feature_store
-    import src.pipelines.DE.pipeline  # noqa: F401
+    import src.monitoring.check
+    import src.pipelines.DE.pipeline
+    import src.pipelines.DS.inference_pipeline.pipeline
+    import src.pipelines.DS.monitoring_pipeline
+    import src.pipelines.DS.training_pipeline.pipeline  # noqa: F401
 
 
-def run_phase(phase: str, workdir: Path, features: int, days: int) -> dict[str, Any]:
+def run_phase(phase: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     import_everything()
     baseline = peak_rss_mib()
     started = time.perf_counter()
-    if phase == "pipeline":
-        detail = run_pipeline(workdir, features, days)
+    features = args.features
+    if phase in PIPELINE_STEPS:
+        detail = run_pipeline_step(workdir, phase, features, args.days)
     elif phase == "parse_bound":
         detail = run_parse_bound(workdir)
     elif phase == "retrieval":
-        detail = run_retrieval(workdir, features)
-    else:
+        detail = run_retrieval(workdir, features, args.max_rows)
+    elif phase == "scan_bound":
         detail = run_scan_bound(workdir, features)
+    elif phase == "training":
+        detail = run_training(workdir, features, args.max_rows, args.trials, args.folds)
+    elif phase == "batch_inference":
+        detail = run_batch_inference_phase(workdir, features)
+    else:
+        detail = run_drift_check_phase(workdir, features)
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -214,11 +316,13 @@ def run_phase(phase: str, workdir: Path, features: int, days: int) -> dict[str, 
     }
 
 
-def child(phase: str, workdir: Path, features: int, days: int) -> dict[str, Any]:
+def child(phase: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run one phase in a fresh interpreter; its last stdout line is the JSON result."""
     command = [
         sys.executable, __file__, "--phase", phase, "--workdir", str(workdir),
-        "--features", str(features), "--days", str(days),
+        "--features", str(args.features), "--days", str(args.days),
+        "--max-rows", str(args.max_rows), "--trials", str(args.trials),
+        "--folds", str(args.folds),
     ]  # fmt: skip
     finished = subprocess.run(command, capture_output=True, text=True, check=False)
     if finished.returncode != 0:
@@ -227,32 +331,44 @@ def child(phase: str, workdir: Path, features: int, days: int) -> dict[str, Any]
     return result
 
 
-def measure(rows: int, features: int, days: int, root: Path) -> list[dict[str, Any]]:
+def measure(rows: int, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
     workdir = root / f"rows_{rows}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     started = time.perf_counter()
-    generate(workdir, rows, features, days)
-    raw_bytes = sum(path.stat().st_size for path in raw_folder(workdir).rglob("*.csv"))
-    print(f"  {rows:>11,} rows: {raw_bytes / 2**20:,.0f} MiB of CSV generated in "
+    generate(workdir, rows, args.features, args.days, args.rows_per_file)
+    raw_bytes = sum(path.stat().st_size for path in raw_files(workdir))
+    print(f"  {rows:>11,} rows: {raw_bytes / 2**20:,.0f} MiB of Parquet generated in "
           f"{time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
     results = []
-    for phase in PHASES:
-        result = child(phase, workdir, features, days)
+    for phase in args.phases:
+        result = child(phase, workdir, args)
         result.update(rows=rows, phase=phase, rows_per_second=rows / result["seconds"])
-        print(f"  {rows:>11,} rows: {phase:<12} {result['seconds']:8.1f} s", flush=True)
+        print(f"  {rows:>11,} rows: {phase:<15} {result['seconds']:8.1f} s "
+              f"{result['peak_rss_mib']:8,.0f} MiB", flush=True)  # fmt: skip
         results.append(result)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
+def phase_result(results: list[dict[str, Any]], rows: int, phase: str) -> dict[str, Any] | None:
+    return next((r for r in results if r["rows"] == rows and r["phase"] == phase), None)
+
+
 def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per phase, from each size to the next and from the smallest to the largest."""
     sizes = sorted({result["rows"] for result in results})
+    pairs = list(itertools.pairwise(sizes))
+    if len(sizes) > 2:
+        pairs.append((sizes[0], sizes[-1]))
     table = []
-    for small, large in itertools.pairwise(sizes):
+    for small, large in pairs:
         for phase in PHASES:
-            before = next(r for r in results if r["rows"] == small and r["phase"] == phase)
-            after = next(r for r in results if r["rows"] == large and r["phase"] == phase)
+            before = phase_result(results, small, phase)
+            after = phase_result(results, large, phase)
+            if before is None or after is None:
+                continue
             time_ratio = after["seconds"] / before["seconds"]
             table.append(
                 {
@@ -262,31 +378,67 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "rows_ratio": large / small,
                     "time_ratio": time_ratio,
                     "time_ratio_per_row_ratio": time_ratio / (large / small),
+                    "peak_rss_ratio": after["peak_rss_mib"] / before["peak_rss_mib"],
                 }
             )
     return table
 
 
+BOUNDS = {"retrieval": "scan_bound"}
+
+
 def print_tables(results: list[dict[str, Any]], growth_rows: list[dict[str, Any]]) -> None:
     columns = ("rows", "phase", "seconds", "rows/s", "peak MiB", "vs bound")
-    print("\n{:>11} {:<12} {:>9} {:>12} {:>9} {:>9}".format(*columns))
+    print("\n{:>11} {:<15} {:>9} {:>12} {:>9} {:>9}".format(*columns))
     for result in results:
-        bound = {"pipeline": "parse_bound", "retrieval": "scan_bound"}.get(result["phase"])
         ratio = ""
-        if bound:
-            other = next(r for r in results if r["rows"] == result["rows"] and r["phase"] == bound)
-            ratio = f"{result['seconds'] / other['seconds']:8.1f}x"
+        bound = phase_result(results, result["rows"], BOUNDS.get(result["phase"], ""))
+        if result["phase"] == "gold":
+            bound = phase_result(results, result["rows"], "parse_bound")
+            steps = [phase_result(results, result["rows"], step) for step in PIPELINE_STEPS]
+            if bound and all(steps):
+                total = sum(step["seconds"] for step in steps if step)
+                ratio = f"{total / bound['seconds']:8.1f}x"
+        elif bound:
+            ratio = f"{result['seconds'] / bound['seconds']:8.1f}x"
         print(
-            f"{result['rows']:>11,} {result['phase']:<12} {result['seconds']:>9.1f} "
+            f"{result['rows']:>11,} {result['phase']:<15} {result['seconds']:>9.1f} "
             f"{result['rows_per_second']:>12,.0f} {result['peak_rss_mib']:>9,.0f} {ratio:>9}"
         )
     if growth_rows:
-        print(f"\n{'phase':<12} {'rows x':>7} {'time x':>7} {'time x / rows x (1.0 = linear)':>32}")
+        print("\n(gold's 'vs bound' is bronze+silver+gold against parse_bound)")
+        print(f"\n{'phase':<15} {'from':>11} {'to':>11} {'rows x':>7} {'time x':>7} "
+              f"{'time x / rows x':>16} {'peak RSS x':>11}")  # fmt: skip
         for row in growth_rows:
             print(
-                f"{row['phase']:<12} {row['rows_ratio']:>7.1f} {row['time_ratio']:>7.1f} "
-                f"{row['time_ratio_per_row_ratio']:>32.2f}"
+                f"{row['phase']:<15} {row['from_rows']:>11,} {row['to_rows']:>11,} "
+                f"{row['rows_ratio']:>7.1f} {row['time_ratio']:>7.1f} "
+                f"{row['time_ratio_per_row_ratio']:>16.2f} {row['peak_rss_ratio']:>11.2f}"
             )
+
+
+def write_output(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    if not args.output:
+        return
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    content = {
+        "benchmark": "data",
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+        "features": args.features,
+        "days": args.days,
+        "rows_per_file": args.rows_per_file,
+        "max_rows": args.max_rows,
+        "trials": args.trials,
+        "folds": args.folds,
+        "results": results,
+        "growth": growth(results),
+    }
+    args.output.write_text(json.dumps(content, indent=2) + "\n")
 
 
 def main() -> int:
@@ -295,35 +447,35 @@ def main() -> int:
     )
     parser.add_argument("--rows", nargs="+", type=int, default=[1_000_000, 10_000_000])
     parser.add_argument("--features", type=int, default=10)
-    parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--days", type=int, default=1, help="ingest days the rows spread over")
+    parser.add_argument("--rows-per-file", type=int, default=1_000_000)
+    parser.add_argument("--max-rows", type=int, default=200_000,
+                        help="training's max_rows (the sample retrieval and training read)")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--keep", action="store_true", help="keep each size's lake")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--output", type=Path)
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(Path.cwd()))
     if args.phase:
-        print(json.dumps(run_phase(args.phase, args.workdir, args.features, args.days)))
+        print(json.dumps(run_phase(args.phase, args.workdir, args)))
         return 0
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="data-bench-"))
-    print(f"data layer benchmark: {args.features} features, {args.days} daily files, in {root}")
-    results = []
+    print(f"data benchmark: {args.features} features, {args.days} day(s), files of "
+          f"{args.rows_per_file:,} rows, max_rows {args.max_rows:,}, in {root}; "
+          f"load average {os.getloadavg()}")  # fmt: skip
+    results: list[dict[str, Any]] = []
     for rows in args.rows:
-        results.extend(measure(rows, args.features, args.days, root))
-    growth_rows = growth(results)
-    print_tables(results, growth_rows)
+        results.extend(measure(rows, args, root))
+        write_output(args, results)
+    print_tables(results, growth(results))
+    print(f"\nload average at the end: {os.getloadavg()}")
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        content = {
-            "benchmark": "data",
-            "machine": {"platform": platform.platform(), "python": platform.python_version()},
-            "features": args.features,
-            "days": args.days,
-            "results": results,
-            "growth": growth_rows,
-        }
-        args.output.write_text(json.dumps(content, indent=2) + "\n")
-        print(f"\nwritten {args.output}")
+        print(f"written {args.output}")
     if not args.workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -1,7 +1,9 @@
 """Render the template and run the data layer benchmark inside the generated project.
 
-    uv run python benchmarks/data/run.py                          # 1M and 10M rows
-    uv run python benchmarks/data/run.py --rows 100000 1000000    # quicker
+    uv run python benchmarks/data/run.py                              # 1M and 10M rows
+    uv run python benchmarks/data/run.py --rows 1000000 10000000 50000000
+    uv run python benchmarks/data/run.py --rows 100000 1000000        # quicker
+    uv run python benchmarks/data/run.py --phases bronze silver gold  # some steps only
 
 Writes benchmarks/results/data.json and prints the table.
 """
@@ -28,15 +30,19 @@ def main() -> int:
     )
     parser.add_argument("--rows", nargs="+", default=["1000000", "10000000"])
     parser.add_argument("--features", default="10")
-    parser.add_argument("--days", default="10")
+    parser.add_argument("--days", default="1", help="ingest days (1: one day holds all rows)")
+    parser.add_argument("--max-rows", default="200000", help="training's max_rows")
+    parser.add_argument("--phases", nargs="+", help="default: every phase")
     parser.add_argument("--workdir", type=Path, help="Where the lakes go (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=RESULTS / "data.json")
     args = parser.parse_args()
     project = prepare_project(args.project)
     arguments = [
         "--rows", *args.rows, "--features", args.features, "--days", args.days,
-        "--output", str(args.output.resolve()),
+        "--max-rows", args.max_rows, "--output", str(args.output.resolve()),
     ]  # fmt: skip
+    if args.phases:
+        arguments += ["--phases", *args.phases]
     if args.workdir:
         arguments += ["--workdir", str(args.workdir.resolve())]
     return run_in_project(project, HERE / "data_benchmark.py", *arguments)

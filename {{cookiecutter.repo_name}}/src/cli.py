@@ -603,7 +603,7 @@ def drift_check(
     else:
         days = window_days or config.drift.window_days
         frame = read_current_window(
-            context.lake, context.view, today(), days, context.settings.model_name
+            context.lake, context.view, today(), days, context.settings.model_name, config.drift
         )
         source = f"predictions of the last {days} days"
         if frame.empty:

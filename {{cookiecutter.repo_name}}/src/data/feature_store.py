@@ -13,6 +13,7 @@ the later ingestion wins.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -263,15 +264,96 @@ def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> p
     return _run(query, {"events": events, "feature_source": rows}, view)
 
 
-def _label_events(rows: pa.Table, view: FeatureView) -> pa.Table:
-    """Every labelled (entity, event time) once, with the label of its latest ingestion."""
+SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
+# Sorts after every ingest date: at equal event times a label event comes after the
+# feature rows, so a feature row of the event's own time counts as "at or before" it.
+EVENT_ORDER_DATE = "DATE '9999-12-31'"
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """At most `max_rows` rows of the training set, the same ones for the same seed.
+
+    Each row draws md5(seed | entity | event time in microseconds); for classification the
+    rows are ranked by draw within their label and the `max_rows` rows of lowest rank
+    share (rank / label count) are kept, so every label keeps its share of the rows (to
+    within one row). Without `stratified` the `max_rows` lowest draws are kept. The draw
+    depends on the row's keys only, so the same data and seed give the same sample in
+    DuckDB and Athena, whatever the file order.
+    """
+
+    max_rows: int
+    seed: int
+    stratified: bool
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1:
+            raise ProjectError(f"a training sample needs max_rows >= 1, not {self.max_rows}")
+
+
+def training_set_query(view: FeatureView, source: str, sample: TrainingSample | None = None) -> str:
+    """The point-in-time training set as one SQL query over the table named `source`.
+
+    DuckDB's dialect, written so that it means the same in Trino (Athena) once SQLGlot
+    transpiles it: window functions over the union of the label events and the feature
+    rows, no ASOF JOIN, no QUALIFY. Semantics of `point_in_time_training_set`: each
+    labelled (entity, event time) once, with the label of its latest ingestion; its
+    features from the entity's latest feature row (one with any feature set) at or before
+    the event, ties on event time broken by the later ingest date; events with no such
+    row are dropped. The rows come sorted by entity and event time.
+    """
     entity, event_time = (quote_identifier(c) for c in view.key_columns)
     label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
-    query = (
-        f"SELECT {entity}, {event_time}, arg_max({label}, {ingest_date}) AS {label} "  # noqa: S608  # nosec B608
-        f"FROM source WHERE {label} IS NOT NULL GROUP BY {entity}, {event_time}"
+    features = [quote_identifier(name) for name in view.feature_names]
+    keys = f"{entity}, {event_time}"
+    any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
+    label_type = SQL_TYPES[view.label.dtype]
+    no_features = ", ".join(
+        f"CAST(NULL AS {SQL_TYPES[f.dtype]}) AS {quote_identifier(f.name)}" for f in view.features
     )
-    return _run(query, {"source": rows}, view)
+    timeline_order = f"{event_time}, _order_date, _is_event"
+    carried = ", ".join(
+        f"first_value({name}) OVER (PARTITION BY {entity}, _feature_row "
+        f"ORDER BY {timeline_order}) AS {name}"
+        for name in features
+    )
+    columns = ", ".join([entity, event_time, *features, label])
+    query = (
+        f"WITH source AS (SELECT {keys}, {', '.join(features)}, {label}, {ingest_date} "  # noqa: S608  # nosec B608
+        f"FROM {source}), "
+        f"label_events AS (SELECT {keys}, {label} FROM (SELECT {keys}, {label}, row_number() "
+        f"OVER (PARTITION BY {keys} ORDER BY {ingest_date} DESC) AS _latest FROM source "
+        f"WHERE {label} IS NOT NULL) AS labelled WHERE _latest = 1), "
+        f"timeline AS (SELECT {keys}, {ingest_date} AS _order_date, 0 AS _is_event, "
+        f"{', '.join(features)}, CAST(NULL AS {label_type}) AS {label} FROM source "
+        f"WHERE {any_feature} "
+        f"UNION ALL SELECT {keys}, {EVENT_ORDER_DATE} AS _order_date, 1 AS _is_event, "
+        f"{no_features}, {label} FROM label_events), "
+        # Numbering the feature rows along each entity's timeline puts every event in the
+        # group of the latest feature row before it: the group's first row.
+        f"numbered AS (SELECT *, sum(1 - _is_event) OVER (PARTITION BY {entity} "
+        f"ORDER BY {timeline_order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+        f"AS _feature_row FROM timeline), "
+        f"joined AS (SELECT {keys}, {carried}, {label}, _is_event, _feature_row "
+        f"FROM numbered), "
+        f"training AS (SELECT {columns} FROM joined WHERE _is_event = 1 AND _feature_row > 0)"
+    )
+    if sample is None:
+        return f"{query} SELECT {columns} FROM training ORDER BY {keys}"  # noqa: S608  # nosec B608
+    stratum = f"PARTITION BY {label} " if sample.stratified else ""
+    micros = f"CAST(round(epoch({event_time}) * 1000000) AS BIGINT)"
+    draw = (
+        f"md5(concat_ws('|', '{int(sample.seed)}', CAST({entity} AS VARCHAR), "
+        f"CAST({micros} AS VARCHAR)))"
+    )
+    return (
+        f"{query}, drawn AS (SELECT {columns}, {draw} AS _draw FROM training), "  # noqa: S608  # nosec B608
+        f"ranked AS (SELECT *, row_number() OVER ({stratum}ORDER BY _draw) AS _rank, "
+        f"count(*) OVER ({stratum.strip()}) AS _stratum_rows FROM drawn) "
+        f"SELECT {columns} FROM (SELECT {columns} FROM ranked "
+        f"ORDER BY (CAST(_rank AS DOUBLE) - 0.5) / _stratum_rows, _draw "
+        f"LIMIT {int(sample.max_rows)}) AS sampled ORDER BY {keys}"
+    )
 
 
 def _cast_to_view(table: pa.Table, view: FeatureView, with_label: bool) -> pd.DataFrame:
@@ -282,21 +364,53 @@ def _cast_to_view(table: pa.Table, view: FeatureView, with_label: bool) -> pd.Da
     return frame
 
 
-def point_in_time_training_set(rows: pa.Table, view: FeatureView) -> pd.DataFrame:
-    """The training set from the view's rows (keys, features, label, ingest date)."""
-    events = _label_events(rows, view)
-    joined = join_point_in_time(events, rows.drop_columns([view.label.name]), view)
-    return _cast_to_view(joined, view, with_label=True)
+def point_in_time_training_set(
+    rows: pa.Table, view: FeatureView, sample: TrainingSample | None = None
+) -> pd.DataFrame:
+    """The training set from the view's rows in memory (keys, features, label, ingest date):
+    the query the lake runs, run by DuckDB over `rows`."""
+    query = training_set_query(view, "training_rows", sample)
+    return _cast_to_view(_run(query, {"training_rows": rows}, view), view, with_label=True)
 
 
-def get_training_set(lake: Lake, view: FeatureView, snapshot_id: int | None = None) -> pd.DataFrame:
-    """Every label event with the features known at its time: entity, time, features, label.
+def get_training_set(
+    lake: Lake, view: FeatureView, sample: TrainingSample | None = None
+) -> pd.DataFrame:
+    """Every label event with the features known at its time (or the seeded `sample` of
+    them): entity, time, features, label. The lake's SQL engine computes it (DuckDB here,
+    Athena on AWS), so only the result reaches this process."""
+    frame, _ = read_training_snapshot(lake, view, sample)
+    return frame
 
-    `snapshot_id` reads the view as of that Iceberg snapshot (default: the current one).
+
+# A commit landing while the query runs is detected and the query run again, this often.
+SNAPSHOT_ATTEMPTS = 3
+
+
+def read_training_snapshot(
+    lake: Lake, view: FeatureView, sample: TrainingSample | None = None
+) -> tuple[pd.DataFrame, int | None]:
+    """The training set and the id of the snapshot it was computed from.
+
+    The engine reads the table's current snapshot; the snapshot is looked up before and
+    after the query, and the query runs again when a commit landed in between, so the id
+    a model is tagged with is the data it saw.
     """
-    columns = [*view.key_columns, *view.feature_names, view.label.name, INGEST_DATE]
-    rows = lake.read(view.table, columns=columns, snapshot_id=snapshot_id)
-    return point_in_time_training_set(rows, view)
+    query = training_set_query(view, lake.identifier(view.table), sample)
+    for _ in range(SNAPSHOT_ATTEMPTS):
+        before = _current_snapshot_id(lake, view)
+        result = lake.sql(query)
+        if _current_snapshot_id(lake, view) == before:
+            return _cast_to_view(result, view, with_label=True), before
+    raise ProjectError(
+        f"{view.table} changed during each of {SNAPSHOT_ATTEMPTS} reads of the training set; "
+        "run training again once the writes have finished"
+    )
+
+
+def _current_snapshot_id(lake: Lake, view: FeatureView) -> int | None:
+    snapshot = lake.load(view.table).current_snapshot()
+    return None if snapshot is None else int(snapshot.snapshot_id)
 
 
 def get_historical_features(lake: Lake, view: FeatureView, spine: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import contextlib
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset
 import sqlglot
 from pyiceberg import expressions as iceberg
 from pyiceberg.catalog import Catalog
@@ -303,6 +304,87 @@ class Lake:
             limit=limit,
         )
 
+    def read_batches(
+        self,
+        table: str,
+        where: str | BooleanExpression | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.RecordBatchReader:
+        """`read` as a stream of record batches: one Parquet row group at a time is in
+        memory, however many rows match.
+
+        PyIceberg's own `to_arrow_batch_reader` reads every file of the scan whole (and
+        several at once) before the first batch comes out; its per-file reader, used here
+        one file after the other, yields a file's batches as they are decoded.
+        """
+        from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files, schema_to_pyarrow
+
+        loaded = self.load(table)
+        if isinstance(where, str):
+            row_filter: BooleanExpression = parse_filter(where)
+        else:
+            row_filter = where if where is not None else AlwaysTrue()
+        scan = loaded.scan(
+            row_filter=row_filter, selected_fields=tuple(columns) if columns else ("*",)
+        )
+        projected = scan.projection()
+        target = schema_to_pyarrow(projected)
+        reader = ArrowScan(loaded.metadata, loaded.io, projected, scan.row_filter)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for task in scan.plan_files():
+                deletes = _read_all_delete_files(loaded.io, [task])
+                for batch in reader._record_batches_from_scan_tasks_and_deletes([task], deletes):
+                    yield batch.cast(target)
+
+        return pa.RecordBatchReader.from_batches(target, batches())
+
+    def dataset(self, table: str) -> pa.dataset.Dataset | None:
+        """The current snapshot's data files as a PyArrow dataset, or None when they need
+        Iceberg's own reader (delete files, or a FileIO other than PyArrow's).
+
+        DuckDB scans a dataset lazily, as often as a query names it, reading only the
+        columns and row groups the query needs, so a query over a large table does not
+        hold the table. The project only adds columns (`create_table`), so files match
+        the table's schema by name; columns older files lack read as null.
+        """
+        import pyarrow.dataset as ds
+        from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
+
+        loaded = self.load(table)
+        if not isinstance(loaded.io, PyArrowFileIO):
+            return None
+        tasks = list(loaded.scan().plan_files())
+        if any(task.delete_files for task in tasks):
+            return None
+        schema = schema_to_pyarrow(loaded.schema(), include_field_ids=False)
+        locations = [PyArrowFileIO.parse_location(task.file.file_path) for task in tasks]
+        systems = {(scheme, netloc) for scheme, netloc, _ in locations}
+        if len(systems) > 1:
+            return None
+        scheme, netloc = next(iter(systems), ("file", None))
+        filesystem = loaded.io.fs_by_scheme(scheme, netloc)
+        paths = [path for _, _, path in locations]
+        return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+
+    def overwrite_batches(
+        self, table: str, chunks: Iterable[pa.Table], where: str | BooleanExpression
+    ) -> int | None:
+        """`overwrite` from a stream of chunks: the rows matching `where` are deleted and
+        each chunk appended, all in one transaction, so readers see the old rows or all
+        the new ones. Returns the new current snapshot id."""
+        row_filter = parse_filter(where) if isinstance(where, str) else where
+        loaded = self.load(table)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Delete operation did not match any records")
+            with loaded.transaction() as transaction:
+                transaction.delete(row_filter)
+                for chunk in chunks:
+                    if chunk.num_rows:
+                        transaction.append(_compatible_table(chunk))
+        snapshot = self.load(table).current_snapshot()
+        return None if snapshot is None else int(snapshot.snapshot_id)
+
     def count(self, table: str, where: str | BooleanExpression | None = None) -> int:
         """Rows matching `where`, counted from the table's metadata where it can be.
 
@@ -417,7 +499,8 @@ class DuckDbEngine:
 
     Memory stays under `memory_limit`: each scan reads only what the query needs
     (`plan_scan`), a table the plan reads once streams in record batches, another is
-    loaded batch by batch into DuckDB's own storage, which spills to `temp_directory`.
+    scanned as a lazy dataset of its files (`Lake.dataset`) or, where Iceberg's own reader
+    is needed, loaded into DuckDB's storage; DuckDB spills to `temp_directory`.
     """
 
     def __init__(self, memory_limit: str = "2GB", temp_directory: Path | None = None) -> None:
@@ -461,15 +544,22 @@ class DuckDbEngine:
                 if tree is not None
                 else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
             )
+            name = f'"{lake.database}"."{table}"'
+            # Scanned more than once: a stream can be read only once. A lazy dataset of the
+            # table's files can be scanned again (DuckDB pushes columns and filters into
+            # it); where Iceberg's own reader is needed, the rows go into DuckDB's storage.
+            dataset = None if plan.read_once else lake.dataset(table)
+            if dataset is not None:
+                connection.register(f"arrow_{table}", dataset)
+                connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+                continue
             reader = lake.scan(
                 table, where=plan.row_filter, columns=plan.columns
             ).to_arrow_batch_reader()
-            name = f'"{lake.database}"."{table}"'
             connection.register(f"arrow_{table}", reader)
             if plan.read_once:
                 connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
             else:
-                # Scanned more than once: a stream can be read only once, DuckDB's table can.
                 connection.execute(f'CREATE TABLE {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
                 connection.unregister(f"arrow_{table}")
         relation = connection.sql(sql)

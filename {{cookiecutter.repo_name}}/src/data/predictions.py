@@ -13,7 +13,7 @@ id it had before, and labels logged against an id keep joining the same entity's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -32,6 +32,7 @@ from pyiceberg.expressions import (
 
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
+from src.data.sampling import sample_stream
 from src.data.tables import PREDICTIONS_TABLE
 
 # Batch inference also leaves each day's predictions as a Parquet file under this folder of
@@ -86,10 +87,11 @@ def stable_prediction_ids(
 
 
 def positional_prediction_ids(
-    model_name: str, model_version: str, day: date, rows: int
+    model_name: str, model_version: str, day: date, rows: int, start: int = 0
 ) -> pa.Array:
-    """Ids for rows that name no entity or event time (a scoring file): by position only."""
-    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(rows)), pa.string()), 8, "0")
+    """Ids for rows that name no entity or event time (a scoring file): by position only
+    (`start` is the position of the first row, for a batch of a longer stream)."""
+    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(start, start + rows)), pa.string()), 8, "0")
     prefix = f"batch-{model_name}-v{model_version}-{day.isoformat()}-"
     return pc.binary_join_element_wise(prefix, numbers, "")
 
@@ -280,6 +282,25 @@ def replace_batch_predictions(
     lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day, model_name))
 
 
+def replace_batch_prediction_chunks(
+    lake: Lake, view: FeatureView, chunks: Iterable[pa.Table], day: date, model_name: str
+) -> None:
+    """`replace_batch_predictions` from a stream of chunks (one transaction): memory
+    follows the chunk, not the day."""
+
+    def checked() -> Iterator[pa.Table]:
+        for chunk in chunks:
+            names = set(chunk.column(MODEL_NAME).unique().to_pylist()) if chunk.num_rows else set()
+            if names - {model_name}:
+                raise ValueError(
+                    f"rows of {sorted(names)} cannot replace the rows of {model_name!r}"
+                )
+            yield chunk
+
+    ensure_predictions_table(lake, view)
+    lake.overwrite_batches(PREDICTIONS_TABLE, checked(), where=batch_day_filter(day, model_name))
+
+
 def replace_predictions(
     lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date, model_name: str
 ) -> None:
@@ -320,6 +341,26 @@ def read_prediction_window(
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name, model_version)
     frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
+    return frame
+
+
+def sample_prediction_window(
+    lake: Lake,
+    last_day: date,
+    days: int,
+    rows: int,
+    seed: int,
+    model_name: str | None = None,
+) -> pd.DataFrame:
+    """`read_prediction_window` with at most `rows` rows per model and version: those of
+    lowest md5(seed | prediction id) (src/data/sampling.py), streamed from the table so
+    memory follows `rows`, not the window."""
+    if not lake.table_exists(PREDICTIONS_TABLE):
+        return pd.DataFrame()
+    where = prediction_window_filter(last_day, days, model_name)
+    stream = lake.read_batches(PREDICTIONS_TABLE, where=where)
+    sample = sample_stream(stream, PREDICTION_ID, rows, seed, group_by=(MODEL_NAME, MODEL_VERSION))
+    frame: pd.DataFrame = sample.to_pandas()
     return frame
 
 

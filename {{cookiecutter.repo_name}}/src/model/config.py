@@ -108,10 +108,21 @@ class IntegrationConfig(StrictModel):
     latency_budget_ms: float = Field(default=100, gt=0)
 
 
+class DataConfig(StrictModel):
+    # Training reads at most this many labelled rows: a sample seeded by `seed`, drawn by
+    # the lake's SQL engine (stratified by label for classification), so the training
+    # task's memory is set here and not by the size of the feature store.
+    max_rows: int = Field(default=1_000_000, ge=1)
+    # Rows of the drift reference stored with each model: a seeded sample of the training
+    # rows (all of them when there are fewer).
+    reference_rows: int = Field(default=50_000, ge=1)
+
+
 class TrainingConfig(StrictModel):
     task: Task
     seed: int = 42
     test_size: float = Field(default=0.2, gt=0, lt=1)
+    data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)

@@ -38,6 +38,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.base import BaseEstimator
 
+from src.data.sampling import sample_parquet_file
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
@@ -407,9 +408,16 @@ class MlflowManager:
             run_id=str(version.run_id or ""),
         )
 
-    def load_reference(self, run_id: str) -> pd.DataFrame:
+    def load_reference(
+        self, run_id: str, max_rows: int | None = None, seed: int = 0
+    ) -> pd.DataFrame:
+        """The run's reference set; with `max_rows`, a seeded sample of at most that many
+        rows (references logged before their size was bounded can be large)."""
         with tempfile.TemporaryDirectory() as folder:
             path = self.client.download_artifacts(
                 run_id, f"{REFERENCE_ARTIFACT_DIR}/{REFERENCE_FILE}", folder
             )
-            return pd.read_parquet(path)
+            if max_rows is None:
+                return pd.read_parquet(path)
+            frame: pd.DataFrame = sample_parquet_file(Path(path), max_rows, seed).to_pandas()
+            return frame

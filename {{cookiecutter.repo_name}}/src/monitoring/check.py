@@ -16,11 +16,11 @@ import pandas as pd
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.data.predictions import PREDICTION, read_prediction_window
+from src.data.predictions import PREDICTION, sample_prediction_window
 from src.errors import ProjectError
 from src.model.predictor import Predictor
 from src.monitoring.alerts import Alert, post_alert, runbook
-from src.monitoring.config import MonitoringConfig
+from src.monitoring.config import DriftConfig, MonitoringConfig
 from src.monitoring.drift import (
     ColumnDrift,
     ColumnKind,
@@ -91,10 +91,20 @@ def prediction_kind(predictor: Predictor) -> ColumnKind:
 
 
 def read_current_window(
-    lake: Lake, view: FeatureView, last_day: date, days: int, model_name: str | None = None
+    lake: Lake,
+    view: FeatureView,
+    last_day: date,
+    days: int,
+    model_name: str | None = None,
+    drift: DriftConfig | None = None,
 ) -> pd.DataFrame:
-    """Predictions of the window (of one model), with their labels where they have arrived."""
-    predictions = read_prediction_window(lake, last_day, days, model_name)
+    """Predictions of the window (of one model), with their labels where they have arrived:
+    at most `drift.max_current_rows` per model version, by the seeded rule of
+    config/monitoring.yaml (src/data/sampling.py)."""
+    config = drift or DriftConfig()
+    predictions = sample_prediction_window(
+        lake, last_day, days, config.max_current_rows, config.sample_seed, model_name
+    )
     if predictions.empty:
         return predictions
     return join_labels(lake, view, predictions)

@@ -22,6 +22,12 @@ class DriftConfig(BaseModel):
     prediction_threshold: float | None = Field(default=None, gt=0)
     window_days: int = Field(default=7, ge=1)
     min_rows: int = Field(default=30, ge=1)
+    # Bounded memory: at most this many current rows are checked, those of lowest
+    # md5(sample_seed | prediction_id) per model version (src/data/sampling.py)...
+    max_current_rows: int = Field(default=200_000, ge=1)
+    # ...and at most this many reference rows (a seeded reservoir sample of larger ones).
+    max_reference_rows: int = Field(default=100_000, ge=1)
+    sample_seed: int = 42
 
 
 class QualityConfig(BaseModel):

@@ -16,6 +16,7 @@ import pyarrow as pa
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION_DATE, PREDICTION_ID
+from src.data.sampling import filter_stream_by_keys
 from src.data.tables import LABELS_TABLE
 from src.errors import DataValidationError
 
@@ -88,9 +89,12 @@ def join_labels(lake: Lake, view: FeatureView, predictions: pd.DataFrame) -> pd.
         return joined.assign(**{label: pd.Series(dtype="float64", index=joined.index)})
     # Labels never arrive before their prediction: older label partitions are skipped.
     first_day: date = pd.to_datetime(predictions[PREDICTION_DATE]).min().date()
-    labels = lake.read(
+    # Streamed and matched against the predictions' ids: only their labels are held.
+    stream = lake.read_batches(
         LABELS_TABLE,
         where=f"{LABEL_DATE} >= '{first_day.isoformat()}'",
         columns=[PREDICTION_ID, label],
-    ).to_pandas()
+    )
+    ids = pa.array(predictions[PREDICTION_ID].astype(str).unique(), pa.string())
+    labels = filter_stream_by_keys(stream, PREDICTION_ID, ids).to_pandas()
     return joined.merge(labels, on=PREDICTION_ID, how="left")

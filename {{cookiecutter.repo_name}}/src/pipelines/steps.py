@@ -113,7 +113,12 @@ def run_drift_check(context: ProjectContext, interval: DataInterval) -> Summary:
     config = context.monitoring
     end = interval.end - timedelta(days=1)
     current = read_current_window(
-        context.lake, context.view, end, config.drift.window_days, context.settings.model_name
+        context.lake,
+        context.view,
+        end,
+        config.drift.window_days,
+        context.settings.model_name,
+        config.drift,
     )
     run = context.run_drift_check(
         current,

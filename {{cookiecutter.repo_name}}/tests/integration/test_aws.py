@@ -34,7 +34,12 @@ from src.data.aws_integration import (
     write_parquet,
 )
 from src.data.aws_resources import ensure_aws_resources
-from src.data.feature_store import INGEST_DATE, get_training_set
+from src.data.feature_store import (
+    INGEST_DATE,
+    TrainingSample,
+    point_in_time_training_set,
+    read_training_snapshot,
+)
 from src.data.intervals import DataInterval
 from src.data.lake import (
     AthenaEngine,
@@ -395,6 +400,47 @@ def test_lake_sql_on_aws_is_submitted_to_athena_in_the_workgroup(provisioned: Se
     assert submitted["QueryExecutionContext"]["Database"] == provisioned.aws.athena.database
     output = submitted["ResultConfiguration"]["OutputLocation"]
     assert output.startswith(provisioned.athena_output_location)
+
+
+def test_the_training_set_on_aws_is_one_athena_query_over_the_gold_table(
+    provisioned: Settings,
+) -> None:
+    context = ProjectContext(provisioned)
+    view = context.view
+    land_sample_files(context.store, view, provisioned.aws.s3.raw_prefix, END)
+    run_data_pipeline(
+        context.lake, context.store, view, provisioned.aws.s3.raw_prefix,
+        DataInterval.for_day(END - timedelta(days=1)), quality=context.quality,
+        quality_prefix=provisioned.aws.s3.quality_prefix,
+    )  # fmt: skip
+    names = [*view.key_columns, *view.feature_names, view.label.name]
+    header = {"Data": [{"VarCharValue": name} for name in names]}
+    columns = [
+        {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name, "Label": name,
+         "Type": "varchar", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN",
+         "CaseSensitive": True}
+        for name in names
+    ]  # fmt: skip
+    endpoint = provisioned.aws_endpoint_url or ""
+    moto_api(endpoint, "static/athena/query-results", {
+        "region": "us-east-1", "results": [{"rows": [header], "column_info": columns}],
+    })  # fmt: skip
+
+    frame, snapshot_id = read_training_snapshot(
+        context.lake, view, TrainingSample(max_rows=500, seed=1, stratified=True)
+    )
+
+    assert list(frame.columns) == names and frame.empty
+    current = context.lake.load(view.table).current_snapshot()
+    assert current is not None and snapshot_id == current.snapshot_id
+    athena = boto3.client("athena", endpoint_url=endpoint)
+    workgroup = provisioned.aws.athena.workgroup
+    ids = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
+    queries = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    training = [q["Query"] for q in queries if "first_value" in q["Query"].lower()]
+    assert len(training) == 1
+    assert f"{context.lake.database}.{view.table}" in training[0]
+    assert "LIMIT 500" in training[0].upper()
 
 
 class FailingAthenaProxy(BaseHTTPRequestHandler):

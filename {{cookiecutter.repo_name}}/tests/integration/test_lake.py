@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -11,9 +12,11 @@ import pytest
 from src.context import ProjectContext
 from src.data.feature_store import (
     INGEST_DATE,
+    TrainingSample,
     get_historical_features,
     get_latest_features,
     get_training_set,
+    read_training_snapshot,
 )
 from src.data.lake import Lake
 from src.errors import ProjectError
@@ -114,6 +117,32 @@ def test_sql_joins_tables_on_duckdb(lake: Lake) -> None:
         lake.sql(f"SELECT nope FROM {db}.payments")
 
 
+def test_sql_scans_the_files_lazily_with_added_columns_and_self_joins(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wider = SCHEMA.append(pa.field("currency", pa.string()))
+    lake.create_table("payments", wider, partition_by="day")
+    lake.append("payments", rows(("d", 4.0, DAY_2, "EUR"), schema=wider))
+    lake.overwrite(
+        "payments", rows(("a", 1.5, DAY_1, "USD"), schema=wider), where="day = '2025-01-01'"
+    )
+
+    def no_whole_table(*_: object, **__: object) -> pa.Table:
+        raise AssertionError("the engine read a table whole")
+
+    monkeypatch.setattr(Lake, "read", no_whole_table)
+    db = lake.database
+    result = lake.sql(
+        f"SELECT p.id, p.amount, p.currency, count(*) OVER () AS n FROM {db}.payments p "
+        f"JOIN {db}.payments q ON p.id = q.id ORDER BY p.id"
+    )
+    assert result.to_pylist() == [
+        {"id": "a", "amount": 1.5, "currency": "USD", "n": 3},
+        {"id": "c", "amount": 3.0, "currency": None, "n": 3},
+        {"id": "d", "amount": 4.0, "currency": "EUR", "n": 3},
+    ]
+
+
 def test_fingerprint_ignores_order_and_excluded_columns(lake: Lake) -> None:
     before = lake.fingerprint("payments", exclude=["amount"])
     lake.overwrite(
@@ -170,6 +199,36 @@ def test_partition_values_need_a_partition_column(lake: Lake) -> None:
         lake.partition_values("payments", "amount")
 
 
+def test_read_batches_streams_the_rows_read_gives(lake: Lake) -> None:
+    lake.append("payments", rows(("d", 4.0, DAY_2)))
+    reader = lake.read_batches("payments", where=f"day = '{DAY_2.isoformat()}'", columns=["id"])
+    assert reader.schema.names == ["id"]
+    streamed = sorted(row["id"] for batch in reader for row in batch.to_pylist())
+    assert streamed == ["c", "d"]
+    everything = pa.Table.from_batches(list(lake.read_batches("payments")))
+    assert sorted(everything.to_pylist(), key=lambda row: str(row["id"])) == content(lake)
+
+
+def test_overwrite_batches_replaces_the_rows_of_the_filter(lake: Lake) -> None:
+    chunks = [rows(("x", 9.0, DAY_1)), rows(), rows(("y", 8.0, DAY_1))]
+    snapshot_id = lake.overwrite_batches(
+        "payments", iter(chunks), where=f"day = '{DAY_1.isoformat()}'"
+    )
+    assert [row["id"] for row in content(lake)] == ["c", "x", "y"]
+    assert snapshot_id == lake.snapshots("payments")[-1].snapshot_id
+
+
+def test_a_failing_chunk_stream_leaves_the_rows_as_they_were(lake: Lake) -> None:
+    def failing() -> Iterator[pa.Table]:
+        yield rows(("x", 9.0, DAY_1))
+        raise RuntimeError("scoring failed")
+
+    before = content(lake)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        lake.overwrite_batches("payments", failing(), where=f"day = '{DAY_1.isoformat()}'")
+    assert content(lake) == before
+
+
 def test_missing_table_is_a_clear_error(context: ProjectContext) -> None:
     with pytest.raises(ProjectError, match="does not exist; run the pipeline"):
         context.lake.read("nothing_here")
@@ -198,6 +257,20 @@ def test_training_set_from_the_lake_matches_the_reference(
     assert actual["customer_id"].tolist() == expected["customer_id"].tolist()
     assert actual["spend"].fillna(-1).tolist() == expected["spend"].fillna(-1).tolist()
     assert actual["churned"].tolist() == expected["churned"].astype(int).tolist()
+
+
+def test_the_lake_engine_runs_the_sampled_training_query_at_a_snapshot(
+    random_view_lake: tuple[Lake, pd.DataFrame],
+) -> None:
+    lake, _ = random_view_lake
+    full = get_training_set(lake, SMALL_VIEW)
+    sample = TrainingSample(max_rows=40, seed=2, stratified=True)
+    drawn, snapshot_id = read_training_snapshot(lake, SMALL_VIEW, sample)
+    current = lake.load(SMALL_VIEW.table).current_snapshot()
+    assert current is not None and snapshot_id == current.snapshot_id
+    assert len(full) > 40 and len(drawn) == 40
+    assert abs(drawn["churned"].mean() - full["churned"].mean()) <= 1 / 40 + 1e-9
+    assert set(drawn["customer_id"]) <= set(full["customer_id"])
 
 
 def test_historical_features_for_a_spine_and_latest_values(

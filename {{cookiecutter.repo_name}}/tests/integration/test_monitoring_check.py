@@ -20,6 +20,7 @@ from src.monitoring.check import (
     read_current_window,
     run_monitoring_check,
 )
+from src.monitoring.config import DriftConfig
 from src.monitoring.drift import write_reports
 from src.monitoring.labels import read_labels_file, record_labels
 from src.monitoring.performance import training_metrics_from_tags
@@ -145,3 +146,25 @@ def test_wrong_labels_show_concept_drift_and_shifted_features_drift(
     assert 'drift_check_column_drifted{column="' + features[0] + '"} 1.0' in pushed
     assert post.method == "POST"
     assert "concept drift" in post.body.decode()
+
+
+def test_the_window_is_a_bounded_seeded_sample_with_its_labels(
+    trained_context: ProjectContext, scored: pd.DataFrame
+) -> None:
+    context, label = trained_context, trained_context.view.label.name
+    record_labels(context.lake, context.view, true_labels(context, scored), datetime.now(UTC))
+    full = read_current_window(context.lake, context.view, DAY, 1)
+    bound = DriftConfig(max_current_rows=25, sample_seed=7)
+    first, again = (
+        read_current_window(context.lake, context.view, DAY, 1, drift=bound) for _ in range(2)
+    )
+    other = read_current_window(
+        context.lake, context.view, DAY, 1, drift=DriftConfig(max_current_rows=25, sample_seed=8)
+    )
+    assert len(full) > 25 and len(first) == 25
+    assert set(first[PREDICTION_ID]) == set(again[PREDICTION_ID]) <= set(full[PREDICTION_ID])
+    assert set(first[PREDICTION_ID]) != set(other[PREDICTION_ID])
+    # Each sampled row keeps its own label, joined from the streamed labels table.
+    expected = full.set_index(PREDICTION_ID)[label]
+    assert first.set_index(PREDICTION_ID)[label].equals(expected.loc[first[PREDICTION_ID]])
+    assert first[label].notna().all()

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from src.context import ProjectContext
+from src.data.feature_store import get_training_set
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
 from src.model.metrics import get_metric
@@ -277,3 +278,23 @@ def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> 
     version = manager.client.get_model_version("pickled", "1")
     with pytest.raises(ProjectError, match="not skops"):
         manager.load_version("pickled", version, "production")
+
+
+def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(
+    trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root: Path = tmp_path_factory.mktemp("bounded")
+    context = ProjectContext(isolated_settings(root, data_dir=trained_context.settings.data_dir))
+    config = quick(context.training)
+    full_rows = len(get_training_set(context.lake, context.view))
+    bounded = config.model_copy(
+        update={"data": config.data.model_copy(update={"max_rows": 150, "reference_rows": 40})}
+    )
+    outcome = train(context, bounded)
+    run = context.mlflow.client.get_run(outcome.run_id).data
+    train_rows, holdout_rows = int(run.params["train_rows"]), int(run.params["holdout_rows"])
+    assert full_rows > 150
+    assert train_rows + holdout_rows == 150
+    reference = context.mlflow.load_reference(outcome.run_id)
+    assert len(reference) == 40
+    assert context.view.label.name in reference.columns

@@ -74,7 +74,9 @@ def run_drift_check(
     training = training_metrics_from_tags(dict(version.tags))
     if source_kind == "predictions":
         current = select_model_rows(current, model_name, predictor.version)
-    reference = manager.load_reference(predictor.run_id)
+    reference = manager.load_reference(
+        predictor.run_id, config.drift.max_reference_rows, config.drift.sample_seed
+    )
     outcome = run_monitoring_check(predictor, reference, current, label, training, config, source)
     reports = write_reports(
         outcome.drift, outcome.evidence, reports_dir, stamp, html, outcome.sections()

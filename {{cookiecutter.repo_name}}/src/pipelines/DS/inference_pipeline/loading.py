@@ -1,12 +1,13 @@
 """Step 1: the rows to score for a run date (gold layer) or from a file, schema-checked.
 
-Rows stay in Arrow: a day of the feature store can hold millions of rows, and pandas
-would copy them twice before the model sees them.
+Rows stay in Arrow and come as a stream of record batches: a day of the feature store can
+hold tens of millions of rows, and only one batch of them is in memory at a time. A
+scoring file is read whole (it is one batch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -19,12 +20,16 @@ from src.data.lake import Lake
 from src.errors import DataValidationError
 
 
-def load_scoring_rows(lake: Lake, view: FeatureView, day: date) -> pa.Table:
-    columns = [*view.key_columns, *view.feature_names]
-    table = lake.read(view.table, where=f"{INGEST_DATE} = '{day.isoformat()}'", columns=columns)
-    if table.num_rows == 0:
+def stream_scoring_rows(lake: Lake, view: FeatureView, day: date) -> Iterator[pa.Table]:
+    """The day's gold rows (keys and features), batch by batch; an empty day is an error
+    at once, found from the table's metadata before any row is read."""
+    where = f"{INGEST_DATE} = '{day.isoformat()}'"
+    if lake.count(view.table, where=where) == 0:
         raise DataValidationError(f"{view.table} has no rows for {day}; nothing to score")
-    return table
+    reader = lake.read_batches(
+        view.table, where=where, columns=[*view.key_columns, *view.feature_names]
+    )
+    return (pa.Table.from_batches([batch]) for batch in reader if batch.num_rows)
 
 
 def load_scoring_file(path: Path) -> pd.DataFrame:

@@ -1,10 +1,17 @@
-"""Step 5: predictions to the object store and the Iceberg table, replacing the model's day."""
+"""Step 5: predictions to the object store and the Iceberg table, replacing the model's day.
+
+The scored batches go to a local Parquet file as they come (`PredictionFile`); that file
+is then uploaded whole and appended to the table in chunks, so neither write holds the
+day in memory.
+"""
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
+from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,11 +20,13 @@ from src.data.aws_integration import ObjectStore
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import (
-    ScoredRows,
     batch_files_prefix,
-    replace_batch_predictions,
-    scored_rows_table,
+    predictions_schema,
+    replace_batch_prediction_chunks,
 )
+
+# Rows per chunk appended to the predictions table: the memory of the table write.
+APPEND_CHUNK_ROWS = 500_000
 
 
 def predictions_key(processed_prefix: str, day: date, model_name: str) -> str:
@@ -27,29 +36,53 @@ def predictions_key(processed_prefix: str, day: date, model_name: str) -> str:
     )
 
 
+class PredictionFile:
+    """A Parquet file in the predictions schema, written batch by batch."""
+
+    def __init__(self, path: Path, view: FeatureView) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer = pq.ParquetWriter(path, predictions_schema(view))
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> PredictionFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_chunks(path: Path, rows: int = APPEND_CHUNK_ROWS) -> Iterator[pa.Table]:
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=rows):
+        yield pa.Table.from_batches([batch])
+
+
 def store_predictions(
     lake: Lake,
     store: ObjectStore,
     view: FeatureView,
-    scored: ScoredRows,
+    path: Path,
     processed_prefix: str,
     day: date,
-) -> tuple[str, pa.Table]:
-    """Write the day's file (overwritten on a rerun) and replace its rows in the table.
-
-    The two writes run side by side: Parquet encoding releases the GIL, and each is about
-    as long as the model call itself.
-    """
-    table = scored_rows_table([scored], view)
-    key = predictions_key(processed_prefix, day, scored.model_name)
+    model_name: str,
+) -> str:
+    """Upload the day's file (overwritten on a rerun) and replace the model's rows of the
+    day in the table with its rows, in one snapshot. The two run side by side."""
+    key = predictions_key(processed_prefix, day, model_name)
     with ThreadPoolExecutor(max_workers=1) as executor:
-        file_written = executor.submit(put_parquet, store, key, table)
-        replace_batch_predictions(lake, view, table, day, scored.model_name)
-        file_written.result()
-    return store.uri(key), table
-
-
-def put_parquet(store: ObjectStore, key: str, table: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    store.put_bytes(key, buffer.getvalue())
+        uploaded = executor.submit(store.upload_file, path, key)
+        replace_batch_prediction_chunks(lake, view, read_chunks(path), day, model_name)
+        uploaded.result()
+    return store.uri(key)

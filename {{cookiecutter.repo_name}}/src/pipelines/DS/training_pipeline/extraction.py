@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from src.data.feature_store import FeatureView, get_training_set
+from src.data.feature_store import FeatureView, TrainingSample, read_training_snapshot
 from src.data.lake import Lake
 from src.errors import DataValidationError
 
@@ -23,10 +23,7 @@ class Extract:
     location: str
 
 
-def extract_training_set(
-    lake: Lake, view: FeatureView, snapshot_id: int | None = None
-) -> pd.DataFrame:
-    frame = get_training_set(lake, view, snapshot_id)
+def check_training_set(frame: pd.DataFrame, view: FeatureView) -> pd.DataFrame:
     if len(frame) < MIN_TRAINING_ROWS:
         raise DataValidationError(
             f"{view.table} holds {len(frame)} labelled rows; training needs at least "
@@ -48,12 +45,12 @@ def extract_training_set(
     return frame
 
 
-def extract_snapshot(lake: Lake, view: FeatureView) -> Extract:
-    """The training set as of the view's current snapshot, and that snapshot's id: a write
-    landing during the read cannot mix into the rows the model is tagged with."""
-    table = lake.load(view.table)
-    snapshot = table.current_snapshot()
-    snapshot_id = snapshot.snapshot_id if snapshot is not None else None
-    frame = extract_training_set(lake, view, snapshot_id)
+def extract_snapshot(lake: Lake, view: FeatureView, sample: TrainingSample) -> Extract:
+    """The training set (at most `sample.max_rows` rows) as of one snapshot of the view, and
+    that snapshot's id: a write landing during the read cannot mix into the rows the model
+    is tagged with."""
+    frame, snapshot_id = read_training_snapshot(lake, view, sample)
     tag = str(snapshot_id) if snapshot_id is not None else NO_SNAPSHOT
-    return Extract(frame, view.table, tag, str(table.location()))
+    return Extract(
+        check_training_set(frame, view), view.table, tag, lake.load(view.table).location()
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from src.data.feature_store import FeatureView
+from src.data.feature_store import FeatureView, TrainingSample
 from src.data.lake import Lake
 from src.data.leases import LeaseGuard, unguarded
 from src.model.config import TrainingConfig
@@ -74,7 +74,12 @@ def run_training_pipeline(
     """The six steps; `guard` holds the promotion lease while `production` moves."""
     report = progress or SilentProgress()
     report.step("extraction")
-    extract = extract_snapshot(lake, view)
+    training_sample = TrainingSample(
+        max_rows=config.data.max_rows,
+        seed=config.seed,
+        stratified=config.task == "classification",
+    )
+    extract = extract_snapshot(lake, view, training_sample)
     report.step("preprocessing")
     check_feature_settings(view, config)
     config = with_segment_feature(extract.frame, view, config)

@@ -56,11 +56,14 @@ def current_git_commit() -> str:
 def build_reference(
     candidate: Any, split: DatasetSplit, view: FeatureView, config: TrainingConfig
 ) -> pd.DataFrame:
-    """The training features with their label and the candidate's predictions."""
-    reference = split.x_train.copy()
-    reference[view.label.name] = split.y_train
+    """A seeded sample of the training features (at most `data.reference_rows` rows) with
+    their label and the candidate's predictions: what drift checks compare against, of a
+    size set by configuration, not by the training set."""
+    rows = min(config.data.reference_rows, len(split.x_train))
+    reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()
+    reference[view.label.name] = split.y_train.loc[reference.index]
     scorer = Predictor(candidate, config.task, view.feature_names, "candidate", "", "", "")
-    reference[PREDICTION] = scorer.predict_frame(split.x_train)[PREDICTION]
+    reference[PREDICTION] = scorer.predict_frame(reference[view.feature_names])[PREDICTION]
     return reference.reset_index(drop=True)
 
 

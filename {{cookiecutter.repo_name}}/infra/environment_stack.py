@@ -42,7 +42,6 @@ from infra.task_roles import (
     construct_name,
     ecs_tasks_principal,
 )
-from src.context import FEATURES_FILE
 from src.data.access import (
     database_location,
     describe_orchestrator_access,
@@ -56,7 +55,7 @@ from src.orchestration import (
     EcsStep,
     task_definition_family,
 )
-from src.settings import EnvironmentDeployment, ServiceSize, Settings
+from src.settings import FEATURES_FILE, EnvironmentDeployment, ServiceSize, Settings
 
 IMAGE_TAG_PARAMETER = "ImageTag"
 # The steps that talk to the MLflow server: only their containers get its credentials.

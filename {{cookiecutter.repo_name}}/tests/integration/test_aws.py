@@ -37,7 +37,7 @@ from src.data.aws_resources import ensure_aws_resources
 from src.data.feature_store import (
     INGEST_DATE,
     TrainingSample,
-    point_in_time_training_set,
+    get_training_set,
     read_training_snapshot,
 )
 from src.data.intervals import DataInterval

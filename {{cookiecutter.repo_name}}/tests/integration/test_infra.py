@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from src.context import FEATURES_FILE
 from src.data.access import (
     ATHENA_QUERY_ACTIONS,
     TaskAccess,
@@ -23,7 +22,7 @@ from src.data.access import (
 )
 from src.data.feature_store import load_feature_view
 from src.orchestration import CONTAINER_NAME, ECS_STEPS, LOG_STREAM_PREFIX, task_definition_family
-from src.settings import PROJECT_ROOT
+from src.settings import FEATURES_FILE, PROJECT_ROOT
 from tests.infra_templates import (
     ACCOUNT,
 {%- if cookiecutter.ci_provider == "github" %}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.context import FEATURES_FILE
 from src.data.access import (
     ALL_TABLES,
     ATHENA_STEPS,
@@ -26,6 +25,7 @@ from src.data.tables import (
     silver_table,
 )
 from src.orchestration import ECS_STEPS
+from src.settings import FEATURES_FILE
 from tests.conftest import isolated_settings
 
 

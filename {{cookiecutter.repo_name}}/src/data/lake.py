@@ -781,9 +781,9 @@ def _literal_value(node: exp.Expr) -> str | int | float | None:
 
 def _referenced_tables(sql: str, lake: Lake) -> list[str]:
     named = set(re.findall(rf"\b{re.escape(lake.database)}\.(\w+)", sql))
-    if not named:
-        return []
-    return [table for table in lake.list_tables() if table in named]
+    # One lookup per named table (glue:GetTable on AWS), not a listing of the database:
+    # a task's role grants the tables it reads, not every table's name.
+    return sorted(table for table in named if lake.table_exists(table))
 
 
 def _compatible_schema(schema: pa.Schema) -> pa.Schema:

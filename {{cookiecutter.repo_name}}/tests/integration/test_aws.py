@@ -408,8 +408,10 @@ def test_the_training_set_on_aws_is_one_athena_query_over_the_gold_table(
     context = ProjectContext(provisioned)
     view = context.view
     land_sample_files(context.store, view, provisioned.aws.s3.raw_prefix, END)
+    # The gold table built on DuckDB over Glue and S3 (moto runs no Athena statement).
+    duckdb_lake = Lake(context.lake.catalog, context.lake.database, DuckDbEngine())
     run_data_pipeline(
-        context.lake, context.store, view, provisioned.aws.s3.raw_prefix,
+        duckdb_lake, context.store, view, provisioned.aws.s3.raw_prefix,
         DataInterval.for_day(END - timedelta(days=1)), quality=context.quality,
         quality_prefix=provisioned.aws.s3.quality_prefix,
     )  # fmt: skip

@@ -34,6 +34,7 @@ def main() -> int:
     parser.add_argument("--max-rows", default="200000", help="training's max_rows")
     parser.add_argument("--phases", nargs="+", help="default: every phase")
     parser.add_argument("--workdir", type=Path, help="Where the lakes go (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep each size's lake")
     parser.add_argument("--output", type=Path, default=RESULTS / "data.json")
     args = parser.parse_args()
     project = prepare_project(args.project)
@@ -45,6 +46,8 @@ def main() -> int:
         arguments += ["--phases", *args.phases]
     if args.workdir:
         arguments += ["--workdir", str(args.workdir.resolve())]
+    if args.keep:
+        arguments.append("--keep")
     return run_in_project(project, HERE / "data_benchmark.py", *arguments)
 
 

@@ -3,12 +3,12 @@
 Tables are addressed by short names (see `src.data.tables`) inside the project's
 database. SQL is written once, in DuckDB's dialect, naming tables `<database>.<table>`:
 
-- locally and in compose (`DuckDbEngine`), DuckDB runs it over PyIceberg scans of the
-  tables it names. Each scan reads only the columns the query mentions and, where the
-  query filters a table it reads once and directly, only the files that filter keeps
-  (the interval filter on `ingest_date` prunes by partition); a table read once streams
-  in record batches. DuckDB works under `duckdb.memory_limit` and spills to a temporary
-  folder beyond it, so a query's memory does not grow with the tables.
+- locally and in compose (`DuckDbEngine`), DuckDB runs it over the tables it names.
+  Only the files the query's filter can match are listed (the interval filter on
+  `ingest_date` prunes by partition); local files are DuckDB's own Parquet scans, files
+  in object storage PyArrow datasets or streams. DuckDB works under
+  `duckdb.memory_limit` and spills to a temporary folder beyond it, and a transform's
+  result goes to its table in chunks, so memory does not grow with the tables.
 - on AWS (`AthenaEngine`), SQLGlot transpiles the same text to Athena's dialect (Trino),
   and Athena runs it where the tables are, in the Glue catalog.
 
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset
+import pyarrow.fs
 import sqlglot
 from pyiceberg import expressions as iceberg
 from pyiceberg.catalog import Catalog
@@ -44,6 +45,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
+from pyiceberg.schema import Schema
 from pyiceberg.table import DataScan, Table
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -68,6 +70,67 @@ class Replacement:
 
     rows: int
     snapshot_id: int | None
+
+
+# Rows per chunk a DuckDB result is written to a table in (`DuckDbEngine.replace`).
+REPLACE_CHUNK_ROWS = 1_000_000
+
+# Batches of a row group read ahead of the consumer (`DataFiles.row_group_reader`).
+READ_AHEAD_BATCHES = 2
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """A table's Parquet data files that PyArrow and DuckDB can read without Iceberg's
+    reader (`Lake.data_files`): where they are and the table's schema."""
+
+    filesystem: pa.fs.FileSystem
+    paths: list[str]
+    schema: pa.Schema
+    local: bool
+
+    def dataset(self) -> pa.dataset.Dataset:
+        return pa.dataset.dataset(
+            self.paths, schema=self.schema, format="parquet", filesystem=self.filesystem
+        )
+
+    def row_group_reader(
+        self,
+        table_schema: Schema,
+        row_filter: BooleanExpression,
+        columns: Sequence[str] | None = None,
+    ) -> pa.RecordBatchReader:
+        """The rows matching `row_filter`, one file and one row group after the other.
+
+        Pulled one row group at a time: a dataset scanner would read ahead as far as
+        the files go while the consumer is slower (scoring, say), holding the table's
+        rows instead of a row group's. Row groups the filter rules out by their
+        statistics are not read.
+        """
+        from pyiceberg.expressions.visitors import bind
+        from pyiceberg.io.pyarrow import expression_to_pyarrow
+
+        whole = self.dataset()
+        names = list(columns) if columns else whole.schema.names
+        target = pa.schema([whole.schema.field(name) for name in names])
+        arrow_filter = (
+            None
+            if row_filter == AlwaysTrue()
+            else expression_to_pyarrow(bind(table_schema, row_filter, case_sensitive=True))
+        )
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for fragment in whole.get_fragments():
+                for group in fragment.split_by_row_group(arrow_filter, schema=whole.schema):
+                    yield from group.to_batches(
+                        schema=whole.schema,
+                        columns=names,
+                        filter=arrow_filter,
+                        batch_readahead=READ_AHEAD_BATCHES,
+                        fragment_readahead=1,
+                    )
+
+        return pa.RecordBatchReader.from_batches(target, batches())
 
 
 class SqlEngine(Protocol):
@@ -310,20 +373,21 @@ class Lake:
         where: str | BooleanExpression | None = None,
         columns: Sequence[str] | None = None,
     ) -> pa.RecordBatchReader:
-        """`read` as a stream of record batches: one Parquet row group at a time is in
-        memory, however many rows match.
+        """`read` as a stream of record batches: about one Parquet row group at a time is
+        in memory, however many rows match and however large the table's files are.
 
-        PyIceberg's own `to_arrow_batch_reader` reads every file of the scan whole (and
-        several at once) before the first batch comes out; its per-file reader, used here
-        one file after the other, yields a file's batches as they are decoded.
+        PyIceberg's own readers buffer a whole data file (`to_arrow_batch_reader` several
+        at once) before its first batch comes out. Where the files need no Iceberg reader
+        (`data_files`) they are scanned row group by row group, each read ahead only once;
+        otherwise PyIceberg's per-file reader is used one file after the other.
         """
+        loaded = self.load(table)
+        row_filter = _row_filter(where)
+        files = self.data_files(table, row_filter)
+        if files is not None:
+            return files.row_group_reader(loaded.schema(), row_filter, columns)
         from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files, schema_to_pyarrow
 
-        loaded = self.load(table)
-        if isinstance(where, str):
-            row_filter: BooleanExpression = parse_filter(where)
-        else:
-            row_filter = where if where is not None else AlwaysTrue()
         scan = loaded.scan(
             row_filter=row_filter, selected_fields=tuple(columns) if columns else ("*",)
         )
@@ -339,49 +403,68 @@ class Lake:
 
         return pa.RecordBatchReader.from_batches(target, batches())
 
-    def dataset(self, table: str) -> pa.dataset.Dataset | None:
-        """The current snapshot's data files as a PyArrow dataset, or None when they need
-        Iceberg's own reader (delete files, or a FileIO other than PyArrow's).
+    def data_files(
+        self, table: str, where: str | BooleanExpression | None = None
+    ) -> DataFiles | None:
+        """The current snapshot's data files that may hold rows matching `where` (the
+        manifests prune them), or None when they need Iceberg's own reader: delete files,
+        a FileIO other than PyArrow's, or files on more than one file system.
 
-        DuckDB scans a dataset lazily, as often as a query names it, reading only the
-        columns and row groups the query needs, so a query over a large table does not
-        hold the table. The project only adds columns (`create_table`), so files match
-        the table's schema by name; columns older files lack read as null.
+        The project only adds columns (`create_table`), so files match the table's
+        schema by name; columns older files lack read as null.
         """
-        import pyarrow.dataset as ds
         from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
 
         loaded = self.load(table)
         if not isinstance(loaded.io, PyArrowFileIO):
             return None
-        tasks = list(loaded.scan().plan_files())
+        tasks = list(loaded.scan(row_filter=_row_filter(where)).plan_files())
         if any(task.delete_files for task in tasks):
             return None
-        schema = schema_to_pyarrow(loaded.schema(), include_field_ids=False)
         locations = [PyArrowFileIO.parse_location(task.file.file_path) for task in tasks]
         systems = {(scheme, netloc) for scheme, netloc, _ in locations}
         if len(systems) > 1:
             return None
         scheme, netloc = next(iter(systems), ("file", None))
-        filesystem = loaded.io.fs_by_scheme(scheme, netloc)
-        paths = [path for _, _, path in locations]
-        return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+        return DataFiles(
+            filesystem=loaded.io.fs_by_scheme(scheme, netloc),
+            paths=[path for _, _, path in locations],
+            schema=schema_to_pyarrow(loaded.schema(), include_field_ids=False),
+            local=scheme == "file",
+        )
+
+    def dataset(self, table: str) -> pa.dataset.Dataset | None:
+        """The current snapshot's data files as a PyArrow dataset (`data_files`), or None
+        when they need Iceberg's own reader.
+
+        DuckDB scans a dataset lazily, as often as a query names it, reading only the
+        columns and row groups the query needs, so a query over a large table does not
+        hold the table.
+        """
+        files = self.data_files(table)
+        return None if files is None else files.dataset()
 
     def overwrite_batches(
-        self, table: str, chunks: Iterable[pa.Table], where: str | BooleanExpression
+        self,
+        table: str,
+        chunks: Iterable[pa.Table],
+        where: str | BooleanExpression,
+        properties: dict[str, str] | None = None,
     ) -> int | None:
         """`overwrite` from a stream of chunks: the rows matching `where` are deleted and
         each chunk appended, all in one transaction, so readers see the old rows or all
-        the new ones. Returns the new current snapshot id."""
+        the new ones; `properties` go into the summary of each of its snapshots. Returns
+        the new current snapshot id."""
         row_filter = parse_filter(where) if isinstance(where, str) else where
         loaded = self.load(table)
+        summary = properties or {}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Delete operation did not match any records")
             with loaded.transaction() as transaction:
-                transaction.delete(row_filter)
+                transaction.delete(row_filter, snapshot_properties=summary)
                 for chunk in chunks:
                     if chunk.num_rows:
-                        transaction.append(_compatible_table(chunk))
+                        transaction.append(_compatible_table(chunk), snapshot_properties=summary)
         snapshot = self.load(table).current_snapshot()
         return None if snapshot is None else int(snapshot.snapshot_id)
 
@@ -495,19 +578,33 @@ class ScanPlan:
 
 
 class DuckDbEngine:
-    """Runs SQL in DuckDB over PyIceberg scans of the tables the query names.
+    """Runs SQL in DuckDB over the tables the query names.
 
-    Memory stays under `memory_limit`: each scan reads only what the query needs
-    (`plan_scan`), a table the plan reads once streams in record batches, another is
-    scanned as a lazy dataset of its files (`Lake.dataset`) or, where Iceberg's own reader
-    is needed, loaded into DuckDB's storage; DuckDB spills to `temp_directory`.
+    Memory stays under `memory_limit`: each table is read only as far as the query needs
+    (`plan_scan`). Local data files are DuckDB's own Parquet scans (columns, filters and
+    row groups pushed down, as often as the query names the table); files elsewhere are
+    a lazy PyArrow dataset, or a stream of record batches where the plan reads the table
+    once; where Iceberg's own reader is needed, the rows go into DuckDB's storage.
+    DuckDB spills to `temp_directory` past the limit.
     """
 
-    def __init__(self, memory_limit: str = "2GB", temp_directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        memory_limit: str = "2GB",
+        temp_directory: Path | None = None,
+        chunk_rows: int = REPLACE_CHUNK_ROWS,
+    ) -> None:
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
+        self.chunk_rows = chunk_rows
 
     def query(self, lake: Lake, sql: str) -> pa.Table:
+        with self._session(lake, sql) as relation:
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    @contextlib.contextmanager
+    def _session(self, lake: Lake, sql: str) -> Iterator[duckdb.DuckDBPyRelation | None]:
+        """`sql`'s relation in a connection of its own, over the tables it names."""
         try:
             tree: exp.Expr | None = sqlglot.parse_one(sql, read=LAKE_DIALECT)
         except SqlglotError:
@@ -521,49 +618,61 @@ class DuckDbEngine:
                 config={"memory_limit": self.memory_limit, "temp_directory": scratch},
             )
             try:
-                return self._run(connection, lake, sql, tree)
+                connection.execute("SET TimeZone = 'UTC'")
+                connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
+                for table in _referenced_tables(sql, lake):
+                    self._attach(connection, lake, table, tree)
+                yield connection.sql(sql)
             except duckdb.Error as error:
                 raise ProjectError(f"SQL failed: {error}") from error
             finally:
                 connection.close()
 
-    def _run(
+    def _attach(
         self,
         connection: duckdb.DuckDBPyConnection,
         lake: Lake,
-        sql: str,
+        table: str,
         tree: exp.Expr | None,
-    ) -> pa.Table:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{lake.database}"')
-        for table in _referenced_tables(sql, lake):
-            loaded = lake.load(table)
-            schema = [field.name for field in loaded.schema().fields]
-            plan = (
-                plan_scan(tree, lake.database, table, schema)
-                if tree is not None
-                else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
-            )
-            name = f'"{lake.database}"."{table}"'
-            # Scanned more than once: a stream can be read only once. A lazy dataset of the
-            # table's files can be scanned again (DuckDB pushes columns and filters into
-            # it); where Iceberg's own reader is needed, the rows go into DuckDB's storage.
-            dataset = None if plan.read_once else lake.dataset(table)
-            if dataset is not None:
-                connection.register(f"arrow_{table}", dataset)
-                connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
-                continue
-            reader = lake.scan(
-                table, where=plan.row_filter, columns=plan.columns
-            ).to_arrow_batch_reader()
-            connection.register(f"arrow_{table}", reader)
-            if plan.read_once:
-                connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
-            else:
-                connection.execute(f'CREATE TABLE {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
-                connection.unregister(f"arrow_{table}")
-        relation = connection.sql(sql)
-        return relation.to_arrow_table() if relation is not None else pa.table({})
+    ) -> None:
+        """Make `<database>.<table>` a name the query can read."""
+        loaded = lake.load(table)
+        schema = [field.name for field in loaded.schema().fields]
+        plan = (
+            plan_scan(tree, lake.database, table, schema)
+            if tree is not None
+            else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
+        )
+        name = f'"{lake.database}"."{table}"'
+        files = lake.data_files(table, plan.row_filter)
+        if files is not None and files.local:
+            # An empty relation of the table's schema, unioned by name with the files:
+            # the view has every column in the table's types, null where files lack it.
+            connection.register(f"schema_{table}", files.schema.empty_table())
+            source = f'SELECT * FROM "schema_{table}"'  # noqa: S608  # nosec B608
+            if files.paths:
+                paths = ", ".join("'" + path.replace("'", "''") + "'" for path in files.paths)
+                source += (
+                    " UNION ALL BY NAME SELECT * FROM "  # noqa: S608  # nosec B608
+                    f"read_parquet([{paths}], union_by_name = true)"
+                )
+            connection.execute(f"CREATE VIEW {name} AS {source}")
+            return
+        # Scanned more than once: a stream can be read only once. A lazy dataset of the
+        # table's files can be scanned again (DuckDB pushes columns and filters into it).
+        if files is not None and not plan.read_once:
+            connection.register(f"arrow_{table}", files.dataset())
+            connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+            return
+        reader = lake.scan(
+            table, where=plan.row_filter, columns=plan.columns
+        ).to_arrow_batch_reader()
+        connection.register(f"arrow_{table}", reader)
+        if plan.read_once:
+            connection.execute(f'CREATE VIEW {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+        else:
+            connection.execute(f'CREATE TABLE {name} AS SELECT * FROM "arrow_{table}"')  # noqa: S608  # nosec B608
+            connection.unregister(f"arrow_{table}")
 
     def replace(
         self,
@@ -574,25 +683,41 @@ class DuckDbEngine:
         column: str,
         properties: dict[str, str],
     ) -> Replacement:
-        """DuckDB computes the rows, PyIceberg replaces the interval with them in one snapshot.
+        """DuckDB computes the rows, PyIceberg replaces the interval with them in one
+        transaction (its last snapshot carries `properties`).
 
-        The interval's result rows (not the tables the query reads) are in memory while
-        PyIceberg writes them: one day of silver or gold, say.
+        The rows go from DuckDB to PyIceberg in chunks of `chunk_rows`, each written as
+        it comes: memory holds DuckDB's working set and one chunk, not the interval.
         """
         schema = lake.load(table).schema().as_arrow()
-        data = self.query(lake, query)
-        try:
-            rows = data.rename_columns(schema.names).cast(schema)
-        except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise ProjectError(
-                f"the query's rows do not fit {lake.identifier(table)}: {error}"
-            ) from error
         where = iceberg.And(
             iceberg.GreaterThanOrEqual(term=column, value=interval.start.isoformat()),
             iceberg.LessThan(term=column, value=interval.end.isoformat()),
         )
-        snapshot = lake.overwrite(table, rows, where=where, properties=properties)
-        return Replacement(rows=rows.num_rows, snapshot_id=snapshot)
+        written = 0
+
+        def chunks(relation: duckdb.DuckDBPyRelation) -> Iterator[pa.Table]:
+            nonlocal written
+            reader = relation.fetch_record_batch(self.chunk_rows)
+            for batch in reader:
+                try:
+                    chunk = pa.Table.from_batches([batch]).rename_columns(schema.names).cast(schema)
+                except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                    raise ProjectError(
+                        f"the query's rows do not fit {lake.identifier(table)}: {error}"
+                    ) from error
+                written += chunk.num_rows
+                yield chunk
+
+        with self._session(lake, query) as relation:
+            if relation is None:
+                raise ProjectError(f"the query for {lake.identifier(table)} selects no rows")
+            snapshot = lake.overwrite_batches(table, chunks(relation), where, properties)
+        if written == 0:
+            # Nothing appended: an empty overwrite still commits the interval as empty
+            # with its properties, as a replacement with rows would.
+            snapshot = lake.overwrite(table, schema.empty_table(), where, properties)
+        return Replacement(rows=written, snapshot_id=snapshot)
 
 
 class AthenaEngine:
@@ -795,6 +920,12 @@ def _compatible_schema(schema: pa.Schema) -> pa.Schema:
         for field in schema
     ]
     return pa.schema(fields, metadata=schema.metadata)
+
+
+def _row_filter(where: str | BooleanExpression | None) -> BooleanExpression:
+    if isinstance(where, str):
+        return parse_filter(where)
+    return where if where is not None else AlwaysTrue()
 
 
 def _compatible_table(data: pa.Table) -> pa.Table:

@@ -548,11 +548,12 @@ def build_silver_queries(
     conditions = _row_conditions(config, view)
     ctes, last, rule, reason = _judged_ctes(view, config, conditions, bronze, interval_sql)
     with_clause = "WITH " + ", ".join(f"{name} AS ({body})" for name, body in ctes)
-    keys = ", ".join(_q(c) for c in view.key_columns)
     silver_columns = ", ".join(_q(name) for name in view.silver_schema().names)
+    # Unsorted: ordering the interval's rows would cost a sort of all of them (spilled
+    # to disk past the engine's memory) and no reader relies on the order of a table.
     silver = (
         f"{with_clause} SELECT {silver_columns} FROM {last} "  # noqa: S608  # nosec B608
-        f"WHERE {rule} IS NULL ORDER BY {keys}"
+        f"WHERE {rule} IS NULL"
     )
     raw = set(contract_names(view))
     rejected_columns = ", ".join(

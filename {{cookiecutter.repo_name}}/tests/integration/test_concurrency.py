@@ -6,11 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
+import pyarrow as pa
 import pytest
 
 from src.context import ProjectContext
@@ -98,19 +100,25 @@ def test_silver_commit_names_the_quarantine_snapshot_it_goes_with(
     context, view = lake_context, lake_context.view
     interval = DataInterval.for_day(DAY)
     silver_before = context.lake.fingerprint(silver_table(view.dataset))
-    original = context.lake.overwrite
+    original = context.lake.overwrite_batches
 
-    def fail_on_silver(table: str, *args: object, **kwargs: object) -> int | None:
-        if table == silver_table(view.dataset):
+    def fail_on_silver(table: str, chunks: Iterable[pa.Table], *args: Any, **kwargs: Any) -> Any:
+        if table != silver_table(view.dataset):
+            return original(table, chunks, *args, **kwargs)
+
+        def dying() -> Iterator[pa.Table]:
+            yield next(iter(chunks))  # one chunk of silver written, then the process dies
             raise OSError("the process died between the two commits")
-        return original(table, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(context.lake, "overwrite", fail_on_silver)
+        return original(table, dying(), *args, **kwargs)
+
+    monkeypatch.setattr(context.lake, "overwrite_batches", fail_on_silver)
     with pytest.raises(OSError, match="between the two commits"):
         build_silver(context.lake, view, interval, context.quality)
-    # Quarantine landed first; silver, what gold reads, is as it was.
+    # Quarantine landed first; silver, what gold reads, is as it was: its written chunk
+    # was never committed.
     assert context.lake.fingerprint(silver_table(view.dataset)) == silver_before
-    monkeypatch.setattr(context.lake, "overwrite", original)
+    monkeypatch.setattr(context.lake, "overwrite_batches", original)
     result = build_silver(context.lake, view, interval, context.quality)
     where = interval.filter(INGEST_DATE)
     bronze_rows = context.lake.read(bronze_table(view.dataset), where=where).num_rows

@@ -20,7 +20,7 @@ from pyiceberg import expressions as iceberg
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.intervals import DataInterval
-from src.data.lake import DuckDbEngine, Lake, interval_predicate
+from src.data.lake import DataFiles, DuckDbEngine, Lake, interval_predicate
 from src.data.quality import REJECT_REASON, REJECT_RULE, QualityReport, check_freshness
 from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.gold import build_gold
@@ -113,20 +113,21 @@ def test_freshness_reads_the_newest_valid_event_from_the_counts(context: Project
     assert newest.isoformat() in fresh.message
 
 
-def test_duckdb_scans_only_the_interval_and_the_columns_a_query_needs(
+def test_duckdb_reads_only_the_files_of_the_interval_a_query_filters(
     context: ProjectContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = context.lake
     land_bronze(lake, DAY)
     land_bronze(lake, DAY + timedelta(days=1))
-    scans: list[tuple[str, Any, Any]] = []
-    scan = Lake.scan
+    listed: list[tuple[str, Any, DataFiles | None]] = []
+    data_files = Lake.data_files
 
-    def recording_scan(self: Lake, table: str, where: Any = None, columns: Any = None) -> Any:
-        scans.append((table, where, columns))
-        return scan(self, table, where=where, columns=columns)
+    def recording_data_files(self: Lake, table: str, where: Any = None) -> DataFiles | None:
+        files = data_files(self, table, where)
+        listed.append((table, where, files))
+        return files
 
-    monkeypatch.setattr(Lake, "scan", recording_scan)
+    monkeypatch.setattr(Lake, "data_files", recording_data_files)
     bronze = lake.identifier(bronze_table(VIEW.dataset))
     counted = lake.sql(
         f"SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM {bronze} "
@@ -134,18 +135,38 @@ def test_duckdb_scans_only_the_interval_and_the_columns_a_query_needs(
     )
 
     assert counted.to_pylist() == [{"n": 23, "customers": 19}]
-    [(table, where, columns)] = scans
+    [(table, where, files)] = listed
     assert table == bronze_table(VIEW.dataset)
-    assert columns == ("customer_id", INGEST_DATE)
     assert where == iceberg.And(
         iceberg.GreaterThanOrEqual(term=INGEST_DATE, value=DAY.isoformat()),
         iceberg.LessThan(term=INGEST_DATE, value=(DAY + timedelta(days=1)).isoformat()),
     )
-    # Read twice (a self-join): loaded whole into DuckDB's table, the answer is the same.
+    # The manifests pruned the other day's files: DuckDB never opens them.
+    assert files is not None and files.local and files.paths
+    assert all(f"{INGEST_DATE}={DAY.isoformat()}" in path for path in files.paths)
+    # Read twice (a self-join): DuckDB scans the files twice, the answer is the same.
     pairs = lake.sql(
         f"SELECT count(*) AS n FROM {bronze} a JOIN {bronze} b USING (_source_row, _source_file)"
     )
     assert pairs.to_pylist() == [{"n": 2 * 2 * 23}]
+
+
+def test_duckdb_reads_a_column_older_files_lack_as_null(context: ProjectContext) -> None:
+    lake = context.lake
+    lake.create_table("widened", pa.schema([("id", pa.int64())]))
+    lake.append("widened", pa.table({"id": pa.array([1, 2], pa.int64())}))
+    wider = pa.schema([("id", pa.int64()), ("score", pa.float64())])
+    lake.create_table("widened", wider)
+    lake.append("widened", pa.table({"id": [3], "score": [0.5]}, schema=wider))
+
+    rows = lake.sql(f"SELECT id, score FROM {lake.identifier('widened')} ORDER BY id")
+
+    assert rows.to_pylist() == [
+        {"id": 1, "score": None},
+        {"id": 2, "score": None},
+        {"id": 3, "score": 0.5},
+    ]
+    assert rows.schema.field("score").type == pa.float64()
 
 
 def test_duckdb_runs_under_the_configured_memory_limit_and_spills_to_its_folder(
@@ -164,3 +185,29 @@ def test_duckdb_runs_under_the_configured_memory_limit_and_spills_to_its_folder(
     assert found[0]["memory"] == expected
     assert Path(found[0]["folder"]).parent == spill
     assert list(spill.iterdir()) == []  # each query's folder goes with it
+
+
+def test_a_replacement_written_in_chunks_commits_every_row_in_one_transaction(
+    context: ProjectContext,
+) -> None:
+    land_bronze(context.lake, DAY)
+    whole = build_silver(context.lake, VIEW, INTERVAL, CONFIG)
+    expected = context.lake.read(silver_table(VIEW.dataset))
+    engine = DuckDbEngine(chunk_rows=4)
+    chunked = Lake(context.lake.catalog, context.lake.database, engine)
+    before = len(chunked.load(silver_table(VIEW.dataset)).history())
+
+    again = build_silver(chunked, VIEW, INTERVAL, CONFIG)
+
+    silver = chunked.load(silver_table(VIEW.dataset))
+    keys = VIEW.key_columns
+    assert sorted_rows(chunked.read(silver_table(VIEW.dataset)), keys) == sorted_rows(
+        expected, keys
+    )
+    assert again.rows_valid == whole.rows_valid > 4
+    # A delete and an append per chunk (DuckDB's batches hold at most 4 rows), committed
+    # by one transaction; its last snapshot names the quarantine it goes with.
+    snapshot = silver.current_snapshot()
+    assert snapshot is not None and snapshot.summary is not None
+    assert len(silver.history()) - before >= 1 + -(-whole.rows_valid // 4)
+    assert snapshot.summary["paired-interval"] == str(INTERVAL)

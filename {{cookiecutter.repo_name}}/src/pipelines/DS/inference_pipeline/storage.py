@@ -64,7 +64,9 @@ class PredictionFile:
 
 
 def read_chunks(path: Path, rows: int = APPEND_CHUNK_ROWS) -> Iterator[pa.Table]:
-    parquet = pq.ParquetFile(path)
+    # Without pre-buffering: PyArrow keeps every pre-buffered row group of the file until
+    # the iteration ends, so memory would follow the day instead of the chunk.
+    parquet = pq.ParquetFile(path, pre_buffer=False)
     for batch in parquet.iter_batches(batch_size=rows):
         yield pa.Table.from_batches([batch])
 

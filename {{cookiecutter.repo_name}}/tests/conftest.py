@@ -175,7 +175,9 @@ def get_test_ports() -> range:
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     share = len(ports) // workers
     if share == 0:
-        raise RuntimeError(f"TEST_PORTS={os.environ['TEST_PORTS']} is too small for {workers} workers")
+        raise RuntimeError(
+            f"TEST_PORTS={os.environ['TEST_PORTS']} is too small for {workers} workers"
+        )
     return ports[worker * share : (worker + 1) * share]
 
 

@@ -50,12 +50,13 @@ def tool_env() -> dict[str, str]:
     The project's own uv and tools come from PATH; telemetry is off; the project's state
     lives in its own folder. When this suite itself runs under `make test`, make's own
     variables are dropped so the project's make behaves as if typed by a user (no
-    "Entering directory" lines, no inherited flags).
+    "Entering directory" lines, no inherited flags); so are pytest-xdist's, so that the
+    project's own suite never takes itself for a worker of this one.
     """
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT"))
+        if not key.startswith(("VIRTUAL_ENV", "UV_PROJECT", "PYTEST_XDIST_"))
         and key
         not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"}
     }

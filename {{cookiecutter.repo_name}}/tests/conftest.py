@@ -33,6 +33,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# A pytest-xdist worker (3.8) finds COLUMNS=80 and LINES=24 in its environment, which a
+# serial run does not have: rich would fix the CLI's width at 80 when src.cli is imported,
+# and a test's own COLUMNS would not count.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 def isolated_settings(root: Path, **overrides: Any) -> Settings:
@@ -157,19 +163,46 @@ def http_receiver() -> Iterator[HttpReceiver]:
         thread.join(timeout=10)
 
 
+def get_test_ports() -> range:
+    """The ports this test process may use: TEST_PORTS=first-last (shared machines), else
+    range(0, 1), where port 0 lets the system pick. Under pytest-xdist each worker gets its
+    own slice of the range, so two workers are never handed the same port."""
+    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
+    ports = range(int(first), int(last or first) + 1)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if ports.start == 0 or workers == 1:
+        return ports
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    share = len(ports) // workers
+    if share == 0:
+        raise RuntimeError(
+            f"TEST_PORTS={os.environ['TEST_PORTS']} is too small for {workers} workers"
+        )
+    return ports[worker * share : (worker + 1) * share]
+
+
+# Where the next search for a free port starts: a port is only probed, not held, so a
+# caller asking for several (an API, a Pushgateway and a Prometheus) before starting any
+# must get different ones.
+_next_port_index = 0
+
+
 def free_port() -> int:
-    """A free port on 127.0.0.1; TEST_PORTS=first-last keeps to a range (shared machines)."""
+    """A free port on 127.0.0.1 in `get_test_ports()`, a different one on each call."""
     import socket
 
-    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
-    for port in range(int(first), int(last or first) + 1):
+    global _next_port_index
+    ports = get_test_ports()
+    for offset in range(len(ports)):
+        index = (_next_port_index + offset) % len(ports)
         with socket.socket() as probe:
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind(("127.0.0.1", ports[index]))
             except OSError:
                 continue
+            _next_port_index = index + 1
             return int(probe.getsockname()[1])
-    raise RuntimeError(f"no free port in TEST_PORTS={os.environ['TEST_PORTS']}")
+    raise RuntimeError(f"no free port in {ports} (TEST_PORTS={os.environ.get('TEST_PORTS')})")
 
 
 @contextmanager

@@ -149,6 +149,9 @@ def test_a_promotion_race_of_two_candidates_leaves_production_at_the_better_one(
 ) -> None:
     context = trained_context
     manager, name = context.mlflow, context.settings.model_name
+    # MLflow resolves a models:/ source of create_model_version through its process-wide
+    # tracking URI, which a test run before this one in the process may have moved.
+    manager.activate()
     first = manager.get_version_by_number(name, "1")
     assert first.source is not None
     metric = get_metric(context.training.task, context.training.promotion.gate_metric)

@@ -278,7 +278,7 @@ class Lake:
 
         `properties` go into the snapshot's summary; returns the new current snapshot id.
         """
-        row_filter = parse_filter(where) if isinstance(where, str) else where
+        row_filter = _row_filter(where)
         loaded = self.load(table)
         with warnings.catch_warnings():
             # A first write of a partition has nothing to replace; PyIceberg warns about it.
@@ -356,12 +356,8 @@ class Lake:
         loaded = self.load(table)
         if as_of is not None:
             snapshot_id = self._snapshot_at(loaded, table, as_of)
-        if isinstance(where, str):
-            row_filter: BooleanExpression = parse_filter(where)
-        else:
-            row_filter = where if where is not None else AlwaysTrue()
         return loaded.scan(
-            row_filter=row_filter,
+            row_filter=_row_filter(where),
             selected_fields=tuple(columns) if columns else ("*",),
             snapshot_id=snapshot_id,
             limit=limit,
@@ -433,17 +429,6 @@ class Lake:
             local=scheme == "file",
         )
 
-    def dataset(self, table: str) -> pa.dataset.Dataset | None:
-        """The current snapshot's data files as a PyArrow dataset (`data_files`), or None
-        when they need Iceberg's own reader.
-
-        DuckDB scans a dataset lazily, as often as a query names it, reading only the
-        columns and row groups the query needs, so a query over a large table does not
-        hold the table.
-        """
-        files = self.data_files(table)
-        return None if files is None else files.dataset()
-
     def overwrite_batches(
         self,
         table: str,
@@ -455,7 +440,7 @@ class Lake:
         each chunk appended, all in one transaction, so readers see the old rows or all
         the new ones; `properties` go into the summary of each of its snapshots. Returns
         the new current snapshot id."""
-        row_filter = parse_filter(where) if isinstance(where, str) else where
+        row_filter = _row_filter(where)
         loaded = self.load(table)
         summary = properties or {}
         with warnings.catch_warnings():
@@ -476,12 +461,7 @@ class Lake:
         filter cuts through, or that carry delete files, are read, and only their matches
         are counted. No row is materialised for files the filter covers whole.
         """
-        loaded = self.load(table)
-        if isinstance(where, str):
-            row_filter: BooleanExpression = parse_filter(where)
-        else:
-            row_filter = where if where is not None else AlwaysTrue()
-        return int(loaded.scan(row_filter=row_filter).count())
+        return int(self.load(table).scan(row_filter=_row_filter(where)).count())
 
     def partition_values(self, table: str, column: str) -> set[Any]:
         """Distinct values of a partition column that hold rows, from the manifests only."""

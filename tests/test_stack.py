@@ -292,16 +292,6 @@ def wait_until_healthy(stack: Stack) -> list[dict[str, Any]]:
     return services
 
 
-def test_images_run_as_non_root_users(running: Stack) -> None:
-    for service in ("api", "mlflow", "training"):
-        image = compose_document(running.project)["services"][service]["image"]
-        image = image.replace("${IMAGE_TAG:-dev}", running_tag(running))
-        user = running.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image)
-        assert user.stdout.strip() not in ("", "0", "root", "0:0"), f"{image} runs as root"
-    uid = running.compose("exec", "-T", "api", "id", "-u").strip()
-    assert uid != "0"
-
-
 def running_tag(stack: Stack) -> str:
     """The IMAGE_TAG the Makefile gave the images (<version>-<commit>)."""
     api = next(item for item in stack.services() if item["Service"] == "api")
@@ -355,6 +345,17 @@ def wait_until_served(stack: Stack, version: str) -> None:
     poll(f"the API serving v{version}", READY_DEADLINE_S, loaded)
     status, answer = http(stack.url("API_PORT", "/ready"))
     assert status == 200 and answer["model_version"] == version, answer
+
+
+def test_images_run_as_non_root_users(trained: Stack) -> None:
+    # The training image is a job's (`--profile jobs`): make docker-train builds it.
+    for service in ("api", "mlflow", "training"):
+        image = compose_document(trained.project)["services"][service]["image"]
+        image = image.replace("${IMAGE_TAG:-dev}", running_tag(trained))
+        user = trained.engine.docker("image", "inspect", "--format", "{{.Config.User}}", image)
+        assert user.stdout.strip() not in ("", "0", "root", "0:0"), f"{image} runs as root"
+    uid = trained.compose("exec", "-T", "api", "id", "-u").strip()
+    assert uid != "0"
 
 
 def test_api_becomes_ready_by_itself_and_predicts_with_version_1(trained: Stack) -> None:

@@ -439,7 +439,7 @@ def test_the_training_set_on_aws_is_one_athena_query_over_the_gold_table(
     workgroup = provisioned.aws.athena.workgroup
     ids = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
     queries = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
-    training = [q["Query"] for q in queries if "first_value" in q["Query"].lower()]
+    training = [q["Query"] for q in queries if "last_value" in q["Query"].lower()]
     assert len(training) == 1
     assert f"{context.lake.database}.{view.table}" in training[0]
     assert "LIMIT 500" in training[0].upper()

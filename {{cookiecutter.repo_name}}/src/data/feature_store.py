@@ -302,9 +302,10 @@ def training_set_query(view: FeatureView, source: str, sample: TrainingSample | 
     the event, ties on event time broken by the later ingest date; events with no such
     row are dropped. The rows come sorted by entity and event time.
 
-    The timeline the window sorts holds keys only; the matched feature row's values are
-    joined back by its (entity, event time, ingest date), which the lake holds once. Past
-    the engine's memory the sort spills, and narrow rows spill a fraction of the bytes.
+    The windows sort keys only: each event finds its feature row's (event time, ingest
+    date), the sample is drawn among those events, and only the chosen events fetch
+    their features, joined by (entity, event time, ingest date), which the lake holds
+    once. Past the engine's memory the sorts spill, and narrow rows spill little.
     """
     entity, event_time = (quote_identifier(c) for c in view.key_columns)
     label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
@@ -324,8 +325,7 @@ def training_set_query(view: FeatureView, source: str, sample: TrainingSample | 
             f"last_value(CASE WHEN _is_event = 0 THEN {value} END IGNORE NULLS) {timeline_so_far}"
         )
 
-    feature_values = ", ".join(f"f.{name}" for name in features)
-    columns = ", ".join([entity, event_time, *features, label])
+    matched_event = f"{keys}, {label}, _feature_time, _feature_date"
     query = (
         f"WITH source AS (SELECT {keys}, {', '.join(features)}, {label}, {ingest_date} "  # noqa: S608  # nosec B608
         f"FROM {source}), "
@@ -339,26 +339,34 @@ def training_set_query(view: FeatureView, source: str, sample: TrainingSample | 
         f"matched AS (SELECT {keys}, {label}, _is_event, "
         f"{of_latest_feature_row(event_time)} AS _feature_time, "
         f"{of_latest_feature_row('_order_date')} AS _feature_date FROM timeline), "
-        f"training AS (SELECT m.{entity}, m.{event_time}, {feature_values}, m.{label} "
-        f"FROM matched AS m JOIN source AS f ON f.{entity} = m.{entity} "
-        f"AND f.{event_time} = m._feature_time AND f.{ingest_date} = m._feature_date "
-        f"WHERE m._is_event = 1)"
+        f"events AS (SELECT {matched_event} FROM matched "
+        f"WHERE _is_event = 1 AND _feature_time IS NOT NULL)"
     )
-    if sample is None:
-        return f"{query} SELECT {columns} FROM training ORDER BY {keys}"  # noqa: S608  # nosec B608
-    stratum = f"PARTITION BY {label} " if sample.stratified else ""
-    micros = f"CAST(round(epoch({event_time}) * 1000000) AS BIGINT)"
-    draw = (
-        f"md5(concat_ws('|', '{int(sample.seed)}', CAST({entity} AS VARCHAR), "
-        f"CAST({micros} AS VARCHAR)))"
-    )
+    chosen = "events"
+    if sample is not None:
+        # Drawn among the matched events, before any feature value is joined: the ranking
+        # sorts keys, and only the `max_rows` chosen events fetch their features.
+        stratum = f"PARTITION BY {label} " if sample.stratified else ""
+        micros = f"CAST(round(epoch({event_time}) * 1000000) AS BIGINT)"
+        draw = (
+            f"md5(concat_ws('|', '{int(sample.seed)}', CAST({entity} AS VARCHAR), "
+            f"CAST({micros} AS VARCHAR)))"
+        )
+        query += (
+            f", drawn AS (SELECT {matched_event}, {draw} AS _draw FROM events), "  # noqa: S608  # nosec B608
+            f"ranked AS (SELECT *, row_number() OVER ({stratum}ORDER BY _draw) AS _rank, "
+            f"count(*) OVER ({stratum.strip()}) AS _stratum_rows FROM drawn), "
+            f"sampled AS (SELECT {matched_event} FROM ranked "
+            f"ORDER BY (CAST(_rank AS DOUBLE) - 0.5) / _stratum_rows, _draw "
+            f"LIMIT {int(sample.max_rows)})"
+        )
+        chosen = "sampled"
+    feature_values = ", ".join(f"f.{name}" for name in features)
     return (
-        f"{query}, drawn AS (SELECT {columns}, {draw} AS _draw FROM training), "  # noqa: S608  # nosec B608
-        f"ranked AS (SELECT *, row_number() OVER ({stratum}ORDER BY _draw) AS _rank, "
-        f"count(*) OVER ({stratum.strip()}) AS _stratum_rows FROM drawn) "
-        f"SELECT {columns} FROM (SELECT {columns} FROM ranked "
-        f"ORDER BY (CAST(_rank AS DOUBLE) - 0.5) / _stratum_rows, _draw "
-        f"LIMIT {int(sample.max_rows)}) AS sampled ORDER BY {keys}"
+        f"{query} SELECT e.{entity}, e.{event_time}, {feature_values}, e.{label} "  # noqa: S608  # nosec B608
+        f"FROM {chosen} AS e JOIN source AS f ON f.{entity} = e.{entity} "
+        f"AND f.{event_time} = e._feature_time AND f.{ingest_date} = e._feature_date "
+        f"ORDER BY e.{entity}, e.{event_time}"
     )
 
 

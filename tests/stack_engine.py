@@ -37,9 +37,11 @@ class EngineUnavailable(RuntimeError):
 def download(requirement: str, destination: Path, *, sdist: bool = False) -> Path:
     """One distribution from PyPI through pip (run by uvx), cached in `destination`."""
     destination.mkdir(parents=True, exist_ok=True)
-    uvx = shutil.which("uvx")
-    if uvx is None:
-        raise EngineUnavailable("uvx is not on PATH: cannot download " + requirement)
+    # uvx is `uv tool run`; an install of uv may put only uv on the PATH.
+    uvx, uv = shutil.which("uvx"), shutil.which("uv")
+    if uvx is None and uv is None:
+        raise EngineUnavailable("neither uvx nor uv is on PATH: cannot download " + requirement)
+    tool_run = [uvx] if uvx is not None else [str(uv), "tool", "run"]
     name = requirement.split("==")[0].replace("-", "_")
     found = sorted(destination.glob(f"{name}-*"))
     if found:
@@ -47,7 +49,7 @@ def download(requirement: str, destination: Path, *, sdist: bool = False) -> Pat
     binary = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
     subprocess.run(
         [
-            uvx,
+            *tool_run,
             "pip",
             "download",
             "--quiet",

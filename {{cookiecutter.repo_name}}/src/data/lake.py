@@ -82,7 +82,7 @@ READ_AHEAD_BATCHES = 2
 @dataclass(frozen=True)
 class DataFiles:
     """A table's Parquet data files that PyArrow and DuckDB can read without Iceberg's
-    reader (`Lake.data_files`): where they are and the table's schema."""
+    reader (`_data_files`): where they are and the table's schema."""
 
     filesystem: pa.fs.FileSystem
     paths: list[str]
@@ -111,8 +111,8 @@ class DataFiles:
         from pyiceberg.io.pyarrow import expression_to_pyarrow
 
         whole = self.dataset()
-        names = list(columns) if columns else whole.schema.names
-        target = pa.schema([whole.schema.field(name) for name in names])
+        names = list(columns) if columns else self.schema.names
+        target = pa.schema([self.schema.field(name) for name in names])
         arrow_filter = (
             None
             if row_filter == AlwaysTrue()
@@ -121,9 +121,9 @@ class DataFiles:
 
         def batches() -> Iterator[pa.RecordBatch]:
             for fragment in whole.get_fragments():
-                for group in fragment.split_by_row_group(arrow_filter, schema=whole.schema):
+                for group in fragment.split_by_row_group(arrow_filter, schema=self.schema):
                     yield from group.to_batches(
-                        schema=whole.schema,
+                        schema=self.schema,
                         columns=names,
                         filter=arrow_filter,
                         batch_readahead=READ_AHEAD_BATCHES,
@@ -374,12 +374,12 @@ class Lake:
 
         PyIceberg's own readers buffer a whole data file (`to_arrow_batch_reader` several
         at once) before its first batch comes out. Where the files need no Iceberg reader
-        (`data_files`) they are scanned row group by row group, each read ahead only once;
+        (`_data_files`) they are scanned row group by row group, each read ahead only once;
         otherwise PyIceberg's per-file reader is used one file after the other.
         """
         loaded = self.load(table)
         row_filter = _row_filter(where)
-        files = self.data_files(table, row_filter)
+        files = _data_files(loaded, row_filter)
         if files is not None:
             return files.row_group_reader(loaded.schema(), row_filter, columns)
         from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files, schema_to_pyarrow
@@ -398,36 +398,6 @@ class Lake:
                     yield batch.cast(target)
 
         return pa.RecordBatchReader.from_batches(target, batches())
-
-    def data_files(
-        self, table: str, where: str | BooleanExpression | None = None
-    ) -> DataFiles | None:
-        """The current snapshot's data files that may hold rows matching `where` (the
-        manifests prune them), or None when they need Iceberg's own reader: delete files,
-        a FileIO other than PyArrow's, or files on more than one file system.
-
-        The project only adds columns (`create_table`), so files match the table's
-        schema by name; columns older files lack read as null.
-        """
-        from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
-
-        loaded = self.load(table)
-        if not isinstance(loaded.io, PyArrowFileIO):
-            return None
-        tasks = list(loaded.scan(row_filter=_row_filter(where)).plan_files())
-        if any(task.delete_files for task in tasks):
-            return None
-        locations = [PyArrowFileIO.parse_location(task.file.file_path) for task in tasks]
-        systems = {(scheme, netloc) for scheme, netloc, _ in locations}
-        if len(systems) > 1:
-            return None
-        scheme, netloc = next(iter(systems), ("file", None))
-        return DataFiles(
-            filesystem=loaded.io.fs_by_scheme(scheme, netloc),
-            paths=[path for _, _, path in locations],
-            schema=schema_to_pyarrow(loaded.schema(), include_field_ids=False),
-            local=scheme == "file",
-        )
 
     def overwrite_batches(
         self,
@@ -624,7 +594,7 @@ class DuckDbEngine:
             else ScanPlan(columns=tuple(schema), row_filter=AlwaysTrue(), read_once=False)
         )
         name = f'"{lake.database}"."{table}"'
-        files = lake.data_files(table, plan.row_filter)
+        files = _data_files(loaded, plan.row_filter)
         if files is not None and files.local:
             # An empty relation of the table's schema, unioned by name with the files:
             # the view has every column in the table's types, null where files lack it.
@@ -900,6 +870,34 @@ def _compatible_schema(schema: pa.Schema) -> pa.Schema:
         for field in schema
     ]
     return pa.schema(fields, metadata=schema.metadata)
+
+
+def _data_files(loaded: Table, row_filter: BooleanExpression) -> DataFiles | None:
+    """The current snapshot's data files that may hold rows matching `row_filter` (the
+    manifests prune them), or None when they need Iceberg's own reader: delete files,
+    a FileIO other than PyArrow's, or files on more than one file system.
+
+    The project only adds columns (`Lake.create_table`), so files match the table's
+    schema by name; columns older files lack read as null.
+    """
+    from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
+
+    if not isinstance(loaded.io, PyArrowFileIO):
+        return None
+    tasks = list(loaded.scan(row_filter=row_filter).plan_files())
+    if any(task.delete_files for task in tasks):
+        return None
+    locations = [PyArrowFileIO.parse_location(task.file.file_path) for task in tasks]
+    systems = {(scheme, netloc) for scheme, netloc, _ in locations}
+    if len(systems) > 1:
+        return None
+    scheme, netloc = next(iter(systems), ("file", None))
+    return DataFiles(
+        filesystem=loaded.io.fs_by_scheme(scheme, netloc),
+        paths=[path for _, _, path in locations],
+        schema=schema_to_pyarrow(loaded.schema(), include_field_ids=False),
+        local=scheme == "file",
+    )
 
 
 def _row_filter(where: str | BooleanExpression | None) -> BooleanExpression:

@@ -16,8 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from pyiceberg import expressions as iceberg
+from pyiceberg.table import Table
 
 from src.context import ProjectContext
+from src.data import lake as lake_module
 from src.data.feature_store import INGEST_DATE
 from src.data.intervals import DataInterval
 from src.data.lake import DataFiles, DuckDbEngine, Lake, interval_predicate
@@ -120,14 +122,14 @@ def test_duckdb_reads_only_the_files_of_the_interval_a_query_filters(
     land_bronze(lake, DAY)
     land_bronze(lake, DAY + timedelta(days=1))
     listed: list[tuple[str, Any, DataFiles | None]] = []
-    data_files = Lake.data_files
+    data_files = lake_module._data_files
 
-    def recording_data_files(self: Lake, table: str, where: Any = None) -> DataFiles | None:
-        files = data_files(self, table, where)
-        listed.append((table, where, files))
+    def recording_data_files(loaded: Table, row_filter: Any) -> DataFiles | None:
+        files = data_files(loaded, row_filter)
+        listed.append((loaded.name()[-1], row_filter, files))
         return files
 
-    monkeypatch.setattr(Lake, "data_files", recording_data_files)
+    monkeypatch.setattr(lake_module, "_data_files", recording_data_files)
     bronze = lake.identifier(bronze_table(VIEW.dataset))
     counted = lake.sql(
         f"SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM {bronze} "

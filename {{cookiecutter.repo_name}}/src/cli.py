@@ -24,6 +24,7 @@ from src.context import ProjectContext, build_context
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
+    from src.data.quality import QualityReport
     from src.model.config import TrainingConfig
     from src.model.tuning import SearchProgress, TrialResult
     from src.pipelines.DS.training_pipeline.pipeline import TrainingOutcome
@@ -49,7 +50,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except ProjectError as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            # Plain text: a message may hold brackets (a regex, a list) that are not markup.
+            errors.print(f"error: {error}", style="red", markup=False, highlight=False)
             raise typer.Exit(code=1) from None
 
     return run
@@ -76,17 +78,26 @@ def setup_lake(
     ] = None,
 ) -> None:
     """Land the sample raw files and build bronze, silver and gold from them."""
-    from src.data.intervals import DataInterval
-    from src.data.sample_data import SAMPLE_DAYS, land_sample_files
+    import tempfile
+
+    from src.data.lake import DataInterval
+    from src.data.raw_data import SAMPLE_DAYS, land_raw_files, write_sample_files
 
     context = build_context()
     end = parse_day(end_date, "--end-date") or today()
-    written = land_sample_files(
-        context.store, context.view, context.settings.aws.s3.raw_prefix, end
-    )
-    result = context.run_data_pipeline(DataInterval(end - timedelta(days=SAMPLE_DAYS), end))
-    console.print(
-        f"lake ready: {len(written)} sample files landed; {result.summary()}", highlight=False
+    with tempfile.TemporaryDirectory() as folder:
+        write_sample_files(Path(folder), context.view, end)
+        copied, _ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
+    report = context.run_data_pipeline(DataInterval(end - timedelta(days=SAMPLE_DAYS), end))
+    console.print(f"lake ready: {copied} sample files landed; {describe(report)}", highlight=False)
+
+
+def describe(report: QualityReport) -> str:
+    """A data pipeline run in one line."""
+    refused = f", {len(report.files_refused)} refused" if report.files_refused else ""
+    return (
+        f"{report.files_ingested} files ingested{refused}; {report.rows_valid} rows valid, "
+        f"{report.rows_quarantined} quarantined; {report.gold_rows} gold rows"
     )
 
 
@@ -97,19 +108,13 @@ def lake_maintenance(
         list[str] | None, typer.Option(help="Only this table (repeatable); default every table.")
     ] = None,
 ) -> None:
-    """Compact small files, expire old snapshots and remove orphan files of the lake's tables.
-
-    Retention and thresholds: LAKE_MAINTENANCE__* settings (docs/data.md).
-    """
+    """Expire old snapshots and unreferenced files of the lake's tables (docs/data.md)."""
     context = build_context()
     with console.status("maintaining the lake"):
-        run = context.run_lake_maintenance(list(table) if table else None)
-    for statement in run.statements:
-        console.print(f"athena: {statement}", highlight=False)
-    for result in run.tables:
-        console.print(result.summary(), highlight=False)
-    count = len(run.tables) or len({s.split()[1] for s in run.statements})
-    console.print(f"lake maintenance: {count} tables maintained", highlight=False)
+        lines = context.run_lake_maintenance(list(table) if table else None)
+    for line in lines:
+        console.print(line, highlight=False)
+    console.print(f"lake maintenance: {len(lines)} tables maintained", highlight=False)
 
 
 @app.command("data-pipeline")
@@ -127,53 +132,35 @@ def data_pipeline(
         typer.Option(help="Run only this step (bronze, silver, gold); repeatable."),
     ] = None,
     summary: Annotated[
-        Path | None, typer.Option(help="Write rows and checksums of what the step wrote (JSON).")
+        Path | None, typer.Option(help="Write rows and checksums of the steps' tables (JSON).")
     ] = None,
 ) -> None:
     """Run bronze -> silver -> gold for a data interval (idempotent for it).
 
     Without --start, the interval covers every day of the raw zone.
     """
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
     from src.pipelines.DE.bronze import list_raw_days
-    from src.pipelines.DE.pipeline import describe_step, parse_steps
+    from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
 
     context = build_context()
-    s3 = context.settings.aws.s3
     steps = parse_steps(step or [])
     if start:
         interval = DataInterval.parse(start, end)
     else:
-        raw_days = list_raw_days(context.store, s3.raw_prefix, context.view.dataset)
-        interval = DataInterval.covering(raw_days)
-    days = list(interval.days())
-    results = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"data pipeline {'+'.join(steps)}", total=len(days))
-        for day in days:
-            results.append(context.run_data_pipeline(DataInterval.for_day(day), steps))
-            progress.advance(task)
+        days = list_raw_days(context.store, context.settings.aws.s3.raw_prefix, context.view.dataset)
+        if not days:
+            raise ProjectError("the raw zone holds no ingest_date= folders; run `make setup`")
+        interval = DataInterval(days[0], days[-1] + timedelta(days=1))
+    with console.status(f"data pipeline {'+'.join(steps)} {interval}"):
+        report = context.run_data_pipeline(interval, steps)
+    for file, why in report.files_refused.items():
+        errors.print(f"warning: raw file {file} {why}", markup=False, highlight=False)
     if summary:
-        described = [describe_step(context.lake, context.view, name, interval) for name in steps]
         summary.parent.mkdir(parents=True, exist_ok=True)
+        described = fingerprint_steps(context.lake, context.view, steps)
         summary.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
-    parts = []
-    if "bronze" in steps:
-        ingested = sum(r.bronze.files_ingested for r in results if r.bronze)
-        skipped = sum(r.bronze.files_skipped for r in results if r.bronze)
-        refused = [line for r in results for line in r.refusals()]
-        parts.append(f"{ingested} files ingested, {skipped} already there")
-        if refused:
-            parts.append(f"{len(refused)} refused and quarantined")
-        for line in refused:
-            errors.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
-    if "silver" in steps:
-        valid = sum(r.silver.rows_valid for r in results if r.silver)
-        quarantined = sum(r.silver.rows_quarantined for r in results if r.silver)
-        parts.append(f"{valid} rows valid, {quarantined} quarantined")
-    if "gold" in steps:
-        parts.append(f"{sum(r.gold.rows for r in results if r.gold)} gold rows")
-    console.print(f"data pipeline {interval}: {'; '.join(parts)}", highlight=False)
+    console.print(f"data pipeline {interval}: {describe(report)}", highlight=False)
 
 
 @app.command("step")
@@ -192,8 +179,9 @@ def step(
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
     from src.orchestration import parse_step
+    from src.data.aws_integration import write_bytes
     from src.pipelines.steps import run_step
 
     context = build_context()
@@ -202,7 +190,7 @@ def step(
     summary = run_step(context, chosen, interval, reason)
     document = json.dumps(summary, sort_keys=True, default=str)
     if result_key:
-        context.store.put_bytes(result_key, document.encode())
+        write_bytes(context.store, result_key, document.encode())
     console.print(f"step {chosen} {interval}: {document}", highlight=False)
 
 
@@ -216,20 +204,15 @@ def sample_data(
         str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
     ] = None,
 ) -> None:
-    """Write the sample raw files into a local folder (once): the data DVC versions."""
-    from src.data.aws_integration import LocalObjectStore
-    from src.data.sample_data import land_sample_files
+    """Write the sample raw files into a local folder, unless it holds raw files already."""
+    from src.data.raw_data import has_raw_files, write_sample_files
 
-    context = build_context()
-    dataset_folder = out / context.view.dataset
-    if dataset_folder.is_dir() and any(dataset_folder.rglob("*.csv")):
-        console.print(
-            f"sample data: {dataset_folder} already holds raw files; kept", highlight=False
-        )
+    if out.is_dir() and has_raw_files(out):
+        console.print(f"sample data: {out} already holds raw files; kept", highlight=False)
         return
     end = parse_day(end_date, "--end-date") or today()
-    written = land_sample_files(LocalObjectStore(out), context.view, "", end)
-    console.print(f"sample data: {len(written)} raw files written under {out}", highlight=False)
+    written = write_sample_files(out, build_context().view, end)
+    console.print(f"sample data: {written} raw files written under {out}", highlight=False)
 
 
 @app.command("ingest")
@@ -237,71 +220,55 @@ def sample_data(
 def ingest(
     source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = Path("data/raw"),
     summary: Annotated[
-        Path | None, typer.Option(help="Write the landed keys and checksums (JSON).")
+        Path | None, typer.Option(help="Write where the files went and their checksum (JSON).")
     ] = None,
 ) -> None:
     """Land local raw files (the DVC-tracked data/raw) in the lake's raw zone."""
-    from src.data.versioning import land_raw_files
+    from src.data.raw_data import land_raw_files
 
     context = build_context()
     raw_prefix = context.settings.aws.s3.raw_prefix
-    landed = land_raw_files(source, context.store, raw_prefix)
+    copied, same = land_raw_files(source, context.store, raw_prefix)
+    where = f"{context.settings.object_store_root}/{raw_prefix}"
     if summary:
         # Where the files went is part of the result: pointed at another lake (APP_ENV,
         # DATA_DIR), the same files make a different summary and DVC reruns the chain.
-        content = {
-            "raw_zone": context.store.uri(raw_prefix),
-            "warehouse": context.settings.warehouse_location,
-            "files": [{"key": item.key, "sha256": item.sha256} for item in landed],
-        }
+        content = {"raw_zone": where, "warehouse": context.settings.warehouse_location}
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(content, indent=2) + "\n")
-    copied = sum(item.copied for item in landed)
-    console.print(
-        f"ingest: {copied} files copied, {len(landed) - copied} already in place "
-        f"under {context.store.uri(raw_prefix)}",
-        highlight=False,
-    )
+    console.print(f"ingest: {copied} files copied, {same} already in place under {where}")
 
 
 @app.command("features")
 @reports_errors
 def features() -> None:
     """List the feature store's feature definitions."""
-    context = build_context()
-    definitions = context.view.definitions()
-    table = Table(title=f"feature view {context.view.name}")
-    for column in ("feature", "dtype", "entity", "source table", "description"):
+    view = build_context().view
+    table = Table(title=f"feature view {view.name} (gold table {view.table})")
+    for column in ("feature", "dtype", "nullable", "description"):
         table.add_column(column)
-    for item in definitions:
-        table.add_row(item.name, item.dtype, item.entity, item.source_table, item.description)
+    for item in view.features:
+        table.add_row(item.name, item.dtype, "yes" if item.nullable else "no", item.description)
     console.print(table)
-    console.print(
-        f"{len(definitions)} features of {context.view.name}; label {context.view.label.name}",
-        highlight=False,
-    )
+    console.print(f"{len(view.features)} features; label {view.label.name}", highlight=False)
 
 
 @app.command("init-aws")
 @reports_errors
 def init_aws() -> None:
     """Create the S3 bucket, Glue database, Athena workgroup and ECR repositories (idempotent)."""
-    from src.data.aws_resources import ResourceStatus, ensure_aws_resources
+    from src.data.aws_integration import ensure_aws_resources
 
-    context = build_context()
-    settings = context.settings
+    settings = build_context().settings
     if settings.app_env != "aws":
         raise ProjectError(
             f"init-aws creates AWS resources and runs with APP_ENV=aws (now {settings.app_env}); "
             "set it in .env or the environment"
         )
-
-    def show(result: ResourceStatus) -> None:
-        detail = f" ({result.detail})" if result.detail else ""
-        console.print(f"{result.status:>7}  {result.kind} {result.name}{detail}", highlight=False)
-
-    results = ensure_aws_resources(settings, report=show)
-    created = sum(result.status == "created" for result in results)
+    results = ensure_aws_resources(settings)
+    for status, kind, name in results:
+        console.print(f"{status:>7}  {kind} {name}", highlight=False)
+    created = sum(status == "created" for status, _, _ in results)
     console.print(
         f"init-aws: {created} created, {len(results) - created} found in {settings.aws.region}",
         highlight=False,
@@ -312,14 +279,11 @@ def init_aws() -> None:
 @reports_errors
 def data_remote() -> None:
     """Point DVC at the remote for this environment (local folder, S3/MinIO or DVC_REMOTE_URL)."""
-    from src.data.versioning import configure_dvc_remote, resolve_dvc_remote
+    from src.data.raw_data import configure_dvc_remote
     from src.settings import PROJECT_ROOT
 
-    context = build_context()
-    remote = resolve_dvc_remote(context.settings, PROJECT_ROOT)
-    configure_dvc_remote(PROJECT_ROOT, remote)
-    endpoint = f" via {remote.options['endpointurl']}" if "endpointurl" in remote.options else ""
-    console.print(f"DVC remote: {remote.url}{endpoint}", highlight=False)
+    url = configure_dvc_remote(build_context().settings, PROJECT_ROOT)
+    console.print(f"DVC remote: {url}", highlight=False)
 
 
 @app.command("init-mlflow")
@@ -616,7 +580,7 @@ def drift_check(
     console.print(f"drift check of {source}: {run.outcome.verdict()}", highlight=False)
     if run.delivery.failures:
         for failure in run.delivery.failures:
-            errors.print(f"[red]error:[/red] {failure}", highlight=False)
+            errors.print(f"error: {failure}", style="red", markup=False, highlight=False)
         raise typer.Exit(code=1)
     if run.outcome.problems:
         raise typer.Exit(code=EXIT_DRIFT)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from src.data.intervals import DataInterval
+from src.data.lake import DataInterval
 from src.errors import ConfigError
 
 REPO_NAME = "{{ cookiecutter.repo_name }}"

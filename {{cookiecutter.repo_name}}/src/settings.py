@@ -55,20 +55,12 @@ class S3Settings(BaseModel):
     mlflow_artifacts_prefix: str = "mlflow-artifacts"
     # JSON results that steps run as ECS tasks leave for the run that launched them.
     runs_prefix: str = "runs"
-    # Objects above the threshold go up in parts of this size, in parallel (boto3 transfer).
-    multipart_threshold_mb: int = Field(default=64, ge=5)
-    multipart_chunk_mb: int = Field(default=16, ge=5)
 
 
 class AthenaSettings(BaseModel):
     database: str
     workgroup: str
-    query_timeout_seconds: float = Field(default=300, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
-
-
-class GlueSettings(BaseModel):
-    catalog_name: str = "glue"
 
 
 class EcrSettings(BaseModel):
@@ -160,7 +152,6 @@ class AwsSettings(BaseModel):
     account_id: str = ""
     s3: S3Settings
     athena: AthenaSettings
-    glue: GlueSettings = Field(default_factory=GlueSettings)
     ecr: EcrSettings = Field(default_factory=EcrSettings)
     # owner/name of the GitHub repository whose workflows may assume the CI and deploy roles.
     github_repository: str = ""
@@ -227,29 +218,6 @@ class ApiSettings(BaseModel):
     @property
     def api_keys(self) -> ApiKeys:
         return parse_api_keys(self.keys.get_secret_value())
-
-
-class LeaseSettings(BaseModel):
-    """Leases that keep two runs of one step for one data interval apart; `LEASE__<FIELD>`."""
-
-    # A crashed run's lease frees itself this long after its last renewal (every ttl/3).
-    ttl_seconds: float = Field(default=120, gt=0)
-    # How long a second run waits for the lease before it exits with the holder's name.
-    wait_seconds: float = Field(default=300, ge=0)
-    poll_seconds: float = Field(default=1.0, gt=0)
-
-
-class LakeMaintenanceSettings(BaseModel):
-    """`make lake-maintenance` and its DAG; env variables `LAKE_MAINTENANCE__<FIELD>`."""
-
-    # Time travel reaches back this far; older snapshots are expired (Athena: VACUUM's age).
-    snapshot_retention_hours: float = Field(default=168, gt=0)
-    # A closed partition with at least `min_files_to_compact` files under this size is
-    # rewritten as one file.
-    small_file_mb: float = Field(default=64, gt=0)
-    min_files_to_compact: int = Field(default=2, ge=2)
-    # Unreferenced files younger than this may belong to a commit in flight: kept.
-    orphan_min_age_hours: float = Field(default=24, ge=0)
 
 
 class DuckDbSettings(BaseModel):
@@ -322,8 +290,8 @@ class Settings(BaseSettings):
     deployment_environment: str = Field(default=PRODUCTION_ENVIRONMENT, pattern=r"^[a-z][a-z0-9]*$")
 
     api: ApiSettings = Field(default_factory=ApiSettings)
-    lease: LeaseSettings = Field(default_factory=LeaseSettings)
-    lake_maintenance: LakeMaintenanceSettings = Field(default_factory=LakeMaintenanceSettings)
+    # `make lake-maintenance`: time travel reaches back this far; older snapshots expire.
+    lake_snapshot_retention_hours: float = Field(default=168, gt=0)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     duckdb: DuckDbSettings = Field(default_factory=DuckDbSettings)
     pushgateway_url: str | None = None
@@ -382,10 +350,6 @@ class Settings(BaseSettings):
         return f"s3://{self.aws.s3.bucket}/{self.aws.s3.warehouse_prefix}"
 
     @property
-    def catalog_kind(self) -> Literal["sql", "glue"]:
-        return "glue" if self.app_env == "aws" else "sql"
-
-    @property
     def resolved_catalog_uri(self) -> str:
         if self.catalog_uri:
             return self.catalog_uri
@@ -410,13 +374,6 @@ class Settings(BaseSettings):
             return LOCAL_ARTIFACTS_DIR.as_uri()
         return None
 
-    @property
-    def sql_engine_kind(self) -> Literal["duckdb", "athena"]:
-        return "athena" if self.app_env == "aws" else "duckdb"
-
-    @property
-    def athena_output_location(self) -> str:
-        return f"s3://{self.aws.s3.bucket}/{self.aws.s3.athena_results_prefix}/"
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,7 @@ from src.pipelines.steps import interval_reference as interval_reference
 from src.settings import get_settings
 
 if TYPE_CHECKING:
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
     from src.orchestration import EcsStep
 
 # What a task receives from its upstream task: the upstream's returned dict when the task
@@ -83,7 +83,7 @@ def current_interval() -> DataInterval:
     A run triggered without a logical date has no data interval: it takes the last full
     day before it was triggered, like the scheduled run at that time would.
     """
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
 
     context = get_current_context()
     start = context.get("data_interval_start")
@@ -101,7 +101,7 @@ def last_day(reference: dict[str, Any]) -> date:
 
 def step_interval(upstream: Upstream) -> DataInterval:
     """The interval an upstream result names, or the running task's own."""
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
 
     if isinstance(upstream, dict) and "start" in upstream and "end" in upstream:
         return DataInterval.parse(upstream["start"], upstream["end"])

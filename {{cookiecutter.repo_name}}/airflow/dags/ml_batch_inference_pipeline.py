@@ -69,7 +69,7 @@ def ml_batch_inference_pipeline() -> None:
             )
         table = context.view.table
         rows = 0
-        if context.lake.table_exists(table):
+        if context.lake.exists(table):
             rows = context.lake.count(table, where=interval.filter(INGEST_DATE))
         reference = {**interval_reference(interval), "table": table, "rows": rows}
         return PokeReturnValue(is_done=rows > 0, xcom_value=reference)

@@ -59,7 +59,8 @@ def ml_training_pipeline() -> None:
         rows = context.lake.count(table)
         if rows == 0:
             raise DataValidationError(f"{table} is empty; run the data_pipeline DAG first")
-        latest_day = max(context.lake.partition_values(table, INGEST_DATE))
+        days = context.lake.load(table).inspect.partitions().column("partition").to_pylist()
+        latest_day = max(day[INGEST_DATE] for day in days)
         return {"table": table, "rows": rows, "latest_day": latest_day.isoformat()}
 
     @task

@@ -25,12 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from src.data.leases import (
-    BATCH_INFERENCE_LEASE,
-    DATA_PIPELINE_LEASE,
-    LEASES_PREFIX,
-    PROMOTION_LEASE,
-)
 from src.data.predictions import batch_files_prefix
 from src.data.tables import (
     LABELS_TABLE,
@@ -61,6 +55,10 @@ ATHENA_QUERY_ACTIONS = (
 )
 
 ALL_TABLES = "*"
+# Locks in the bucket (src.data.aws_integration.hold_lock): only promotion takes one.
+LEASES_PREFIX = "locks"
+PROMOTION_LEASE = "promotion"
+DATA_PIPELINE_LEASE = BATCH_INFERENCE_LEASE = PROMOTION_LEASE
 
 # Steps that run SQL in the project's Athena workgroup on AWS: the medallion transforms and
 # the training set's point-in-time retrieval. Athena reads and writes the tables' files

@@ -3,8 +3,7 @@
 A feature view is one gold table: per entity and event time, the feature values and,
 when known, the label. Training reads it through a point-in-time join: each label event
 gets the latest feature values of its entity at or before the event's time, never later
-ones, so no future information leaks into training. Online inference reads the latest
-values per entity.
+ones, so no future information leaks into training.
 
 Rows of a view are unique per (entity, event time, ingest date). When the same entity and
 event time arrive again on a later ingest date (a correction, or a late-arriving copy),
@@ -14,15 +13,12 @@ the later ingestion wins.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator, model_validator
-from pyiceberg.expressions import In
 
 from src.config import load_yaml_config
 from src.data.lake import Lake
@@ -75,16 +71,6 @@ class Column(BaseModel):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"{self.name}: min {self.min} is above max {self.max}")
         return self
-
-
-class FeatureDefinition(BaseModel):
-    """One feature as the feature store documents it."""
-
-    name: str
-    dtype: DType
-    description: str
-    entity: str
-    source_table: str
 
 
 class FeatureView(BaseModel):
@@ -177,18 +163,6 @@ class FeatureView(BaseModel):
     def table(self) -> str:
         return gold_table(self.name)
 
-    def definitions(self) -> list[FeatureDefinition]:
-        return [
-            FeatureDefinition(
-                name=feature.name,
-                dtype=feature.dtype,
-                description=feature.description,
-                entity=self.entity.name,
-                source_table=self.table,
-            )
-            for feature in self.features
-        ]
-
     def arrow_schema(self) -> pa.Schema:
         """Schema of the typed (silver and gold) tables of this view."""
         return pa.schema(
@@ -209,59 +183,6 @@ def load_feature_view(path: Path) -> FeatureView:
 def quote_identifier(name: str) -> str:
     """A column name as a DuckDB SQL identifier, whatever characters it holds."""
     return '"' + name.replace('"', '""') + '"'
-
-
-# Ties on event time are broken by ingest date inside one sortable key, so that a single
-# ASOF join (no window over all rows) picks the right row: key = time * SLOTS + days,
-# where days (since 1900) < SLOTS. An event's key takes the last slot of its time.
-SLOTS = 1_000_000
-
-
-def _order_key(event_time: str, ingest_date: str | None) -> str:
-    slot = f"({ingest_date} - DATE '1900-01-01')" if ingest_date else str(SLOTS - 1)
-    return f"(epoch_us({event_time}::TIMESTAMPTZ)::HUGEINT * {SLOTS} + {slot})"
-
-
-def _run(query: str, tables: dict[str, pa.Table], view: FeatureView) -> pa.Table:
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        for name, table in tables.items():
-            connection.register(name, table)
-        result: pa.Table = connection.sql(query).to_arrow_table()
-    except duckdb.Error as error:
-        raise ProjectError(f"feature retrieval from {view.table} failed: {error}") from error
-    finally:
-        connection.close()
-    return result
-
-
-def join_point_in_time(events: pa.Table, rows: pa.Table, view: FeatureView) -> pa.Table:
-    """For each event (entity, event time, ...), the latest feature values at or before it.
-
-    `rows` holds the view's rows (keys, features, ingest date). A row counts as a feature
-    row when any of its features is set; among rows of equal entity and event time the
-    latest ingest date wins. Events without an earlier feature row are dropped. Any other
-    columns of `events` (the label) are kept. The result is sorted by entity and time.
-    """
-    entity, event_time = (quote_identifier(c) for c in view.key_columns)
-    features = [quote_identifier(name) for name in view.feature_names]
-    any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
-    extra = [quote_identifier(c) for c in events.column_names if c not in view.key_columns]
-    feature_rows = (
-        f"SELECT {entity}, {', '.join(features)}, "  # noqa: S608  # nosec B608
-        f"{_order_key(event_time, quote_identifier(INGEST_DATE))} AS _key "
-        f"FROM feature_source WHERE {any_feature}"
-    )
-    keyed_events = f"SELECT *, {_order_key(event_time, None)} AS _key FROM events"  # noqa: S608  # nosec B608
-    selected = ", ".join([f"e.{entity}", f"e.{event_time}", *(f"f.{n}" for n in features),
-                          *(f"e.{c}" for c in extra)])  # fmt: skip
-    query = (
-        f"WITH feature_rows AS ({feature_rows}), keyed_events AS ({keyed_events}) "  # noqa: S608  # nosec B608
-        f"SELECT {selected} FROM keyed_events AS e ASOF JOIN feature_rows AS f "
-        f"ON e.{entity} = f.{entity} AND e._key >= f._key ORDER BY e.{entity}, e.{event_time}"
-    )
-    return _run(query, {"events": events, "feature_source": rows}, view)
 
 
 SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
@@ -294,175 +215,102 @@ class TrainingSample:
 def training_set_query(view: FeatureView, source: str, sample: TrainingSample | None = None) -> str:
     """The point-in-time training set as one SQL query over the table named `source`.
 
-    DuckDB's dialect, written so that it means the same in Trino (Athena) once SQLGlot
-    transpiles it: window functions over the union of the label events and the feature
-    rows, no ASOF JOIN, no QUALIFY. Semantics of `point_in_time_training_set`: each
-    labelled (entity, event time) once, with the label of its latest ingestion; its
+    Each labelled (entity, event time) once, with the label of its latest ingestion; its
     features from the entity's latest feature row (one with any feature set) at or before
-    the event, ties on event time broken by the later ingest date; events with no such
-    row are dropped. The rows come sorted by entity and event time.
-
+    the event, ties on event time broken by the later ingest date; events with no such row
+    are dropped; sorted by entity and event time. DuckDB's dialect, written to mean the
+    same in Trino once SQLGlot transpiles it (window functions, no ASOF JOIN, no QUALIFY).
     The windows sort keys only: each event finds its feature row's (event time, ingest
-    date), the sample is drawn among those events, and only the chosen events fetch
-    their features, joined by (entity, event time, ingest date), which the lake holds
-    once. Past the engine's memory the sorts spill, and narrow rows spill little.
+    date), the sample is drawn among those events, and only the chosen events fetch their
+    features; past the engine's memory the sorts spill, and narrow rows spill little.
     """
     entity, event_time = (quote_identifier(c) for c in view.key_columns)
     label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
-    features = [quote_identifier(name) for name in view.feature_names]
-    keys = f"{entity}, {event_time}"
-    any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
-    label_type = SQL_TYPES[view.label.dtype]
-    # Along each entity's timeline, the latest feature row at or before each event: the
-    # last non-null of a value only feature rows carry.
-    timeline_so_far = (
-        f"OVER (PARTITION BY {entity} ORDER BY {event_time}, _order_date, _is_event "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    )
-
-    def of_latest_feature_row(value: str) -> str:
-        return (
-            f"last_value(CASE WHEN _is_event = 0 THEN {value} END IGNORE NULLS) {timeline_so_far}"
-        )
-
-    matched_event = f"{keys}, {label}, _feature_time, _feature_date"
-    query = (
-        f"WITH source AS (SELECT {keys}, {', '.join(features)}, {label}, {ingest_date} "  # noqa: S608  # nosec B608
-        f"FROM {source}), "
-        f"label_events AS (SELECT {keys}, {label} FROM (SELECT {keys}, {label}, row_number() "
-        f"OVER (PARTITION BY {keys} ORDER BY {ingest_date} DESC) AS _latest FROM source "
-        f"WHERE {label} IS NOT NULL) AS labelled WHERE _latest = 1), "
-        f"timeline AS (SELECT {keys}, {ingest_date} AS _order_date, 0 AS _is_event, "
-        f"CAST(NULL AS {label_type}) AS {label} FROM source WHERE {any_feature} "
-        f"UNION ALL SELECT {keys}, {EVENT_ORDER_DATE} AS _order_date, 1 AS _is_event, "
-        f"{label} FROM label_events), "
-        f"matched AS (SELECT {keys}, {label}, _is_event, "
-        f"{of_latest_feature_row(event_time)} AS _feature_time, "
-        f"{of_latest_feature_row('_order_date')} AS _feature_date FROM timeline), "
-        f"events AS (SELECT {matched_event} FROM matched "
-        f"WHERE _is_event = 1 AND _feature_time IS NOT NULL)"
-    )
+    features = ", ".join(f"f.{quote_identifier(name)}" for name in view.feature_names)
     chosen = "events"
+    query = _matched_events(view, source)
     if sample is not None:
-        # Drawn among the matched events, before any feature value is joined: the ranking
-        # sorts keys, and only the `max_rows` chosen events fetch their features.
-        stratum = f"PARTITION BY {label} " if sample.stratified else ""
-        micros = f"CAST(round(epoch({event_time}) * 1000000) AS BIGINT)"
-        draw = (
-            f"md5(concat_ws('|', '{int(sample.seed)}', CAST({entity} AS VARCHAR), "
-            f"CAST({micros} AS VARCHAR)))"
-        )
-        query += (
-            f", drawn AS (SELECT {matched_event}, {draw} AS _draw FROM events), "  # noqa: S608  # nosec B608
-            f"ranked AS (SELECT *, row_number() OVER ({stratum}ORDER BY _draw) AS _rank, "
-            f"count(*) OVER ({stratum.strip()}) AS _stratum_rows FROM drawn), "
-            f"sampled AS (SELECT {matched_event} FROM ranked "
-            f"ORDER BY (CAST(_rank AS DOUBLE) - 0.5) / _stratum_rows, _draw "
-            f"LIMIT {int(sample.max_rows)})"
-        )
+        query += _sampled_events(view, sample)
         chosen = "sampled"
-    feature_values = ", ".join(f"f.{name}" for name in features)
     return (
-        f"{query} SELECT e.{entity}, e.{event_time}, {feature_values}, e.{label} "  # noqa: S608  # nosec B608
+        f"{query} SELECT e.{entity}, e.{event_time}, {features}, e.{label} "  # noqa: S608  # nosec B608
         f"FROM {chosen} AS e JOIN source AS f ON f.{entity} = e.{entity} "
         f"AND f.{event_time} = e._feature_time AND f.{ingest_date} = e._feature_date "
         f"ORDER BY e.{entity}, e.{event_time}"
     )
 
 
-def _cast_to_view(table: pa.Table, view: FeatureView, with_label: bool) -> pd.DataFrame:
+def _matched_events(view: FeatureView, source: str) -> str:
+    """CTEs up to `events`: each label event with its feature row's time and ingest date."""
+    entity, event_time = (quote_identifier(c) for c in view.key_columns)
+    label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
+    features = [quote_identifier(name) for name in view.feature_names]
+    keys = f"{entity}, {event_time}"
+    any_feature = " OR ".join(f"{name} IS NOT NULL" for name in features)
+    # Along each entity's timeline, the last non-null of a value only feature rows carry.
+    so_far = (
+        f"OVER (PARTITION BY {entity} ORDER BY {event_time}, _order_date, _is_event "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    latest = "last_value(CASE WHEN _is_event = 0 THEN {} END IGNORE NULLS) " + so_far
+    return (
+        f"WITH source AS (SELECT {keys}, {', '.join(features)}, {label}, {ingest_date} "  # noqa: S608  # nosec B608
+        f"FROM {source}), "
+        f"label_events AS (SELECT {keys}, {label} FROM (SELECT {keys}, {label}, row_number() "
+        f"OVER (PARTITION BY {keys} ORDER BY {ingest_date} DESC) AS _latest FROM source "
+        f"WHERE {label} IS NOT NULL) AS labelled WHERE _latest = 1), "
+        f"timeline AS (SELECT {keys}, {ingest_date} AS _order_date, 0 AS _is_event, "
+        f"CAST(NULL AS {SQL_TYPES[view.label.dtype]}) AS {label} FROM source WHERE {any_feature} "
+        f"UNION ALL SELECT {keys}, {EVENT_ORDER_DATE} AS _order_date, 1 AS _is_event, "
+        f"{label} FROM label_events), "
+        f"matched AS (SELECT {keys}, {label}, _is_event, {latest.format(event_time)} AS "
+        f"_feature_time, {latest.format('_order_date')} AS _feature_date FROM timeline), "
+        f"events AS (SELECT {keys}, {label}, _feature_time, _feature_date FROM matched "
+        f"WHERE _is_event = 1 AND _feature_time IS NOT NULL)"
+    )
+
+
+def _sampled_events(view: FeatureView, sample: TrainingSample) -> str:
+    """CTEs `drawn`, `ranked`, `sampled`: the seeded sample of `events` (see TrainingSample)."""
+    entity, event_time = (quote_identifier(c) for c in view.key_columns)
+    label = quote_identifier(view.label.name)
+    columns = f"{entity}, {event_time}, {label}, _feature_time, _feature_date"
+    stratum = f"PARTITION BY {label} " if sample.stratified else ""
+    micros = f"CAST(round(epoch({event_time}) * 1000000) AS BIGINT)"
+    draw = (
+        f"md5(concat_ws('|', '{int(sample.seed)}', CAST({entity} AS VARCHAR), "
+        f"CAST({micros} AS VARCHAR)))"
+    )
+    return (
+        f", drawn AS (SELECT {columns}, {draw} AS _draw FROM events), "  # noqa: S608  # nosec B608
+        f"ranked AS (SELECT *, row_number() OVER ({stratum}ORDER BY _draw) AS _rank, "
+        f"count(*) OVER ({stratum.strip()}) AS _stratum_rows FROM drawn), "
+        f"sampled AS (SELECT {columns} FROM ranked "
+        f"ORDER BY (CAST(_rank AS DOUBLE) - 0.5) / _stratum_rows, _draw "
+        f"LIMIT {int(sample.max_rows)})"
+    )
+
+
+def cast_to_view(table: pa.Table, view: FeatureView) -> pd.DataFrame:
+    """A training set's rows in the contract's types: keys, features, label."""
     schema = view.arrow_schema()
-    names = [*view.key_columns, *view.feature_names, *([view.label.name] if with_label else [])]
+    names = [*view.key_columns, *view.feature_names, view.label.name]
     fields = [schema.field(name) for name in names]
     frame: pd.DataFrame = table.select(names).cast(pa.schema(fields)).to_pandas()
     return frame
 
 
-def point_in_time_training_set(
-    rows: pa.Table, view: FeatureView, sample: TrainingSample | None = None
-) -> pd.DataFrame:
-    """The training set from the view's rows in memory (keys, features, label, ingest date):
-    the query the lake runs, run by DuckDB over `rows`."""
-    query = training_set_query(view, "training_rows", sample)
-    return _cast_to_view(_run(query, {"training_rows": rows}, view), view, with_label=True)
-
-
 def get_training_set(
     lake: Lake, view: FeatureView, sample: TrainingSample | None = None
-) -> pd.DataFrame:
-    """Every label event with the features known at its time (or the seeded `sample` of
-    them): entity, time, features, label. The lake's SQL engine computes it (DuckDB here,
-    Athena on AWS), so only the result reaches this process."""
-    frame, _ = read_training_snapshot(lake, view, sample)
-    return frame
-
-
-# A commit landing while the query runs is detected and the query run again, this often.
-SNAPSHOT_ATTEMPTS = 3
-
-
-def read_training_snapshot(
-    lake: Lake, view: FeatureView, sample: TrainingSample | None = None
 ) -> tuple[pd.DataFrame, int | None]:
-    """The training set and the id of the snapshot it was computed from.
-
-    The engine reads the table's current snapshot; the snapshot is looked up before and
-    after the query, and the query runs again when a commit landed in between, so the id
-    a model is tagged with is the data it saw.
-    """
+    """Every label event with the features known at its time (or the seeded `sample` of
+    them), and the id of the gold snapshot it was computed from. The lake's engine runs the
+    query (DuckDB here, Athena on AWS); a commit landing meanwhile makes it run again, so
+    the id a model is tagged with is the data it saw."""
     query = training_set_query(view, lake.identifier(view.table), sample)
-    for _ in range(SNAPSHOT_ATTEMPTS):
-        before = _current_snapshot_id(lake, view)
+    for _ in range(3):
+        before = lake.snapshot_id(view.table)
         result = lake.sql(query)
-        if _current_snapshot_id(lake, view) == before:
-            return _cast_to_view(result, view, with_label=True), before
-    raise ProjectError(
-        f"{view.table} changed during each of {SNAPSHOT_ATTEMPTS} reads of the training set; "
-        "run training again once the writes have finished"
-    )
-
-
-def _current_snapshot_id(lake: Lake, view: FeatureView) -> int | None:
-    snapshot = lake.load(view.table).current_snapshot()
-    return None if snapshot is None else int(snapshot.snapshot_id)
-
-
-def get_historical_features(lake: Lake, view: FeatureView, spine: pd.DataFrame) -> pd.DataFrame:
-    """Features as of each (entity, event time) row of `spine`; extra spine columns are kept."""
-    missing = [name for name in view.key_columns if name not in spine.columns]
-    if missing:
-        raise ProjectError(f"the spine misses columns: {', '.join(missing)}")
-    events = pa.Table.from_pandas(spine, preserve_index=False)
-    columns = [*view.key_columns, *view.feature_names, INGEST_DATE]
-    joined = join_point_in_time(events, lake.read(view.table, columns=columns), view)
-    frame: pd.DataFrame = joined.to_pandas()
-    return frame
-
-
-def latest_feature_rows(
-    rows: pa.Table, view: FeatureView, as_of: datetime | None = None
-) -> pd.DataFrame:
-    """Per entity, its feature row with the greatest event time (at or before `as_of`)."""
-    entity, event_time = (quote_identifier(c) for c in view.key_columns)
-    condition = " OR ".join(f"{quote_identifier(name)} IS NOT NULL" for name in view.feature_names)
-    if as_of is not None:
-        condition = f"({condition}) AND {event_time} <= '{as_of.isoformat()}'::TIMESTAMPTZ"
-    selected = ", ".join(quote_identifier(c) for c in [*view.key_columns, *view.feature_names])
-    latest_first = _order_key(event_time, quote_identifier(INGEST_DATE))
-    query = (
-        f"SELECT {selected} FROM source WHERE {condition} QUALIFY row_number() OVER "  # noqa: S608  # nosec B608
-        f"(PARTITION BY {entity} ORDER BY {latest_first} DESC) = 1 "
-        f"ORDER BY {entity}"
-    )
-    return _cast_to_view(_run(query, {"source": rows}, view), view, with_label=False)
-
-
-def get_latest_features(
-    lake: Lake, view: FeatureView, entity_ids: list[str], as_of: datetime | None = None
-) -> pd.DataFrame:
-    """The latest feature values of each of `entity_ids`, for online use."""
-    columns = [*view.key_columns, *view.feature_names, INGEST_DATE]
-    rows = lake.read(
-        view.table, where=In(term=view.entity.name, literals=set(entity_ids)), columns=columns
-    )
-    return latest_feature_rows(rows, view, as_of)
+        if lake.snapshot_id(view.table) == before:
+            return cast_to_view(result, view), before
+    raise ProjectError(f"{view.table} kept changing while the training set was read; retry")

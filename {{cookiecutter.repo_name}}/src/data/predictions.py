@@ -279,7 +279,7 @@ def replace_batch_predictions(
     if names - {model_name}:
         raise ValueError(f"rows of {sorted(names)} cannot replace the rows of {model_name!r}")
     ensure_predictions_table(lake, view)
-    lake.overwrite(PREDICTIONS_TABLE, table, where=batch_day_filter(day, model_name))
+    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), [table])
 
 
 def replace_batch_prediction_chunks(
@@ -298,7 +298,7 @@ def replace_batch_prediction_chunks(
             yield chunk
 
     ensure_predictions_table(lake, view)
-    lake.overwrite_batches(PREDICTIONS_TABLE, checked(), where=batch_day_filter(day, model_name))
+    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), checked())
 
 
 def replace_predictions(
@@ -337,7 +337,7 @@ def read_prediction_window(
     model_version: str | None = None,
 ) -> pd.DataFrame:
     """Predictions of the `days` days ending with `last_day`, of one model (and version)."""
-    if not lake.table_exists(PREDICTIONS_TABLE):
+    if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name, model_version)
     frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
@@ -355,10 +355,10 @@ def sample_prediction_window(
     """`read_prediction_window` with at most `rows` rows per model and version: those of
     lowest md5(seed | prediction id) (src/data/sampling.py), streamed from the table so
     memory follows `rows`, not the window."""
-    if not lake.table_exists(PREDICTIONS_TABLE):
+    if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name)
-    stream = lake.read_batches(PREDICTIONS_TABLE, where=where)
+    stream = lake.stream(PREDICTIONS_TABLE, where=where)
     sample = sample_stream(stream, PREDICTION_ID, rows, seed, group_by=(MODEL_NAME, MODEL_VERSION))
     frame: pd.DataFrame = sample.to_pandas()
     return frame
@@ -368,6 +368,6 @@ def count_prediction_window(
     lake: Lake, last_day: date, days: int, model_name: str | None = None
 ) -> int:
     """How many predictions of one model the window holds, counted without loading rows."""
-    if not lake.table_exists(PREDICTIONS_TABLE):
+    if not lake.exists(PREDICTIONS_TABLE):
         return 0
     return lake.count(PREDICTIONS_TABLE, where=prediction_window_filter(last_day, days, model_name))

@@ -77,7 +77,7 @@ def record_labels(lake: Lake, view: FeatureView, labels: pd.DataFrame, now: date
     lake.create_table(LABELS_TABLE, schema, partition_by=LABEL_DATE)
     rows = labels.assign(**{LABELED_AT: now, LABEL_DATE: now.date()})
     table = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
-    lake.upsert(LABELS_TABLE, table, keys=[PREDICTION_ID])
+    lake.load(LABELS_TABLE).upsert(table, join_cols=[PREDICTION_ID])
     return len(rows)
 
 
@@ -85,12 +85,12 @@ def join_labels(lake: Lake, view: FeatureView, predictions: pd.DataFrame) -> pd.
     """`predictions` with the label column filled where a label has arrived (else missing)."""
     label = view.label.name
     joined = predictions.drop(columns=[label], errors="ignore")
-    if predictions.empty or not lake.table_exists(LABELS_TABLE):
+    if predictions.empty or not lake.exists(LABELS_TABLE):
         return joined.assign(**{label: pd.Series(dtype="float64", index=joined.index)})
     # Labels never arrive before their prediction: older label partitions are skipped.
     first_day: date = pd.to_datetime(predictions[PREDICTION_DATE]).min().date()
     # Streamed and matched against the predictions' ids: only their labels are held.
-    stream = lake.read_batches(
+    stream = lake.stream(
         LABELS_TABLE,
         where=f"{LABEL_DATE} >= '{first_day.isoformat()}'",
         columns=[PREDICTION_ID, label],

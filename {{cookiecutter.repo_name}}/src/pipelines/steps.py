@@ -11,11 +11,11 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from src.data.tables import PREDICTIONS_TABLE, bronze_table, silver_table
+from src.data.tables import PREDICTIONS_TABLE
 
 if TYPE_CHECKING:
     from src.context import ProjectContext
-    from src.data.intervals import DataInterval
+    from src.data.lake import DataInterval
     from src.orchestration import EcsStep
 
 log = logging.getLogger(__name__)
@@ -28,40 +28,14 @@ def interval_reference(interval: DataInterval) -> dict[str, str]:
     return {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
 
 
-def run_bronze(context: ProjectContext, interval: DataInterval) -> Summary:
-    result = context.run_data_pipeline(interval, ("bronze",))
-    if result.bronze is None:
-        raise RuntimeError("the data pipeline returned no bronze result")
-    return {
-        **interval_reference(interval),
-        "table": bronze_table(context.view.dataset),
-        "files_ingested": result.bronze.files_ingested,
-        "files_skipped": result.bronze.files_skipped,
-        "rows": result.bronze.rows,
-        # Refused files are quarantined whole; the day goes on without them.
-        "files_refused": result.refusals(),
-        "reports": result.reports,
-    }
+def run_data_step(context: ProjectContext, step: str, interval: DataInterval) -> Summary:
+    """One medallion step for the interval: what its quality report says."""
+    from dataclasses import asdict
 
+    from src.pipelines.DE.pipeline import parse_steps
 
-def run_silver(context: ProjectContext, interval: DataInterval) -> Summary:
-    result = context.run_data_pipeline(interval, ("silver",))
-    if result.silver is None:
-        raise RuntimeError("the data pipeline returned no silver result")
-    return {
-        **interval_reference(interval),
-        "table": silver_table(context.view.dataset),
-        "rows_valid": result.silver.rows_valid,
-        "rows_quarantined": result.silver.rows_quarantined,
-        "reports": result.reports,
-    }
-
-
-def run_gold(context: ProjectContext, interval: DataInterval) -> Summary:
-    result = context.run_data_pipeline(interval, ("gold",))
-    if result.gold is None:
-        raise RuntimeError("the data pipeline returned no gold result")
-    return {**interval_reference(interval), "table": context.view.table, "rows": result.gold.rows}
+    report = context.run_data_pipeline(interval, (parse_steps([step])[0],))
+    return {**interval_reference(interval), "step": step, **asdict(report)}
 
 
 def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
@@ -152,12 +126,8 @@ def run_step(
     trials: int | None = None,
 ) -> Summary:
     """Run `step` for `interval` and return its summary."""
-    if step == "bronze":
-        return run_bronze(context, interval)
-    if step == "silver":
-        return run_silver(context, interval)
-    if step == "gold":
-        return run_gold(context, interval)
+    if step in ("bronze", "silver", "gold"):
+        return run_data_step(context, step, interval)
     if step == "training":
         return run_training(context, reason, trials)
     if step == "batch-inference":

@@ -1,40 +1,30 @@
-"""The data engineering pipeline end to end for one data interval.
+"""The data engineering pipeline for one data interval: bronze -> silver -> gold.
 
-Each step is idempotent for its interval: bronze skips files it already holds, silver
-and gold replace the interval's partitions. Every run of bronze and silver writes a JSON
-quality report to the object store; a blocking rule stops the pipeline with a
-`DataQualityError` after its report is written.
-
-A refused raw file is quarantined whole (bronze) with its reason. Under the schema rule's
-`action: quarantine` the rest of the day goes on and the run succeeds, naming the file;
-under `action: block` the day stops after bronze.
+Each step replaces its tables' rows of the interval, so a rerun leaves the same rows.
+Every run writes its quality report to `<quality_prefix>/<dataset>/<start>_<end>.json`
+in the object store, also when a blocking check stops it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Literal
 
-from src.data.aws_integration import ObjectStore
-from src.data.feature_store import INGEST_DATE, FeatureView
-from src.data.intervals import DataInterval
-from src.data.lake import Lake
-from src.data.quality import (
-    DataQualityError,
-    QualityConfig,
-    QualityReport,
-    write_quality_report,
-)
+import pandas as pd
+import pyarrow.fs as pafs
+
+from src.data.aws_integration import write_bytes
+from src.data.feature_store import FeatureView
+from src.data.lake import DataInterval, Lake
+from src.data.quality import INGESTED_AT, QualityConfig, QualityReport
 from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
-from src.pipelines.DE.bronze import INGESTED_AT, BronzeResult, ingest_bronze
-from src.pipelines.DE.gold import GoldResult, build_gold
-from src.pipelines.DE.silver import SilverResult, build_silver
+from src.pipelines.DE.bronze import ingest_bronze
+from src.pipelines.DE.gold import build_gold
+from src.pipelines.DE.silver import build_silver
 
 Step = Literal["bronze", "silver", "gold"]
 STEPS: tuple[Step, ...] = ("bronze", "silver", "gold")
-DEFAULT_QUALITY_PREFIX = "quality"
 
 
 def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
@@ -45,110 +35,46 @@ def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
     return tuple(step for step in STEPS if step in names or not names)
 
 
-@dataclass
-class DataPipelineResult:
-    bronze: BronzeResult | None = None
-    silver: SilverResult | None = None
-    gold: GoldResult | None = None
-    reports: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        parts = []
-        if self.bronze:
-            parts.append(
-                f"bronze: {self.bronze.files_ingested} files ingested, "
-                f"{self.bronze.files_skipped} already there, "
-                f"{self.bronze.files_rejected} refused"
-            )
-        if self.silver:
-            parts.append(
-                f"silver: {self.silver.rows_valid} rows valid, "
-                f"{self.silver.rows_quarantined} quarantined"
-            )
-        if self.gold:
-            parts.append(f"gold: {self.gold.rows} rows")
-        return "; ".join(parts)
-
-    def refusals(self) -> list[str]:
-        """One line per refused raw file: the reason and where its quarantined copy is."""
-        if not self.bronze:
-            return []
-        copies = self.bronze.quarantined_files
-        return [
-            f"{reason} (quarantined whole: {copies[source]})" if source in copies else reason
-            for source, reason in self.bronze.rejected.items()
-        ]
+def fingerprint(lake: Lake, table: str) -> dict[str, int | str]:
+    """Rows and an order-independent checksum of a table's content (ingestion time aside):
+    what a DVC stage records, so the next stage reruns only when the content changed."""
+    columns = [name for name in lake.load(table).schema().column_names if name != INGESTED_AT]
+    rows, total = 0, 0
+    for batch in lake.stream(table, columns=columns):
+        frame = batch.to_pandas()
+        rows += len(frame)
+        total = (total + int(pd.util.hash_pandas_object(frame, index=False).sum())) % 2**64
+    return {"table": table, "rows": rows, "checksum": f"{total:016x}"}
 
 
-def _reported(
-    store: ObjectStore,
-    prefix: str,
-    result: DataPipelineResult,
-    run: Callable[[], QualityReport],
-) -> None:
-    """Run a step that produces a report; write the report even when a rule blocks."""
-    try:
-        report = run()
-    except DataQualityError as error:
-        report = error.report
-    uri = write_quality_report(store, prefix, report)
-    result.reports.append(uri)
-    blocking = report.blocking()
-    if blocking:
-        problems = "; ".join(check.message for check in blocking)
-        raise DataQualityError(
-            f"data quality blocked {report.step}: {problems} (report: {uri})", report
-        )
+def fingerprint_steps(
+    lake: Lake, view: FeatureView, steps: Sequence[Step]
+) -> list[dict[str, int | str]]:
+    tables = {"bronze": [bronze_table(view.dataset)], "gold": [view.table],
+              "silver": [silver_table(view.dataset), quarantine_table(view.dataset)]}  # fmt: skip
+    return [fingerprint(lake, table) for step in steps for table in tables[step]]
+
+
+def report_key(quality_prefix: str, dataset: str, interval: DataInterval) -> str:
+    return f"{quality_prefix}/{dataset}/{interval.start}_{interval.end}.json"
 
 
 def run_data_pipeline(
-    lake: Lake,
-    store: ObjectStore,
-    view: FeatureView,
-    raw_prefix: str,
-    interval: DataInterval,
-    quality: QualityConfig | None = None,
-    quality_prefix: str = DEFAULT_QUALITY_PREFIX,
-    steps: tuple[Step, ...] = STEPS,
-) -> DataPipelineResult:
-    """Run `steps` (default all) for `interval`; refused raw files fail it at the end."""
-    config = quality or QualityConfig()
-    result = DataPipelineResult()
-
-    def bronze() -> QualityReport:
-        result.bronze = ingest_bronze(
-            lake, store, view, raw_prefix, interval, config, quality_prefix
-        )
-        return result.bronze.report
-
-    def silver() -> QualityReport:
-        result.silver = build_silver(lake, view, interval, config)
-        return result.silver.report
-
-    if "bronze" in steps:
-        _reported(store, quality_prefix, result, bronze)
-    if "silver" in steps:
-        _reported(store, quality_prefix, result, silver)
-    if "gold" in steps:
-        result.gold = build_gold(lake, view, interval)
-    return result
-
-
-def describe_step(
-    lake: Lake, view: FeatureView, step: Step, interval: DataInterval
-) -> dict[str, object]:
-    """Rows and checksum of what `step` wrote for `interval`: same content, same description.
-
-    DVC compares these descriptions to decide whether the next stage must run again.
-    """
-    tables = {
-        "bronze": [bronze_table(view.dataset)],
-        "silver": [silver_table(view.dataset), quarantine_table(view.dataset)],
-        "gold": [view.table],
-    }[step]
-    where = interval.filter(INGEST_DATE)
-    described: dict[str, object] = {"step": step, "interval": str(interval)}
-    for table in tables:
-        fingerprint = lake.fingerprint(table, where=where, exclude=[INGESTED_AT])
-        described[table] = {"rows": fingerprint.rows, "checksum": fingerprint.checksum}
-    return described
+    lake: Lake, store: pafs.FileSystem, view: FeatureView, config: QualityConfig,
+    prefixes: tuple[str, str], interval: DataInterval, steps: Sequence[Step] = STEPS,
+) -> QualityReport:  # fmt: skip
+    """`steps` of the pipeline for `interval`; `prefixes` are the raw and quality prefixes."""
+    raw_prefix, quality_prefix = prefixes
+    report = QualityReport(dataset=view.dataset, interval=str(interval))
+    try:
+        if "bronze" in steps:
+            ingest_bronze(lake, store, view, config, raw_prefix, interval, report)
+            report.raise_if_blocked(config)
+        if "silver" in steps:
+            build_silver(lake, view, config, interval, report)
+        if "gold" in steps:
+            report.gold_rows = build_gold(lake, view, interval)
+    finally:
+        key = report_key(quality_prefix, view.dataset, interval)
+        write_bytes(store, key, report.to_json().encode())
+    return report

@@ -26,9 +26,7 @@ def stream_scoring_rows(lake: Lake, view: FeatureView, day: date) -> Iterator[pa
     where = f"{INGEST_DATE} = '{day.isoformat()}'"
     if lake.count(view.table, where=where) == 0:
         raise DataValidationError(f"{view.table} has no rows for {day}; nothing to score")
-    reader = lake.read_batches(
-        view.table, where=where, columns=[*view.key_columns, *view.feature_names]
-    )
+    reader = lake.stream(view.table, where=where, columns=[*view.key_columns, *view.feature_names])
     return (pa.Table.from_batches([batch]) for batch in reader if batch.num_rows)
 
 

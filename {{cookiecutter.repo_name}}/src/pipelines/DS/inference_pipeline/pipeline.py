@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
-from src.data.aws_integration import ObjectStore
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import scored_rows_table
@@ -77,7 +77,7 @@ def score_batches(
 
 def run_batch_inference(
     lake: Lake,
-    store: ObjectStore,
+    store: pafs.FileSystem,
     view: FeatureView,
     manager: MlflowManager,
     model_name: str,

@@ -14,9 +14,10 @@ from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from src.data.aws_integration import ObjectStore
+from src.data.aws_integration import upload_file
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import (
@@ -73,7 +74,7 @@ def read_chunks(path: Path, rows: int = APPEND_CHUNK_ROWS) -> Iterator[pa.Table]
 
 def store_predictions(
     lake: Lake,
-    store: ObjectStore,
+    store: pafs.FileSystem,
     view: FeatureView,
     path: Path,
     processed_prefix: str,
@@ -84,7 +85,7 @@ def store_predictions(
     day in the table with its rows, in one snapshot. The two run side by side."""
     key = predictions_key(processed_prefix, day, model_name)
     with ThreadPoolExecutor(max_workers=1) as executor:
-        uploaded = executor.submit(store.upload_file, path, key)
+        uploaded = executor.submit(upload_file, store, path, key)
         replace_batch_prediction_chunks(lake, view, read_chunks(path), day, model_name)
         uploaded.result()
-    return store.uri(key)
+    return key

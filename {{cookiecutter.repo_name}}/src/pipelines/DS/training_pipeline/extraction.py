@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from src.data.feature_store import FeatureView, TrainingSample, read_training_snapshot
+from src.data.feature_store import FeatureView, TrainingSample, get_training_set
 from src.data.lake import Lake
 from src.errors import DataValidationError
 
@@ -49,7 +49,7 @@ def extract_snapshot(lake: Lake, view: FeatureView, sample: TrainingSample) -> E
     """The training set (at most `sample.max_rows` rows) as of one snapshot of the view, and
     that snapshot's id: a write landing during the read cannot mix into the rows the model
     is tagged with."""
-    frame, snapshot_id = read_training_snapshot(lake, view, sample)
+    frame, snapshot_id = get_training_set(lake, view, sample)
     tag = str(snapshot_id) if snapshot_id is not None else NO_SNAPSHOT
     return Extract(
         check_training_set(frame, view), view.table, tag, lake.load(view.table).location()

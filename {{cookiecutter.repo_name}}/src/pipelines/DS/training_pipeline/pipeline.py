@@ -7,7 +7,6 @@ from typing import Protocol
 
 from src.data.feature_store import FeatureView, TrainingSample
 from src.data.lake import Lake
-from src.data.leases import LeaseGuard, unguarded
 from src.model.config import TrainingConfig
 from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
 from src.model.predictor import Predictor
@@ -23,7 +22,12 @@ from src.pipelines.DS.training_pipeline.preprocessing import (
     split_training_set,
     with_segment_feature,
 )
-from src.pipelines.DS.training_pipeline.promotion import PromotionDecision, promote_candidate
+from src.pipelines.DS.training_pipeline.promotion import (
+    LeaseGuard,
+    PromotionDecision,
+    promote_candidate,
+    unguarded,
+)
 from src.pipelines.DS.training_pipeline.registration import register_candidate
 from src.pipelines.DS.training_pipeline.training import train_candidate
 

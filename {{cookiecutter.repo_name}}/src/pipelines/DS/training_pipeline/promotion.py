@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,7 +13,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from src.data.leases import PROMOTION_LEASE, LeaseGuard, unguarded
 from src.data.predictions import PREDICTION
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
@@ -40,6 +40,14 @@ MAX_PROMOTION_ATTEMPTS = 5
 
 # Scores a production model on the candidate's holdout: (metrics, or why it cannot be).
 ProductionScorer = Callable[[Predictor], tuple[dict[str, float] | None, str | None]]
+
+# Moves of `production` take this lock (src.data.aws_integration.hold_lock).
+PROMOTION_LEASE = "promotion"
+LeaseGuard = Callable[[str, str], AbstractContextManager[object]]
+
+
+def unguarded(name: str, scope: str) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 @dataclass(frozen=True)

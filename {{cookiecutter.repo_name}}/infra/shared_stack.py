@@ -8,6 +8,7 @@ a bucket made outside it (`cdk import` can).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import aws_cdk as cdk
@@ -21,15 +22,13 @@ from constructs import Construct
 from infra.github import GitHubAccess
 {% endif -%}
 from infra.nag import acknowledge
-from src.data.aws_resources import (
-    ATHENA_RESULT_ENCRYPTION,
-    BUCKET_ENCRYPTION,
-    ECR_ENCRYPTION,
-    ECR_SCAN_ON_PUSH,
-    WORKGROUP_DESCRIPTION,
-    describe_lake_resources,
-)
 from src.settings import Settings
+
+BUCKET_ENCRYPTION = "AES256"
+ECR_ENCRYPTION = "AES256"
+ECR_SCAN_ON_PUSH = True
+ATHENA_RESULT_ENCRYPTION = "SSE_S3"
+WORKGROUP_DESCRIPTION = "Queries of the project's Iceberg tables"
 
 # S3's name for the algorithm AES256 in the CDK enum.
 BUCKET_ENCRYPTIONS = {"AES256": s3.BucketEncryption.S3_MANAGED}
@@ -48,7 +47,15 @@ class SharedStack(cdk.Stack):
         super().__init__(
             scope, construct_id, description=f"{project}: lake, images, CI access", **kwargs
         )
-        plan = describe_lake_resources(settings)
+        aws = settings.aws
+        plan = SimpleNamespace(
+            bucket=aws.s3.bucket,
+            database=settings.lake_database,
+            database_location=f"{settings.warehouse_location}/{settings.lake_database}.db",
+            workgroup=aws.athena.workgroup,
+            athena_output_location=f"s3://{aws.s3.bucket}/{aws.s3.athena_results_prefix}/",
+            ecr_repositories=tuple(aws.ecr.repositories),
+        )
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",

@@ -96,7 +96,7 @@ def describe(report: QualityReport) -> str:
     """A data pipeline run in one line."""
     refused = f", {len(report.files_refused)} refused" if report.files_refused else ""
     return (
-        f"{report.files_ingested} files ingested{refused}; {report.rows_valid} rows valid, "
+        f"{len(report.files_ingested)} files ingested{refused}; {report.rows_valid} rows valid, "
         f"{report.rows_quarantined} quarantined; {report.gold_rows} gold rows"
     )
 
@@ -148,7 +148,8 @@ def data_pipeline(
     if start:
         interval = DataInterval.parse(start, end)
     else:
-        days = list_raw_days(context.store, context.settings.aws.s3.raw_prefix, context.view.dataset)
+        raw_prefix = context.settings.aws.s3.raw_prefix
+        days = list_raw_days(context.store, raw_prefix, context.view.dataset)
         if not days:
             raise ProjectError("the raw zone holds no ingest_date= folders; run `make setup`")
         interval = DataInterval(days[0], days[-1] + timedelta(days=1))
@@ -179,9 +180,9 @@ def step(
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
+    from src.data.aws_integration import write_bytes
     from src.data.lake import DataInterval
     from src.orchestration import parse_step
-    from src.data.aws_integration import write_bytes
     from src.pipelines.steps import run_step
 
     context = build_context()

@@ -375,7 +375,6 @@ class Settings(BaseSettings):
         return None
 
 
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Build the settings once per process; a bad value is a ConfigError naming it."""

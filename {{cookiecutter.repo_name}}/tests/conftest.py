@@ -5,26 +5,37 @@ Nothing here touches the project's own data/, mlflow.db or .env.
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
 import pytest
 
 from src.context import ProjectContext
+from src.data.aws_integration import write_bytes
+from src.data.feature_store import Column, FeatureView
+from src.data.lake import DataInterval
+from src.pipelines.DE.bronze import raw_day_prefix
 from src.settings import Settings
 from tests.infra_templates import Synthesized, synthesize_app
 
-# A fixed end date keeps the sample data, and so every metric, identical between runs.
+# A fixed end date keeps the test data, and so every metric, identical between runs.
 SAMPLE_END = date(2025, 1, 31)
+SAMPLE_DAYS = 10
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # make's own exit status when a recipe fails, whatever the command's code was.
 MAKE_FAILED = 2
@@ -74,6 +85,15 @@ def make(target: str, env: dict[str, str], *variables: str) -> subprocess.Comple
     )  # fmt: skip
 
 
+@pytest.fixture(scope="session")
+def project_view() -> FeatureView:
+    """The project's own contract, config/features.yaml."""
+    from src.data.feature_store import load_feature_view
+    from src.settings import FEATURES_FILE
+
+    return load_feature_view(FEATURES_FILE)
+
+
 @pytest.fixture
 def context(tmp_path: Path) -> ProjectContext:
     return ProjectContext(isolated_settings(tmp_path))
@@ -99,17 +119,87 @@ def trained_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Projec
     yield context
 
 
-def build_sample_lake(context: ProjectContext) -> None:
-    from src.data.intervals import DataInterval
-    from src.data.sample_data import SAMPLE_DAYS, land_sample_files
-    from src.pipelines.DE.pipeline import run_data_pipeline
+def synthesize_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFrame:
+    """Raw rows that honour config/features.yaml, whatever dataset it describes: each column's
+    dtype, bounds and allowed values, some missing values where a column is nullable, event
+    times over the `SAMPLE_DAYS` days before `SAMPLE_END`, and a label that follows the
+    features (classes of `values`, or a number), so a model can learn it."""
+    rng = np.random.default_rng(seed)
+    start = datetime.combine(SAMPLE_END - timedelta(days=SAMPLE_DAYS), datetime.min.time(), UTC)
+    frame = pd.DataFrame({
+        view.entity.name: [f"E{n:05d}" for n in range(rows)] if view.entity.dtype == "string"
+        else np.arange(rows),
+        view.event_timestamp: [start + timedelta(seconds=int(s))
+                               for s in sorted(rng.integers(0, SAMPLE_DAYS * 86400, rows))],
+    })  # fmt: skip
+    signal = np.zeros(rows)
+    for column in [c for c in view.raw_columns if c.name != view.label.name]:
+        values, effect = _column_values(column, rng, rows)
+        frame[column.name] = values
+        signal += rng.choice([-1.0, 1.0]) * effect
+        if column.nullable:
+            frame.loc[rng.random(rows) < 0.05, column.name] = None
+    frame[view.label.name] = _label_values(view.label, signal + rng.normal(0, 0.3, rows))
+    return frame
 
-    raw_prefix = context.settings.aws.s3.raw_prefix
-    land_sample_files(context.store, context.view, raw_prefix, SAMPLE_END)
+
+def _column_values(column: Column, rng: np.random.Generator, rows: int) -> tuple[Any, Any]:
+    """Values of one contract column, and their standardised effect on the label."""
+    if column.values:
+        codes = rng.integers(0, len(column.values), rows)
+        return np.array(column.values, dtype=object)[codes], (codes - codes.mean()) / (
+            codes.std() or 1
+        )
+    if column.dtype == "bool":
+        flags = rng.random(rows) < 0.5
+        return flags, flags * 2.0 - 1.0
+    if column.dtype == "string":
+        codes = rng.integers(0, 3, rows)
+        return np.array(["a", "b", "c"], dtype=object)[codes], codes - 1.0
+    low = column.min if column.min is not None else (column.max or 100.0) - 100.0
+    high = column.max if column.max is not None else low + 100.0
+    numbers = rng.uniform(low, high, rows)
+    if column.dtype == "int64":
+        numbers = np.round(numbers).astype("int64")
+    return numbers, (numbers - numbers.mean()) / (numbers.std() or 1)
+
+
+def _label_values(label: Column, signal: np.ndarray) -> Any:
+    classes = label.values or ([False, True] if label.dtype == "bool" else None)
+    if classes is None and label.dtype == "string":
+        classes = ["no", "yes"]
+    if classes is not None:  # classes of equal share, ordered by the signal
+        ranks = signal.argsort().argsort() * len(classes) // len(signal)
+        return np.array(classes, dtype=object)[ranks]
+    low = label.min if label.min is not None else 0.0
+    values = low + 50.0 + 10.0 * signal
+    values = np.clip(values, low, label.max) if label.max is not None else values
+    return np.round(values).astype("int64") if label.dtype == "int64" else values
+
+
+def land_raw_frame(context: ProjectContext, frame: pd.DataFrame, suffix: str = ".csv") -> None:
+    """Write `frame` into the raw zone as one file per event day, in the format of `suffix`."""
+    view = context.view
+    for day, rows in frame.groupby(frame[view.event_timestamp].dt.date):
+        key = (
+            f"{raw_day_prefix(context.settings.aws.s3.raw_prefix, view.dataset, day)}/part{suffix}"
+        )
+        buffer = io.BytesIO()
+        if suffix == ".parquet":
+            rows.to_parquet(buffer, index=False)
+        elif suffix == ".jsonl":
+            rows.to_json(buffer, orient="records", lines=True, date_format="iso")
+        else:
+            rows.to_csv(buffer, index=False)
+        write_bytes(context.store, key, buffer.getvalue())
+
+
+def build_sample_lake(context: ProjectContext) -> DataInterval:
+    """Contract data landed in the raw zone and built through gold; returns its interval."""
+    land_raw_frame(context, synthesize_rows(context.view))
     interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
-    run_data_pipeline(
-        context.lake, context.store, context.view, raw_prefix, interval, quality=context.quality
-    )
+    context.run_data_pipeline(interval)
+    return interval
 
 
 @dataclass
@@ -268,7 +358,8 @@ Answer = dict[str, tuple[str, str | None]]
 
 
 def queue_athena_results(endpoint: str, results: list[Answer]) -> None:
-    """Queue the answers of the next queries, in order: per query, column -> (type, value)."""
+    """Queue the answers of the next queries, in order: per query, column -> (type, value);
+    a query whose values are all None answers no rows."""
     queued = []
     for columns in results:
         header = {"Data": [{"VarCharValue": name} for name in columns]}
@@ -279,7 +370,8 @@ def queue_athena_results(endpoint: str, results: list[Answer]) -> None:
              "CaseSensitive": True}
             for name, (kind, _) in columns.items()
         ]  # fmt: skip
-        queued.append({"rows": [header, row] if columns else [], "column_info": info})
+        has_row = any(value is not None for _, value in columns.values())
+        queued.append({"rows": [header, row] if has_row else [header], "column_info": info})
     moto_api(endpoint, "static/athena/query-results", {"region": "us-east-1", "results": queued})
 
 
@@ -301,6 +393,11 @@ def aws_settings(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyP
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # PyAthena's ArrowCursor reads Athena's result files with PyArrow's S3 client, which
+    # takes no endpoint from the environment: point it at moto like every other client.
+    address = urllib.parse.urlparse(moto_endpoint)
+    s3 = functools.partial(pafs.S3FileSystem, endpoint_override=address.netloc, scheme="http")
+    monkeypatch.setattr(pafs, "S3FileSystem", s3)
     settings = isolated_settings(tmp_path, app_env="aws", aws_endpoint_url=moto_endpoint)
     # moto finishes a query on the second status poll; no need to wait a second per poll.
     settings.aws.athena.poll_interval_seconds = 0.05

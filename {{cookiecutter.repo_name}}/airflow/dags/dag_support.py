@@ -171,8 +171,9 @@ def launch_on_ecs(
     @task(task_id=task_id, multiple_outputs=multiple_outputs)
     def collect(key: str) -> dict[str, Any]:
         from src.context import build_context
+        from src.data.aws_integration import read_bytes
 
-        result: dict[str, Any] = json.loads(build_context().store.get_bytes(key))
+        result: dict[str, Any] = json.loads(read_bytes(build_context().store, key))
         return result
 
     network = {

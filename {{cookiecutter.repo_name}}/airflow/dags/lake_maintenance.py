@@ -37,19 +37,7 @@ def lake_maintenance() -> None:
     def maintain_lake() -> dict[str, Any]:
         from src.context import build_context
 
-        run = build_context().run_lake_maintenance()
-        return {
-            "tables": {
-                result.table: {
-                    "snapshots": [result.before.snapshots, result.after.snapshots],
-                    "data_files": [result.before.data_files, result.after.data_files],
-                    "files": [result.before.files_in_location, result.after.files_in_location],
-                    "orphans_removed": result.orphans_removed,
-                }
-                for result in run.tables
-            },
-            "athena_statements": run.statements,
-        }
+        return {"tables": build_context().run_lake_maintenance()}
 
     maintain_lake()
 

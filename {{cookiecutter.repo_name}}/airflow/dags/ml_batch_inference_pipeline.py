@@ -49,28 +49,13 @@ def ml_batch_inference_pipeline() -> None:
     def wait_for_features() -> PokeReturnValue:
         from src.context import build_context
         from src.data.feature_store import INGEST_DATE
-        from src.data.quality import read_blocking_problems
-        from src.errors import DataValidationError
 
         context = build_context()
         interval = current_interval()
-        blocked = read_blocking_problems(
-            context.store,
-            context.settings.aws.s3.quality_prefix,
-            context.view.dataset,
-            interval.start.isoformat(),
-            interval.end.isoformat(),
-        )
-        if blocked:
-            # Not retryable (dag_support.NOT_RETRYABLE): fix the data, rerun data_pipeline.
-            raise DataValidationError(
-                f"the data pipeline of {interval} was blocked, so no features will come: "
-                f"{' | '.join(blocked)}"
-            )
         table = context.view.table
         rows = 0
         if context.lake.exists(table):
-            rows = context.lake.count(table, where=interval.filter(INGEST_DATE))
+            rows = context.lake.count(table, where=interval.row_filter(INGEST_DATE))
         reference = {**interval_reference(interval), "table": table, "rows": rows}
         return PokeReturnValue(is_done=rows > 0, xcom_value=reference)
 

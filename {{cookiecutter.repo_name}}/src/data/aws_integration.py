@@ -295,16 +295,23 @@ def ensure_aws_resources(settings: Settings) -> list[tuple[str, str, str]]:
         location = f"{settings.warehouse_location}/{database}.db"
         glue.create_database(DatabaseInput={"Name": database, "LocationUri": location})
         results.append(("created", "Glue database", database))
-    try:
-        athena.get_work_group(WorkGroup=workgroup)
-        results.append(("found", "Athena workgroup", workgroup))
+    try:  # AWS answers a missing workgroup with an error, moto with a null workgroup
+        found = athena.get_work_group(WorkGroup=workgroup).get("WorkGroup")
     except ClientError as error:
         if not is_not_found(error):
             raise ProjectError(f"Athena workgroup {workgroup}: {error}") from error
+        found = None
+    if found:
+        results.append(("found", "Athena workgroup", workgroup))
+    else:
         output = f"s3://{bucket}/{settings.aws.s3.athena_results_prefix}/"
+        encrypted = {
+            "OutputLocation": output,
+            "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+        }
         athena.create_work_group(
             Name=workgroup,
-            Configuration={"ResultConfiguration": {"OutputLocation": output}},
+            Configuration={"ResultConfiguration": encrypted, "EnforceWorkGroupConfiguration": True},
         )
         results.append(("created", "Athena workgroup", workgroup))
     for name in settings.aws.ecr.repositories:

@@ -19,7 +19,7 @@ import contextlib
 import re
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from pyiceberg.exceptions import (
     CommitFailedException,
     NoSuchTableError,
     TableAlreadyExistsError,
+    ValidationException,
 )
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
 from pyiceberg.expressions.parser import parse as parse_filter
@@ -178,19 +179,28 @@ class Lake:
         if data.num_rows:
             self.load(table).append(data)
 
-    def replace(self, table: str, where: Where, parts: Iterable[pa.Table]) -> int:
-        """Delete the rows matching `where` and append `parts`, in one snapshot: readers see
-        the old rows or all the new ones. One part at a time is in memory. Returns the rows."""
-        rows = 0
-        with self.load(table).transaction() as transaction, warnings.catch_warnings():
-            # A first write of an interval has nothing to delete; PyIceberg warns about it.
-            warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            transaction.delete(as_filter(where))
-            for part in parts:
-                if part.num_rows:
-                    transaction.append(part)
-                    rows += part.num_rows
-        return rows
+    def replace(self, table: str, where: Where, parts: Callable[[], Iterable[pa.Table]]) -> int:
+        """Delete the rows matching `where` and append the tables `parts()` yields, in one
+        snapshot: readers see the old rows or all the new ones, one part is in memory at a
+        time. A commit that lost a race with another writer is made again from `parts()`,
+        so two runs of one interval at once leave one run's rows. Returns the rows."""
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            rows = 0
+            try:
+                with self.load(table).transaction() as transaction, warnings.catch_warnings():
+                    # A first write of an interval has nothing to delete; PyIceberg warns.
+                    warnings.filterwarnings("ignore", "Delete operation did not match any")
+                    transaction.delete(as_filter(where))
+                    for part in parts():
+                        if part.num_rows:
+                            transaction.append(part)
+                            rows += part.num_rows
+                return rows
+            except (CommitFailedException, ValidationException):
+                # Another writer committed meanwhile (PyIceberg found its files conflict).
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def read(
         self, table: str, where: Where = None, columns: list[str] | None = None,
@@ -231,16 +241,13 @@ class Lake:
         if self.athena is not None:
             return self._replace_on_athena(self.athena, table, query, interval, column)
         schema = self.load(table).schema().as_arrow()
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                with self._duckdb(query) as relation:
-                    batches = relation.fetch_record_batch(CHUNK_ROWS)
-                    parts = (pa.Table.from_batches([b]).cast(schema, safe=False) for b in batches)
-                    return self.replace(table, interval.row_filter(column), parts)
-            except CommitFailedException:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+
+        def parts() -> Iterator[pa.Table]:
+            with self._duckdb(query) as relation:
+                for batch in relation.fetch_record_batch(CHUNK_ROWS):
+                    yield pa.Table.from_batches([batch]).cast(schema, safe=False)
+
+        return self.replace(table, interval.row_filter(column), parts)
 
     def _replace_on_athena(
         self, athena: Athena, table: str, query: str, interval: DataInterval, column: str

@@ -279,7 +279,7 @@ def replace_batch_predictions(
     if names - {model_name}:
         raise ValueError(f"rows of {sorted(names)} cannot replace the rows of {model_name!r}")
     ensure_predictions_table(lake, view)
-    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), [table])
+    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), lambda: [table])
 
 
 def replace_batch_prediction_chunks(
@@ -298,7 +298,7 @@ def replace_batch_prediction_chunks(
             yield chunk
 
     ensure_predictions_table(lake, view)
-    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), checked())
+    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), checked)
 
 
 def replace_predictions(

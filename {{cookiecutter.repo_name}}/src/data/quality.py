@@ -140,7 +140,10 @@ def contract_conditions(column: Column, action: Action, required: bool) -> list[
     name, col = column.name, q(column.name)
     shown = f"'{name} = ' || substr({_text(name)}, 1, 80)"
     found = [
-        (f"{_text(name)} IS NOT NULL AND {col} IS NULL", f"{shown} || ' is not a {column.dtype}'")
+        (
+            f"{_text(name)} IS NOT NULL AND {col} IS NULL",
+            f"{shown} || ' is not of type {column.dtype}'",
+        )
     ]
     if required:
         found.append((f"{_text(name)} IS NULL", f"'{name} is missing'"))
@@ -166,10 +169,9 @@ def row_conditions(view: FeatureView, config: QualityConfig) -> list[Condition]:
                   f"'line does not parse: ' || substr({q(RAW_LINE)}, 1, 200)"),
     ]  # fmt: skip
     for name, dtype in ((view.entity.name, view.entity.dtype), (view.event_timestamp, "timestamp")):
-        conditions.append(
-            Condition("missing_key", "quarantine", f"{q(name)} IS NULL",
-                      f"'{name} is missing or not a {dtype}: ' || coalesce({_text(name)}, '')")
-        )  # fmt: skip
+        reason = (f"CASE WHEN {_text(name)} IS NULL THEN '{name} is missing' ELSE '{name} = ' || "
+                  f"substr({_text(name)}, 1, 80) || ' is not of type {dtype}' END")  # fmt: skip
+        conditions.append(Condition("missing_key", "quarantine", f"{q(name)} IS NULL", reason))
     for column in view.raw_columns:
         is_label = column.name == view.label.name
         required = not column.nullable and not is_label
@@ -253,7 +255,7 @@ class QualityReport:
 
     dataset: str
     interval: str
-    files_ingested: int = 0
+    files_ingested: list[str] = field(default_factory=list)
     files_refused: dict[str, str] = field(default_factory=dict)
     rows_in: int = 0
     rows_valid: int = 0

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,7 +17,6 @@ import pytest
 
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
-from src.data.maintenance import MaintenancePolicy, maintain_table
 from src.data.predictions import PREDICTION_ID, ensure_predictions_table, read_prediction_window
 from src.data.tables import PREDICTIONS_TABLE
 from tests.conftest import PROJECT_ROOT, SAMPLE_END, isolated_env
@@ -62,8 +61,7 @@ def test_a_batch_run_killed_mid_write_and_rerun_leaves_one_copy_of_the_day(
     root = context.settings.data_dir.parent
     command = [sys.executable, "-m", "src", "batch-inference", "--date", DAY.isoformat()]
     command += ["--input", str(rows_file)]
-    # A short lease: the killed run cannot release it, so it must expire for the rerun.
-    env = {**isolated_env(root), "LEASE__TTL_SECONDS": "3", "LEASE__WAIT_SECONDS": "120"}
+    env = isolated_env(root)
     before = data_files(context)
     victim = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -91,11 +89,7 @@ def test_a_batch_run_killed_mid_write_and_rerun_leaves_one_copy_of_the_day(
     print(f"\nSIGKILL mid-write then rerun: {len(frame)} rows for {DAY}, each once")
 
     # What the killed run left behind is an orphan: maintenance removes it.
-    later = datetime.now(UTC) + timedelta(hours=1)
-    policy = MaintenancePolicy(orphan_min_age_hours=0.5)
-    result = maintain_table(
-        context.lake, context.store, context.settings.object_store_root, PREDICTIONS_TABLE,
-        policy, later,
-    )  # fmt: skip
-    assert result.orphans_removed >= 1
+    orphans = data_files(context)
+    context.lake.maintain(PREDICTIONS_TABLE, timedelta(days=7), timedelta(0))
+    assert data_files(context) < orphans
     assert len(read_prediction_window(context.lake, DAY, 1, model)) == ROWS

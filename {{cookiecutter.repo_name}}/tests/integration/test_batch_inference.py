@@ -64,7 +64,7 @@ def test_the_day_streams_in_batches_and_gives_the_rows_of_one_batch(
     score(context)
     columns = ["prediction_id", "prediction", *context.view.feature_names]
     whole = read_prediction_window(context.lake, DAY, 1).sort_values("prediction_id")
-    original_batches = Lake.read_batches
+    original_batches = Lake.stream
     original_read = Lake.read
     batch_sizes: list[int] = []
 
@@ -83,7 +83,7 @@ def test_the_day_streams_in_batches_and_gives_the_rows_of_one_batch(
         assert table != context.view.table, "batch inference read the gold day whole"
         return original_read(lake, table, *args, **kwargs)
 
-    monkeypatch.setattr(Lake, "read_batches", small_batches)
+    monkeypatch.setattr(Lake, "stream", small_batches)
     monkeypatch.setattr(Lake, "read", no_whole_gold)
     outcome = score(context)
     monkeypatch.undo()

@@ -306,6 +306,7 @@ def test_the_batch_sensor_fails_at_once_with_the_reason_when_the_day_was_blocked
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from src.data.intervals import DataInterval
+
     from src.data.quality import CheckResult, QualityReport, write_quality_report
 
     day = DAY + timedelta(days=90)  # a day no other test scores
@@ -404,10 +405,10 @@ def test_the_step_command_leaves_the_result_the_collecting_task_reads(
     data_runs: tuple[Any, ...], project: ProjectContext
 ) -> None:
     """The container's side, run here: `python -m src step` writes the summary to its key."""
+    from src.data.intervals import DataInterval
     from typer.testing import CliRunner
 
     from src.cli import app
-    from src.data.intervals import DataInterval
     from src.orchestration import container_command, result_key
 
     key = result_key("runs", "data_pipeline", "manual__2025-01-01T00:00:00+00:00", "build_gold")

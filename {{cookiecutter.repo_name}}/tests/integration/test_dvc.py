@@ -15,11 +15,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from src.data.sample_data import land_sample_files
+from src.data.versioning import REMOTE_NAME, configure_dvc_remote, resolve_dvc_remote
 
 from src.context import ProjectContext
 from src.data.aws_integration import LocalObjectStore
-from src.data.sample_data import land_sample_files
-from src.data.versioning import REMOTE_NAME, configure_dvc_remote, resolve_dvc_remote
 from src.settings import Settings
 from tests.conftest import FAKE_AWS_ENV, SAMPLE_END, isolated_settings
 

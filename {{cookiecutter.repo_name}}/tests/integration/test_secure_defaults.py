@@ -81,8 +81,8 @@ def test_staging_and_production_use_separate_namespaces(tmp_path: Path) -> None:
     staging.lake.create_table(PREDICTIONS_TABLE, SCHEMA)
     staging.lake.append(PREDICTIONS_TABLE, pa.table({"id": ["smoke"]}, schema=SCHEMA))
     # One catalog, two namespaces: staging's smoke rows are not in production's table.
-    assert staging.lake.table_exists(PREDICTIONS_TABLE)
-    assert not production.lake.table_exists(PREDICTIONS_TABLE)
+    assert staging.lake.exists(PREDICTIONS_TABLE)
+    assert not production.lake.exists(PREDICTIONS_TABLE)
 
 
 def test_mlflow_basic_auth_variables_leave_the_local_client_working(

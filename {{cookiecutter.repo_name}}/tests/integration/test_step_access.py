@@ -23,15 +23,15 @@ from typing import Any
 
 import boto3
 import pytest
+from src.data.aws_resources import ensure_aws_resources
+from src.data.intervals import DataInterval
+from src.data.sample_data import SAMPLE_DAYS, land_sample_files
 from typer.testing import CliRunner
 
 from src.context import ProjectContext
-from src.data.aws_resources import ensure_aws_resources
 from src.data.feature_store import INGEST_DATE
-from src.data.intervals import DataInterval
 from src.data.lake import DuckDbEngine, Lake, build_lake, interval_predicate
 from src.data.quality import build_silver_queries
-from src.data.sample_data import SAMPLE_DAYS, land_sample_files
 from src.data.tables import bronze_table
 from src.orchestration import ECS_STEPS, EcsStep, result_key, task_definition_family
 from src.pipelines.DE.bronze import is_raw_data_file, raw_prefix_for_day

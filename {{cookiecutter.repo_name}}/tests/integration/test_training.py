@@ -286,7 +286,7 @@ def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(
     root: Path = tmp_path_factory.mktemp("bounded")
     context = ProjectContext(isolated_settings(root, data_dir=trained_context.settings.data_dir))
     config = quick(context.training)
-    full_rows = len(get_training_set(context.lake, context.view))
+    full_rows = len(get_training_set(context.lake, context.view)[0])
     bounded = config.model_copy(
         update={"data": config.data.model_copy(update={"max_rows": 150, "reference_rows": 40})}
     )

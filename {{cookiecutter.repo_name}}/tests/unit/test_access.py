@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from src.data.aws_resources import describe_lake_resources
+from src.data.leases import DATA_PIPELINE_LEASE, PROMOTION_LEASE, lease_scope_prefix
+
 from src.data.access import (
     ALL_TABLES,
     ATHENA_STEPS,
@@ -13,9 +16,7 @@ from src.data.access import (
     lease_prefix,
     table_prefix,
 )
-from src.data.aws_resources import describe_lake_resources
 from src.data.feature_store import load_feature_view
-from src.data.leases import DATA_PIPELINE_LEASE, PROMOTION_LEASE, lease_scope_prefix
 from src.data.predictions import batch_files_prefix
 from src.data.tables import (
     LABELS_TABLE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from src.data.intervals import DataInterval
+from src.data.lake import DataInterval
 from src.errors import ConfigError
 from src.orchestration import (
     ECS_STEPS,

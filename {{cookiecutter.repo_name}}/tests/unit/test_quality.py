@@ -1,48 +1,145 @@
-import numpy as np
-import pandas as pd
+"""The contract and the checks judge bronze rows on their way to silver (src/data/quality.py).
 
-from src.monitoring.config import QualityConfig
-from src.monitoring.quality import check_quality
+The queries run in DuckDB over an Arrow table standing in for bronze, on a small view with
+every dtype and every kind of contract; the pipeline tests run them over the project's own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+import sqlglot
+import yaml
+
+from src.data.feature_store import FeatureView, TrainingSample, training_set_query
+from src.data.lake import transpile_to_athena
+from src.data.quality import (
+    Check,
+    QualityConfig,
+    QualityReport,
+    build_silver_queries,
+    load_quality_config,
+)
+from src.errors import ConfigError, DataValidationError
+from src.pipelines.DE.bronze import bronze_schema
+from src.pipelines.DE.gold import gold_query
+
+VIEW = FeatureView.model_validate(
+    {
+        "name": "view",
+        "dataset": "things",
+        "entity": {"name": "id", "dtype": "string"},
+        "event_timestamp": "ts",
+        "label": {"name": "y", "dtype": "int64", "values": [0, 1]},
+        "features": [
+            {"name": "x", "dtype": "float64", "min": 0, "max": 10},
+            {"name": "n", "dtype": "int64", "nullable": True},
+            {"name": "c", "dtype": "string", "values": ["a", "b"]},
+            {"name": "f", "dtype": "bool", "nullable": True},
+        ],
+    }
+)
+GOOD = {
+    "id": "A",
+    "ts": "2025-01-01T10:00:00+00:00",
+    "x": "1.5",
+    "n": "3",
+    "c": "a",
+    "f": "true",
+    "y": "1",
+}
 
 
-def reference() -> pd.DataFrame:
-    return pd.DataFrame({"a": np.linspace(0, 10, 101), "b": np.linspace(-1, 1, 101)})
+def judge(rows: list[dict[str, Any]], config: QualityConfig) -> dict[str, list[dict[str, Any]]]:
+    """Counts, silver and quarantine of `rows` (bronze text; later rows ingested later)."""
+    day = datetime(2025, 1, 1).date()
+    lineage = {"_source_file": "f.csv", "_raw_line": None, "ingest_date": day}
+    table = pa.Table.from_pylist(
+        [{**lineage, "_source_row": n, "_ingested_at": datetime(2025, 1, 1, n, tzinfo=UTC), **row}
+         for n, row in enumerate(rows)],
+        schema=bronze_schema(VIEW),
+    )  # fmt: skip
+    queries = build_silver_queries(VIEW, config, "bronze", "TRUE")
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.register("bronze", table)
+    run = {name: connection.sql(getattr(queries, name)).to_arrow_table().to_pylist()
+           for name in ("counts", "silver", "quarantine")}  # fmt: skip
+    return run
 
 
-def test_values_inside_the_range_and_present_pass() -> None:
-    current = reference().sample(50, random_state=0)
-    result = check_quality(reference(), current, ["a", "b"], QualityConfig())
-    assert result.passed
-    assert result.verdict() == "quality ok over 50 rows"
+@pytest.mark.parametrize(
+    ("change", "rule", "reason"),
+    [
+        ({"x": "abc"}, "x", "x = abc is not of type float64"),
+        ({"x": "-1"}, "x", "x = -1 is below the minimum 0"),
+        ({"x": "11"}, "x", "x = 11 is above the maximum 10"),
+        ({"x": " "}, "x", "x is missing"),
+        ({"n": "1.5"}, "n", "n = 1.5 is not of type int64"),
+        ({"c": "z"}, "c", "c = z is not one of a, b"),
+        ({"f": "maybe"}, "f", "f = maybe is not of type bool"),
+        ({"id": ""}, "missing_key", "id is missing"),
+        ({"ts": "yesterday"}, "missing_key", "ts = yesterday is not of type timestamp"),
+        ({"_raw_line": "A,1,2"}, "malformed", "line does not parse: A,1,2"),
+    ],
+)
+def test_a_row_breaking_the_contract_is_quarantined_with_its_reason(
+    change: dict[str, str], rule: str, reason: str
+) -> None:
+    run = judge([GOOD, {**GOOD, "id": "B", **change}], QualityConfig())
+    assert [row["id"] for row in run["silver"]] == ["A"]
+    (rejected,) = run["quarantine"]
+    assert (rejected["_rule"], rejected["_reason"]) == (rule, reason)
+    assert run["counts"][0]["rows_quarantined"] == 1
 
 
-def test_missing_and_out_of_range_values_fail_with_their_shares() -> None:
-    current = pd.DataFrame(
-        {"a": [1.0] * 80 + [np.nan] * 10 + [np.inf] * 10, "b": [0.0] * 90 + [5.0] * 10}
-    )
-    result = check_quality(reference(), current, ["a", "b"], QualityConfig())
-    by_column = {column.column: column for column in result.columns}
-    assert by_column["a"].missing_share == 0.2
-    assert by_column["b"].out_of_range_share == 0.1
-    # The accepted range is the reference's widened by 10% of its width.
-    assert (by_column["b"].lower_bound, by_column["b"].upper_bound) == (-1.2, 1.2)
-    assert result.failed_checks == ["a missing 20.0% > 5.0%", "b out of range 10.0% > 5.0%"]
-    assert "QUALITY FAILED" in result.verdict()
+def test_missing_nullable_values_pass_and_the_latest_copy_of_a_key_wins() -> None:
+    run = judge([GOOD, {**GOOD, "n": "", "f": "", "x": "2"}], QualityConfig())
+    assert run["quarantine"] == []
+    (row,) = run["silver"]
+    assert (row["x"], row["n"], row["f"]) == (2.0, None, None)
 
 
-def test_text_in_a_numeric_column_counts_as_missing() -> None:
-    current = pd.DataFrame({"a": ["1.0", "oops"] * 10, "b": [0.0] * 20})
-    result = check_quality(reference(), current, ["a", "b"], QualityConfig(max_missing_share=0.6))
-    assert result.columns[0].missing_share == 0.5
-    assert result.passed
+def test_a_label_outside_its_values_blocks_and_warned_rows_stay() -> None:
+    run = judge([GOOD, {**GOOD, "id": "B", "y": "2", "x": "-3"}], QualityConfig(features="warn"))
+    assert len(run["silver"]) == 2 and run["quarantine"] == []
+    counts = run["counts"][0]
+    failed = {"y": counts["check_y"], "x": counts["check_x"]}
+    report = QualityReport("things", "today", failed=failed, actions={"y": "block", "x": "warn"})
+    assert report.problems("warn") == ["check 'x' failed on 1 rows"]
+    with pytest.raises(DataValidationError, match="check 'y' failed on 1 rows"):
+        report.raise_if_blocked(QualityConfig())
 
 
-def test_unseen_categories_count_as_out_of_range_and_reference_gaps_are_allowed() -> None:
-    known = pd.DataFrame({"plan": ["basic", "plus", None, "pro"] * 25})
-    current = pd.DataFrame({"plan": ["basic", "enterprise", None, "plus"] * 10})
-    result = check_quality(known, current, ["plan"], QualityConfig(), categorical={"plan"})
-    (column,) = result.columns
-    assert column.out_of_range_share == 0.25
-    assert column.lower_bound is None
-    # 25% missing in the reference too: not a failure at 25% now, only the unseen share.
-    assert result.failed_checks == ["plan out of range 25.0% > 5.0%"]
+def test_a_teams_check_is_sql_over_silver_columns_with_its_own_action() -> None:
+    check = Check(name="x_below_n", condition="x < n", action="quarantine")
+    run = judge([GOOD, {**GOOD, "id": "B", "x": "5"}], QualityConfig(checks=[check]))
+    assert [row["id"] for row in run["silver"]] == ["A"]
+    assert run["quarantine"][0]["_rule"] == "x_below_n"
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [("x <", "is not valid SQL"), ("weight > 0", "names columns that are not silver's: weight")],
+)
+def test_a_check_that_cannot_run_is_refused_when_the_config_loads(
+    tmp_path: Path, condition: str, message: str
+) -> None:
+    path = tmp_path / "quality.yaml"
+    path.write_text(yaml.safe_dump({"checks": [{"name": "bad", "condition": condition}]}))
+    with pytest.raises(ConfigError, match=message):
+        load_quality_config(path, VIEW)
+
+
+def test_every_query_the_lake_runs_has_an_athena_form(project_view: FeatureView) -> None:
+    queries = build_silver_queries(project_view, QualityConfig(), "db.bronze", "TRUE")
+    sample = TrainingSample(max_rows=100, seed=1, stratified=True)
+    for sql in [queries.counts, queries.silver, queries.quarantine,
+                gold_query(project_view, "db.silver", "TRUE"),
+                training_set_query(project_view, "db.gold", sample)]:  # fmt: skip
+        assert sqlglot.parse_one(transpile_to_athena(sql), read="trino") is not None

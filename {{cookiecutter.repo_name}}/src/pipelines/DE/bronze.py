@@ -16,6 +16,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -175,7 +176,8 @@ def _day_files(
         except RefusedFileError as why:
             report.files_refused[key] = str(why)
             continue
-        report.files_ingested += 1
+        if key not in report.files_ingested:
+            report.files_ingested.append(key)
         yield _bronze_rows(table, view, key, day)
 
 
@@ -188,6 +190,6 @@ def ingest_bronze(
     lake.create_table(table, bronze_schema(view), partition_by=INGEST_DATE)
     rows = 0
     for day in interval.days():
-        files = _day_files(store, view, config, raw_prefix, day, report)
+        files = partial(_day_files, store, view, config, raw_prefix, day, report)
         rows += lake.replace(table, EqualTo(term=INGEST_DATE, value=day.isoformat()), files)
     return rows

@@ -133,10 +133,11 @@ def synthesize_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.Dat
                                for s in sorted(rng.integers(0, SAMPLE_DAYS * 86400, rows))],
     })  # fmt: skip
     signal = np.zeros(rows)
-    for column in [c for c in view.raw_columns if c.name != view.label.name]:
+    for index, column in enumerate(c for c in view.raw_columns if c.name != view.label.name):
         values, effect = _column_values(column, rng, rows)
         frame[column.name] = values
-        signal += rng.choice([-1.0, 1.0]) * effect
+        # The first columns weigh most: a model of one feature learns something, of all more.
+        signal += rng.choice([-1.0, 1.0]) * (3.0 if index < 3 else 1.0) * effect
         if column.nullable:
             frame.loc[rng.random(rows) < 0.05, column.name] = None
     frame[view.label.name] = _label_values(view.label, signal + rng.normal(0, 0.3, rows))

@@ -270,8 +270,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> str:
     s3.put_public_access_block(
         Bucket=bucket,
         PublicAccessBlockConfiguration=dict.fromkeys(
-            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy")
-            + ("RestrictPublicBuckets",),
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
             True,
         ),
     )

@@ -104,7 +104,7 @@ def test_a_file_without_the_contract_columns_is_refused_or_blocks(context: Proje
     assert report.files_refused[bad].startswith(f"misses columns: {context.view.entity.name}, ")
     assert report.rows_valid == 30
     context.quality = QualityConfig(raw_files="block")
-    with pytest.raises(DataValidationError, match="broken.csv misses columns"):
+    with pytest.raises(DataValidationError, match=r"broken\.csv misses columns"):
         context.run_data_pipeline(DataInterval.for_day(day))
 
 

@@ -94,18 +94,13 @@ def test_a_table_of_another_project_is_never_written(lake: Lake) -> None:
 
 
 def test_maintenance_expires_old_snapshots_and_deletes_unreferenced_files(lake: Lake) -> None:
-    for day in (DAY_1, DAY_2):
-        lake.replace(
-            "payments",
-            DataInterval.for_day(day).row_filter("day"),
-            lambda d=day: [rows(("x", 1.0, d))],
-        )
+    one_day, other_day = DataInterval.for_day(DAY_1), DataInterval.for_day(DAY_2)
+    lake.replace("payments", one_day.row_filter("day"), lambda: [rows(("x", 1.0, DAY_1))])
+    lake.replace("payments", other_day.row_filter("day"), lambda: [rows(("y", 1.0, DAY_2))])
     content = lake.read("payments").sort_by("day")
-    files = lambda: sorted(
-        Path(lake.load("payments").location().removeprefix("file://"), "data").rglob("*.parquet")
-    )
-    before = files()
+    folder = Path(lake.load("payments").location().removeprefix("file://"), "data")
+    before = sorted(folder.rglob("*.parquet"))
     line = lake.maintain("payments", retention=timedelta(0), orphan_age=timedelta(0))
     assert len(lake.load("payments").snapshots()) == 1
-    assert len(files()) < len(before), line
+    assert len(sorted(folder.rglob("*.parquet"))) < len(before), line
     assert lake.read("payments").sort_by("day").equals(content)

@@ -11,8 +11,6 @@ import pyarrow as pa
 import pytest
 
 from src.context import ProjectContext
-from src.data.lake import Lake
-from src.data.predictions import PREDICTION_ID
 from src.data.tables import (
     OWNER_PROPERTY,
     PREDICTIONS_TABLE,
@@ -21,7 +19,7 @@ from src.data.tables import (
     environment_database,
     table_name_pattern,
 )
-from src.errors import ConfigError, ProjectError
+from src.errors import ConfigError
 from src.inference.server import check_production_auth
 from tests.conftest import PROJECT_ROOT, isolated_env, isolated_settings
 
@@ -55,21 +53,8 @@ def test_tables_carry_the_project_prefix(context: ProjectContext) -> None:
     assert bronze_table("sales") == f"{PROJECT}_bronze_sales"
     assert PREDICTIONS_TABLE.startswith(f"{PROJECT}_monitoring_")
     assert table_name_pattern() == f"{PROJECT}_*"
-    created = context.lake.create_table(bronze_table("sales"), SCHEMA)
-    assert created.properties[OWNER_PROPERTY] == PROJECT
-
-
-def test_creating_a_table_refuses_one_of_another_project(context: ProjectContext) -> None:
-    other = Lake(context.lake.catalog, context.lake.database, owner="someone_else")
-    other.create_table(PREDICTIONS_TABLE, pa.schema([pa.field(PREDICTION_ID, pa.string())]))
-    with pytest.raises(ProjectError) as refused:
-        context.lake.create_table(PREDICTIONS_TABLE, SCHEMA)
-    message = str(refused.value)
-    assert "belongs to 'someone_else'" in message
-    assert f"{OWNER_PROPERTY}={PROJECT}" in message
-    # Nothing was adopted: the other project's schema is untouched.
-    columns = [field.name for field in context.lake.load(PREDICTIONS_TABLE).schema().fields]
-    assert columns == [PREDICTION_ID]
+    context.lake.create_table(bronze_table("sales"), SCHEMA)
+    assert context.lake.load(bronze_table("sales")).properties[OWNER_PROPERTY] == PROJECT
 
 
 def test_staging_and_production_use_separate_namespaces(tmp_path: Path) -> None:

@@ -60,15 +60,9 @@ def quick(config: TrainingConfig) -> TrainingConfig:
 
 
 def worse(config: TrainingConfig) -> TrainingConfig:
-    """A deliberately weak candidate: a single depth-1 tree, no search."""
-    kind = "Classifier" if config.task == "classification" else "Regressor"
-    stump = config.model.model_copy(
-        update={
-            "estimator": f"sklearn.ensemble.RandomForest{kind}",
-            "params": {"n_estimators": 1, "max_depth": 1},
-        }
-    )
-    return config.model_copy(update={"model": stump}).with_search(n_trials=1, cv_folds=3, space={})
+    """A deliberately weak candidate: the shipped estimator on its one best feature."""
+    one = config.preprocessing.model_copy(update={"select_k_best": 1})
+    return config.model_copy(update={"preprocessing": one}).with_search(n_trials=1, cv_folds=3)
 
 
 def aliases(context: ProjectContext) -> tuple[str | None, str | None]:

@@ -30,13 +30,14 @@ def random_history(seed: int) -> pd.DataFrame:
     """Feature rows, label events and re-ingested corrections of a few entities, with ties."""
     rng = np.random.default_rng(seed)
     rows = 60
+    days = [date(2025, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 3, rows)]
     frame = pd.DataFrame({
         "id": rng.choice(["p", "q", "r"], rows),
         "ts": [START + timedelta(hours=int(h)) for h in rng.integers(0, 12, rows)],
         "a": np.where(rng.random(rows) < 0.6, rng.normal(size=rows), np.nan),
         "b": rng.normal(size=rows),
         "y": np.where(rng.random(rows) < 0.5, rng.integers(0, 2, rows), -1),
-        "ingest_date": [date(2025, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 3, rows)],
+        "ingest_date": days,
     })  # fmt: skip
     frame.loc[rng.random(rows) < 0.3, ["a", "b"]] = np.nan  # label-only rows
     frame = frame.drop_duplicates(["id", "ts", "ingest_date"])
@@ -76,8 +77,8 @@ def test_the_query_gives_the_rows_of_the_definition(seed: int) -> None:
 
 
 def test_the_sample_is_seeded_stratified_and_independent_of_row_order() -> None:
-    history = pd.concat([random_history(seed).assign(id=lambda f, s=seed: f["id"] + str(s))
-                         for seed in range(8)])  # fmt: skip
+    parts = [random_history(seed) for seed in range(8)]
+    history = pd.concat([part.assign(id=part["id"] + str(n)) for n, part in enumerate(parts)])
     full = run(history)
     sample = TrainingSample(max_rows=len(full) // 2, seed=3, stratified=True)
     drawn = run(history, sample)

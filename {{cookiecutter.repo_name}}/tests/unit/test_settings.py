@@ -9,7 +9,6 @@ from tests.conftest import isolated_settings
 
 def test_local_defaults_are_embedded(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path)
-    assert settings.catalog_kind == "sql"
     assert settings.resolved_catalog_uri == f"sqlite:///{tmp_path / 'data' / 'catalog.db'}"
     assert settings.warehouse_location.startswith("file://")
     assert settings.object_store_root == str(tmp_path / "data" / "lake")
@@ -17,9 +16,7 @@ def test_local_defaults_are_embedded(tmp_path: Path) -> None:
 
 def test_aws_environment_uses_glue_and_s3(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path, app_env="aws")
-    assert settings.catalog_kind == "glue"
     assert settings.object_store_root == f"s3://{settings.aws.s3.bucket}"
-    assert settings.athena_output_location.startswith(f"s3://{settings.aws.s3.bucket}/")
 
 
 def test_compose_needs_an_explicit_catalog_uri(tmp_path: Path) -> None:

@@ -556,7 +556,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the production model over HTTP until interrupted."""
-    from src.inference.server import ServerOptions, run_server
+    from src.inference.api import ServerOptions, run_server
     from src.settings import get_settings
 
     settings = get_settings()

@@ -25,10 +25,13 @@ from src.data.predictions import (
     PREDICTION_DATE,
     SOURCE_ONLINE,
     ScoredRows,
+    append_prediction_table,
     ensure_predictions_table,
+    predictions_schema,
+    scored_rows_table,
 )
 from src.data.tables import PREDICTIONS_TABLE
-from src.inference.prediction_log import InlineWriter, LakeWriter, PredictionLog
+from src.inference.monitoring import PredictionLog
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +86,8 @@ def test_a_simulated_day_of_prediction_logging_stays_bounded_after_maintenance(
     ensure_predictions_table(context.lake, context.view)
     logs = [
         PredictionLog(
-            InlineWriter(LakeWriter(context.settings, context.view)()),
+            lambda table: append_prediction_table(context.lake, context.view, table),
+            predictions_schema(context.view),
             api.prediction_log_flush_seconds,
             api.prediction_log_flush_rows,
             api.prediction_log_max_rows,
@@ -94,7 +98,9 @@ def test_a_simulated_day_of_prediction_logging_stays_bounded_after_maintenance(
     for tick in range(flushes):
         for worker, log in enumerate(logs):
             for request in range(requests_per_flush):
-                log.submit(scored(context, 5, day, seed=(tick * workers + worker) * 10 + request))
+                batch = scored(context, 5, day, seed=(tick * workers + worker) * 10 + request)
+                table = scored_rows_table([batch], context.view)
+                log.add([tuple(row.values()) for row in table.to_pylist()])
             assert log.flush()
     rows = flushes * workers * requests_per_flush * 5
     content = context.lake.fingerprint(PREDICTIONS_TABLE)
@@ -131,9 +137,9 @@ def test_maintenance_keeps_todays_partition_recent_snapshots_and_young_files(
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     ensure_predictions_table(context.lake, context.view)
-    writer = LakeWriter(context.settings, context.view)()
     for seed in range(3):
-        writer([scored(context, 4, yesterday, seed), scored(context, 4, today, 100 + seed)])
+        chunks = [scored(context, 4, yesterday, seed), scored(context, 4, today, 100 + seed)]
+        append_prediction_table(context.lake, context.view, scored_rows_table(chunks, context.view))
     loaded = context.lake.load(PREDICTIONS_TABLE)
     # A stray file nothing references: one old (an aborted write), one young (in flight).
     data_dir = store_key(context.settings.object_store_root, loaded.location()) + "/data"

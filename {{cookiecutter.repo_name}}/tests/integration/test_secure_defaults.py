@@ -22,7 +22,7 @@ from src.data.tables import (
     table_name_pattern,
 )
 from src.errors import ConfigError, ProjectError
-from src.inference.server import check_production_auth
+from src.inference.api import check_production_auth
 from tests.conftest import PROJECT_ROOT, isolated_env, isolated_settings
 
 pytestmark = pytest.mark.integration

@@ -37,6 +37,15 @@ class PredictionArrays:
     # Every class's probability, columns in the model's class order (classification).
     class_probabilities: np.ndarray | None = None
 
+    def rows(self, start: int, stop: int) -> PredictionArrays:
+        chosen = slice(start, stop)
+        probabilities, by_class = self.probabilities, self.class_probabilities
+        return PredictionArrays(
+            self.predictions[chosen],
+            None if probabilities is None else probabilities[chosen],
+            None if by_class is None else by_class[chosen],
+        )
+
 
 @dataclass(frozen=True)
 class Predictor:

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +28,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from prometheus_client import multiprocess as prometheus_multiprocess
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,7 +36,7 @@ from src.data.predictions import SOURCE_ONLINE, append_prediction_table, predict
 from src.errors import ConfigError
 from src.inference import monitoring
 from src.inference.model_state import Batcher, ModelWatcher
-from src.inference.schemas import Contract, Error, FeatureSpec, ModelDescription, Ready
+from src.inference.schemas import Contract, ModelDescription, Ready
 from src.model.predictor import Predictor
 from src.settings import Settings, get_settings
 
@@ -53,9 +51,9 @@ SHUTDOWN_FLUSH_SECONDS = 3.0
 MAX_ERRORS = 20
 GIL_SWITCH_SECONDS = 0.0005
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Error, "description": "Missing or invalid X-API-Key."},
-    413: {"model": Error, "description": "Body larger than API__MAX_BODY_BYTES."},
-    503: {"model": Error, "description": "No model loaded yet."},
+    401: {"description": "Missing or invalid X-API-Key"},
+    413: {"description": "Body over API__MAX_BODY_BYTES"},
+    503: {"description": "No model loaded yet"},
 }
 
 
@@ -63,7 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app serving `models:/<MODEL_NAME>@<API__MODEL_ALIAS>` (uvicorn's factory)."""
     settings = settings or get_settings()
     context, api = ProjectContext(settings), settings.api
-    locate_stores(settings)  # not locatable: a ConfigError now; unreachable: retried later
+    # A store the settings cannot locate is a ConfigError now; one that is down is retried.
+    stores = [settings.resolved_tracking_uri]
+    if api.prediction_log_enabled and settings.catalog_kind == "sql":
+        stores.append(settings.resolved_catalog_uri)
     model = ModelWatcher(context, settings.model_name, api.model_alias)
     log = None
     if api.prediction_log_enabled:
@@ -90,8 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model.stopped.set()
         if log is not None:
             log.close(SHUTDOWN_FLUSH_SECONDS)
-        if os.environ.get(monitoring.MULTIPROCESS_DIR_VARIABLE):
-            prometheus_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     app = FastAPI(
         title=f"{settings.model_name} prediction API",
@@ -102,18 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, name_invalid_input)
     app.mount("/metrics", monitoring.metrics_app())
     caller = Security(check_key(api.api_keys))
-    served = Depends(served_model(model))
+    served = Depends(model.current)
     add_prediction_routes(app, Contract(context.view, api.max_batch_size), caller, served, log)
     add_operation_routes(app, model, context, caller, served)
     return app
-
-
-def locate_stores(settings: Settings) -> list[str]:
-    """Where the registry and the catalog are; a ConfigError when the settings cannot say."""
-    locations = [settings.resolved_tracking_uri]
-    if settings.api.prediction_log_enabled and settings.catalog_kind == "sql":
-        locations.append(settings.resolved_catalog_uri)
-    return locations
 
 
 async def name_invalid_input(request: Request, error: Exception) -> JSONResponse:
@@ -141,16 +132,6 @@ def check_key(keys: dict[str, SecretStr]) -> Callable[..., Awaitable[str]]:
         return matched
 
     return caller
-
-
-def served_model(model: ModelWatcher) -> Callable[[], Awaitable[Predictor]]:
-    async def current() -> Predictor:  # async: FastAPI runs a plain def in a thread pool
-        predictor = model.predictor
-        if predictor is None:
-            raise HTTPException(503, f"model not loaded: {model.problem}")
-        return predictor
-
-    return current
 
 
 class MeteredRequests:
@@ -207,10 +188,8 @@ def add_prediction_routes(
         )  # fmt: skip
         return answers
 
-    responses = {**ERRORS, 422: {"model": Error, "description": "Invalid input, named."}}
-
     @app.post("/predict", response_model=contract.response, response_model_exclude_none=True,
-              responses=responses, summary="Score one instance")  # fmt: skip
+              responses=ERRORS, summary="Score one instance")  # fmt: skip
     async def predict(
         body: PredictRequest,  # type: ignore[valid-type]
         key_id: Annotated[str, caller],
@@ -224,7 +203,7 @@ def add_prediction_routes(
         }
 
     @app.post("/predict/batch", response_model=contract.batch_response,
-              response_model_exclude_none=True, responses=responses,
+              response_model_exclude_none=True, responses=ERRORS,
               summary="Score a list of instances (at most API__MAX_BATCH_SIZE)")  # fmt: skip
     async def predict_batch(
         body: BatchRequest,  # type: ignore[valid-type]
@@ -246,20 +225,23 @@ async def score(
     values = [[getattr(body.features, name) for name in names] for body in bodies]
     matrix = np.array(values, dtype=object if predictor.input_categories else float)
     arrays = await batcher.predict(predictor, matrix)
-    predictions = arrays.predictions.tolist()
+    predictions: list[Any] = arrays.predictions.tolist()
     probabilities: list[Any] = [None] * len(bodies)
-    if arrays.probabilities is not None:
-        probabilities = arrays.probabilities.tolist()
-    followed = probabilities if arrays.probabilities is not None else predictions
-    numeric = predictor.is_regression or arrays.probabilities is not None
-    if numeric and not all(math.isfinite(value) for value in followed):
-        raise HTTPException(422, "the model gives no finite answer for values this far out")
     by_class: list[Any] = [None] * len(bodies)
-    if arrays.class_probabilities is not None:
+    if arrays.probabilities is not None and arrays.class_probabilities is not None:
+        probabilities = arrays.probabilities.tolist()
         classes = [str(name) for name in predictor.classes]
         by_class = [dict(zip(classes, row, strict=True)) for row in arrays.class_probabilities]
+    # What the metrics follow, and what must be a finite number: the probability, or the
+    # predicted value of a regression (a classifier without probabilities gives classes).
+    followed = predictions if arrays.probabilities is None else probabilities
+    labels_only = not predictor.is_regression and arrays.probabilities is None
+    if not (labels_only or all(math.isfinite(value) for value in followed)):
+        raise HTTPException(422, "the model gives no finite answer for values this far out")
     labels = [monitoring.REGRESSION_CLASS] * len(bodies) if predictor.is_regression else predictions
-    monitoring.record_predictions(predictor.version, labels, followed)
+    for label, value in zip(labels, followed, strict=True):
+        monitoring.PREDICTIONS.labels(predictor.version, label).inc()
+        monitoring.PREDICTION_VALUE.labels(predictor.version).observe(value)
     now, ids = datetime.now(UTC), [uuid.uuid4().hex for _ in bodies]
     answers = [
         {"prediction": p, "probability": q, "probabilities": c, "prediction_id": i}
@@ -281,7 +263,7 @@ def add_operation_routes(
         return {"status": "ok"}
 
     @app.get("/ready", response_model=Ready, response_model_exclude_none=True,
-             responses={503: {"model": Error, "description": "No model yet, and why."}},
+             responses={503: {"description": "No model yet, and why"}},
              summary="Readiness: a model is loaded")  # fmt: skip
     async def ready() -> Any:
         predictor = model.predictor
@@ -305,44 +287,26 @@ def add_operation_routes(
             run_id=predictor.run_id,
             task=predictor.task,
             source=model.source,
-            inputs=[
-                FeatureSpec(name=f.name, dtype=f.dtype, required=not f.nullable, values=f.values)
-                for f in context.view.features
-            ],
+            inputs=context.view.features,
             classes=[str(name) for name in predictor.classes],
             loaded_at=predictor.loaded_at,
         )
 
 
-@dataclass(frozen=True)
-class ServerOptions:
-    host: str
-    port: int
-    workers: int
-    prod: bool
-    reload: bool
-
-
-def check_production_auth(settings: Settings) -> str | None:
-    """Refuse an open production server unless configured so; returns the warning if open."""
-    if settings.api.api_keys:
-        return None
-    if not settings.api.allow_open:
-        raise ConfigError(
-            "serve-prod refuses to start without API keys: set API__KEYS=key_id:secret[,...] "
-            "(docs/serving.md), or API__ALLOW_OPEN=true to serve anyone on purpose"
-        )
-    return "serving WITHOUT authentication: API__ALLOW_OPEN=true and API__KEYS is empty"
-
-
-def run_server(settings: Settings, options: ServerOptions) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests and held predictions finish first."""
+def run_server(
+    settings: Settings, host: str, port: int, workers: int, prod: bool, reload: bool
+) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests and held predictions finish first.
+    Production: `workers` processes, no access log (the audit lines say who scored what)."""
     create_app(settings)  # a configuration error stops here, before any worker starts
-    workers = options.workers if options.prod else 1
-    if options.prod:
-        warning = check_production_auth(settings)
-        if warning:
-            logger.warning(warning)
+    workers = workers if prod else 1
+    if prod and not settings.api.api_keys:
+        if not settings.api.allow_open:
+            raise ConfigError(
+                "serve-prod refuses to start without API keys: set API__KEYS=key_id:secret"
+                "[,...] (docs/serving.md), or API__ALLOW_OPEN=true to serve anyone on purpose"
+            )
+        logger.warning("serving WITHOUT authentication: API__ALLOW_OPEN=true, API__KEYS empty")
     if workers > 1:  # each worker writes its metrics here; /metrics sums them
         folder = settings.data_dir / "prometheus-multiproc"
         shutil.rmtree(folder, ignore_errors=True)
@@ -353,13 +317,13 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
     uvicorn.run(
         "src.inference.api:create_app",
         factory=True,
-        host=options.host,
-        port=options.port,
+        host=host,
+        port=port,
         workers=workers,
-        reload=options.reload,
-        reload_dirs=[str(SOURCE_DIR)] if options.reload else None,
+        reload=reload,
+        reload_dirs=[str(SOURCE_DIR)] if reload else None,
         log_config=log_config,
-        access_log=not options.prod,
+        access_log=not prod,
         timeout_graceful_shutdown=int(settings.api.graceful_shutdown_seconds),
         server_header=False,
     )

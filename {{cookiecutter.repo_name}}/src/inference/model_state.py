@@ -1,15 +1,14 @@
 """The served model: loaded and kept current by a background thread, called in batches.
 
 The thread loads `models:/<name>@<alias>` once the server answers, then checks the alias
-every `interval` seconds and loads the version it moved to while the old one serves. A
-request reads `predictor` once, so a swap (one assignment) never mixes two models within
-a request. A failed load keeps the old model and says why in `/ready`; the details go to
-the log. The thread is a daemon: a load stuck on an unreachable registry never holds the
-process at shutdown.
+every `interval` seconds and swaps in the version it moved to (one assignment: a request
+reads `predictor` once). A failed load keeps the old model and says why in /ready, the
+details go to the log. The thread is a daemon: a load stuck on an unreachable registry
+never holds the process at shutdown.
 
-Requests that arrive in the same turn of the event loop are scored in one model call
-(`Batcher`): scikit-learn validates its input at every step of every call, which costs
-far more than the rows of a small model, so 8 concurrent requests cost about one.
+Requests that arrive in the same turn of the event loop share one model call (`Batcher`):
+scikit-learn validates its input at every step of every call, which costs far more than
+the rows of a small model, so 8 concurrent requests cost about one.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import logging
 import threading
 
 import numpy as np
+from fastapi import HTTPException
 
 from src.context import ProjectContext
 from src.errors import ModelNotFoundError, ProjectError
@@ -37,6 +37,13 @@ class ModelWatcher:
         # Why no model serves yet, or why the last reload failed while an older one serves.
         self.problem: str | None = "loading"
         self.stopped = threading.Event()
+
+    async def current(self) -> Predictor:
+        """The model to answer with (a FastAPI dependency; async, so no thread pool)."""
+        predictor = self.predictor
+        if predictor is None:
+            raise HTTPException(503, f"model not loaded: {self.problem}")
+        return predictor
 
     def start(self, interval: float) -> None:
         threading.Thread(

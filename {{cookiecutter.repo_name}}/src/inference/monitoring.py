@@ -1,20 +1,12 @@
 """What the API reports about itself: Prometheus metrics and the prediction log.
 
-Metrics (the names monitoring/prometheus/alerts.yml and the Grafana dashboards use):
-- api_requests_total{route,method,status}, api_request_duration_seconds{route}
-- model_predictions_total{model_version,predicted_class} (class "value" for regression),
-  model_prediction_value{model_version}: the probability of the predicted class, or the
-  predicted value
-- model_info{model_name,model_version,alias}: 1 for the version served, 0 for earlier ones
-- model_load_failures_total: loads at start or hot reload that failed
-- prediction_log_rows_written_total, prediction_log_rows_dropped_total,
-  prediction_log_write_failures_total
-With several workers (serve-prod), prometheus-client's multiprocess mode sums them.
+The metric names are the ones monitoring/prometheus/alerts.yml and the Grafana dashboards
+use. With several workers (serve-prod), prometheus-client's multiprocess mode sums them.
 
 The prediction log holds online predictions in memory and appends them to the lake's
 predictions table from a background thread every `flush_seconds`, or sooner once
-`flush_rows` wait. A failed write keeps the rows and is retried at the next flush; past
-`max_rows` new rows are dropped and counted rather than slow a request down.
+`flush_rows` wait. A failed write keeps the rows for the next flush; past `max_rows` new
+rows are dropped and counted rather than slow a request down.
 """
 
 from __future__ import annotations
@@ -34,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # prometheus-client reads it at import; serve-prod sets it for its workers.
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-REGRESSION_CLASS = "value"
+REGRESSION_CLASS = "value"  # the predicted_class of a regression's predictions
 
 REQUESTS = Counter(
     "api_requests_total",
@@ -50,11 +42,12 @@ PREDICTIONS = Counter(
     ["model_version", "predicted_class"],
 )  # fmt: skip
 PREDICTION_VALUE = Histogram(
-    "model_prediction_value", "Predicted values (regression) or probabilities.", ["model_version"],
+    "model_prediction_value", "The predicted value, or the probability of the class predicted.",
+    ["model_version"],
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10, 50, 100, 200, 300, 500),
 )  # fmt: skip
 MODEL_INFO = Gauge(
-    "model_info", "The model served (1), by name, version and alias.",
+    "model_info", "1 for the model served, 0 for those served before.",
     ["model_name", "model_version", "alias"], multiprocess_mode="livemax",
 )  # fmt: skip
 MODEL_LOAD_FAILURES = Counter("model_load_failures_total", "Model loads that failed.")
@@ -65,18 +58,11 @@ _served: set[tuple[str, str, str]] = set()
 
 
 def record_model_served(model_name: str, model_version: str, alias: str) -> None:
-    """1 for this version, 0 for those served before (a removed series would live on in a
-    worker's multiprocess file)."""
+    """Set to 0 rather than removed: a removed series lives on in a worker's file."""
     for labels in _served:
         MODEL_INFO.labels(*labels).set(0)
     _served.add((model_name, model_version, alias))
     MODEL_INFO.labels(model_name, model_version, alias).set(1)
-
-
-def record_predictions(model_version: str, predicted: list[Any], values: list[Any]) -> None:
-    for label, value in zip(predicted, values, strict=True):
-        PREDICTIONS.labels(model_version, label).inc()
-        PREDICTION_VALUE.labels(model_version).observe(value)
 
 
 def metrics_app() -> Any:
@@ -90,25 +76,20 @@ def metrics_app() -> Any:
 
 class PredictionLog:
     def __init__(
-        self,
-        write: Callable[[pa.Table], None],
-        schema: pa.Schema,
-        flush_seconds: float,
-        flush_rows: int,
-        max_rows: int,
-    ) -> None:
+        self, write: Callable[[pa.Table], None], schema: pa.Schema,
+        flush_seconds: float, flush_rows: int, max_rows: int,
+    ) -> None:  # fmt: skip
         self.write, self.schema = write, schema
         self.flush_seconds, self.flush_rows, self.max_rows = flush_seconds, flush_rows, max_rows
         self.rows: list[tuple[Any, ...]] = []
-        self.lock = threading.Lock()
-        self.wake, self.stopping = threading.Event(), threading.Event()
+        self.lock, self.wake, self.stopping = threading.Lock(), threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self.run, name="prediction-log", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """Queue rows in the schema's column order; never waits for the lake."""
+        """Hold rows (in the schema's column order); never waits for the lake."""
         with self.lock:
             held = len(self.rows)
             if held + len(rows) > self.max_rows:
@@ -123,12 +104,12 @@ class PredictionLog:
             self.wake.wait(self.flush_seconds)
             self.wake.clear()
             while self.flush() and len(self.rows) >= self.flush_rows:
-                pass  # a backlog goes out in commits of at most flush_rows rows
+                pass  # a backlog goes out in appends of at most flush_rows rows
         while self.rows and self.flush():
             pass
 
     def flush(self) -> bool:
-        """Write the oldest rows (at most flush_rows) in one append; on failure they stay."""
+        """Append the oldest rows (at most flush_rows) to the lake; on failure they stay."""
         with self.lock:
             rows = self.rows[: self.flush_rows]
         if not rows:

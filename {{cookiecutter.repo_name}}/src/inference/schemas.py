@@ -84,13 +84,6 @@ class Contract:
         )
 
 
-class FeatureSpec(BaseModel):
-    name: str
-    dtype: str
-    required: bool
-    values: list[Any] | None = None
-
-
 class ModelDescription(BaseModel):
     name: str
     version: str
@@ -98,7 +91,7 @@ class ModelDescription(BaseModel):
     run_id: str
     task: str
     source: str = Field(description="Where the model is loaded from and watched.")
-    inputs: list[FeatureSpec] = Field(description="The features, in the model's order.")
+    inputs: list[Column] = Field(description="The features: config/features.yaml's contract.")
     classes: list[str] = Field(description="The classes a classifier predicts.")
     loaded_at: datetime
 
@@ -110,7 +103,3 @@ class Ready(BaseModel):
     reload_error: str | None = Field(
         default=None, description="Why the last reload failed; the model above still serves."
     )
-
-
-class Error(BaseModel):
-    detail: str | list[dict[str, Any]]

@@ -1,10 +1,9 @@
 """A registered model loaded for scoring: the estimator, its features and where it came from.
 
-Online and batch inference hand it a NumPy matrix whose columns follow `feature_names`.
-A model with categorical features (strings, booleans) was fitted on a DataFrame whose
-encoder selects columns by name: it gets one, typed like its training data. Predictions
-are the model's own `predict` (a threshold-tuned classifier keeps its rule), probabilities
-come from `predict_proba` where the model has it.
+Online and batch inference hand it a NumPy matrix whose columns follow `feature_names`. A
+model with categorical features was fitted on a DataFrame whose encoder selects columns by
+name: it gets one, typed like its training data. Predictions are the model's own `predict`
+(a threshold-tuned classifier keeps its rule); probabilities come from `predict_proba`.
 """
 
 from __future__ import annotations
@@ -32,19 +31,15 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 @dataclass(frozen=True)
 class PredictionArrays:
     predictions: np.ndarray
-    # Probability of the predicted class; None for regression and models without one.
+    # Of the predicted class, and of every class in the model's order (classifiers only).
     probabilities: np.ndarray | None
-    # Every class's probability, columns in the model's class order (classification).
     class_probabilities: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> PredictionArrays:
-        chosen = slice(start, stop)
-        probabilities, by_class = self.probabilities, self.class_probabilities
-        return PredictionArrays(
-            self.predictions[chosen],
-            None if probabilities is None else probabilities[chosen],
-            None if by_class is None else by_class[chosen],
-        )
+        parts: list[Any] = [
+            None if part is None else part[start:stop] for part in vars(self).values()
+        ]
+        return PredictionArrays(*parts)
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class Predictor:
     alias: str
     run_id: str
     # Features the signature types as strings or booleans (of those, the booleans), and
-    # the features that may be missing.
+    # those that may be missing.
     categorical: frozenset[str] = frozenset()
     boolean: frozenset[str] = frozenset()
     nullable: frozenset[str] = frozenset()
@@ -73,37 +68,33 @@ class Predictor:
 
     @property
     def classes(self) -> list[Any]:
-        """The classes in the order of `class_probabilities` (empty for regression)."""
+        """The classes in the order of `class_probabilities` (none for regression)."""
         return [] if self.is_regression else np.asarray(self.estimator.classes_).tolist()
 
     @cached_property
     def input_categories(self) -> frozenset[str]:
-        """The categorical features: from the signature, or the model's own encoder (a
-        freshly trained model has no signature yet)."""
+        """From the signature, or the model's own encoder (a model not yet logged)."""
         return self.categorical or encoded_categories(self.estimator)
 
     @cached_property
     def steps(self) -> tuple[Any, Any]:
-        """(the transforms, the final estimator): rows are transformed once for both predict
-        and predict_proba. Not a pipeline: (None, the estimator)."""
+        """(transforms, final estimator): rows are transformed once for both predict and
+        predict_proba, whose per-call validation costs more than a small model itself."""
         if isinstance(self.estimator, Pipeline) and len(self.estimator) > 1:
             return self.estimator[:-1], self.estimator[-1]
         return None, self.estimator
 
     def predict_array(self, matrix: np.ndarray, assume_finite: bool = False) -> PredictionArrays:
-        """Predictions for a matrix whose columns are `feature_names`, in that order.
-
-        `assume_finite` skips scikit-learn's NaN/infinity scan, for rows already checked.
-        """
-        rows: np.ndarray | pd.DataFrame = matrix
+        """Predictions for a matrix whose columns are `feature_names`, in that order;
+        `assume_finite` skips scikit-learn's scan for NaN and infinities."""
+        rows: Any = matrix
         if self.input_categories:
+            numbers = [name for name in self.feature_names if name not in self.input_categories]
             rows = pd.DataFrame(matrix, columns=self.feature_names)
-            numeric = [name for name in self.feature_names if name not in self.input_categories]
-            rows = rows.astype(dict.fromkeys(numeric, "float64"))
+            rows = rows.astype(dict.fromkeys(numbers, "float64"))
+        transforms, model = self.steps
         with sklearn.config_context(assume_finite=assume_finite, skip_parameter_validation=True):
-            transforms, model = self.steps
-            if transforms is not None:
-                rows = transforms.transform(rows)
+            rows = rows if transforms is None else transforms.transform(rows)
             predictions = np.asarray(model.predict(rows))
             if self.is_regression or not hasattr(model, "predict_proba"):
                 return PredictionArrays(predictions, None)
@@ -115,9 +106,8 @@ class Predictor:
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """Predictions for rows holding at least the model's features."""
-        selected = features[self.feature_names]
-        matrix = selected.to_numpy(dtype=object if self.input_categories else float)
-        arrays = self.predict_array(matrix)
+        kind = object if self.input_categories else float
+        arrays = self.predict_array(features[self.feature_names].to_numpy(dtype=kind))
         result = pd.DataFrame({PREDICTION: arrays.predictions}, index=features.index)
         if arrays.probabilities is not None:
             result[PROBABILITY] = arrays.probabilities

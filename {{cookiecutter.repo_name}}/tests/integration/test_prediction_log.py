@@ -78,6 +78,7 @@ def test_two_workers_on_a_fresh_catalog_log_everything_by_sigterm(
     assert 'api_requests_total{method="POST",route="/predict",status="200"} 40.0' in metrics
     assert server.process.returncode == 0
     assert seconds < 10
+    assert "serving WITHOUT authentication" in server.log.read_text()  # open, and says so
     ids = {answer.json()["prediction_id"] for answer in answers}
     context = ProjectContext(
         isolated_settings(trained_context.settings.data_dir.parent, data_dir=tmp_path / "data")

@@ -111,13 +111,13 @@ def bench_model(
     load = (args.connections, args.seconds)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    mlflow = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+              f"models:/{model_name}@production", "--env-manager", "local", "-w", "1",
+              "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     results = {
         "mlflow": serve_and_load(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-             f"models:/{model_name}@production", "--env-manager", "local", "-w", "1",
-             "-h", "127.0.0.1", "-p", str(port)],
-            env, Path.cwd(), f"{base}/ping", mlflow_body, f"{base}/invocations", *load,
-        )  # fmt: skip
+            mlflow, env, Path.cwd(), f"{base}/ping", mlflow_body, f"{base}/invocations", *load
+        )
     }
     api_env = {**env, "MODEL_NAME": model_name, "API__ALLOW_OPEN": "true"}
     for label, project in projects.items():
@@ -140,7 +140,9 @@ def bench_model(
     return results
 
 
-def report(measured: dict[str, dict[str, LoadResult]], args: argparse.Namespace) -> dict[str, object]:
+def report(
+    measured: dict[str, dict[str, LoadResult]], args: argparse.Namespace
+) -> dict[str, object]:
     load = os.getloadavg()
     generator = next(iter(measured["sample"].values())).generator
     print(f"\nserving benchmark: {args.connections} connections, {args.seconds:.0f} s each, one "

@@ -337,7 +337,7 @@ def wait_until_served(stack: Stack, version: str) -> None:
     def loaded() -> bool | str:
         logs = stack.compose("logs", "--no-color", "api", quiet=True)
         workers = logs.count("Started server process")
-        loads = len(re.findall(rf'"event":"model_loaded".*"model_version":"{version}"', logs))
+        loads = len(re.findall(rf"serving models:/\S+ v{version}\b", logs))
         return (
             workers > 0 and loads >= workers
         ) or f"{loads} of {workers} workers loaded v{version}"
@@ -368,13 +368,11 @@ def test_api_becomes_ready_by_itself_and_predicts_with_version_1(trained: Stack)
     status, prediction = http(trained.url("API_PORT", "/predict"), body, headers=key)
     assert status == 200, prediction
     assert prediction["model_version"] == "1"
-    status, invocation = http(
-        trained.url("API_PORT", "/invocations"),
-        {"dataframe_split": {"columns": features, "data": [[1.0] * len(features)] * 3}},
-        headers=key,
+    status, batch = http(
+        trained.url("API_PORT", "/predict/batch"), {"instances": [body] * 3}, headers=key
     )
-    assert status == 200, invocation
-    assert len(invocation["predictions"]) == 3
+    assert status == 200, batch
+    assert len(batch["predictions"]) == 3
 
 
 def test_model_artifacts_live_in_the_bucket(trained: Stack) -> None:

@@ -3,8 +3,7 @@
     uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000]
                                             [--problem-type regression]
 
-Figures are printed and written to
-benchmarks/results/{serving,serving_estimators,batch_inference}.json.
+Figures are printed and written to benchmarks/results/{serving,batch_inference}.json.
 """
 
 from __future__ import annotations
@@ -28,6 +27,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows of the batch run.")
     parser.add_argument("--problem-type", default="classification")
     parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=PROJECT",
+        help="Also serve another rendered project's API (an older revision).",
+    )
+    parser.add_argument(
         "--state-root", type=Path, default=BENCH_BUILD, help="Where the benchmark's state goes."
     )
     args = parser.parse_args()
@@ -36,19 +42,13 @@ def main() -> int:
     # A fresh lake and MLflow store: a model or rows left by an earlier run (older template
     # code, another --rows) would otherwise be measured again.
     shutil.rmtree(state, ignore_errors=True)
+    compare = [option for item in args.compare for option in ("--compare", item)]
     serving = run_in_project(
         project, HERE / "bench_serving.py", "--seconds", str(args.seconds),
-        "--connections", str(args.connections), "--state", str(state),
+        "--connections", str(args.connections), "--state", str(state), *compare,
     )  # fmt: skip
     if serving:
         return serving
-    # The same state: the sample's linear model beside a LightGBM model of the same data.
-    estimators = run_in_project(
-        project, HERE / "bench_estimators.py", "--seconds", str(args.seconds),
-        "--connections", str(args.connections), "--state", str(state),
-    )  # fmt: skip
-    if estimators:
-        return estimators
     return run_in_project(
         project, HERE / "bench_batch.py", "--rows", str(args.rows), "--state", str(state)
     )

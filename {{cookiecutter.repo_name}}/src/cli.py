@@ -521,20 +521,20 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the production model over HTTP until interrupted."""
-    from src.inference.server import ServerOptions, run_server
+    from src.inference.api import run_server
     from src.settings import get_settings
 
     settings = get_settings()
     if prod and reload:
         raise typer.BadParameter("--reload is for development; drop it with --prod")
-    options = ServerOptions(
+    run_server(
+        settings,
         host=host or settings.api.host,
         port=port or settings.api.port,
         workers=workers or settings.api.workers,
         prod=prod,
         reload=reload,
     )
-    run_server(settings, options)
 
 
 @app.command("drift-check")

@@ -190,24 +190,16 @@ class ApiSettings(BaseModel):
     reload_interval_seconds: float = Field(default=30, gt=0)
     # The registry alias served: a staging deployment serves the candidate it smoke-tests.
     model_alias: Literal["staging", "production"] = "production"
-    graceful_shutdown_seconds: float = Field(default=30, gt=0)
-    # Rows one model call may take when concurrent requests are scored together.
-    micro_batch_rows: int = Field(default=256, ge=1)
-    # Where the audit log goes: "stdout", "stderr" or a file path (appended to).
-    audit_log: str = Field(default="stdout", min_length=1)
-    # One JSON access-log line per request (serve-prod turns it on), to this sink.
-    json_access_log: bool = False
-    access_log: str = Field(default="stdout", min_length=1)
-    # Online predictions are logged to the lake's predictions table in micro-batches: one
-    # commit (one file) per worker every flush_seconds, or sooner at flush_rows rows; a
-    # commit never holds more than flush_rows rows.
+    # How long in-flight requests may take to finish at shutdown (the whole stop stays
+    # under the 10 s a container is given).
+    graceful_shutdown_seconds: float = Field(default=5, gt=0, le=6)
+    # Online predictions go to the lake's predictions table from an in-memory buffer: one
+    # append per worker every flush_seconds (what a crash can lose), or sooner at
+    # flush_rows rows; beyond max_rows held, new rows are dropped and counted.
     prediction_log_enabled: bool = True
-    prediction_log_flush_seconds: float = Field(default=300, gt=0)
-    prediction_log_flush_rows: int = Field(default=50_000, ge=1)
-    # Rows held in memory at most; beyond it new rows are dropped and counted, never blocking.
-    prediction_log_max_rows: int = Field(default=200_000, ge=1)
-    # prometheus-client's multiprocess folder for serve-prod; emptied when the server starts.
-    metrics_dir: Path | None = None
+    prediction_log_flush_seconds: float = Field(default=60, gt=0)
+    prediction_log_flush_rows: int = Field(default=10_000, ge=1)
+    prediction_log_max_rows: int = Field(default=100_000, ge=1)
 
     @field_validator("keys")
     @classmethod

@@ -1,97 +1,113 @@
-"""Helpers for the serving tests: apps on isolated settings, real servers on 127.0.0.1."""
+"""Helpers of the serving tests: the API on a trained project, in-process or as the real
+`python -m src serve` process, and polling with deadlines."""
 
 from __future__ import annotations
 
-import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+import requests
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from src.context import ProjectContext
-from src.inference.api import ServingSetup
-from src.inference.model_state import ModelSource, RegistryModelSource
-from src.inference.prediction_log import LakeWriter, PredictionLog, ProcessWriter
-from src.settings import ApiSettings
-from tests.conftest import free_port
+from src.settings import ApiSettings, Settings
+from tests.conftest import PROJECT_ROOT, free_port
 
 
-def api_settings(tmp_path: Path, **overrides: Any) -> ApiSettings:
-    """API settings with the audit log in `tmp_path` and no prediction log unless asked."""
-    values: dict[str, Any] = {
-        "audit_log": str(tmp_path / "audit.jsonl"),
-        "prediction_log_enabled": False,
-        **overrides,
-    }
-    return ApiSettings(**values)
+def serving_settings(context: ProjectContext, **api: Any) -> Settings:
+    """`context`'s settings with these API settings; no prediction log unless asked."""
+    values = {"prediction_log_enabled": False, **api}
+    return context.settings.model_copy(update={"api": ApiSettings(**values)})
 
 
-def serving_setup(
-    context: ProjectContext,
-    settings: ApiSettings,
-    source: ModelSource | None = None,
-    log: PredictionLog | None = None,
-) -> ServingSetup:
-    """The app's setup: the model of `context`'s registry under `settings.model_alias`
-    (production by default) unless `source` is given."""
-    registry = RegistryModelSource(
-        context.mlflow, context.settings.model_name, settings.model_alias
-    )
-    return ServingSetup(settings, source or registry, log)
-
-
-def prediction_log(context: ProjectContext, flush_seconds: float = 0.2) -> PredictionLog:
-    """The server's prediction log: a writer process appending to `context`'s lake."""
-    return PredictionLog(
-        ProcessWriter(LakeWriter(context.settings, context.view)),
-        flush_seconds=flush_seconds,
-        flush_rows=10_000,
-        max_rows=100_000,
-    )
-
-
-def sample_rows(context: ProjectContext, count: int) -> list[dict[str, float]]:
+def sample_rows(context: ProjectContext, count: int) -> list[dict[str, Any]]:
+    """Rows of the feature store, the model's features only (missing values as None)."""
     frame: pd.DataFrame = context.lake.read(context.view.table).to_pandas().head(count)
-    return [
-        {name: float(row[name]) for name in context.view.feature_names}
-        for _, row in frame.iterrows()
-    ]
+    features = frame[context.view.feature_names].astype(object)
+    return cast(list[dict[str, Any]], features.where(features.notna(), None).to_dict("records"))
 
 
-def wait_for_audit_record(path: Path, request_id: str, timeout: float = 10) -> dict[str, Any]:
-    """The audit record of `request_id`, polled for: the writer flushes in the background."""
+def wait_for(condition: Callable[[], Any], timeout: float = 120, what: str = "condition") -> Any:
+    """`condition()`'s first value other than None and False, polled until `timeout` seconds
+    have passed (a 503 response is a value: requests' responses are falsy then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
-            for line in path.read_text().splitlines():
-                record: dict[str, Any] = json.loads(line)
-                if record.get("request_id") == request_id:
-                    return record
+        try:
+            value = condition()
+        except (requests.RequestException, OSError):
+            value = None
+        if value is not None and value is not False:
+            return value
         time.sleep(0.05)
-    raise AssertionError(f"no audit record for {request_id} in {path}")
+    raise AssertionError(f"{what} not met within {timeout:.0f} s")
+
+
+def wait_until_ready(client: TestClient | str, timeout: float = 180) -> None:
+    """Until /ready answers 200: a busy machine takes a while to import and load."""
+
+    def ready() -> bool:
+        if isinstance(client, str):
+            return bool(requests.get(f"{client}/ready", timeout=5).status_code == 200)
+        return bool(client.get("/ready").status_code == 200)
+
+    wait_for(ready, timeout, what="/ready")
 
 
 @contextmanager
-def running_server(app: FastAPI, timeout: float = 30, port: int | None = None) -> Iterator[str]:
+def running_server(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Serve `app` with uvicorn on 127.0.0.1 (a free port by default) in a thread."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, port=port or free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
+    wait_for(lambda: server.started or not thread.is_alive(), what="the test server")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.config.port}"
     finally:
         server.should_exit = True
-        thread.join(timeout)
+        thread.join(30)
+
+
+@dataclass
+class ServeProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def stop(self) -> float:
+        """SIGTERM, then the seconds the process took to exit. (A single process re-raises
+        the signal once shut down, as uvicorn does: its exit code is then -15.)"""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        return time.monotonic() - started
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log: Path, *options: str) -> Iterator[ServeProcess]:
+    """`python -m src serve` on a free port, its output in `log`; killed, with its workers,
+    if still running at the end."""
+    port = free_port()
+    command = [sys.executable, "-m", "src", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, *options], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield ServeProcess(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        if process.poll() is None:  # a failed test: its workers go too
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

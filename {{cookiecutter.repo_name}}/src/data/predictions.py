@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -115,7 +115,7 @@ def predictions_schema(view: FeatureView) -> pa.Schema:
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """Rows scored by one model, as arrays: what both inference paths hand to the table.
+    """Rows scored by one model, as arrays: what batch inference hands to the table.
 
     `features` is a float matrix whose columns are `feature_names`; `entity_ids` may be
     None when the caller did not name the entities.
@@ -130,9 +130,8 @@ class ScoredRows:
     model_name: str
     model_version: str
     source: str
-    # One time for all rows, or one per row (datetime64[us], UTC) once chunks are merged.
-    predicted_at: datetime | np.ndarray
-    # The partition: the run date for batch scoring, the UTC day of `predicted_at` online.
+    predicted_at: datetime
+    # The partition: the run date of batch scoring.
     prediction_date: date
 
     def __len__(self) -> int:
@@ -145,62 +144,6 @@ def scored_rows_table(chunks: Sequence[ScoredRows], view: FeatureView) -> pa.Tab
     if not chunks:
         return schema.empty_table()
     return pa.concat_tables([_chunk_table(chunk, schema, view) for chunk in chunks])
-
-
-def merge_scored_rows(chunks: Sequence[ScoredRows]) -> list[ScoredRows]:
-    """Fewer, larger chunks: one per model, source and day, with per-row times.
-
-    Online scoring produces a chunk per model call, a few rows each; converting them one by
-    one to Arrow would cost more than the rows themselves.
-    """
-    groups: dict[tuple[object, ...], list[ScoredRows]] = {}
-    for chunk in chunks:
-        key = (
-            tuple(chunk.feature_names),
-            chunk.model_name,
-            chunk.model_version,
-            chunk.source,
-            chunk.prediction_date,
-            chunk.probabilities is None,
-        )
-        groups.setdefault(key, []).append(chunk)
-    return [_merge(group) if len(group) > 1 else group[0] for group in groups.values()]
-
-
-def _merge(group: list[ScoredRows]) -> ScoredRows:
-    first = group[0]
-    has_entities = any(chunk.entity_ids is not None for chunk in group)
-    return ScoredRows(
-        prediction_ids=[pid for chunk in group for pid in chunk.prediction_ids],
-        entity_ids=[
-            entity
-            for chunk in group
-            for entity in (
-                chunk.entity_ids if chunk.entity_ids is not None else [None] * len(chunk)
-            )
-        ]
-        if has_entities
-        else None,
-        feature_names=first.feature_names,
-        features=np.concatenate([chunk.features for chunk in group]),
-        predictions=np.concatenate([chunk.predictions for chunk in group]),
-        probabilities=None
-        if first.probabilities is None
-        else np.concatenate([c.probabilities for c in group if c.probabilities is not None]),
-        model_name=first.model_name,
-        model_version=first.model_version,
-        source=first.source,
-        predicted_at=np.concatenate([_row_times(chunk) for chunk in group]),
-        prediction_date=first.prediction_date,
-    )
-
-
-def _row_times(chunk: ScoredRows) -> np.ndarray:
-    if isinstance(chunk.predicted_at, np.ndarray):
-        return chunk.predicted_at
-    # numpy's datetime64 has no time zone: store the UTC wall time.
-    utc = chunk.predicted_at.astimezone(UTC).replace(tzinfo=None)
-    return np.full(len(chunk), np.datetime64(utc, "us"))
 
 
 def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.Table:
@@ -227,11 +170,7 @@ def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.
     columns[MODEL_NAME] = pa.repeat(pa.scalar(chunk.model_name), rows)
     columns[MODEL_VERSION] = pa.repeat(pa.scalar(chunk.model_version), rows)
     columns[SOURCE] = pa.repeat(pa.scalar(chunk.source), rows)
-    columns[PREDICTED_AT] = (
-        pa.array(chunk.predicted_at, type=EVENT_TIME_TYPE)
-        if isinstance(chunk.predicted_at, np.ndarray)
-        else pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
-    )
+    columns[PREDICTED_AT] = pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
     columns[PREDICTION_DATE] = pa.repeat(pa.scalar(chunk.prediction_date, pa.date32()), rows)
     return pa.Table.from_pydict(columns, schema=schema)
 

@@ -1,158 +1,122 @@
-"""The model being served, and the watcher that swaps in a new one when its alias moves.
+"""The served model: loaded and kept current by a background thread, called in batches.
 
-Requests read `ModelState.served` once and use that model to the end, so a swap, one
-reference assignment, never mixes two models within a request. A model is loaded on a
-worker thread while the old one keeps serving; a failed load leaves the old model in
-place and is reported by `/ready`, the audit log and `model_load_failures_total`.
+The thread loads `models:/<name>@<alias>` once the server answers, then checks the alias
+every `interval` seconds and swaps in the version it moved to (one assignment: a request
+reads `predictor` once). A failed load keeps the old model and says why in /ready, the
+details go to the log. The thread is a daemon: a load stuck on an unreachable registry
+never holds the process at shutdown.
+
+Requests that arrive in the same turn of the event loop share one model call (`Batcher`):
+scikit-learn validates its input at every step of every call, which costs far more than
+the rows of a small model, so 8 concurrent requests cost about one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+import threading
 
-from src.errors import ProjectError
-from src.inference.audit import AuditLog
-from src.inference.inputs import FeatureLayout
-from src.inference.monitoring import (
-    MODEL_LOAD_FAILURES,
-    MODEL_RELOADS,
-    ModelMetrics,
-    record_model_served,
-)
-from src.model.mlflow_manager import MlflowManager
-from src.model.predictor import Predictor
+import numpy as np
+from fastapi import HTTPException
+
+from src.context import ProjectContext
+from src.errors import ModelNotFoundError, ProjectError
+from src.inference.monitoring import MODEL_LOAD_FAILURES, record_model_served
+from src.model.predictor import PredictionArrays, Predictor
 
 logger = logging.getLogger(__name__)
 
 
-class ModelSource(Protocol):
-    """Where the served model comes from: which version is current, and loading one."""
-
-    @property
-    def description(self) -> str: ...
-
-    def current_version(self) -> str | None: ...
-
-    def load(self, version: str) -> Predictor: ...
-
-
-class RegistryModelSource:
-    """`models:/<name>@<alias>` in the MLflow registry."""
-
-    def __init__(self, manager: MlflowManager, model_name: str, alias: str) -> None:
-        self.manager = manager
-        self.model_name = model_name
-        self.alias = alias
-
-    @property
-    def description(self) -> str:
-        return f"models:/{self.model_name}@{self.alias}"
-
-    def current_version(self) -> str | None:
-        version = self.manager.get_version(self.model_name, self.alias)
-        return None if version is None else str(version.version)
-
-    def load(self, version: str) -> Predictor:
-        model_version = self.manager.get_version_by_number(self.model_name, version)
-        return self.manager.load_version(self.model_name, model_version, self.alias)
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """A loaded model with what serving it needs, prepared once at load time."""
-
-    predictor: Predictor
-    layout: FeatureLayout
-    metrics: ModelMetrics
-    # The classes in the order of the per-class probabilities (empty for regression).
-    classes: tuple[object, ...] = ()
-
-    @classmethod
-    def of(cls, predictor: Predictor) -> ServedModel:
-        numeric = [n for n in predictor.feature_names if n not in predictor.categorical]
-        return cls(
-            predictor,
-            FeatureLayout(predictor.feature_names, predictor.feature_kinds, predictor.nullable),
-            ModelMetrics(
-                predictor.version,
-                predictor.feature_names,
-                predictor.is_regression,
-                numeric,
-                may_miss=bool(predictor.nullable),
-            ),
-            tuple(predictor.classes),
-        )
-
-
-@dataclass
-class ModelState:
-    served: ServedModel | None = None
-    # Why no model is served, or why the last reload failed while an older one serves.
-    error: str | None = None
-    checked_at: datetime | None = None
-
-
 class ModelWatcher:
-    def __init__(self, source: ModelSource, state: ModelState, audit: AuditLog) -> None:
-        self.source = source
-        self.state = state
-        self.audit = audit
+    def __init__(self, context: ProjectContext, name: str, alias: str) -> None:
+        self.context, self.name, self.alias = context, name, alias
+        self.source = f"models:/{name}@{alias}"
+        self.predictor: Predictor | None = None
+        # Why no model serves yet, or why the last reload failed while an older one serves.
+        self.problem: str | None = "loading"
+        self.stopped = threading.Event()
 
-    async def run(self, interval_seconds: float) -> None:
-        """Check the alias every `interval_seconds` until cancelled."""
+    async def current(self) -> Predictor:
+        """The model to answer with (a FastAPI dependency; async, so no thread pool)."""
+        predictor = self.predictor
+        if predictor is None:
+            raise HTTPException(503, f"model not loaded: {self.problem}")
+        return predictor
+
+    def start(self, interval: float) -> None:
+        threading.Thread(
+            target=self.run, args=(interval,), name="model-watcher", daemon=True
+        ).start()
+
+    def run(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(interval_seconds)
-            await self.refresh()
+            self.refresh()
+            if self.stopped.wait(interval):
+                return
 
-    async def refresh(self) -> bool:
-        """Serve the version the alias points at now; True when a new model was swapped in."""
-        served = self.state.served
+    def refresh(self) -> None:
+        """Serve the version the alias points at now; any failure keeps the current model."""
+        served = self.predictor
         try:
-            version = await asyncio.to_thread(self.source.current_version)
-            self.state.checked_at = datetime.now(UTC)
-            if version is None:
-                raise ProjectError(f"{self.source.description} points at no model version")
-            if served is not None and served.predictor.version == version:
-                self.state.error = None
-                return False
-            predictor = await asyncio.to_thread(self.source.load, version)
-        except Exception as error:  # any failure keeps the current model serving
-            self._record_failure(error)
-            return False
-        self.state.served = ServedModel.of(predictor)
-        self.state.error = None
-        if served is not None:
-            served.metrics.publish()
-        self._record_success(predictor, served)
-        return True
-
-    def _record_success(self, predictor: Predictor, previous: ServedModel | None) -> None:
+            manager = self.context.mlflow  # built here: MLflow takes seconds to import
+            current = manager.get_version(self.name, self.alias)
+            if current is None:
+                raise ModelNotFoundError(f"{self.source} points at no model version")
+            if served is not None and served.version == str(current.version):
+                self.problem = None
+                return
+            predictor = manager.load_version(self.name, current, self.alias)
+            if predictor.feature_names != self.context.view.feature_names:
+                raise ProjectError(
+                    f"v{predictor.version} takes other features than config/features.yaml"
+                )
+        except Exception as error:  # the registry may be down: report, keep serving, retry
+            MODEL_LOAD_FAILURES.inc()
+            logger.warning("loading %s failed", self.source, exc_info=error)
+            # A project error is a sentence for the operator; anything else is named only.
+            reason = str(error) if isinstance(error, ProjectError) else type(error).__name__
+            still = f"; still serving v{served.version}" if served is not None else ""
+            self.problem = f"loading {self.source} failed: {reason}{still}"
+            return
+        self.predictor, self.problem = predictor, None
         record_model_served(predictor.model_name, predictor.version, predictor.alias)
-        fields = {
-            "model_name": predictor.model_name,
-            "model_version": predictor.version,
-            "alias": predictor.alias,
-            "run_id": predictor.run_id,
-        }
-        if previous is None:
-            self.audit.record_event("model_loaded", **fields)
-        else:
-            MODEL_RELOADS.inc()
-            previous_version = previous.predictor.version
-            self.audit.record_event("model_reloaded", previous_version=previous_version, **fields)
-        logger.info("serving %s v%s", predictor.model_name, predictor.version)
+        logger.info("serving %s v%s", self.source, predictor.version)
+        # The model and the libraries live as long as the process: out of the collector's
+        # reach, full collections stop walking them (they stalled requests for 200+ ms).
+        gc.collect()
+        gc.freeze()
 
-    def _record_failure(self, error: Exception) -> None:
-        MODEL_LOAD_FAILURES.inc()
-        reason = (
-            str(error) if isinstance(error, ProjectError) else f"{type(error).__name__}: {error}"
-        )
-        served = self.state.served
-        still = f"; still serving v{served.predictor.version}" if served else ""
-        self.state.error = f"loading {self.source.description} failed: {reason}{still}"
-        self.audit.record_event("model_load_failed", source=self.source.description, reason=reason)
-        logger.warning(self.state.error)
+
+class Batcher:
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Predictor, np.ndarray, asyncio.Future[PredictionArrays]]] = []
+
+    async def predict(self, predictor: Predictor, matrix: np.ndarray) -> PredictionArrays:
+        """The model's answers for `matrix`, computed with the rows of concurrent requests."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PredictionArrays] = loop.create_future()
+        self.waiting.append((predictor, matrix, future))
+        if len(self.waiting) == 1:
+            loop.call_soon(self.flush)  # after the requests this turn of the loop started
+        return await future
+
+    def flush(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for predictor in {id(model): model for model, _, _ in waiting}.values():
+            calls = [(rows, future) for model, rows, future in waiting if model is predictor]
+            stacked = np.concatenate([rows for rows, _ in calls])
+            try:
+                arrays = predictor.predict_array(stacked, assume_finite=True)
+            except Exception as error:  # answered by each request, as its own failure
+                arrays, failure = None, error
+            start = 0
+            for rows, future in calls:
+                if future.done():  # the client went away
+                    pass
+                elif arrays is None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(arrays.rows(start, start + len(rows)))
+                start += len(rows)

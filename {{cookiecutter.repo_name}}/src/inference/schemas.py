@@ -1,104 +1,87 @@
-"""Request and response bodies of the API, as they appear in its OpenAPI schema."""
+"""Request and response bodies of the API, built from the feature contract.
+
+FastAPI validates every request against these models and documents them in the OpenAPI
+schema. A feature takes its dtype's JSON type strictly (a string or `true` is never a
+number), numbers are finite, a feature with `values` takes one of them, and a `nullable`
+feature may be null or left out; a name the contract does not list is refused.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema
-from pydantic_core import core_schema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 
+from src.data.feature_store import Column, FeatureView
+
+SCALAR_TYPES: dict[str, type] = {"float64": float, "int64": int, "string": str, "bool": bool}
 MAX_TEXT_LENGTH = 1024
+FORBID_EXTRA = ConfigDict(extra="forbid")
 
 
-def feature_value_schema(_: Any, __: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-    """A JSON scalar, strictly: a string or a boolean is never taken for a number, NaN and
-    infinities are refused, and a wrong value gets one error at the feature's location.
-    Which kind each feature takes (and whether null) is checked against the model."""
-    return core_schema.nullable_schema(
-        core_schema.union_schema(
-            [
-                core_schema.float_schema(strict=True, allow_inf_nan=False),
-                core_schema.str_schema(strict=True, max_length=MAX_TEXT_LENGTH),
-                core_schema.bool_schema(strict=True),
-            ],
-            custom_error_type="feature_value",
-            custom_error_message="must be a finite number, a string, true, false or null",
+def one_of(allowed: list[Any]) -> AfterValidator:
+    """The contract's allowed values, refused with the message ingestion's quarantine gives."""
+    listed = ", ".join(str(value) for value in allowed)
+
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise PydanticCustomError("not_allowed", f"{value} is not one of [{listed}]")
+        return value
+
+    return AfterValidator(check)
+
+
+def feature_field(column: Column) -> tuple[Any, Any]:
+    kind: Any = SCALAR_TYPES[column.dtype]
+    constraints: dict[str, Any] = {"strict": True, "description": column.description}
+    if kind is float:
+        constraints["allow_inf_nan"] = False
+    if kind is str:
+        constraints["max_length"] = MAX_TEXT_LENGTH
+    if column.values is not None:
+        kind = Annotated[kind, one_of(column.values)]
+        constraints["json_schema_extra"] = {"enum": column.values}
+    if column.nullable:
+        return kind | None, Field(default=None, **constraints)
+    return kind, Field(**constraints)
+
+
+class Contract:
+    """The request and response models of one feature view (typed Any: built at run time)."""
+
+    def __init__(self, view: FeatureView, max_batch_size: int) -> None:
+        fields: dict[str, Any] = {column.name: feature_field(column) for column in view.features}
+        self.features: Any = create_model("Features", __config__=FORBID_EXTRA, **fields)
+        request: Any = create_model(
+            "PredictRequest",
+            __config__=FORBID_EXTRA,
+            features=(self.features, Field(description="The model's features by name.")),
+            entity_id=(
+                str | None,
+                Field(default=None, max_length=128, description="Kept in the prediction log."),
+            ),
         )
-    )
-
-
-FeatureValue = Annotated[float | str | bool | None, GetPydanticSchema(feature_value_schema)]
-EntityId = Annotated[str, Field(min_length=1, max_length=128)]
-PredictedValue = int | float | str | bool
-
-
-class PredictRequest(BaseModel):
-    """The seed's body: `{"features": {"feature1": 1.0, ...}}`."""
-
-    model_config = ConfigDict(extra="forbid")
-    features: dict[str, FeatureValue] = Field(
-        description="Feature name to value; exactly the model's features (see GET /model): "
-        "numbers, strings for categorical features, true/false for boolean ones, null where "
-        "the feature is optional."
-    )
-    entity_id: EntityId | None = Field(
-        default=None, description="Optional id of the scored entity, kept in the prediction log."
-    )
-
-
-class BatchPredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    instances: list[PredictRequest] = Field(
-        min_length=1, description="Rows to score; at most API__MAX_BATCH_SIZE of them."
-    )
-
-
-class Prediction(BaseModel):
-    prediction: PredictedValue
-    probability: float | None = Field(
-        default=None,
-        description="Probability of the predicted class (classifiers with predict_proba).",
-    )
-    probabilities: dict[str, float] | None = Field(
-        default=None,
-        description="Probability of every class, by class (classifiers with predict_proba).",
-    )
-    prediction_id: str = Field(description="The row's id in the predictions table.")
-
-
-class PredictResponse(Prediction):
-    model_name: str
-    model_version: str
-
-
-class BatchPredictResponse(BaseModel):
-    predictions: list[Prediction]
-    model_name: str
-    model_version: str
-
-
-class InvocationsRequest(BaseModel):
-    """MLflow's scoring format: exactly one of the four fields (documentation only)."""
-
-    model_config = ConfigDict(extra="allow")
-    dataframe_split: dict[str, Any] | None = Field(
-        default=None, description='{"columns": [...], "data": [[...], ...]}'
-    )
-    dataframe_records: list[dict[str, Any]] | None = None
-    instances: list[Any] | dict[str, Any] | None = None
-    inputs: list[Any] | dict[str, Any] | None = None
-    params: dict[str, Any] | None = Field(default=None, description="Ignored, as MLflow does.")
-
-
-class InvocationsResponse(BaseModel):
-    predictions: list[PredictedValue]
-
-
-class FeatureSpec(BaseModel):
-    name: str
-    type: str
-    required: bool = True
+        instances = Field(min_length=1, max_length=max_batch_size)
+        self.request, self.batch_request = (
+            request,
+            create_model(
+                "BatchPredictRequest", __config__=FORBID_EXTRA, instances=(list[request], instances)
+            ),
+        )
+        prediction: Any = create_model(
+            "Prediction",
+            prediction=(SCALAR_TYPES[view.label.dtype], ...),
+            probability=(float | None, Field(default=None, description="Of the class predicted.")),
+            probabilities=(dict[str, float] | None, Field(default=None, description="By class.")),
+            prediction_id=(str, Field(description="The row's id in the predictions table.")),
+        )
+        served: dict[str, Any] = {"model_name": (str, ...), "model_version": (str, ...)}
+        self.response: Any = create_model("PredictResponse", __base__=prediction, **served)
+        self.batch_response: Any = create_model(
+            "BatchPredictResponse", predictions=(list[prediction], ...), **served
+        )
 
 
 class ModelDescription(BaseModel):
@@ -108,31 +91,15 @@ class ModelDescription(BaseModel):
     run_id: str
     task: str
     source: str = Field(description="Where the model is loaded from and watched.")
-    inputs: list[FeatureSpec] = Field(description="The signature's inputs, in order.")
-    classes: list[str] = Field(
-        default_factory=list,
-        description="The classes a classifier predicts (keys of probabilities).",
-    )
+    inputs: list[Column] = Field(description="The features: config/features.yaml's contract.")
+    classes: list[str] = Field(description="The classes a classifier predicts.")
     loaded_at: datetime
 
 
-class HealthResponse(BaseModel):
-    status: str
-
-
-class ReadyResponse(BaseModel):
+class Ready(BaseModel):
     status: str
     model_name: str
     model_version: str
     reload_error: str | None = Field(
         default=None, description="Why the last reload failed; the model above still serves."
     )
-
-
-class ErrorResponse(BaseModel):
-    detail: str | list[dict[str, Any]]
-
-
-class MlflowErrorResponse(BaseModel):
-    error_code: str
-    message: str

@@ -7,8 +7,7 @@ API by import path (`sklearn.linear_model.LogisticRegression`, `lightgbm.LGBMCla
 is logged, so the MLflow model takes the raw feature values, strings included.
 
 The pipeline only holds the steps the features need: an all-numeric view without missing
-values gets exactly [select] -> [scale] -> model, the shape the serving fast path folds
-into one matrix product (src/model/linear_form.py).
+values gets exactly [select] -> [scale] -> model.
 """
 
 from __future__ import annotations

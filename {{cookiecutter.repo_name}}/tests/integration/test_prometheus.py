@@ -32,7 +32,7 @@ from src.monitoring.local_stack import (
 from src.monitoring.performance import training_metrics_from_tags
 from tests.conftest import free_port
 from tests.promql_names import all_expressions, metric_names
-from tests.serving import api_settings, running_server, serving_setup
+from tests.serving import running_server, serving_settings
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,7 +63,7 @@ def stack(
     config = write_prometheus_config(
         folder, addresses, scrape_interval="1s", evaluation_interval="1s"
     )
-    app = create_app(serving_setup(trained_context, api_settings(folder)))
+    app = create_app(serving_settings(trained_context))
     with ExitStack() as stack:
         stack.enter_context(running_server(app, port=int(addresses.api.split(":")[1])))
         stack.enter_context(run_pushgateway(addresses.pushgateway, folder / "pushgateway.log"))

@@ -19,8 +19,6 @@ from src.data.tables import (
     environment_database,
     table_name_pattern,
 )
-from src.errors import ConfigError
-from src.inference.server import check_production_auth
 from tests.conftest import PROJECT_ROOT, isolated_env, isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -38,15 +36,6 @@ def test_serve_prod_without_keys_exits_non_zero_naming_the_settings(tmp_path: Pa
     assert "serve-prod refuses to start without API keys" in result.stderr
     assert "API__KEYS" in result.stderr
     assert "API__ALLOW_OPEN=true" in result.stderr
-
-
-def test_an_open_production_server_is_a_choice_and_says_so(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="API__ALLOW_OPEN"):
-        check_production_auth(isolated_settings(tmp_path))
-    opened = isolated_settings(tmp_path, api={"allow_open": True})
-    assert "WITHOUT authentication" in (check_production_auth(opened) or "")
-    keyed = isolated_settings(tmp_path, api={"keys": "ci:s3cret-value"})
-    assert check_production_auth(keyed) is None
 
 
 def test_tables_carry_the_project_prefix(context: ProjectContext) -> None:

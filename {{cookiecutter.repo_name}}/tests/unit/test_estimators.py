@@ -110,7 +110,6 @@ def test_categorical_and_missing_values_are_handled_inside_the_model(
     model = build_estimator("classification", name, params, 0, kinds=kinds).fit(frame, labels)
     assert next(step for step, _ in model.steps) == "encode"
     predictor = mixed_predictor(model, frame)
-    assert predictor.linear_form is None  # the fast path steps aside by itself
     rows = frame.head(5).to_numpy(dtype=object)
     rows[0, 1] = "purple"  # a category never seen in training still gets an answer
     arrays = predictor.predict_array(rows)
@@ -122,7 +121,7 @@ def test_categorical_and_missing_values_are_handled_inside_the_model(
     assert predictor.classes == ["a", "b", "c"]
 
 
-def test_an_all_numeric_view_keeps_the_foldable_pipeline() -> None:
+def test_an_all_numeric_view_keeps_the_smallest_pipeline() -> None:
     features, _ = breast_cancer()
     kinds = FeatureKinds.of_frame(features)
     model = build_estimator("classification", LOGISTIC, {}, 0, kinds=kinds)

@@ -37,7 +37,14 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    LessThan,
+)
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table
 from sqlglot.errors import ErrorLevel, SqlglotError
@@ -260,14 +267,17 @@ class Lake:
         return int(counted.column(0)[0].as_py())
 
     def maintain(self, table: str, retention: timedelta, orphan_age: timedelta) -> str:
-        """Expire snapshots older than `retention` (time travel reaches that far back) and
-        delete data files no snapshot references. On AWS: Athena's OPTIMIZE (compaction)
-        and VACUUM (expiry and orphans, by the table's vacuum properties)."""
+        """Compact, expire and clean one table. Locally and on compose: each closed day
+        (a partition before today) of several files is rewritten as one, snapshots older
+        than `retention` expire (time travel reaches that far back) and data files no
+        snapshot references, older than `orphan_age`, are deleted. On AWS: Athena's
+        OPTIMIZE (compaction) and VACUUM (expiry and orphans, by the table's properties)."""
         if self.athena is not None:
             target = self.identifier(table)
             self.athena.execute(f"OPTIMIZE {target} REWRITE DATA USING BIN_PACK")
             self.athena.execute(f"VACUUM {target}")
             return f"{table}: optimized and vacuumed by Athena"
+        compacted = self._compact_closed_days(table)
         now = datetime.now(UTC)
         loaded = self.load(table)
         before = len(loaded.snapshots())
@@ -286,7 +296,25 @@ class Lake:
         for path in orphans:
             self.filesystem.delete_file(path)
         expired = before - len(loaded.snapshots())
-        return f"{table}: {expired} snapshots expired, {len(orphans)} unreferenced files deleted"
+        return (
+            f"{table}: {compacted} days compacted, {expired} snapshots expired, "
+            f"{len(orphans)} unreferenced files deleted"
+        )
+
+    def _compact_closed_days(self, table: str) -> int:
+        """Rewrite each partition before today that has several data files as one file (the
+        prediction log appends a small file per flush); returns the partitions rewritten."""
+        loaded = self.load(table)
+        if not loaded.spec().fields:
+            return 0
+        column = loaded.schema().find_field(loaded.spec().fields[0].source_id).name
+        days = [row["partition"][column] for row in loaded.inspect.files().to_pylist()]
+        crowded = sorted({day for day in days if days.count(day) > 1 and day < date.today()})
+        for day in crowded:
+            where = EqualTo(term=column, value=day.isoformat())
+            rows = self.read(table, where)
+            self.replace(table, where, lambda rows=rows: [rows])
+        return len(crowded)
 
     @contextlib.contextmanager
     def _duckdb(self, query: str) -> Iterator[duckdb.DuckDBPyRelation]:

@@ -76,8 +76,9 @@ def module_metric_names(*modules: object) -> set[str]:
 
 
 def exported_names() -> set[str]:
-    from src.inference import monitoring as api_metrics
     from src.monitoring.metrics import DriftJobMetrics
+
+    from src.inference import monitoring as api_metrics
 
     # The default registry also holds the process and Python collectors /metrics serves.
     return (

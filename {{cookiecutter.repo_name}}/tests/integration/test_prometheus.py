@@ -17,11 +17,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
-from src.context import ProjectContext
-from src.inference.api import create_app
-from src.model.mlflow_manager import PRODUCTION_ALIAS
-from src.monitoring.check import deliver, run_monitoring_check
 from src.monitoring.local_stack import (
     Addresses,
     find_binary,
@@ -29,6 +24,11 @@ from src.monitoring.local_stack import (
     run_pushgateway,
     write_prometheus_config,
 )
+
+from src.context import ProjectContext
+from src.inference.api import create_app
+from src.model.mlflow_manager import PRODUCTION_ALIAS
+from src.monitoring.check import deliver, run_monitoring_check
 from src.monitoring.performance import training_metrics_from_tags
 from tests.conftest import free_port
 from tests.promql_names import all_expressions, metric_names

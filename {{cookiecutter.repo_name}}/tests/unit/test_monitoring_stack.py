@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from src.monitoring.local_stack import Addresses, write_alertmanager_config, write_prometheus_config
+
 from tests.promql_names import (
     DASHBOARDS,
     PROMETHEUS_OWN_SERIES,
@@ -195,8 +195,9 @@ def test_without_a_webhook_the_local_alertmanager_only_records(tmp_path: Path) -
 def test_a_missing_binary_is_named_with_its_debian_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from src.errors import ProjectError
     from src.monitoring.local_stack import require_binary
+
+    from src.errors import ProjectError
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(

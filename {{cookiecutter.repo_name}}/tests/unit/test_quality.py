@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
+from src.monitoring.quality import check_quality
 
 from src.monitoring.config import QualityConfig
-from src.monitoring.quality import check_quality
 
 
 def reference() -> pd.DataFrame:

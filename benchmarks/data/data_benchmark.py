@@ -445,8 +445,12 @@ def main() -> int:
     parser.add_argument("--features", type=int, default=10)
     parser.add_argument("--days", type=int, default=1, help="ingest days the rows spread over")
     parser.add_argument("--rows-per-file", type=int, default=1_000_000)
-    parser.add_argument("--max-rows", type=int, default=200_000,
-                        help="training's max_rows (the sample retrieval and training read)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=200_000,
+        help="training's max_rows (the sample retrieval and training read)",
+    )
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))

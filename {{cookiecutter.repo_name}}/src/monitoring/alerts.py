@@ -87,22 +87,16 @@ def build_registry(outcome: MonitoringOutcome, finished: datetime) -> CollectorR
 
 
 def alert_text(outcome: MonitoringOutcome, reports: list[Path]) -> str:
-    """Each problem with its figures, the reports and the runbooks; Slack-formatted."""
-    drift, problems = outcome.drift, outcome.problems
-    lines = [f"*Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}*"]
-    if drift.dataset_drift:
-        drifted = sorted((c for c in drift.columns if c.drifted), key=lambda c: -c.score)
-        top = ", ".join(f"{c.column} ({c.method} {c.score:.3g})" for c in drifted[:5])
-        lines.append(f"- Data drift: {len(drifted)}/{len(drift.columns)} features drifted: {top}")
-    if "prediction drift" in problems and drift.prediction is not None:
-        lines.append(f"- Prediction drift: {drift.prediction.method} {drift.prediction.score:.3g}")
-    if drift.failed_checks:
-        lines.append("- Data quality: " + "; ".join(drift.failed_checks))
-    if "concept drift" in problems and outcome.performance is not None:
-        lines.append(f"- Concept drift: {outcome.performance.verdict()}")
-    written = ", ".join(str(path) for path in reports)
-    lines.append(f"Checked {drift.current_rows} rows of {outcome.source}; reports: {written}")
-    return "\n".join([*lines, "Runbooks: " + ", ".join(RUNBOOKS[p] for p in problems)])
+    """The problems, the verdict with their figures, the reports and runbooks (Slack markup)."""
+    problems = outcome.problems
+    return "\n".join(
+        [
+            f"*Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}*",
+            f"{outcome.source}: {outcome.verdict()}",
+            "Reports: " + ", ".join(str(path) for path in reports),
+            "Runbooks: " + ", ".join(RUNBOOKS[problem] for problem in problems),
+        ]
+    )
 
 
 def post_alert(text: str, url: str) -> None:

@@ -298,6 +298,8 @@ def test_own_data_end_to_end_by_configuration_only(trained: dict[str, Any], serv
     last_day = trained["days"][-1].isoformat()
     batch = make(root, "batch-inference", f"DATE={last_day}")
     assert "rows scored by v1" in last_line(batch), batch.stdout
+    # Categorical features are checked for drift in batch too, never skipped (issue 23).
+    assert "drift: skipped" not in last_line(batch), batch.stdout
 
     # API, batch inference and the MLflow pyfunc of the same version answer the same.
     compared = run(root, "uv", "run", "--no-sync", "python", "-c", COMPARISON_SCRIPT, last_day)

@@ -61,7 +61,8 @@ def exported_names() -> set[str]:
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (apt-get install prometheus prometheus-alertmanager)"
+        packages = "prometheus prometheus-pushgateway prometheus-alertmanager"
+        message = f"{name} is not installed (apt-get install {packages})"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -28,9 +28,7 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("include_monitoring_stack", "no"): (
         "monitoring",
-        "src/monitoring/local_stack.py",
         "tests/integration/test_prometheus.py",
-        "tests/promql_names.py",
         "tests/unit/test_monitoring_stack.py",
     ),
     # GitHub's OIDC provider and roles (infra/github.py); the stacks serve any CI/CD.

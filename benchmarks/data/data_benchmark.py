@@ -17,8 +17,8 @@ own so that its peak RSS is its own:
   `--folds` folds) on that sample, to a `production` model in a local MLflow store;
 - `batch_inference`: the day scored by that model (`run_batch_inference`: streamed
   batches, the predictions file, the table's rows of the day, the drift of the day);
-- `drift_check`: the monitoring check of the predictions window (`read_current_window`
-  and `run_drift_check`), as `make drift-check` runs it.
+- `drift_check`: the monitoring check of the predictions window (`run_drift_check`), as
+  `make drift-check` runs it.
 
 The ratios bronze+silver+gold/parse_bound and retrieval/scan_bound compare with the
 bounds; time(N2)/time(N1) against N2/N1 says how time grows with rows (1.0 = linear);
@@ -233,34 +233,30 @@ def run_training(
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.context import ProjectContext
-    from src.monitoring.config import DriftConfig
+    from src.monitoring.config import MonitoringConfig
     from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     settings = settings_for(workdir)
     context = ProjectContext(settings)
     outcome = run_batch_inference(
         context.lake, context.store, bench_view(features), context.mlflow, MODEL_NAME,
-        FIRST_DAY, "processed", DriftConfig(), settings.reports_dir,
+        FIRST_DAY, "processed", MonitoringConfig(), settings.reports_dir,
     )  # fmt: skip
     return {"scored_rows": outcome.rows, "drift": outcome.drift is not None}
 
 
 def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.context import ProjectContext
-    from src.monitoring.check import read_current_window
+    from src.monitoring.alerts import AlertTargets
     from src.monitoring.config import MonitoringConfig
-    from src.pipelines.DS.monitoring_pipeline import AlertTargets, run_drift_check
+    from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
     settings = settings_for(workdir)
     context = ProjectContext(settings)
-    view, config = bench_view(features), MonitoringConfig()
-    current = read_current_window(
-        context.lake, view, FIRST_DAY, config.drift.window_days, MODEL_NAME, config.drift
-    )
     run = run_drift_check(
-        context.mlflow, MODEL_NAME, current, view.label.name, config, settings.reports_dir,
-        "bench window", "predictions", AlertTargets(None, None),
-        datetime.now(UTC), html=False,
+        context.mlflow, context.lake, bench_view(features), MODEL_NAME, MonitoringConfig(),
+        FIRST_DAY, settings.reports_dir, AlertTargets(None, None),
+        datetime.now(UTC),
     )  # fmt: skip
     return {"checked_rows": run.outcome.drift.current_rows, "verdict": run.outcome.verdict()}
 
@@ -281,7 +277,7 @@ def import_everything() -> None:
     import pyarrow.parquet  # noqa: F401
     import src.context
     import src.data.feature_store
-    import src.monitoring.check
+    import src.monitoring.drift
     import src.pipelines.DE.pipeline
     import src.pipelines.DS.inference_pipeline.pipeline
     import src.pipelines.DS.monitoring_pipeline
@@ -449,8 +445,12 @@ def main() -> int:
     parser.add_argument("--features", type=int, default=10)
     parser.add_argument("--days", type=int, default=1, help="ingest days the rows spread over")
     parser.add_argument("--rows-per-file", type=int, default=1_000_000)
-    parser.add_argument("--max-rows", type=int, default=200_000,
-                        help="training's max_rows (the sample retrieval and training read)")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=200_000,
+        help="training's max_rows (the sample retrieval and training read)",
+    )
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))

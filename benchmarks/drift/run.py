@@ -1,10 +1,10 @@
 """Render the template and run the drift benchmark inside the generated project.
 
     uv run python benchmarks/drift/run.py                    # 1M rows x 30 features
-    uv run python benchmarks/drift/run.py --rows 20000 100000 --features 30   # quick
+    uv run python benchmarks/drift/run.py --rows 3000        # the smallest, a minute
 
 Writes benchmarks/results/drift.json and prints the table. Exit 1 if any per-column
-decision differs from the plain Evidently run.
+decision differs from the plain Evidently run on the whole table.
 """
 
 from __future__ import annotations

@@ -544,45 +544,24 @@ def drift_check(
         Path | None,
         typer.Option(help="CSV/Parquet file of current data; default the predictions table."),
     ] = None,
-    window_days: Annotated[
-        int | None, typer.Option(help="Days of predictions to check; default from config.")
-    ] = None,
-    html: Annotated[bool, typer.Option(help="Also write the HTML report.")] = True,
 ) -> None:
     """Check current data against the production model's reference set.
 
     Data quality, data drift, prediction drift and, once labels arrived, live performance.
     Exit codes: 0 nothing found, 3 drift or another problem found, 1 the check failed.
     """
-    from src.monitoring.check import read_current_window
     from src.monitoring.drift import EXIT_DRIFT
-    from src.pipelines.DS.inference_pipeline.loading import load_scoring_file
-    from src.pipelines.DS.monitoring_pipeline import SourceKind
 
     context = build_context()
-    config = context.monitoring
-    source_kind: SourceKind = "file" if current is not None else "predictions"
-    if current is not None:
-        frame = load_scoring_file(current)
-        source = str(current)
-    else:
-        days = window_days or config.drift.window_days
-        frame = read_current_window(
-            context.lake, context.view, today(), days, context.settings.model_name, config.drift
-        )
-        source = f"predictions of the last {days} days"
-        if frame.empty:
-            raise ProjectError(f"no {source}; run `make batch-inference` or pass --current FILE")
     with console.status("checking"):
-        run = context.run_drift_check(frame, source, source_kind, datetime.now(UTC), html)
+        run = context.run_drift_check(current or today(), datetime.now(UTC))
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}", highlight=False)
-    for line in [*run.outcome.notes, *run.delivery.messages]:
-        console.print(line, highlight=False)
-    console.print(f"drift check of {source}: {run.outcome.verdict()}", highlight=False)
-    if run.delivery.failures:
-        for failure in run.delivery.failures:
-            errors.print(f"error: {failure}", style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1)
+    for line in [*run.outcome.notes, run.delivery]:
+        console.print(line, highlight=False, markup=False)
+    verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
+    console.print(verdict, highlight=False, markup=False)
+    if not run.delivered:
+        raise ProjectError(run.delivery)
     if run.outcome.problems:
         raise typer.Exit(code=EXIT_DRIFT)
 

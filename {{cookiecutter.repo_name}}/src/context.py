@@ -27,11 +27,9 @@ from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
 
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
-    import pandas as pd
-
     from src.model.mlflow_manager import MlflowManager
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
-    from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, SourceKind
+    from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
 
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
 MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
@@ -111,39 +109,24 @@ class ProjectContext:
             self.settings.model_name,
             day,
             self.settings.aws.s3.processed_prefix,
-            self.monitoring.drift,
+            self.monitoring,
             self.settings.reports_dir,
             input_file,
         )
 
-    def run_drift_check(
-        self,
-        current: pd.DataFrame,
-        source: str,
-        source_kind: SourceKind,
-        stamp: datetime,
-        html: bool = True,
-    ) -> DriftCheckRun:
-        """The monitoring job on `current`, alerting where the settings say."""
-        from src.pipelines.DS.monitoring_pipeline import AlertTargets, run_drift_check
+    def run_drift_check(self, current: Path | date, stamp: datetime) -> DriftCheckRun:
+        """The monitoring job on a file or the window ending that day, alerting by the one
+        route the settings configure (src/monitoring/alerts.py)."""
+        from src.monitoring.alerts import AlertTargets
+        from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
         webhook = self.settings.alert_webhook_url
-        targets = AlertTargets(
-            self.settings.pushgateway_url, webhook.get_secret_value() if webhook else None
-        )
+        secret = webhook.get_secret_value() if webhook else None
+        targets = AlertTargets(self.settings.pushgateway_url, secret)
         return run_drift_check(
-            self.mlflow,
-            self.settings.model_name,
-            current,
-            self.view.label.name,
-            self.monitoring,
-            self.settings.reports_dir,
-            source,
-            source_kind,
-            targets,
-            stamp,
-            html,
-        )
+            self.mlflow, self.lake, self.view, self.settings.model_name, self.monitoring,
+            current, self.settings.reports_dir, targets, stamp,
+        )  # fmt: skip
 
 
 def build_context(settings: Settings | None = None) -> ProjectContext:

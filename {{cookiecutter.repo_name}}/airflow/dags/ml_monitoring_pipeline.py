@@ -9,8 +9,9 @@ just ended. It compares the predictions of the last `drift.window_days` days
   predictions are in the table.
 - `check_drift` runs the same monitoring job as `make drift-check` (data quality, data
   and prediction drift, live performance once labels arrived), writes JSON and HTML
-  reports named after the window, pushes its metrics to the Pushgateway and posts the
-  alert to ALERT_WEBHOOK_URL when they are set; passes on the decision and report path.
+  reports named after the window, pushes its metrics to the Pushgateway (whose rules
+  alert) or, without one, posts the alert to ALERT_WEBHOOK_URL; passes on the decision
+  and report path.
 - `choose_action` branches on the decision: on data, prediction or concept drift (live
   performance below training), `alert_drift` then `trigger_retraining`, which
   triggers `ml_training_pipeline` with the reason and the report in its `conf` (once per

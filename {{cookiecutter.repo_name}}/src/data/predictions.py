@@ -32,7 +32,7 @@ from pyiceberg.expressions import (
 
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
-from src.data.sampling import sample_stream
+from src.data.sampling import sample_batches
 from src.data.tables import PREDICTIONS_TABLE
 
 # Batch inference also leaves each day's predictions as a Parquet file under this folder of
@@ -287,20 +287,29 @@ def sample_prediction_window(
     lake: Lake,
     last_day: date,
     days: int,
+    model_name: str,
+    model_version: str,
     rows: int,
     seed: int,
-    model_name: str | None = None,
 ) -> pd.DataFrame:
-    """`read_prediction_window` with at most `rows` rows per model and version: those of
-    lowest md5(seed | prediction id) (src/data/sampling.py), streamed from the table so
-    memory follows `rows`, not the window."""
+    """`read_prediction_window` of one model version, at most `rows` of them: a seeded
+    sample streamed from PyIceberg's scan, so memory follows `rows`, not the window."""
     if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
-    where = prediction_window_filter(last_day, days, model_name)
-    stream = lake.stream(PREDICTIONS_TABLE, where=where)
-    sample = sample_stream(stream, PREDICTION_ID, rows, seed, group_by=(MODEL_NAME, MODEL_VERSION))
-    frame: pd.DataFrame = sample.to_pandas()
+    where = prediction_window_filter(last_day, days, model_name, model_version)
+    batches = lake.load(PREDICTIONS_TABLE).scan(row_filter=where).to_arrow_batch_reader()
+    frame: pd.DataFrame = sample_batches(batches, rows, seed).to_pandas()
     return frame
+
+
+def prediction_window_versions(lake: Lake, last_day: date, days: int, model_name: str) -> list[str]:
+    """The versions of `model_name` whose predictions the window holds."""
+    if not lake.table_exists(PREDICTIONS_TABLE):
+        return []
+    where = prediction_window_filter(last_day, days, model_name)
+    scan = lake.load(PREDICTIONS_TABLE).scan(row_filter=where, selected_fields=(MODEL_VERSION,))
+    found = {v for batch in scan.to_arrow_batch_reader() for v in batch[0].unique().to_pylist()}
+    return sorted(found)
 
 
 def count_prediction_window(

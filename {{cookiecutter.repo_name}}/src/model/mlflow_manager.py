@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import mlflow.sklearn
 import pandas as pd
+import pyarrow.parquet as pq
 import skops.io
 from mlflow import MlflowClient
 from mlflow.data.code_dataset_source import CodeDatasetSource
@@ -38,7 +39,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.base import BaseEstimator
 
-from src.data.sampling import sample_parquet_file
+from src.data.sampling import sample_batches
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
@@ -419,5 +420,6 @@ class MlflowManager:
             )
             if max_rows is None:
                 return pd.read_parquet(path)
-            frame: pd.DataFrame = sample_parquet_file(Path(path), max_rows, seed).to_pandas()
+            batches = pq.ParquetFile(path).iter_batches()
+            frame: pd.DataFrame = sample_batches(batches, max_rows, seed).to_pandas()
             return frame

@@ -1,82 +1,140 @@
-"""Alerts of the drift job: a Slack-compatible message posted to a webhook.
+"""Where a check's results go: one route per environment, never two for one condition.
 
-Slack's incoming webhooks, Mattermost, Rocket.Chat and Microsoft Teams' Slack-compatible
-connectors all accept `{"text": ...}`; Slack also renders the `blocks`.
+Where a Pushgateway is configured (compose, `make monitoring-local`) the job pushes its
+gauges and Prometheus' rules (monitoring/prometheus/alerts.yml) alert, through Alertmanager;
+without one (AWS, where the CDK app runs no Prometheus) the job posts the alert itself to a
+Slack-compatible webhook (ALERT_WEBHOOK_URL); with neither it is printed. The gauge names
+are the ones the rules and dashboards query (tests/unit/test_monitoring_stack.py).
 """
 
 from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from src.errors import ConfigError, ProjectError
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-RUNBOOKS_DIR = "docs/runbooks"
+from src.errors import ConfigError, ProjectError
+from src.monitoring.check import MonitoringOutcome
+
+JOB, TIMEOUT_SECONDS = "drift_check", 10
+# name: (help, labels)
+GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "drift_check_last_run_timestamp_seconds": ("Unix time the last check finished.", ()),
+    "drift_check_dataset_drift": ("1 when the share of drifted features reached the limit.", ()),
+    "drift_check_drift_share": ("Share of features that drifted.", ()),
+    "drift_check_column_drift_score": ("Drift score of each feature.", ("column", "method")),
+    "drift_check_column_drifted": ("1 when the feature drifted.", ("column",)),
+    "drift_check_current_rows": ("Rows checked.", ()),
+    "drift_check_prediction_drift_score": ("Drift score of the predictions.", ("method",)),
+    "drift_check_prediction_drift": ("1 when the model's predictions drifted.", ()),
+    "data_quality_missing_share": ("Share of missing values.", ("column",)),
+    "data_quality_out_of_range_share": ("Share of values outside the reference.", ("column",)),
+    "data_quality_failed_checks": ("Failed data quality checks.", ()),
+    "model_live_performance": ("Metric on labelled predictions.", ("metric",)),
+    "model_training_performance": ("The same metric on the holdout set.", ("metric",)),
+    "model_live_labelled_rows": ("Labelled predictions checked.", ()),
+    "model_concept_drift": ("1 when live performance degraded beyond the tolerance.", ()),
+}
+# Each problem's runbook, the page the Prometheus alert of the same condition links.
+RUNBOOKS = {
+    "data drift": "docs/runbooks/data-drift.md",
+    "prediction drift": "docs/runbooks/prediction-drift.md",
+    "data quality": "docs/runbooks/data-quality.md",
+    "concept drift": "docs/runbooks/model-performance-degraded.md",
+}
 
 
 @dataclass(frozen=True)
-class Alert:
-    title: str
-    problems: list[str]
-    details: list[str] = field(default_factory=list)
-    runbooks: list[str] = field(default_factory=list)
-
-    def text(self) -> str:
-        lines = [f"*{self.title}*", *(f"- {problem}" for problem in self.problems)]
-        lines += self.details
-        if self.runbooks:
-            lines.append("Runbooks: " + ", ".join(self.runbooks))
-        return "\n".join(lines)
+class AlertTargets:
+    pushgateway_url: str | None
+    webhook_url: str | None
 
 
-def runbook(name: str) -> str:
-    return f"{RUNBOOKS_DIR}/{name}.md"
+def build_registry(outcome: MonitoringOutcome, finished: datetime) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    g = {
+        name: Gauge(name, doc, labels, registry=registry) for name, (doc, labels) in GAUGES.items()
+    }
+    drift, prediction, performance = outcome.drift, outcome.drift.prediction, outcome.performance
+    g["drift_check_last_run_timestamp_seconds"].set(finished.timestamp())
+    g["drift_check_dataset_drift"].set(drift.dataset_drift)
+    g["drift_check_drift_share"].set(drift.drift_share)
+    g["drift_check_current_rows"].set(drift.current_rows)
+    g["data_quality_failed_checks"].set(len(drift.failed_checks))
+    for column in drift.columns:
+        g["drift_check_column_drift_score"].labels(column.column, column.method).set(column.score)
+        g["drift_check_column_drifted"].labels(column.column).set(column.drifted)
+    for name, (missing, outside) in drift.quality.items():
+        g["data_quality_missing_share"].labels(name).set(missing)
+        g["data_quality_out_of_range_share"].labels(name).set(outside)
+    if prediction is not None:
+        g["drift_check_prediction_drift_score"].labels(prediction.method).set(prediction.score)
+        g["drift_check_prediction_drift"].set(prediction.drifted)
+    if performance is not None:
+        g["model_live_labelled_rows"].set(performance.labelled_rows)
+        g["model_concept_drift"].set(performance.concept_drift)
+        for metric, value in performance.live.items():
+            g["model_live_performance"].labels(metric).set(value)
+        for metric, value in performance.training.items():
+            g["model_training_performance"].labels(metric).set(value)
+    return registry
 
 
-def slack_payload(alert: Alert) -> dict[str, Any]:
-    """The webhook body: plain `text` for every receiver, `blocks` for Slack's layout."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "\n".join(f"• {p}" for p in alert.problems)},
-        },
-    ]
-    if alert.details or alert.runbooks:
-        context = [*alert.details]
-        if alert.runbooks:
-            context.append("Runbooks: " + ", ".join(f"`{path}`" for path in alert.runbooks))
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in context]}
-        )
-    return {"text": alert.text(), "blocks": blocks}
+def alert_text(outcome: MonitoringOutcome, reports: list[Path]) -> str:
+    """The problems, the verdict with their figures, the reports and runbooks (Slack markup)."""
+    problems = outcome.problems
+    return "\n".join(
+        [
+            f"*Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}*",
+            f"{outcome.source}: {outcome.verdict()}",
+            "Reports: " + ", ".join(str(path) for path in reports),
+            "Runbooks: " + ", ".join(RUNBOOKS[problem] for problem in problems),
+        ]
+    )
 
 
-def check_webhook_url(url: str) -> None:
+def post_alert(text: str, url: str) -> None:
+    """POST `{"text": ...}`; a refused delivery is an error naming the host, not the URL
+    (a secret)."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"ALERT_WEBHOOK_URL must be an http(s) URL, not {parts.scheme!r}")
-
-
-def post_alert(alert: Alert, url: str, timeout: float) -> None:
-    """POST the alert; a refused or failed delivery is an error, never silently dropped."""
-    check_webhook_url(url)
-    body = json.dumps(slack_payload(alert)).encode()
-    request = urllib.request.Request(  # noqa: S310  # scheme checked above
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    # The URL is a secret: messages name its host only.
-    host = urlsplit(url).netloc
+    body, headers = json.dumps({"text": text}).encode(), {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
             status = response.status
     except HTTPError as error:
-        raise ProjectError(f"the alert webhook at {host} answered {error.code}") from error
+        status = error.code
     except (URLError, OSError) as error:
-        raise ProjectError(f"could not post the alert to the webhook at {host}: {error}") from error
+        raise ProjectError(f"could not post the alert to {parts.netloc}: {error}") from error
     if not 200 <= status < 300:
-        raise ProjectError(f"the alert webhook at {host} answered {status}")
+        raise ProjectError(f"the alert webhook at {parts.netloc} answered {status}")
+
+
+def deliver(
+    outcome: MonitoringOutcome, reports: list[Path], targets: AlertTargets, finished: datetime
+) -> str:
+    """Send the results down the one route `targets` configure; says where they went."""
+    if url := targets.pushgateway_url:
+        # Replaces the model's group, so a column gone from the check goes from Prometheus too.
+        group, registry = {"model_name": outcome.model_name}, build_registry(outcome, finished)
+        try:
+            push_to_gateway(url, JOB, registry, grouping_key=group, timeout=TIMEOUT_SECONDS)
+        except (URLError, OSError) as error:
+            raise ProjectError(
+                f"could not push metrics to the Pushgateway at {url}: {error}"
+            ) from error
+        return f"metrics pushed to {url}; Prometheus' rules alert on them"
+    if not outcome.problems:
+        return "no alert: nothing found"
+    if targets.webhook_url:
+        post_alert(alert_text(outcome, reports), targets.webhook_url)
+        return "alert posted to the webhook"
+    return f"alert (no PUSHGATEWAY_URL or ALERT_WEBHOOK_URL set): {alert_text(outcome, reports)}"

@@ -82,37 +82,23 @@ def run_batch_inference(context: ProjectContext, interval: DataInterval) -> Summ
 
 def run_drift_check(context: ProjectContext, interval: DataInterval) -> Summary:
     """The drift check of the `drift.window_days` days up to the interval's last day."""
-    from src.monitoring.check import read_current_window
-
-    config = context.monitoring
     end = interval.end - timedelta(days=1)
-    current = read_current_window(
-        context.lake,
-        context.view,
-        end,
-        config.drift.window_days,
-        context.settings.model_name,
-        config.drift,
-    )
+    # Named after the window's end, so a re-run of the day rewrites the same reports.
     run = context.run_drift_check(
-        current,
-        f"predictions of the {config.drift.window_days} days to {end}",
-        "predictions",
-        # Named after the window's end, so a re-run of the day rewrites the same reports.
-        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+        end, datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
     )
-    for failure in run.delivery.failures:
-        log.error("monitoring delivery failed: %s", failure)
+    if not run.delivered:
+        log.error("monitoring delivery failed: %s", run.delivery)
     return {
         "window_end": end.isoformat(),
-        "window_days": config.drift.window_days,
+        "window_days": context.monitoring.drift.window_days,
         "model_version": run.outcome.model_version,
         "problems": run.outcome.problems,
         "dataset_drift": run.outcome.drift.dataset_drift,
         "drifted_columns": run.outcome.drift.drifted_columns,
         "verdict": run.outcome.verdict(),
         "report": str(run.reports[0]),
-        "deliveries": run.delivery.messages,
+        "deliveries": [run.delivery],
         # One retraining per drifted window, however often the day is re-run.
         "retrain_run_id": f"drift_{end.isoformat()}",
     }

@@ -34,7 +34,7 @@ def score(context: ProjectContext, drift: DriftConfig | None = None) -> BatchInf
         context.settings.model_name,
         DAY,
         context.settings.aws.s3.processed_prefix,
-        drift or context.monitoring.drift,
+        context.monitoring.model_copy(update={"drift": drift or context.monitoring.drift}),
         context.settings.reports_dir,
     )
 

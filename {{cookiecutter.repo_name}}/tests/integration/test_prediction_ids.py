@@ -16,13 +16,13 @@ from src.data.predictions import (
     MODEL_NAME,
     MODEL_VERSION,
     PREDICTION_ID,
+    prediction_window_versions,
     read_prediction_window,
     replace_predictions,
+    sample_prediction_window,
     stable_prediction_ids,
 )
-from src.errors import DataValidationError
 from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
-from src.pipelines.DS.monitoring_pipeline import select_model_rows
 from tests.conftest import SAMPLE_END
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def score(context: ProjectContext, input_file: Path | None = None) -> None:
         context.settings.model_name,
         DAY,
         context.settings.aws.s3.processed_prefix,
-        context.monitoring.drift,
+        context.monitoring,
         context.settings.reports_dir,
         input_file=input_file,
     )
@@ -94,7 +94,8 @@ def test_a_rerun_of_one_model_leaves_another_models_rows(trained_context: Projec
     assert counts == {context.settings.model_name: len(mine), "other_model": len(mine)}
     # The drift window of the production version holds its own rows only.
     version = str(mine[MODEL_VERSION].iloc[0])
-    checked = select_model_rows(both, context.settings.model_name, version)
-    assert len(checked) == len(mine)
-    with pytest.raises(DataValidationError, match="other_model v7"):
-        select_model_rows(both[both[MODEL_NAME] == "other_model"], "absent_model", "1")
+    checked = sample_prediction_window(
+        context.lake, DAY, 1, context.settings.model_name, version, len(both), seed=0
+    )
+    assert sorted(checked[PREDICTION_ID]) == sorted(mine[PREDICTION_ID])
+    assert prediction_window_versions(context.lake, DAY, 1, "other_model") == ["7"]

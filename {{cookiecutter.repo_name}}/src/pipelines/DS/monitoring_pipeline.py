@@ -1,93 +1,101 @@
-"""The monitoring job: check current data against the production model, report, alert.
-
-`make drift-check` and the `ml_monitoring_pipeline` DAG both run it; they differ only in
-where the current data comes from and in when the reports are stamped.
-"""
+"""The monitoring job, run by `make drift-check` and the `ml_monitoring_pipeline` DAG: a file,
+or the production version's window of the predictions table with the labels that arrived,
+against the reference set stored with that version; then reports and the one alert route."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 
-from src.data.predictions import MODEL_NAME, MODEL_VERSION
-from src.errors import DataValidationError
-from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
-from src.monitoring.check import Delivery, MonitoringOutcome, deliver, run_monitoring_check
+from src.data.feature_store import FeatureView
+from src.data.lake import Lake
+from src.data.predictions import prediction_window_versions, sample_prediction_window
+from src.data.sampling import sample_batches
+from src.errors import ModelNotFoundError, ProjectError
+from src.model.config import parse_task
+from src.model.mlflow_manager import METRIC_TAG_PREFIX, PRODUCTION_ALIAS, TASK_TAG, MlflowManager
+from src.monitoring.alerts import AlertTargets, deliver
+from src.monitoring.check import MonitoringOutcome
 from src.monitoring.config import MonitoringConfig
-from src.monitoring.drift import write_reports
-from src.monitoring.performance import training_metrics_from_tags
-
-SourceKind = Literal["file", "predictions"]
+from src.monitoring.drift import run_drift_report, write_reports
+from src.monitoring.labels import join_labels
+from src.monitoring.performance import HIGHER_IS_BETTER, evaluate_performance
+from src.pipelines.DS.inference_pipeline.loading import load_scoring_table
 
 
 @dataclass(frozen=True)
 class DriftCheckRun:
     outcome: MonitoringOutcome
     reports: list[Path]
-    delivery: Delivery
+    # Where the results went, or why they could not be delivered.
+    delivery: str
+    delivered: bool
 
 
-@dataclass(frozen=True)
-class AlertTargets:
-    """Where results go besides the reports; None leaves that target out."""
-
-    pushgateway_url: str | None
-    webhook_url: str | None
-
-
-def select_model_rows(current: pd.DataFrame, model_name: str, version: str) -> pd.DataFrame:
-    """The window's rows of the model version checked: versions drift apart by design."""
-    if MODEL_NAME not in current.columns or MODEL_VERSION not in current.columns:
-        return current
-    mine = current[(current[MODEL_NAME] == model_name) & (current[MODEL_VERSION] == version)]
-    if mine.empty:
-        pairs = current[[MODEL_NAME, MODEL_VERSION]].drop_duplicates().itertuples(index=False)
-        found = sorted(f"{name} v{number}" for name, number in pairs)
-        raise DataValidationError(
-            f"the window has no predictions of {model_name} v{version} (production); "
-            f"it has {', '.join(found) or 'none'}: run `make batch-inference` first"
+def read_window(
+    lake: Lake,
+    view: FeatureView,
+    model_name: str,
+    version: str,
+    last_day: date,
+    config: MonitoringConfig,
+) -> pd.DataFrame:
+    """The version's predictions of the window, a seeded sample, with their labels."""
+    drift, days = config.drift, config.drift.window_days
+    frame = sample_prediction_window(
+        lake, last_day, days, model_name, version, drift.max_current_rows, drift.sample_seed
+    )
+    if frame.empty:
+        found = prediction_window_versions(lake, last_day, days, model_name)
+        raise ProjectError(
+            f"the {days} days to {last_day} hold no predictions of {model_name} v{version} "
+            f"(production); it has {', '.join(f'{model_name} v{v}' for v in found) or 'none'}: "
+            "run `make batch-inference` first"
         )
-    return mine.reset_index(drop=True)
+    return join_labels(lake, view, frame)
 
 
 def run_drift_check(
     manager: MlflowManager,
+    lake: Lake,
+    view: FeatureView,
     model_name: str,
-    current: pd.DataFrame,
-    label: str,
     config: MonitoringConfig,
+    current: Path | date,
     reports_dir: Path,
-    source: str,
-    source_kind: SourceKind,
     targets: AlertTargets,
     stamp: datetime,
-    html: bool = True,
 ) -> DriftCheckRun:
-    """Quality, drift and live performance of `current`; reports stamped with `stamp`."""
-    predictor = manager.load_predictor(model_name, PRODUCTION_ALIAS)
-    # By number, not alias: the alias may have moved since the model was loaded.
-    version = manager.get_version_by_number(model_name, predictor.version)
-    training = training_metrics_from_tags(dict(version.tags))
-    if source_kind == "predictions":
-        current = select_model_rows(current, model_name, predictor.version)
-    reference = manager.load_reference(
-        predictor.run_id, config.drift.max_reference_rows, config.drift.sample_seed
-    )
-    outcome = run_monitoring_check(predictor, reference, current, label, training, config, source)
-    reports = write_reports(
-        outcome.drift, outcome.evidence, reports_dir, stamp, html, outcome.sections()
-    )
-    delivery = deliver(
-        outcome,
-        config,
-        reports,
-        stamp,
-        source_kind,
-        targets.pushgateway_url,
-        targets.webhook_url,
-    )
-    return DriftCheckRun(outcome=outcome, reports=reports, delivery=delivery)
+    """Check `current` (a file, or the window ending that day); reports stamped `stamp`."""
+    version = manager.get_version(model_name, PRODUCTION_ALIAS)
+    if version is None or not version.run_id:
+        raise ModelNotFoundError(f"model {model_name!r} has no production version to check")
+    task = parse_task(manager.client.get_run(version.run_id).data.tags.get(TASK_TAG, ""))
+    # The holdout metrics at training: the version's `metric.<name>` tags.
+    tags = {name: version.tags.get(METRIC_TAG_PREFIX + name) for name in HIGHER_IS_BETTER}
+    training = {name: float(value) for name, value in tags.items() if value is not None}
+    drift = config.drift
+    if isinstance(current, Path):
+        batches = load_scoring_table(current).to_batches()
+        frame = sample_batches(batches, drift.max_current_rows, drift.sample_seed).to_pandas()
+        source = str(current)
+    else:
+        frame = read_window(lake, view, model_name, str(version.version), current, config)
+        source = f"predictions of the {drift.window_days} days to {current}"
+    reference = manager.load_reference(version.run_id, drift.max_reference_rows, drift.sample_seed)
+    result, report = run_drift_report(reference, frame, view, task, config)
+    performance = evaluate_performance(frame, view.label.name, task, training, config.performance)
+    outcome = MonitoringOutcome(
+        model_name, str(version.version), source, result,
+        None if isinstance(performance, str) else performance,
+        [performance] if isinstance(performance, str) else [],
+    )  # fmt: skip
+    reports = write_reports(report, outcome.summary(), reports_dir, stamp)
+    try:
+        delivery = deliver(outcome, reports, targets, stamp)
+    except ProjectError as error:
+        return DriftCheckRun(outcome, reports, str(error), delivered=False)
+    return DriftCheckRun(outcome, reports, delivery, delivered=True)

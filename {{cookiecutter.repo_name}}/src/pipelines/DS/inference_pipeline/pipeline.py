@@ -24,7 +24,7 @@ from src.data.predictions import scored_rows_table
 from src.errors import DataValidationError
 from src.model.mlflow_manager import MlflowManager
 from src.model.predictor import Predictor
-from src.monitoring.config import DriftConfig
+from src.monitoring.config import MonitoringConfig
 from src.monitoring.drift import DriftResult
 from src.pipelines.DS.inference_pipeline.features import prepare_features
 from src.pipelines.DS.inference_pipeline.loading import (
@@ -83,7 +83,7 @@ def run_batch_inference(
     model_name: str,
     day: date,
     processed_prefix: str,
-    drift_config: DriftConfig,
+    monitoring: MonitoringConfig,
     reports_dir: Path,
     input_file: Path | None = None,
 ) -> BatchInferenceOutcome:
@@ -104,7 +104,7 @@ def run_batch_inference(
         drift: DriftResult | None = None
         skipped: str | None = None
         try:
-            drift, _ = check_batch_drift(manager, predictor, path, drift_config, reports_dir)
+            drift, _ = check_batch_drift(manager, predictor, view, path, monitoring, reports_dir)
         except DataValidationError as error:
             skipped = str(error)
     return BatchInferenceOutcome(

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -312,8 +313,7 @@ class Lake:
         crowded = sorted({day for day in days if days.count(day) > 1 and day < date.today()})
         for day in crowded:
             where = EqualTo(term=column, value=day.isoformat())
-            rows = self.read(table, where)
-            self.replace(table, where, lambda rows=rows: [rows])
+            self.replace(table, where, partial(list, [self.read(table, where)]))
         return len(crowded)
 
     @contextlib.contextmanager

@@ -304,7 +304,7 @@ def sample_prediction_window(
 
 def prediction_window_versions(lake: Lake, last_day: date, days: int, model_name: str) -> list[str]:
     """The versions of `model_name` whose predictions the window holds."""
-    if not lake.table_exists(PREDICTIONS_TABLE):
+    if not lake.exists(PREDICTIONS_TABLE):
         return []
     where = prediction_window_filter(last_day, days, model_name)
     scan = lake.load(PREDICTIONS_TABLE).scan(row_filter=where, selected_fields=(MODEL_VERSION,))

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     context, api = ProjectContext(settings), settings.api
     # A store the settings cannot locate is a ConfigError now; one that is down is retried.
     stores = [settings.resolved_tracking_uri]
-    if api.prediction_log_enabled and settings.catalog_kind == "sql":
+    if api.prediction_log_enabled and settings.app_env != "aws":  # the SQL catalog
         stores.append(settings.resolved_catalog_uri)
     model = ModelWatcher(context, settings.model_name, api.model_alias)
     log = None

@@ -31,11 +31,14 @@ if TYPE_CHECKING:
     from src.data.intervals import DataInterval
     from src.orchestration import EcsStep
 
-START_DATE = datetime(2025, 1, 1, tzinfo=UTC)
 # A sensor waiting for upstream data looks again every 5 minutes without holding a worker
 # slot, and fails after 6 hours: missing data becomes a visible failure.
 upstream_sensor = task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
 
+# Bad data or configuration fails at once: a retry cannot fix it.
+NOT_RETRYABLE = RetryRule(
+    ["src.errors.DataValidationError", "src.errors.ConfigError"], RetryAction.FAIL
+)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "ml-platform",
     # 2, 4, 8 minutes between tries, for what waiting can fix (a busy catalog, a network blip).
@@ -43,16 +46,14 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
-    # Bad data or configuration fails at once: a retry cannot fix it.
-    "retry_policy": ExceptionRetryPolicy(
-        rules=[
-            RetryRule(
-                exception=["src.errors.DataValidationError", "src.errors.ConfigError"],
-                action=RetryAction.FAIL,
-                reason="invalid data or configuration: a retry cannot fix it",
-            )
-        ]
-    ),
+    "retry_policy": ExceptionRetryPolicy(rules=[NOT_RETRYABLE]),
+}
+# Every DAG: no catchup, and one run at a time (runs commit to the same Iceberg tables).
+DAG_DEFAULTS: dict[str, Any] = {
+    "start_date": datetime(2025, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
 }
 
 
@@ -146,8 +147,7 @@ def launch_on_ecs(step: EcsStep, task_id: str) -> Any:
         awslogs_group=ecs.log_group,
         awslogs_stream_prefix=LOG_STREAM_PREFIX if ecs.log_group else None,
         region_name=settings.aws.region,
-        # A retry finds the task the failed try started instead of launching a second one.
-        reattach=True,
+        reattach=True,  # a retry finds the task the failed try started, launches no second
         wait_for_completion=True,
         deferrable=False,  # waits in its worker slot: no triggerer needed
     )

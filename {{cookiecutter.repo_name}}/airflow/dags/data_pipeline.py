@@ -12,19 +12,10 @@ idempotent for its day: a rerun leaves the same tables. Same code as
 from __future__ import annotations
 
 from airflow.sdk import dag
-from dag_support import DEFAULT_ARGS, START_DATE, daily_schedule, heavy_step
+from dag_support import DAG_DEFAULTS, daily_schedule, heavy_step
 
 
-@dag(
-    schedule=daily_schedule(),
-    start_date=START_DATE,
-    catchup=False,
-    # Iceberg commits to the same tables: one interval at a time, also in backfills.
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["data"],
-    doc_md=__doc__,
-)
+@dag(schedule=daily_schedule(), tags=["data"], doc_md=__doc__, **DAG_DEFAULTS)
 def data_pipeline() -> None:
     bronze = heavy_step("bronze", "ingest_bronze")
     silver = heavy_step("silver", "build_silver")

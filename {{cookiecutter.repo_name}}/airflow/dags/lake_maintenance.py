@@ -8,17 +8,14 @@ database (Athena's OPTIMIZE and VACUUM on AWS). Same code as `make lake-maintena
 from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-from dag_support import DEFAULT_ARGS, START_DATE
+from dag_support import DAG_DEFAULTS
 
 
 @dag(
     schedule=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["data"],
     doc_md=__doc__,
+    **DAG_DEFAULTS,
 )
 def lake_maintenance() -> None:
     @task

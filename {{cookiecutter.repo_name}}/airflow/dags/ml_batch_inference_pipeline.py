@@ -12,25 +12,10 @@ table), drift check. A rerun replaces the day's predictions. Same code as
 from __future__ import annotations
 
 from airflow.sdk import PokeReturnValue, dag
-from dag_support import (
-    DEFAULT_ARGS,
-    START_DATE,
-    current_interval,
-    daily_schedule,
-    heavy_step,
-    upstream_sensor,
-)
+from dag_support import DAG_DEFAULTS, current_interval, daily_schedule, heavy_step, upstream_sensor
 
 
-@dag(
-    schedule=daily_schedule(),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["ml"],
-    doc_md=__doc__,
-)
+@dag(schedule=daily_schedule(), tags=["ml"], doc_md=__doc__, **DAG_DEFAULTS)
 def ml_batch_inference_pipeline() -> None:
     @upstream_sensor
     def wait_for_features() -> PokeReturnValue:

@@ -16,27 +16,12 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import PokeReturnValue, dag, task
-from dag_support import (
-    DEFAULT_ARGS,
-    START_DATE,
-    current_interval,
-    daily_schedule,
-    heavy_step,
-    upstream_sensor,
-)
+from dag_support import DAG_DEFAULTS, current_interval, daily_schedule, heavy_step, upstream_sensor
 
 RETRAINING_PROBLEMS = {"data drift", "prediction drift", "concept drift"}
 
 
-@dag(
-    schedule=daily_schedule(),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["ml"],
-    doc_md=__doc__,
-)
+@dag(schedule=daily_schedule(), tags=["ml"], doc_md=__doc__, **DAG_DEFAULTS)
 def ml_monitoring_pipeline() -> None:
     @upstream_sensor
     def wait_for_predictions() -> PokeReturnValue:

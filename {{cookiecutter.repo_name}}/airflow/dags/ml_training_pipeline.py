@@ -11,21 +11,17 @@ the model name, version, run id and promotion state. Same code as `make train-lo
 from __future__ import annotations
 
 from airflow.sdk import Param, dag
-from dag_support import DEFAULT_ARGS, START_DATE, heavy_step
+from dag_support import DAG_DEFAULTS, heavy_step
 
 
 @dag(
     schedule="@weekly",
-    start_date=START_DATE,
-    catchup=False,
-    # Two trainings at once would race for the production alias.
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["ml"],
     doc_md=__doc__,
     params={
         "trials": Param(None, type=["null", "integer"], minimum=1, description="Optuna trials")
     },
+    **DAG_DEFAULTS,
 )
 def ml_training_pipeline() -> None:
     heavy_step("training", "train_model")

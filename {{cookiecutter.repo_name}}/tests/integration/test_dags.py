@@ -1,15 +1,11 @@
 """The Airflow DAGs: the folder's integrity, a training run into a test registry, and the
-heavy steps launched as ECS tasks against moto's ECS API.
-
-Airflow's database is a SQLite file in a temporary AIRFLOW_HOME; the project's lake and
-MLflow store live in a temporary folder too, which the tasks find through the settings
-(`isolated_env`) as they do in a worker. `dag.test()` runs a DAG's tasks in this process.
-"""
+heavy steps launched as ECS tasks against moto's ECS API. Airflow's database and the project's
+state live in a temporary folder, which the tasks find through the settings (`isolated_env`)
+as in a worker; `dag.test()` runs a DAG's tasks in this process."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,7 +35,7 @@ HEAVY_STEPS: dict[str, dict[str, EcsStep]] = {
     "ml_batch_inference_pipeline": {"score_day": "batch-inference"},
     "ml_monitoring_pipeline": {"check_drift": "drift-check"},
 }
-# What the DAG processor must not pay for at every parse of a DAG file.
+# What the DAG processor must not import at every parse of a DAG file.
 HEAVY_MODULES = {"duckdb", "evidently", "mlflow", "optuna", "pandas", "pyarrow", "pyiceberg"}
 
 
@@ -49,11 +45,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectContext
     assert "airflow" not in sys.modules, "Airflow reads its configuration on first import"
     root = tmp_path_factory.mktemp("dags")
     airflow = {
-        "AIRFLOW_HOME": str(root / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{root / 'airflow.db'}",
-    }
+    }  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {**isolated_env(root), **airflow}.items():
             patch.setenv(key, value)
@@ -99,8 +94,7 @@ def test_dag_files_import_no_heavy_module(project: ProjectContext) -> None:
         "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], env=dict(os.environ), capture_output=True, text=True,
-        timeout=300, check=False,
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) & HEAVY_MODULES == set()
@@ -112,8 +106,7 @@ def test_the_training_dag_registers_and_promotes_a_model(project: ProjectContext
     trained = run.get_task_instance("train_model").xcom_pull(task_ids="train_model")
     assert (trained["version"], trained["state"]) == ("1", "production")
     model = project.mlflow.client.get_model_version(project.settings.model_name, "1")
-    assert model.run_id == trained["run_id"]
-    assert sorted(model.aliases) == ["production", "staging"]
+    assert (model.run_id, sorted(model.aliases)) == (trained["run_id"], ["production", "staging"])
 
 
 @pytest.fixture
@@ -147,14 +140,11 @@ def ecs_dags(
             containerDefinitions=[container],
         )  # fmt: skip
     settings = {
-        "APP_ENV": "aws",
-        "ORCHESTRATION__RUNNER": "ecs",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS__ECS__ENVIRONMENT": "test",
-        "AWS__ECS__SUBNETS": json.dumps([subnet]),
+        "APP_ENV": "aws", "ORCHESTRATION__RUNNER": "ecs", "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS__ECS__ENVIRONMENT": "test", "AWS__ECS__SUBNETS": json.dumps([subnet]),
         "AWS__ECS__SECURITY_GROUPS": json.dumps([group["GroupId"]]),
         "AWS__ECS__LOG_GROUP": "",  # moto has no log stream for the operator to follow
-    }
+    }  # fmt: skip
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
     yield {"dags": load_dags(), "ecs": ecs, "cluster": cluster, "subnet": subnet}
@@ -181,12 +171,11 @@ def test_runner_ecs_launches_each_heavy_step_with_its_task_definition_and_comman
     assert set(by_family) == {task_definition_family(step, "test") for step in steps.values()}
     for task_id, step in steps.items():
         task = by_family[task_definition_family(step, "test")]
-        assert task["launchType"] == "FARGATE"
         details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
-        assert details["subnetId"] == ecs_dags["subnet"]
+        assert (task["launchType"], details["subnetId"]) == ("FARGATE", ecs_dags["subnet"])
         [override] = task["overrides"]["containerOverrides"]
-        assert override["name"] == CONTAINER_NAME
-        assert override["environment"] == [{"name": "APP_ENV", "value": "aws"}]
+        environment = [{"name": "APP_ENV", "value": "aws"}]
+        assert (override["name"], override["environment"]) == (CONTAINER_NAME, environment)
         # The image's ENTRYPOINT is `python -m src`: the override is the CLI's arguments.
         command = override["command"]
         assert command[:2] == ["step", step]
@@ -194,3 +183,18 @@ def test_runner_ecs_launches_each_heavy_step_with_its_task_definition_and_comman
         if step != "training":  # the run's data interval: the day that ended at its date
             assert (options["--start"], options["--end"]) == (str(day), str(day + timedelta(1)))
         assert options["--result-key"] == result_key("runs", dag_id, run.run_id, task_id)
+
+
+def test_make_airflow_local_runs_standalone_on_the_project_dags() -> None:
+    # It takes one to two minutes to start here: the command line make runs is checked.
+    result = subprocess.run(
+        ["make", "--dry-run", "airflow-local", "AIRFLOW_PORT=8091"], cwd=DAGS_FOLDER.parents[1],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    expected = [
+        f"AIRFLOW_HOME={DAGS_FOLDER.parent} ", f"AIRFLOW__CORE__DAGS_FOLDER={DAGS_FOLDER} ",
+        "AIRFLOW__CORE__LOAD_EXAMPLES=False ", "AIRFLOW__API__PORT=8091 ",
+        # In the background of the recipe's shell, which turns Ctrl-C into one SIGTERM.
+        " airflow standalone & trap 'kill -TERM $!' INT TERM; wait $! || wait $!",
+    ]  # fmt: skip
+    assert [part for part in expected if part not in result.stdout] == [], result.stdout

@@ -22,9 +22,7 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
         "airflow",
         "docker/airflow.Dockerfile",
         "docs/orchestration.md",
-        "scripts/airflow_local.py",
         "tests/integration/test_dags.py",
-        "tests/unit/test_airflow_local.py",
     ),
     ("include_monitoring_stack", "no"): (
         "monitoring",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,12 +51,13 @@ def test_alternative_project_is_clean(alternative_project: Path, target: str) ->
     run_ok(["make", target], alternative_project)
 
 
-# What make echoes when it runs each setup step (src/setup_state.py names the steps).
+# What make echoes when setup runs one of its own steps (the rest is DVC's: stages).
 SETUP_STEP_COMMANDS = {
     "dvc-remote": "python -m src data-remote",
     "raw-data": "dvc add --quiet data/raw",
-    "pipeline": "dvc repro gold",
+    "sample-data": "python -m src sample-data",
     "mlflow": "python -m src init-mlflow",
+    "hooks": "pre-commit install",
 }
 
 
@@ -63,10 +65,15 @@ def setup_steps_run(result: subprocess.CompletedProcess[str]) -> set[str]:
     return {step for step, command in SETUP_STEP_COMMANDS.items() if command in result.stdout}
 
 
+def stages_run(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return set(re.findall(r"^Running stage '([\w-]+)'", result.stdout, flags=re.MULTILINE))
+
+
 def test_setup_is_idempotent(default_project: Path) -> None:
     result = run_ok(["make", "setup"], default_project)
-    assert "unchanged: dvc-remote, raw-data, pipeline, mlflow" in result.stdout, result.stdout
-    assert setup_steps_run(result) == set(), "a rerun starts none of the steps"
+    assert setup_steps_run(result) == set(), "a rerun starts none of setup's own steps"
+    assert stages_run(result) == set(), result.stdout
+    assert "Data and pipelines are up to date." in result.stdout
     assert (default_project / "uv.lock").is_file(), "setup pins the dependencies in uv.lock"
     assert (default_project / ".git" / "hooks" / "pre-commit").is_file()
 
@@ -75,26 +82,27 @@ def test_setup_reruns_the_steps_whose_input_changed_and_no_other(default_project
     remote_config = default_project / ".dvc" / "config.local"
     remote_config.unlink()
     result = run_ok(["make", "setup"], default_project)
-    assert setup_steps_run(result) == {"dvc-remote"}
+    assert (setup_steps_run(result), stages_run(result)) == ({"dvc-remote"}, set())
     assert remote_config.is_file()
     # A comment changes the file DVC hashes, not the rules: silver runs again, writes the
     # same rows, and gold stays.
     quality = default_project / "config" / "quality.yaml"
     quality.write_text(quality.read_text() + "# reviewed\n")
     result = run_ok(["make", "setup"], default_project)
-    assert setup_steps_run(result) == {"pipeline"}
-    assert "Running stage 'silver'" in result.stdout
+    assert (setup_steps_run(result), stages_run(result)) == (set(), {"silver"})
     assert "Stage 'gold' didn't change, skipping" in result.stdout
-    # A raw file written again (same bytes): the raw data is versioned again, DVC finds
-    # the same data, and the pipeline, which depends on it, runs and finds nothing to do.
+    # A changed raw file: DVC versions data/raw again and reruns the chain from ingest;
+    # the sample data is not written again, since data/raw holds files.
     raw_file = sorted((default_project / "data" / "raw").rglob("*.csv"))[0]
-    raw_file.write_bytes(raw_file.read_bytes())
+    raw_file.write_bytes(raw_file.read_bytes() + b"\n")
+    versioned = (default_project / "data" / "raw.dvc").read_text()
     result = run_ok(["make", "setup"], default_project)
-    assert setup_steps_run(result) == {"raw-data", "pipeline"}
-    assert "ingest: 0 files copied, 10 already in place" in result.stdout
-    for stage in ("bronze", "silver", "gold"):
-        assert f"Stage '{stage}' didn't change, skipping" in result.stdout
-    assert setup_steps_run(run_ok(["make", "setup"], default_project)) == set()
+    assert setup_steps_run(result) == set()
+    assert {"ingest", "bronze"} <= stages_run(result)
+    assert "ingest: 1 files copied, 9 already in place" in result.stdout
+    assert (default_project / "data" / "raw.dvc").read_text() != versioned
+    again = run_ok(["make", "setup"], default_project)
+    assert (setup_steps_run(again), stages_run(again)) == (set(), set())
 
 
 def test_generated_suite_passes(default_project: Path) -> None:

@@ -20,8 +20,8 @@ command make ran (what dominates a run).
 
 Measured 2026-12-01 on the 2-core machine shared with 4 other sessions, baseline 19ae308
 (no locks: `uv sync` resolves), current = the variant locks (`uv sync --locked`) plus the
-setup steps that are skipped when done (src/setup_state.py); see README.md next to this
-file for the table.
+setup steps that are skipped when done (then src/setup_state.py, now make's file targets
+and dvc repro); see README.md next to this file for the table.
 """
 
 from __future__ import annotations

@@ -437,44 +437,6 @@ def promote(
     console.print(f"promoted {model_name} v{version} to production, {replaced}", highlight=False)
 
 
-@app.command("mlflow-local")
-@reports_errors
-def mlflow_local(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI and API.")] = 5000,
-) -> None:
-    """Run `mlflow server` on the local SQLite store and artifacts, in the background."""
-    from src.model.tracking_server import served_store, start_tracking_server
-
-    store = served_store(build_context().settings)
-    server = start_tracking_server(
-        store.backend_store_uri,
-        store.artifacts_dir,
-        store.state_dir,
-        host=host,
-        port=port,
-        default_artifact_root=store.artifacts_dir.as_uri(),
-    )
-    console.print(
-        f"MLflow server on {server.url} (pid {server.pid}, store {store.backend_store_uri}, "
-        f"log {server.log_file}); stop it with `make mlflow-down`",
-        highlight=False,
-    )
-
-
-@app.command("mlflow-down")
-@reports_errors
-def mlflow_down() -> None:
-    """Stop the server `mlflow-local` started."""
-    from src.model.tracking_server import served_store, stop_tracking_server
-
-    stopped = stop_tracking_server(served_store(build_context().settings).state_dir)
-    if stopped is None:
-        console.print("no local MLflow server is running", highlight=False)
-    else:
-        console.print(f"stopped the MLflow server on {stopped.url} (pid {stopped.pid})")
-
-
 @app.command("batch-inference")
 @reports_errors
 def batch_inference(

@@ -35,7 +35,7 @@ AppEnv = Literal["local", "compose", "aws"]
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
 AWS_CONFIG_FILE = CONFIG_DIR / "aws_config.yaml"
-# The feature view: its dataset names the raw data setup versions (src.setup_state).
+# The feature view: the data contract every step reads.
 FEATURES_FILE = CONFIG_DIR / "features.yaml"
 # The embedded MLflow store: runs and registry in SQLite, artifacts in a folder.
 LOCAL_TRACKING_DB = PROJECT_ROOT / "mlflow.db"

@@ -264,6 +264,8 @@ class QualityReport:
     gold_rows: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     actions: dict[str, str] = field(default_factory=dict)
+    # What stopped the interval (a blocking check or raw file); empty when nothing did.
+    blocked: list[str] = field(default_factory=list)
 
     def problems(self, action: Action) -> list[str]:
         return [

@@ -153,3 +153,15 @@ def test_serve_answers_a_real_http_request(served: str, trained: dict[str, str])
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         answer = json.loads(response.read())
     assert answer["model_version"] == "1"
+
+
+@pytest.mark.parametrize("raw_file", [None, "d/x.csv", "d/x.parquet", "d/x.jsonl", "d/x.ndjson.gz"])
+def test_setup_writes_sample_data_only_into_an_empty_data_raw(
+    tmp_path: Path, raw_file: str | None
+) -> None:
+    if raw_file:  # the team's own data, in any format the guide lists
+        (tmp_path / raw_file).parent.mkdir()
+        (tmp_path / raw_file).touch()
+    result = make("setup", isolated_env(tmp_path), "--dry-run", f"RAW_DIR={tmp_path}")
+    assert f"dvc add --quiet {tmp_path}\n" in result.stdout, result.stderr
+    assert ("sample-data" in result.stdout) == (raw_file is None)

@@ -7,13 +7,14 @@ in the object store, also when a blocking check stops it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Literal
 
 import pandas as pd
 import pyarrow.fs as pafs
 
-from src.data.aws_integration import write_bytes
+from src.data.aws_integration import list_keys, read_bytes, write_bytes
 from src.data.feature_store import FeatureView
 from src.data.lake import DataInterval, Lake
 from src.data.quality import INGESTED_AT, QualityConfig, QualityReport
@@ -57,6 +58,17 @@ def fingerprint_steps(
 
 def report_key(quality_prefix: str, dataset: str, interval: DataInterval) -> str:
     return f"{quality_prefix}/{dataset}/{interval.start}_{interval.end}.json"
+
+
+def read_blocked(
+    store: pafs.FileSystem, quality_prefix: str, dataset: str, interval: DataInterval
+) -> list[str]:
+    """What blocked the data pipeline of `interval`, from its report; empty if nothing did
+    (or it has not run): a sensor downstream fails at once instead of waiting for rows."""
+    key = report_key(quality_prefix, dataset, interval)
+    if key not in list_keys(store, f"{quality_prefix}/{dataset}"):
+        return []
+    return list(json.loads(read_bytes(store, key)).get("blocked", []))
 
 
 def run_data_pipeline(

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from src.data.versioning import configure_dvc_remote, resolve_dvc_remote
+from src.data.raw_data import configure_dvc_remote
 from src.settings import Settings
 from tests.conftest import FAKE_AWS_ENV, SAMPLE_END
 
@@ -99,9 +99,8 @@ def test_local_remote_round_trip(project: Path) -> None:
 def test_s3_remote_round_trip_against_moto(project: Path, aws_settings: Settings) -> None:
     s3 = boto3.client("s3", endpoint_url=aws_settings.aws_endpoint_url)
     s3.create_bucket(Bucket=aws_settings.aws.s3.bucket)
-    remote = resolve_dvc_remote(aws_settings, project)
-    assert remote.url == f"s3://{aws_settings.aws.s3.bucket}/dvc"
-    configure_dvc_remote(project, remote)
+    url = configure_dvc_remote(aws_settings, project)
+    assert url == f"s3://{aws_settings.aws.s3.bucket}/dvc"
     config = (project / ".dvc" / "config.local").read_text()
     assert f"endpointurl = {aws_settings.aws_endpoint_url}" in config
     push_and_pull(project, {**FAKE_AWS_ENV, "APP_ENV": "aws"})

@@ -1,14 +1,15 @@
-"""What the account holds once for every environment: the lake, the image registry{% if cookiecutter.ci_provider == "github" %}, CI access{% endif %}.
+"""What the account holds once for the project: the data bucket, the Glue database, the
+Athena workgroup, the ECR repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in (OIDC){% endif %}.
 
-The bucket, the Glue database, the Athena workgroup and the ECR repositories are the ones
-`make init-aws` creates, from the same definitions (src/data/aws_resources.py). An account
-runs either this stack or `make init-aws` for them, not both: CloudFormation will not adopt
-a bucket made outside it (`cdk import` can).
+`make init-aws` (src/data/aws_resources.py) creates the same bucket, database, workgroup
+and repositories without CloudFormation, e.g. in a sandbox account. An account runs one or
+the other: CloudFormation will not adopt a bucket made outside it (`cdk import` can).
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -21,18 +22,8 @@ from constructs import Construct
 from infra.github import GitHubAccess
 {% endif -%}
 from infra.nag import acknowledge
-from src.data.aws_resources import (
-    ATHENA_RESULT_ENCRYPTION,
-    BUCKET_ENCRYPTION,
-    ECR_ENCRYPTION,
-    ECR_SCAN_ON_PUSH,
-    WORKGROUP_DESCRIPTION,
-    describe_lake_resources,
-)
+from src.names import database_location
 from src.settings import Settings
-
-# S3's name for the algorithm AES256 in the CDK enum.
-BUCKET_ENCRYPTIONS = {"AES256": s3.BucketEncryption.S3_MANAGED}
 
 
 class SharedStack(cdk.Stack):
@@ -43,109 +34,87 @@ class SharedStack(cdk.Stack):
         *,
         project: str,
         settings: Settings,
+        environments: Sequence[str],
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            scope, construct_id, description=f"{project}: lake, images, CI access", **kwargs
+        super().__init__(scope, construct_id, description=f"{project}: lake, images", **kwargs)
+        self.add_buckets(settings.aws.s3.bucket)
+        glue.CfnDatabase(
+            self,
+            "LakeDatabase",
+            catalog_id=cdk.Aws.ACCOUNT_ID,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=settings.lake_database,
+                location_uri=database_location(settings),
+                description=f"Iceberg tables of {project} (bronze_, silver_, gold_, ... prefixes)",
+            ),
+        ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        results = athena.CfnWorkGroup.ResultConfigurationProperty(
+            output_location=settings.athena_output_location,
+            encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                encryption_option="SSE_S3"
+            ),
         )
-        plan = describe_lake_resources(settings)
-        self.access_logs = s3.Bucket(
+        athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=settings.aws.athena.workgroup,
+            description="Queries of the project's Iceberg tables",
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=results,
+            ),
+        )
+        for index, name in enumerate(settings.aws.ecr.repositories):
+            ecr.Repository(
+                self,
+                f"Repository{index}",
+                repository_name=name,
+                image_scan_on_push=True,
+                lifecycle_rules=[ecr.LifecycleRule(max_image_count=100)],
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+{%- if cookiecutter.ci_provider == "github" %}
+        if settings.aws.github_repository:
+            GitHubAccess(
+                self,
+                "GitHub",
+                project=project,
+                repository=settings.aws.github_repository,
+                environments=environments,
+            )
+        else:
+            cdk.Annotations.of(self).add_warning_v2(
+                "infra:no-github-repository",
+                "github_repository is empty in config/aws_config.yaml: no GitHub roles",
+            )
+{%- endif %}
+
+    def add_buckets(self, bucket: str) -> None:
+        """The data bucket (the lake and the model artifacts outlive any stack) and its
+        access-log bucket."""
+        access_logs = s3.Bucket(
             self,
             "AccessLogs",
-            bucket_name=f"{plan.bucket}-access-logs",
+            bucket_name=f"{bucket}-access-logs",
             encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        acknowledge(
-            self.access_logs,
-            "S1",
-            "This is the access-log bucket; logging it into itself would loop.",
-        )
-        self.bucket = s3.Bucket(
+        acknowledge(access_logs, "S1", "The access-log bucket; logging it into itself would loop.")
+        s3.Bucket(
             self,
             "DataBucket",
-            bucket_name=plan.bucket,
+            bucket_name=bucket,
             versioned=True,
-            encryption=BUCKET_ENCRYPTIONS[BUCKET_ENCRYPTION],
+            encryption=s3.BucketEncryption.S3_MANAGED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix=f"{plan.bucket}/",
-            # The lake and the model artifacts outlive any stack.
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix=f"{bucket}/",
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        database = glue.CfnDatabase(
-            self,
-            "LakeDatabase",
-            catalog_id=cdk.Aws.ACCOUNT_ID,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=plan.database,
-                location_uri=plan.database_location,
-                description=f"Iceberg tables of {project} (bronze_, silver_, gold_, ... prefixes)",
-            ),
-        )
-        database.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-        athena.CfnWorkGroup(
-            self,
-            "Workgroup",
-            name=plan.workgroup,
-            description=WORKGROUP_DESCRIPTION,
-            state="ENABLED",
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=plan.athena_output_location,
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option=ATHENA_RESULT_ENCRYPTION
-                    ),
-                ),
-            ),
-        )
-        self.repositories = [
-            self._add_repository(index, name) for index, name in enumerate(plan.ecr_repositories)
-        ]
-        cdk.CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
-        self._add_ci_access(project, settings)
-
-    def _add_repository(self, index: int, name: str) -> ecr.Repository:
-        repository = ecr.Repository(
-            self,
-            f"Repository{index}",
-            repository_name=name,
-            image_scan_on_push=ECR_SCAN_ON_PUSH,
-            lifecycle_rules=[
-                ecr.LifecycleRule(description="keep the newest 100 images", max_image_count=100)
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        # Stated, not left to the default, so that the template shows it (as init-aws does).
-        cfn = cast(ecr.CfnRepository, repository.node.default_child)
-        cfn.encryption_configuration = ecr.CfnRepository.EncryptionConfigurationProperty(
-            encryption_type=ECR_ENCRYPTION
-        )
-        return repository
-
-    def _add_ci_access(self, project: str, settings: Settings) -> None:
-        """The OIDC provider and roles of the CI/CD provider (none: deploy with your own role)."""
-{%- if cookiecutter.ci_provider == "github" %}
-        if settings.aws.github_repository:
-            access = GitHubAccess(
-                self,
-                "GitHub",
-                project=project,
-                repository=settings.aws.github_repository,
-                environments=sorted(settings.aws.environments),
-            )
-            cdk.CfnOutput(self, "CiRoleArn", value=access.ci_role.role_arn)
-            cdk.CfnOutput(self, "DeployRoleArn", value=access.deploy_role.role_arn)
-        else:
-            cdk.Annotations.of(self).add_warning_v2(
-                "infra:no-github-repository",
-                "github_repository is empty in config/aws_config.yaml: no GitHub OIDC "
-                "provider, CI or deploy role in this stack",
-            )
-{%- endif %}
+        cdk.CfnOutput(self, "BucketName", value=bucket)

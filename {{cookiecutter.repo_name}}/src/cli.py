@@ -193,7 +193,7 @@ def step(
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
     from src.data.intervals import DataInterval
-    from src.orchestration import parse_step
+    from src.names import parse_step
     from src.pipelines.steps import run_step
 
     context = build_context()

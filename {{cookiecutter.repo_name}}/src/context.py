@@ -17,17 +17,11 @@ from src.data.aws_integration import ObjectStore, build_object_store
 from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
-from src.data.leases import (
-    BATCH_INFERENCE_LEASE,
-    DATA_PIPELINE_LEASE,
-    LAKE_MAINTENANCE_LEASE,
-    LeaseGuard,
-    LeasePolicy,
-    build_lease_guard,
-)
+from src.data.leases import LeaseGuard, LeasePolicy, build_lease_guard
 from src.data.quality import QualityConfig, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
+from src.names import BATCH_INFERENCE_LEASE, DATA_PIPELINE_LEASE, LAKE_MAINTENANCE_LEASE
 from src.pipelines.DE.pipeline import STEPS, DataPipelineResult, Step, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
 

@@ -37,8 +37,8 @@ from src.data.quality import (
     UniqueRule,
     rule_columns,
 )
-from src.data.tables import bronze_table
 from src.errors import ConfigError
+from src.names import bronze_table
 from src.pipelines.DE.bronze import SOURCE_CHECKSUM, SOURCE_ROW, bronze_schema
 
 ROW = "_row"

@@ -22,7 +22,7 @@ from airflow.sdk import (
     task,
 )
 
-from src.orchestration import (
+from src.names import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
     container_command,
@@ -34,7 +34,7 @@ from src.settings import get_settings
 
 if TYPE_CHECKING:
     from src.data.intervals import DataInterval
-    from src.orchestration import EcsStep
+    from src.names import EcsStep
 
 # What a task receives from its upstream task: the upstream's returned dict when the task
 # runs, an XComArg where the DAG body wires the tasks together. Both are right, so the type

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from src.data.access import database_location
 from src.data.aws_integration import (
     AthenaQueryError,
     build_athena_runner,
@@ -31,6 +30,7 @@ from src.data.aws_integration import (
     error_code,
 )
 from src.errors import ProjectError
+from src.names import database_location
 
 if TYPE_CHECKING:
     from src.settings import Settings

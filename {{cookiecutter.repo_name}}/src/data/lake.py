@@ -1,6 +1,6 @@
 """The lake facade: every pipeline reads and writes Iceberg tables through `Lake`.
 
-Tables are addressed by short names (see `src.data.tables`) inside the project's
+Tables are addressed by short names (see `src.names`) inside the project's
 database. SQL is written once, in DuckDB's dialect, naming tables `<database>.<table>`:
 
 - locally and in compose (`DuckDbEngine`), DuckDB runs it over the tables it names.
@@ -52,8 +52,8 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 
 from src.data.aws_integration import AthenaQueryRunner, build_athena_runner, build_catalog
 from src.data.intervals import DataInterval
-from src.data.tables import OWNER_PROPERTY, PROJECT
 from src.errors import ProjectError
+from src.names import OWNER_PROPERTY, PROJECT
 
 if TYPE_CHECKING:
     from src.settings import Settings

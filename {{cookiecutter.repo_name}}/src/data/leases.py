@@ -27,17 +27,10 @@ from dataclasses import dataclass
 
 from src.data.aws_integration import ObjectStore
 from src.errors import ProjectError
+from src.names import LEASES_PREFIX
 
 logger = logging.getLogger(__name__)
 
-LEASES_PREFIX = "leases"
-# The leases the project takes, by name: each is `leases/<name>/<scope>/` in the store, and
-# the task roles (src/data/access.py) grant each step the prefix of the leases it takes.
-DATA_PIPELINE_LEASE = "data-pipeline"
-BATCH_INFERENCE_LEASE = "batch-inference"
-LAKE_MAINTENANCE_LEASE = "lake-maintenance"
-# Every writer of the `production` alias holds it while it checks and moves the alias.
-PROMOTION_LEASE = "promotion"
 GENERATION_DIGITS = 10
 
 

@@ -51,8 +51,8 @@ from src.data.lake import (
 )
 from src.data.quality import build_silver_queries
 from src.data.sample_data import land_sample_files
-from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import raw_prefix_for_day
 from src.pipelines.DE.gold import gold_query
 from src.pipelines.DE.pipeline import run_data_pipeline

@@ -21,10 +21,10 @@ from src.data.feature_store import INGEST_DATE
 from src.data.intervals import DataInterval
 from src.data.leases import LeasePolicy, acquire_lease, build_lease_guard
 from src.data.sample_data import land_sample_files
-from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.model.metrics import get_metric
 from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.model.predictor import Predictor
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.silver import PAIRED_QUARANTINE, build_silver
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 from src.pipelines.DS.training_pipeline.promotion import decide_promotion, move_production

@@ -29,14 +29,14 @@ from src.data.predictions import (
     read_prediction_window,
     replace_predictions,
 )
-from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.names import bronze_table, quarantine_table, silver_table
 from src.settings import get_settings
 from tests.conftest import SAMPLE_END, build_sample_lake, isolated_env
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-    from src.orchestration import EcsStep
+    from src.names import EcsStep
 
 pytestmark = pytest.mark.integration
 
@@ -408,7 +408,7 @@ def test_the_step_command_leaves_the_result_the_collecting_task_reads(
 
     from src.cli import app
     from src.data.intervals import DataInterval
-    from src.orchestration import container_command, result_key
+    from src.names import container_command, result_key
 
     key = result_key("runs", "data_pipeline", "manual__2025-01-01T00:00:00+00:00", "build_gold")
     assert key == "runs/data_pipeline/manual__2025-01-01T00_00_00_00_00/build_gold.json"
@@ -470,7 +470,7 @@ def ecs_stack(airflow_home: Path, airflow_db: Path, project: ProjectContext) -> 
     from airflow.dag_processing.dagbag import BundleDagBag
     from moto.server import ThreadedMotoServer
 
-    from src.orchestration import CONTAINER_NAME, ECS_STEPS, task_definition_family
+    from src.names import CONTAINER_NAME, ECS_STEPS, task_definition_family
     from tests.conftest import FAKE_AWS_ENV, free_port
 
     port = free_port()
@@ -575,7 +575,7 @@ def test_with_runner_ecs_each_heavy_step_is_a_launch_between_request_and_result(
 def test_dag_runs_launch_the_steps_as_ecs_tasks_with_their_definitions_and_overrides(
     ecs_stack: EcsStack, dag_id: str
 ) -> None:
-    from src.orchestration import CONTAINER_NAME, task_definition_family
+    from src.names import CONTAINER_NAME, task_definition_family
 
     before = {task["taskArn"] for task in ecs_stack.launched()}
     logical_date = datetime.combine(DAY + timedelta(days=1), time(), tzinfo=UTC)
@@ -614,7 +614,7 @@ def test_the_waiter_of_the_operator_sees_a_launched_task_stop(ecs_stack: EcsStac
     """EcsRunTaskOperator waits with the `tasks_stopped` waiter; moto stops tasks as polled."""
     from airflow.providers.amazon.aws.hooks.ecs import EcsHook
 
-    from src.orchestration import task_definition_family
+    from src.names import task_definition_family
 
     client = EcsHook(aws_conn_id=None, region_name=get_settings().aws.region).conn
     network = {

@@ -29,7 +29,7 @@ from src.data.quality import (
     UniqueRule,
 )
 from src.data.sample_data import SAMPLE_DAYS
-from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import REASON_SUFFIX, refused_file_key
 from src.pipelines.DE.pipeline import STEPS, DataPipelineResult, Step, run_data_pipeline
 from tests.conftest import SAMPLE_END, build_sample_lake, isolated_settings

@@ -27,8 +27,8 @@ from src.data.predictions import (
     ScoredRows,
     ensure_predictions_table,
 )
-from src.data.tables import PREDICTIONS_TABLE
 from src.inference.prediction_log import InlineWriter, LakeWriter, PredictionLog
+from src.names import PREDICTIONS_TABLE
 
 pytestmark = pytest.mark.integration
 

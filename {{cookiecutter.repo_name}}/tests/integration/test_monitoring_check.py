@@ -11,7 +11,6 @@ import pytest
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID
-from src.data.tables import LABELS_TABLE
 from src.errors import DataValidationError
 from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.monitoring.check import (
@@ -24,6 +23,7 @@ from src.monitoring.config import DriftConfig
 from src.monitoring.drift import write_reports
 from src.monitoring.labels import read_labels_file, record_labels
 from src.monitoring.performance import training_metrics_from_tags
+from src.names import LABELS_TABLE
 from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 from tests.conftest import SAMPLE_END, HttpReceiver
 

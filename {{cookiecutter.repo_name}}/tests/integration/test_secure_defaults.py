@@ -13,7 +13,9 @@ import pytest
 from src.context import ProjectContext
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION_ID
-from src.data.tables import (
+from src.errors import ConfigError, ProjectError
+from src.inference.server import check_production_auth
+from src.names import (
     OWNER_PROPERTY,
     PREDICTIONS_TABLE,
     PROJECT,
@@ -21,8 +23,6 @@ from src.data.tables import (
     environment_database,
     table_name_pattern,
 )
-from src.errors import ConfigError, ProjectError
-from src.inference.server import check_production_auth
 from tests.conftest import PROJECT_ROOT, isolated_env, isolated_settings
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from src.data.feature_store import INGEST_DATE
 from src.data.intervals import DataInterval
 from src.data.lake import DataFiles, DuckDbEngine, Lake, interval_predicate
 from src.data.quality import REJECT_REASON, REJECT_RULE, QualityReport, check_freshness
-from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.gold import build_gold
 from src.pipelines.DE.silver import build_silver, quarantine_schema
 from tests.transform_reference import (

@@ -50,8 +50,8 @@ from src.data.quality import (
     check_raw_columns,
     contract_names,
 )
-from src.data.tables import bronze_table
 from src.errors import ProjectError
+from src.names import bronze_table
 
 SOURCE_CHECKSUM = "_source_checksum"
 CSV_SUFFIXES = (".csv", ".csv.gz")

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from src.data.feature_store import INGEST_DATE, FeatureView, quote_identifier
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, interval_predicate
-from src.data.tables import silver_table
 from src.errors import ConfigError, ProjectError
+from src.names import silver_table
 
 # The SQL type each dtype of config/features.yaml is cast to, in both engines.
 SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}

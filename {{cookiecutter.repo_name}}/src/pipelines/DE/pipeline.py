@@ -26,8 +26,8 @@ from src.data.quality import (
     QualityReport,
     write_quality_report,
 )
-from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import INGESTED_AT, BronzeResult, ingest_bronze
 from src.pipelines.DE.gold import GoldResult, build_gold
 from src.pipelines.DE.silver import SilverResult, build_silver

@@ -50,8 +50,8 @@ from src.data.quality import (
     raise_if_blocked,
     read_metrics,
 )
-from src.data.tables import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import contract_columns
 
 # Summary properties of silver's commit: the quarantine snapshot written with it.

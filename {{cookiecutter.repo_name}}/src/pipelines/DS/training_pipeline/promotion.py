@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from src.data.leases import PROMOTION_LEASE, LeaseGuard, unguarded
+from src.data.leases import LeaseGuard, unguarded
 from src.data.predictions import PREDICTION
 from src.errors import ProjectError
 from src.model.config import TrainingConfig
@@ -28,6 +28,7 @@ from src.model.mlflow_manager import (
     MlflowManager,
 )
 from src.model.predictor import Predictor
+from src.names import PROMOTION_LEASE
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 from src.pipelines.DS.training_pipeline.registration import Registration
 

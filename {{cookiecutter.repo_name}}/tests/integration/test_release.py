@@ -12,8 +12,7 @@ from src.inference.api import create_app
 from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
-from src.release.smoke import run_smoke_test
-from src.settings import CONFIG_DIR
+from src.release import SmokeTestError, run_smoke_test
 from tests.serving import api_settings, running_server, serving_setup
 
 pytestmark = pytest.mark.integration
@@ -31,8 +30,7 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -
 
     staging = serving_setup(context, api_settings(tmp_path, model_alias="staging"))
     with running_server(create_app(staging)) as url:
-        result = run_smoke_test(url, CONFIG_DIR / "features.yaml", ready_timeout=30)
-    assert result.model_version == outcome.version
+        assert run_smoke_test(url, wait=30) == outcome.version
 
     with pytest.raises(ProjectError, match="not v99"):
         promote_staged_version(context.mlflow, name, "99")
@@ -40,10 +38,7 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -
     assert promote_staged_version(context.mlflow, name, outcome.version) == outcome.version
     production = serving_setup(context, api_settings(tmp_path))
     with running_server(create_app(production)) as url:
-        result = run_smoke_test(
-            url, CONFIG_DIR / "features.yaml", expected_version=outcome.version, ready_timeout=30
-        )
-    assert result.model_version == outcome.version
+        assert run_smoke_test(url, expected_version=outcome.version, wait=30) == outcome.version
 
 
 def test_promote_refuses_a_model_that_failed_the_production_gate(
@@ -71,5 +66,5 @@ def test_smoke_test_fails_on_the_wrong_version(
     trained_context: ProjectContext, tmp_path: Path
 ) -> None:
     app = create_app(serving_setup(trained_context, api_settings(tmp_path)))
-    with running_server(app) as url, pytest.raises(ProjectError, match="not v42"):
-        run_smoke_test(url, CONFIG_DIR / "features.yaml", expected_version="42", ready_timeout=5)
+    with running_server(app) as url, pytest.raises(SmokeTestError, match="not v42"):
+        run_smoke_test(url, expected_version="42", wait=5)

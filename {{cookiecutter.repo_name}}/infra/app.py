@@ -23,6 +23,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra.environment_stack import EnvironmentStack
 from infra.environments import ENVIRONMENTS, Environment
 from infra.shared_stack import SharedStack
+from src.errors import ConfigError
 from src.names import REPO_NAME
 from src.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -84,11 +85,13 @@ def synthesize(app: cdk.App) -> tuple[cx_api.CloudAssembly | None, list[str]]:
 
 def main() -> int:
     """`python -m infra`: write every stack to cdk.out/; a cdk-nag finding fails it."""
-    assembly, errors = synthesize(build_app())
+    try:
+        assembly, errors = synthesize(build_app())
+    except ConfigError as problem:
+        errors, assembly = [str(problem)], None
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if assembly is None:
-        print(f"infra-synth: {len(errors)} cdk-nag finding(s); nothing to deploy", file=sys.stderr)
         return 1
     stacks = ", ".join(stack.stack_name for stack in assembly.stacks)
     print(f"infra-synth: {len(assembly.stacks)} stacks ({stacks}) in {assembly.directory}")

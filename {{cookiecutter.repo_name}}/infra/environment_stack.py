@@ -30,12 +30,14 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from infra import access
 from infra.environments import Environment, Size
 from infra.nag import PLAIN_VARIABLES, acknowledge
 from src import names
+from src.errors import ConfigError
 from src.settings import Settings
 
 API_PORT = 8000
@@ -360,15 +362,12 @@ class EnvironmentStack(cdk.Stack):
         return balancer
 
     def build_api(self) -> ecs_patterns.ApplicationLoadBalancedFargateService:
-        """The API service: HTTPS with a certificate (HTTP redirects to it), else HTTP :80."""
+        """The API service, on HTTPS only (HTTP redirects to it)."""
         keys = self.add_secret(
             "api-keys", "The CD's smoke-test key (id cd)", {"key_id": "cd"}, "secret"
         )
-        alias = (
-            names.PRODUCTION_ALIAS
-            if self.env_name == names.PRODUCTION_ALIAS
-            else names.STAGING_ALIAS
-        )
+        production = self.env_name == names.PRODUCTION_ALIAS
+        alias = names.PRODUCTION_ALIAS if production else names.STAGING_ALIAS
         task = self.add_task(
             "api", self.sizing.api, "api", "api", entry_point=["/bin/sh", "-c"],
             command=[API_STARTUP], port_mappings=[ecs.PortMapping(container_port=API_PORT)],
@@ -378,10 +377,7 @@ class EnvironmentStack(cdk.Stack):
                      "API_KEY_SECRET": ecs.Secret.from_secrets_manager(keys, "secret")},
             stop_timeout=cdk.Duration.seconds(40),
         )  # fmt: skip
-        arn = self.sizing.certificate_arn
-        certificate = (
-            acm.Certificate.from_certificate_arn(self, "Certificate", arn) if arn else None
-        )
+        certificate = self.build_certificate()
         api = ecs_patterns.ApplicationLoadBalancedFargateService(
             self,
             "Api",
@@ -391,8 +387,8 @@ class EnvironmentStack(cdk.Stack):
             desired_count=self.sizing.api_desired_count,
             load_balancer=self.build_load_balancer(),
             certificate=certificate,
-            redirect_http=certificate is not None,
-            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS if certificate else None,
+            redirect_http=True,
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             health_check_grace_period=cdk.Duration.seconds(120),
             min_healthy_percent=100,
@@ -402,11 +398,59 @@ class EnvironmentStack(cdk.Stack):
             healthy_threshold_count=2, unhealthy_threshold_count=3,
         )  # fmt: skip
         api.target_group.set_attribute("deregistration_delay.timeout_seconds", "30")
+        if self.sizing.waf_rate_limit:
+            self.add_waf(api.load_balancer)
         alarms = self.build_rollback_alarms(api.target_group)
         api.service.enable_deployment_alarms(
             [alarm.alarm_name for alarm in alarms], behavior=ecs.AlarmBehavior.ROLLBACK_ON_ALARM
         )
         return api
+
+    def build_certificate(self) -> acm.ICertificate:
+        arn, domain = self.sizing.certificate_arn, self.sizing.domain_name
+        if arn:
+            return acm.Certificate.from_certificate_arn(self, "Certificate", arn)
+        if domain:
+            validation = acm.CertificateValidation.from_dns()
+            return acm.Certificate(self, "Certificate", domain_name=domain, validation=validation)
+        raise ConfigError(
+            f"environment {self.env_name} has no TLS certificate: set domain_name (ACM validates "
+            "it by DNS) or certificate_arn (an ACM certificate) in infra/environments.py"
+        )
+
+    def add_waf(self, balancer: elbv2.IApplicationLoadBalancer) -> None:
+        """A web ACL that blocks a client IP above the rate limit (requests per 5 minutes)."""
+        web_acl = wafv2.CfnWebACL
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return web_acl.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            )
+
+        rate = web_acl.RateBasedStatementProperty(
+            aggregate_key_type="IP", limit=self.sizing.waf_rate_limit
+        )
+        rule = web_acl.RuleProperty(
+            name="rate-per-ip",
+            priority=0,
+            action=web_acl.RuleActionProperty(block={}),
+            statement=web_acl.StatementProperty(rate_based_statement=rate),
+            visibility_config=visibility("rate-per-ip"),
+        )
+        acl = web_acl(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=web_acl.DefaultActionProperty(allow={}),
+            rules=[rule],
+            visibility_config=visibility(f"{self.project}-{self.env_name}-api"),
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=balancer.load_balancer_arn,
+            web_acl_arn=acl.attr_arn,
+        )
 
     def build_rollback_alarms(
         self, target_group: elbv2.ApplicationTargetGroup
@@ -471,12 +515,12 @@ class EnvironmentStack(cdk.Stack):
     ) -> None:
         """What the CD reads (deploy/stack-facts.sh): the jobs task runs in the JobsSubnets
         with the JobsSecurityGroupId, as the steps launched by the orchestrator do."""
-        scheme = "https" if self.sizing.certificate_arn else "http"
+        host = self.sizing.domain_name or balancer.load_balancer_dns_name
         subnets = self.vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         for name, value in {
             "JobsSubnets": cdk.Fn.join(",", subnets.subnet_ids),
             "JobsSecurityGroupId": jobs.security_group_id,
-            "ApiUrl": f"{scheme}://{balancer.load_balancer_dns_name}",
+            "ApiUrl": f"https://{host}",
             "ClusterName": self.cluster.cluster_name,
             "MlflowTrackingUri": self.tracking_uri,
             "JobsTaskFamily": names.task_family(self.project, self.env_name, "jobs"),

@@ -59,8 +59,12 @@ class Environment:
     # it rolls out is rolled back.
     max_5xx_percent: float = 5
     max_p95_latency_seconds: float = 1.0
-    # An ACM certificate turns on HTTPS (and HTTP redirects to it); empty: HTTP on :80.
+    # The API serves HTTPS only (HTTP redirects to it): set the API's domain, which ACM then
+    # validates by DNS (the deploy waits for its CNAME record), and/or an ACM certificate ARN.
+    domain_name: str = ""
     certificate_arn: str = ""
+    # Requests one client IP may make in 5 minutes before the WAF blocks it; 0: no WAF.
+    waf_rate_limit: int = 0
     mlflow: Size = Size(1024, 2048)
     # The one-off commands of the training image (the CD's train and promote, setup-lake).
     jobs: Size = Size(2048, 8192)
@@ -78,5 +82,6 @@ ENVIRONMENTS: Mapping[str, Environment] = {
         api_desired_count=2,
         max_5xx_percent=2,
         max_p95_latency_seconds=0.5,
+        waf_rate_limit=2000,
     ),
 }  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,19 @@ def synthesize_app(outdir: Path) -> Synthesized | str:
     if shutil.which("node") is None:
         return "the AWS CDK runs on Node.js: no `node` on PATH"
     from infra.app import build_app, synthesize
+    from infra.environments import ENVIRONMENTS
 
     settings = Settings(_env_file=None)
+    # The API serves HTTPS only: every environment needs a certificate.
+    region = settings.aws.region
+    environments = {
+        name: replace(sizing, certificate_arn=f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{name}")
+        for name, sizing in ENVIRONMENTS.items()
+    }
 {%- if cookiecutter.ci_provider == "github" %}
     settings.aws.github_repository = GITHUB_REPOSITORY
 {%- endif %}
-    _, errors = synthesize(build_app(settings, outdir=str(outdir)))
+    _, errors = synthesize(build_app(settings, environments, str(outdir)))
     templates = {
         path.name.removesuffix(".template.json").removeprefix(f"{REPO_NAME}-"): json.loads(
             path.read_text()

@@ -7,6 +7,7 @@ that each step's role allows every call the step makes, in tests/integration/tes
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,27 @@ def test_the_api_is_checked_and_rolled_back_and_nothing_else_is_public(
     assert [alarm["Properties"]["AlarmName"] for alarm in named] == list(alarms)
     health = {"HealthCheckPath": "/ready", "Matcher": {"HttpCode": "200"}}
     checked.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", health)
+    # HTTPS only, TLS 1.2 at least; HTTP answers with a redirect to it.
+    listeners = {
+        listener["Port"]: listener
+        for listener in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert set(listeners) == {80, 443}
+    assert listeners[443]["Protocol"] == "HTTPS"
+    (certificate,) = listeners[443]["Certificates"]
+    assert certificate["CertificateArn"].endswith(f"certificate/{environment}")
+    assert listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    # The optional WAF blocks a client IP above its request rate.
+    acls = list(resources(template, "AWS::WAFv2::WebACL").values())
+    if limits.waf_rate_limit:
+        (rule,) = acls[0]["Rules"]
+        assert rule["Action"] == {"Block": {}}
+        assert rule["Statement"]["RateBasedStatement"]["Limit"] == limits.waf_rate_limit
+        assert len(resources(template, "AWS::WAFv2::WebACLAssociation")) == 1
+    else:
+        assert acls == []
     (balancer,) = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     groups = resources(template, "AWS::EC2::SecurityGroup")
     public = {
@@ -166,7 +188,10 @@ def test_the_api_is_checked_and_rolled_back_and_nothing_else_is_public(
         for rule in group.get("SecurityGroupIngress", [])
         if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0"
     }
-    assert public == {balancer["SecurityGroups"][0]["Fn::GetAtt"][0]}
+    (balancer_group,) = (ref["Fn::GetAtt"][0] for ref in balancer["SecurityGroups"])
+    assert public == {balancer_group}
+    opened = {rule["FromPort"] for rule in groups[balancer_group]["SecurityGroupIngress"]}
+    assert opened == {80, 443}
     for service in services.values():
         network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
@@ -232,6 +257,20 @@ def test_the_github_roles_trust_only_main_and_the_environments(synthesized: Synt
 
 
 {% endif -%}
+def test_an_environment_without_a_certificate_stops_synthesis_with_one_line(
+    tmp_path: Path,
+) -> None:
+    environment = {**os.environ, "CDK_OUTDIR": str(tmp_path)}
+    synth = [sys.executable, "-m", "infra"]
+    result = subprocess.run(synth, cwd=PROJECT_ROOT, env=environment, capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1] == (
+        "error: environment staging has no TLS certificate: set domain_name (ACM validates it "
+        "by DNS) or certificate_arn (an ACM certificate) in infra/environments.py"
+    )
+    assert not list(tmp_path.glob("*.template.json"))
+
+
 def test_the_mlflow_server_starts_with_basic_auth_from_its_secrets(tmp_path: Path) -> None:
     from infra.environment_stack import MLFLOW_STARTUP
 

@@ -24,6 +24,7 @@ COMMON = {
     "config/monitoring.yaml",
     "config/quality.yaml",
     "config/training.yaml",
+    "deploy/bootstrap.sh",
     "deploy/record-deployment.sh",
     "deploy/release-facts.sh",
     "deploy/run-ecs-task.sh",

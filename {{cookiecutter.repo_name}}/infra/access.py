@@ -9,6 +9,7 @@ against moto and checks each call it makes against these roles.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.environments import bootstrap_qualifier
 from infra.nag import acknowledge_wildcards
 from src import names
 from src.settings import FEATURES_FILE, Settings
@@ -52,6 +54,15 @@ class Reach:
     # that read with 404 only to a caller that may list the bucket (a listing limited by
     # s3:prefix does not count): table writers and readers of maybe-missing keys list it.
     lists_bucket: bool = False
+
+
+def environment_settings(settings: Settings, environment: str) -> Settings:
+    """The settings an environment's tasks run with: its own bucket, Athena workgroup and
+    database (production's are the configured ones), so no role of one reaches another's."""
+    aws = settings.aws.model_copy(deep=True)
+    aws.s3.bucket = names.environment_name(aws.s3.bucket, environment)
+    aws.athena.workgroup = names.environment_name(aws.athena.workgroup, environment)
+    return settings.model_copy(update={"aws": aws, "deployment_environment": environment})
 
 
 def read_feature_view() -> tuple[str, str]:
@@ -240,3 +251,56 @@ def build_launch_policy(
         "time inside the environment's cluster; objects below the orchestrator's prefixes.",
     )
     return policy
+
+
+# The CloudFormation execution policy of an environment's CDK bootstrap (`make
+# infra-bootstrap`), instead of the default AdministratorAccess: the environment's own roles,
+# policies, buckets, database, workgroup and secrets; the network and compute services
+# (VPC, ECS, load balancing, RDS, logs, alarms, DNS, WAF, certificates) service-wide, their
+# resources having generated names. Production's also deploys the shared stack.
+SERVICE_WIDE = ["acm", "cloudwatch", "ec2", "ecs", "elasticloadbalancing", "logs", "rds",
+                "route53", "servicediscovery", "wafv2"]  # fmt: skip
+
+
+def execution_policy(settings: Settings, environment: str) -> dict[str, Any]:
+    production = environment == names.PRODUCTION_ENVIRONMENT
+    own = environment_settings(settings, environment)
+    bucket, database = own.aws.s3.bucket, own.lake_database
+    # CloudFormation names what it creates `<stack>-<id>-<random>` (the access-log buckets).
+    stacks = names.REPO_NAME if production else f"{names.REPO_NAME}-{environment}"
+    buckets = [bucket, f"{bucket}-access-logs", f"{stacks}-*"]
+    secrets = f"{names.REPO_NAME}/{environment}/*"
+    qualifier = bootstrap_qualifier(names.REPO_NAME, environment)
+    grants = [
+        ([f"{service}:*" for service in SERVICE_WIDE], ["*"]),
+        (["iam:*"], [f"arn:aws:iam::*:{kind}/{stacks}-*" for kind in ("role", "policy")]),
+        (["iam:CreateServiceLinkedRole", "secretsmanager:GetRandomPassword"], ["*"]),
+        (["s3:*"], [f"arn:aws:s3:::{name}{tail}" for name in buckets for tail in ("", "/*")]),
+        (["glue:*"], [f"arn:aws:glue:*:*:{name}" for name in
+                      ("catalog", f"database/{database}", f"table/{database}/*")]),
+        (["athena:*"], [f"arn:aws:athena:*:*:workgroup/{own.aws.athena.workgroup}"]),
+        (["secretsmanager:*"], [f"arn:aws:secretsmanager:*:*:secret:{secrets}"]),
+        (["ssm:GetParameter", "ssm:GetParameters"],
+         [f"arn:aws:ssm:*:*:parameter/cdk-bootstrap/{qualifier}/*"]),
+    ]  # fmt: skip
+    if production:  # the shared stack: image repositories, GitHub's way in
+        grants.append((["ecr:*"], [f"arn:aws:ecr:*:*:repository/{names.REPO_NAME}/*"]))
+        grants.append(
+            (["iam:*"], ["arn:aws:iam::*:oidc-provider/token.actions.githubusercontent.com"])
+        )
+    statements = [{"Effect": "Allow", "Action": a, "Resource": r} for a, r in grants]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def describe_bootstrap(settings: Settings, environment: str) -> str:
+    """JSON: the environment's qualifier, toolkit stack and execution policy."""
+    if environment == "shared":
+        environment = names.PRODUCTION_ENVIRONMENT
+    return json.dumps(
+        {
+            "qualifier": bootstrap_qualifier(names.REPO_NAME, environment),
+            "toolkit_stack": f"{names.REPO_NAME}-{environment}-cdk",
+            "policy_name": f"{names.REPO_NAME}-{environment}-cdk-execution",
+            "policy": execution_policy(settings, environment),
+        }
+    )

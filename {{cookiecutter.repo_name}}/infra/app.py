@@ -9,19 +9,18 @@ stack is checked by cdk-nag's AWS Solutions rules while it is synthesized.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import cx_api
 from cdk_nag import AwsSolutionsChecks
 
+from infra.access import describe_bootstrap
 from infra.environment_stack import EnvironmentStack
-from infra.environments import ENVIRONMENTS, Environment
+from infra.environments import ENVIRONMENTS, Environment, bootstrap_qualifier
 from infra.shared_stack import SharedStack
 from src.errors import ConfigError
 from src.names import REPO_NAME
@@ -32,7 +31,6 @@ from src.settings import PROJECT_ROOT, Settings, get_settings
 DESIRED_COUNT_CONTEXT = "api_desired_count"
 # Server access logs are delivered by bucket policy, not the legacy log-delivery ACL.
 FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
-VALIDATION_REPORT = "validation-report.json"
 
 
 def build_app(
@@ -47,9 +45,13 @@ def build_app(
     # Env-agnostic unless an account is known: offline synthesis needs none.
     account = settings.aws.account_id or os.environ.get("CDK_DEFAULT_ACCOUNT") or None
     env = cdk.Environment(account=account, region=settings.aws.region)
+
+    def synthesizer(environment: str) -> cdk.IStackSynthesizer:
+        return cdk.DefaultStackSynthesizer(qualifier=bootstrap_qualifier(REPO_NAME, environment))
+
     shared = SharedStack(
         app, f"{REPO_NAME}-shared", project=REPO_NAME, settings=settings,
-        environments=sorted(environments), env=env,
+        environments=sorted(environments), env=env, synthesizer=synthesizer("shared"),
     )  # fmt: skip
     desired_count = app.node.try_get_context(DESIRED_COUNT_CONTEXT)
     for name, sizing in environments.items():
@@ -57,40 +59,35 @@ def build_app(
             sizing = replace(sizing, api_desired_count=int(desired_count))
         stack = EnvironmentStack(
             app, f"{REPO_NAME}-{name}", project=REPO_NAME, environment=name, sizing=sizing,
-            settings=settings, env=env,
+            settings=settings, env=env, synthesizer=synthesizer(name),
         )  # fmt: skip
-        # `cdk deploy <project>-staging` deploys the shared stack first when it changed.
         stack.add_stack_dependency(shared)
     cdk.Tags.of(app).add("project", REPO_NAME)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 
 
-def synthesize(app: cdk.App) -> tuple[cx_api.CloudAssembly | None, list[str]]:
-    """Write cdk.out; return the assembly, or None and every finding cdk-nag reported."""
+def synthesize(app: cdk.App) -> cx_api.CloudAssembly | None:
+    """Write cdk.out; None when cdk-nag found something (CDK prints each finding)."""
     try:
-        return app.synth(), []
+        return app.synth()
     except RuntimeError as error:
-        report = Path(app.outdir) / VALIDATION_REPORT
-        if "ValidationFailed" not in str(error) or not report.exists():
+        if "ValidationFailed" not in str(error):
             raise
-    content = json.loads(report.read_text())
-    return None, [
-        f"{violation['ruleName']} {construct['constructPath']}: {violation.get('description', '')}"
-        for plugin in content.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-        for construct in violation.get("violatingConstructs", [])
-    ]
+        return None
 
 
-def main() -> int:
-    """`python -m infra`: write every stack to cdk.out/; a cdk-nag finding fails it."""
+def main(argv: list[str]) -> int:
+    """`python -m infra`: write every stack to cdk.out/; a cdk-nag finding fails it.
+    `python -m infra bootstrap ENV`: print what `make infra-bootstrap` needs (JSON)."""
+    if argv[:1] == ["bootstrap"] and len(argv) == 2:
+        print(describe_bootstrap(get_settings(), argv[1]))
+        return 0
     try:
-        assembly, errors = synthesize(build_app())
-    except ConfigError as problem:
-        errors, assembly = [str(problem)], None
-    for error in errors:
+        assembly = synthesize(build_app())
+    except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
     if assembly is None:
         return 1
     stacks = ", ".join(stack.stack_name for stack in assembly.stacks)

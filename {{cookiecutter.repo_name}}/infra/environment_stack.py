@@ -23,11 +23,9 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ecs_patterns as ecs_patterns
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_wafv2 as wafv2
@@ -36,6 +34,7 @@ from constructs import Construct
 from infra import access
 from infra.environments import Environment, Size
 from infra.nag import PLAIN_VARIABLES, acknowledge
+from infra.shared_stack import add_lake, log_bucket
 from src import names
 from src.errors import ConfigError
 from src.settings import Settings
@@ -43,8 +42,12 @@ from src.settings import Settings
 API_PORT = 8000
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 MLFLOW_PORT = 5000
-# The steps that talk to the MLflow server: only their containers get its credentials.
-MLFLOW_STEPS = frozenset({"training", "batch-inference", "drift-check"})
+# The MLflow user of each task that talks to the server (the data steps do not): `reader`,
+# which the server creates at start, only reads (READ is everyone's default permission);
+# `admin` registers models and moves the aliases (training; the CD's train and promote run
+# as the jobs task).
+MLFLOW_USERS = {"api": "reader", "batch-inference": "reader", "drift-check": "reader",
+                "training": "admin", "jobs": "admin"}  # fmt: skip
 # The training image's writable folders (every root file system is read-only).
 TRAINING_FOLDERS = ("/tmp", "/app/reports", "/app/data")  # noqa: S108
 # Generated passwords go into a database URI and an ini file: letters and digits only.
@@ -54,23 +57,33 @@ API_STARTUP = (
     'export API__KEYS="$API_KEY_ID:$API_KEY_SECRET"; '
     f"exec python -m src serve --prod --host 0.0.0.0 --port {API_PORT}"
 )
-# Writes the basic-auth config from the secrets, then runs the server; umask 077 keeps the
-# file private.
+# Writes the basic-auth config from the secrets (umask 077 keeps it private), creates the
+# read-only user or sets its password, then runs the server.
 MLFLOW_STARTUP = """
 set -eu
 umask 077
-backend="postgresql://$DB_USERNAME:$DB_PASSWORD@$DB_HOST:$DB_PORT/mlflow"
+export BACKEND="postgresql://$DB_USERNAME:$DB_PASSWORD@$DB_HOST:$DB_PORT/mlflow"
 cat > /tmp/basic_auth.ini <<EOF
 [mlflow]
 default_permission = READ
-database_uri = $backend
+database_uri = $BACKEND
 admin_username = $MLFLOW_TRACKING_USERNAME
 admin_password = $MLFLOW_TRACKING_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 EOF
 export MLFLOW_AUTH_CONFIG_PATH=/tmp/basic_auth.ini
+python - <<EOF
+import os
+from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+store, password = SqlAlchemyStore(), os.environ["MLFLOW_READER_PASSWORD"]
+store.init_db(os.environ["BACKEND"])
+if store.has_user("reader"):
+    store.update_user("reader", password=password)
+else:
+    store.create_user("reader", password)
+EOF
 exec mlflow server --app-name basic-auth --host 0.0.0.0 --port %(port)d --workers 2 \\
-  --backend-store-uri "$backend" --artifacts-destination %(artifacts)s
+  --backend-store-uri "$BACKEND" --artifacts-destination %(artifacts)s
 """
 
 
@@ -89,15 +102,17 @@ class EnvironmentStack(cdk.Stack):
         super().__init__(scope, construct_id, description=f"{project} {environment}", **kwargs)
         cdk.Tags.of(self).add("environment", environment)
         self.project, self.env_name, self.sizing = project, environment, sizing
-        self.settings = settings = settings.for_environment(environment)
+        self.settings = settings = access.environment_settings(settings, environment)
         self.image_tag = cdk.CfnParameter(
             self,
             "ImageTag",
             description="Tag of the project's images in ECR (<version>-<commit>)",
             allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
         ).value_as_string
-        if environment != names.PRODUCTION_ALIAS:
-            self.add_lake_database()
+        # The load balancer's and (but in production) the lake bucket's access logs.
+        self.access_logs = log_bucket(self)
+        if environment != names.PRODUCTION_ENVIRONMENT:  # production's is the shared stack's
+            add_lake(self, settings, self.access_logs)
         self.vpc = self.build_vpc()
         self.cluster = ecs.Cluster(
             self,
@@ -131,19 +146,6 @@ class EnvironmentStack(cdk.Stack):
 
     def secret_name(self, name: str) -> str:
         return f"{self.project}/{self.env_name}/{name}"
-
-    def add_lake_database(self) -> None:
-        """Production's database is the shared stack's; another environment has its own."""
-        glue.CfnDatabase(
-            self,
-            "LakeDatabase",
-            catalog_id=cdk.Aws.ACCOUNT_ID,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=self.settings.lake_database,
-                location_uri=names.database_location(self.settings),
-                description=f"Iceberg tables of {self.project} {self.env_name}",
-            ),
-        ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
 
     def build_vpc(self) -> ec2.IVpc:
         if self.sizing.vpc_id:
@@ -283,11 +285,16 @@ class EnvironmentStack(cdk.Stack):
         return database
 
     def build_mlflow(self) -> ecs.FargateService:
-        """The tracking server; its clients get MLFLOW_TRACKING_* (self.mlflow_client)."""
+        """The tracking server behind MLflow's basic auth, one login per user (MLFLOW_USERS)."""
         server = ec2.SecurityGroup(self, "MlflowSecurityGroup", vpc=self.vpc, description="MLflow")
         credentials = self.build_database(server).secret
         assert credentials is not None  # noqa: S101  # from_generated_secret makes one
-        admin = self.add_secret("mlflow-admin", "MLflow's admin", {"username": "admin"}, "password")
+        users = {
+            user: self.add_secret(
+                f"mlflow-{user}", f"MLflow user {user}", {"username": user}, "password"
+            )
+            for user in sorted(set(MLFLOW_USERS.values()))
+        }
         flask = self.add_secret("mlflow-flask-secret-key", "Signs MLflow's sessions")
         namespace = servicediscovery.PrivateDnsNamespace(
             self, "Namespace", name=f"{self.env_name}.{self.project}.internal", vpc=self.vpc
@@ -297,10 +304,13 @@ class EnvironmentStack(cdk.Stack):
         artifacts = f"s3://{s3_settings.bucket}/{s3_settings.mlflow_artifacts_prefix}"
         secrets = {f"DB_{key.upper()}": ecs.Secret.from_secrets_manager(credentials, key)
                    for key in ("username", "password", "host", "port")}  # fmt: skip
-        self.mlflow_client = {
-            "MLFLOW_TRACKING_USERNAME": ecs.Secret.from_secrets_manager(admin, "username"),
-            "MLFLOW_TRACKING_PASSWORD": ecs.Secret.from_secrets_manager(admin, "password"),
-        }
+        # Each client's login, as the MLflow client reads it; the server gets all of them.
+        self.mlflow_logins = {
+            user: {f"MLFLOW_TRACKING_{key.upper()}": ecs.Secret.from_secrets_manager(secret, key)
+                   for key in ("username", "password")}
+            for user, secret in users.items()
+        }  # fmt: skip
+        secrets["MLFLOW_READER_PASSWORD"] = self.mlflow_logins["reader"]["MLFLOW_TRACKING_PASSWORD"]
         allowed = [host, *(f"{name}:{MLFLOW_PORT}" for name in (host, "localhost", "127.0.0.1"))]
         probe = f"import urllib.request as r; r.urlopen('http://127.0.0.1:{MLFLOW_PORT}/health')"
         task = self.add_task(
@@ -308,15 +318,17 @@ class EnvironmentStack(cdk.Stack):
             command=[MLFLOW_STARTUP % {"port": MLFLOW_PORT, "artifacts": shlex.quote(artifacts)}],
             port_mappings=[ecs.PortMapping(container_port=MLFLOW_PORT)],
             environment={**TELEMETRY_OFF, "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(allowed)},
-            secrets={**secrets, **self.mlflow_client,
+            secrets={**secrets, **self.mlflow_logins["admin"],
                      "MLFLOW_FLASK_SERVER_SECRET_KEY": ecs.Secret.from_secrets_manager(flask)},
             health_check=ecs.HealthCheck(command=["CMD", "python", "-c", probe],
                                          start_period=cdk.Duration.seconds(90)),
         )  # fmt: skip
         self.tracking_uri = f"http://{host}:{MLFLOW_PORT}"
-        # Every container of the API and training images; staging's DEPLOYMENT_ENVIRONMENT
-        # gives it a lake database of its own (src/settings.py).
+        # Every container of the API and training images: the environment's own bucket,
+        # workgroup and (DEPLOYMENT_ENVIRONMENT) database (src/settings.py).
         self.variables = {"APP_ENV": "aws", "DEPLOYMENT_ENVIRONMENT": self.env_name,
+                          "AWS__S3__BUCKET": self.settings.aws.s3.bucket,
+                          "AWS__ATHENA__WORKGROUP": self.settings.aws.athena.workgroup,
                           "MLFLOW_TRACKING_URI": self.tracking_uri, **TELEMETRY_OFF}  # fmt: skip
         return ecs.FargateService(
             self,
@@ -333,6 +345,10 @@ class EnvironmentStack(cdk.Stack):
             min_healthy_percent=100,
         )
 
+    def mlflow_login(self, task: str) -> dict[str, ecs.Secret]:
+        """MLFLOW_TRACKING_USERNAME / _PASSWORD of the task's MLflow user; none: no access."""
+        return self.mlflow_logins[MLFLOW_USERS[task]] if task in MLFLOW_USERS else {}
+
     def build_load_balancer(self) -> elbv2.ApplicationLoadBalancer:
         """The one public thing: its listener ports open, its access logs in a bucket."""
         group = ec2.SecurityGroup(
@@ -348,17 +364,7 @@ class EnvironmentStack(cdk.Stack):
             security_group=group,
             drop_invalid_header_fields=True,
         )
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        acknowledge(access_logs, "S1", "The load balancer's access logs; logging them would loop.")
-        balancer.log_access_logs(access_logs, prefix="alb")
+        balancer.log_access_logs(self.access_logs, prefix="alb")
         return balancer
 
     def build_api(self) -> ecs_patterns.ApplicationLoadBalancedFargateService:
@@ -372,7 +378,7 @@ class EnvironmentStack(cdk.Stack):
             "api", self.sizing.api, "api", "api", entry_point=["/bin/sh", "-c"],
             command=[API_STARTUP], port_mappings=[ecs.PortMapping(container_port=API_PORT)],
             environment={**self.variables, "API__MODEL_ALIAS": alias},
-            secrets={**self.mlflow_client,
+            secrets={**self.mlflow_login("api"),
                      "API_KEY_ID": ecs.Secret.from_secrets_manager(keys, "key_id"),
                      "API_KEY_SECRET": ecs.Secret.from_secrets_manager(keys, "secret")},
             stop_timeout=cdk.Duration.seconds(40),
@@ -420,28 +426,20 @@ class EnvironmentStack(cdk.Stack):
 
     def add_waf(self, balancer: elbv2.IApplicationLoadBalancer) -> None:
         """A web ACL that blocks a client IP above the rate limit (requests per 5 minutes)."""
-        web_acl = wafv2.CfnWebACL
 
-        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-            return web_acl.VisibilityConfigProperty(
-                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-            )
+        def visibility(name: str) -> dict[str, Any]:
+            return {"cloudWatchMetricsEnabled": True, "metricName": name,
+                    "sampledRequestsEnabled": True}  # fmt: skip
 
-        rate = web_acl.RateBasedStatementProperty(
-            aggregate_key_type="IP", limit=self.sizing.waf_rate_limit
-        )
-        rule = web_acl.RuleProperty(
-            name="rate-per-ip",
-            priority=0,
-            action=web_acl.RuleActionProperty(block={}),
-            statement=web_acl.StatementProperty(rate_based_statement=rate),
-            visibility_config=visibility("rate-per-ip"),
-        )
-        acl = web_acl(
+        rate = {"aggregateKeyType": "IP", "limit": self.sizing.waf_rate_limit}
+        rule = {"name": "rate-per-ip", "priority": 0, "action": {"block": {}},
+                "statement": {"rateBasedStatement": rate},
+                "visibilityConfig": visibility("rate-per-ip")}  # fmt: skip
+        acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
-            default_action=web_acl.DefaultActionProperty(allow={}),
+            default_action={"allow": {}},
             rules=[rule],
             visibility_config=visibility(f"{self.project}-{self.env_name}-api"),
         )
@@ -492,13 +490,13 @@ class EnvironmentStack(cdk.Stack):
         self.add_task(
             "jobs", self.sizing.jobs, "training", "jobs", writable=TRAINING_FOLDERS,
             command=["train", "--stage-only"], environment=self.variables,
-            secrets=self.mlflow_client,
+            secrets=self.mlflow_login("jobs"),
         )  # fmt: skip
         for step in names.ECS_STEPS:
             self.add_task(
                 step, self.sizing.steps[step], "training", names.CONTAINER_NAME,
                 writable=TRAINING_FOLDERS, environment=self.variables,
-                secrets=self.mlflow_client if step in MLFLOW_STEPS else None,
+                secrets=self.mlflow_login(step) or None,
                 logging=ecs.LogDrivers.aws_logs(stream_prefix=names.LOG_STREAM_PREFIX,
                                                 log_group=self.log_group),
             )  # fmt: skip

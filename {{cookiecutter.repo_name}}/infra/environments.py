@@ -5,6 +5,7 @@ Only infra/ reads this. Fargate sizes are (cpu units, MiB) of Fargate's combinat
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -85,3 +86,11 @@ ENVIRONMENTS: Mapping[str, Environment] = {
         waf_rate_limit=2000,
     ),
 }  # fmt: skip
+
+
+def bootstrap_qualifier(project: str, environment: str) -> str:
+    """The CDK bootstrap of an environment (`make infra-bootstrap ENV=<name>`): each has its
+    own CDK roles, so one environment's deploy role cannot deploy another's stacks. The
+    shared stack holds production's lake and deploys with production's."""
+    environment = "production" if environment == "shared" else environment
+    return hashlib.sha256(f"{project}/{environment}".encode()).hexdigest()[:10]

@@ -1,9 +1,11 @@
-"""GitHub Actions' way into the account: the OIDC provider, the CI role and the deploy role.
+"""GitHub Actions' way into the account: the OIDC provider, the CI role, a deploy role per
+environment.
 
 No static keys: a workflow gets short-lived credentials by OIDC, and only from this
-repository's main branch (CI: push images) or its deployment environments (CD). The deploy
-role runs `cdk deploy` through the CDK bootstrap roles (which CloudFormation uses), and
-itself only runs the jobs task, reads the stack outputs and records deployments.
+repository's main branch (CI: push images) or from one GitHub environment (its CD job): the
+production role trusts the protected `production` environment only. A deploy role runs
+`cdk deploy` through its environment's CDK bootstrap roles, and itself only runs that
+environment's jobs task, reads its stack outputs and records its deployments.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.access import ECS_TASKS, allow, arn
+from infra.environments import bootstrap_qualifier
 from infra.nag import acknowledge_wildcards
 from src.names import log_group_name
 
 ISSUER = "token.actions.githubusercontent.com"
 AUDIENCE = "sts.amazonaws.com"
-# The qualifier of `cdk bootstrap`'s roles (the CDK default).
-BOOTSTRAP_QUALIFIER = "hnb659fds"
 ECR_PUSH = [
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -81,24 +82,27 @@ class GitHubAccess(Construct):
             f"{project}-ci", "CI on main: push the project's images to ECR",
             ["ref:refs/heads/main"], ci, "ECR login has no ARN; pushes: <project>/<image>.",
         )  # fmt: skip
-        bootstrap = f"role/cdk-{BOOTSTRAP_QUALIFIER}-*-{stack.account}-{stack.region}"
-        deploy = [
-            allow(["sts:AssumeRole"], [f"arn:{stack.partition}:iam::{stack.account}:{bootstrap}"]),
-            allow(["cloudformation:DescribeStacks"],
-                  [arn(self, "cloudformation", f"stack/{project}-*/*")]),
-            allow(["ecr:DescribeImages"], [repositories]),
-        ]  # fmt: skip
         for environment in environments:
-            deploy += deploy_statements(self, project, environment)
-        self.deploy_role = self.add_role(
-            f"{project}-deploy", "CD: cdk deploy, run the jobs task, record deployments",
-            [f"environment:{name}" for name in environments], deploy,
-            "Only inside the project's names: its repositories, its jobs task's revisions, "
-            "task/service/stack ids made at run time, its log streams, and the CDK bootstrap "
-            "roles of this account and region that `cdk deploy` assumes.",
-        )  # fmt: skip
+            # The bootstrap roles `cdk deploy` assumes: this environment's only.
+            qualifier = bootstrap_qualifier(project, environment)
+            bootstrap = f"arn:{stack.partition}:iam::{stack.account}:role/cdk-{qualifier}-*"
+            stacks = [arn(self, "cloudformation", f"stack/{project}-{environment}/*")]
+            deploy = [
+                allow(["sts:AssumeRole"], [f"{bootstrap}-{stack.account}-{stack.region}"]),
+                allow(["cloudformation:DescribeStacks"], stacks),
+                allow(["ecr:DescribeImages"], [repositories]),
+                *deploy_statements(self, project, environment),
+            ]  # fmt: skip
+            role = self.add_role(
+                f"{project}-{environment}-deploy", f"CD of {environment} (its GitHub environment)",
+                [f"environment:{environment}"], deploy,
+                "Only inside the environment's names: the project's repositories, its jobs "
+                "task's revisions, task/service/stack ids made at run time, its log streams, "
+                "and its CDK bootstrap roles in this account and region.",
+            )  # fmt: skip
+            name = environment.capitalize()
+            cdk.CfnOutput(scope, f"{name}DeployRoleArn", value=role.role_arn)
         cdk.CfnOutput(scope, "CiRoleArn", value=self.ci_role.role_arn)
-        cdk.CfnOutput(scope, "DeployRoleArn", value=self.deploy_role.role_arn)
 
     def add_role(
         self,

@@ -1,5 +1,6 @@
-"""What the account holds once for the project: the data bucket, the Glue database, the
-Athena workgroup, the ECR repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in (OIDC){% endif %}.
+"""What the account holds once for the project: production's lake (data bucket, Glue
+database, Athena workgroup; every other environment's is in its own stack), the ECR
+repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in (OIDC){% endif %}.
 
 `make init-aws` (src/data/aws_resources.py) creates the same bucket, database, workgroup
 and repositories without CloudFormation, e.g. in a sandbox account. An account runs one or
@@ -26,6 +27,69 @@ from src.names import database_location
 from src.settings import Settings
 
 
+def add_lake(scope: Construct, settings: Settings, access_logs: s3.IBucket) -> None:
+    """An environment's lake: its data bucket (versioned, access-logged and retained: the lake
+    and the model artifacts outlive any stack), its Glue database and its Athena workgroup,
+    which keeps the results in that bucket."""
+    bucket = settings.aws.s3.bucket
+    s3.Bucket(
+        scope,
+        "DataBucket",
+        bucket_name=bucket,
+        versioned=True,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{bucket}/",
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    glue.CfnDatabase(
+        scope,
+        "LakeDatabase",
+        catalog_id=cdk.Aws.ACCOUNT_ID,
+        database_input=glue.CfnDatabase.DatabaseInputProperty(
+            name=settings.lake_database,
+            location_uri=database_location(settings),
+            description="Iceberg tables of the project (bronze_, silver_, gold_, ... prefixes)",
+        ),
+    ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    results = athena.CfnWorkGroup.ResultConfigurationProperty(
+        output_location=settings.athena_output_location,
+        encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+            encryption_option="SSE_S3"
+        ),
+    )
+    athena.CfnWorkGroup(
+        scope,
+        "Workgroup",
+        name=settings.aws.athena.workgroup,
+        description="Queries of the project's Iceberg tables",
+        work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+            enforce_work_group_configuration=True,
+            publish_cloud_watch_metrics_enabled=True,
+            result_configuration=results,
+        ),
+    )
+    cdk.CfnOutput(scope, "BucketName", value=bucket)
+
+
+def log_bucket(scope: Construct, name: str | None = None) -> s3.Bucket:
+    """A bucket for access logs (logging it into itself would loop)."""
+    bucket = s3.Bucket(
+        scope,
+        "AccessLogs",
+        bucket_name=name,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    acknowledge(bucket, "S1", "The access-log bucket; logging it into itself would loop.")
+    return bucket
+
+
 class SharedStack(cdk.Stack):
     def __init__(
         self,
@@ -38,34 +102,7 @@ class SharedStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, description=f"{project}: lake, images", **kwargs)
-        self.add_buckets(settings.aws.s3.bucket)
-        glue.CfnDatabase(
-            self,
-            "LakeDatabase",
-            catalog_id=cdk.Aws.ACCOUNT_ID,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=settings.lake_database,
-                location_uri=database_location(settings),
-                description=f"Iceberg tables of {project} (bronze_, silver_, gold_, ... prefixes)",
-            ),
-        ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-        results = athena.CfnWorkGroup.ResultConfigurationProperty(
-            output_location=settings.athena_output_location,
-            encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                encryption_option="SSE_S3"
-            ),
-        )
-        athena.CfnWorkGroup(
-            self,
-            "Workgroup",
-            name=settings.aws.athena.workgroup,
-            description="Queries of the project's Iceberg tables",
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                result_configuration=results,
-            ),
-        )
+        add_lake(self, settings, log_bucket(self, f"{settings.aws.s3.bucket}-access-logs"))
         for index, name in enumerate(settings.aws.ecr.repositories):
             ecr.Repository(
                 self,
@@ -90,31 +127,3 @@ class SharedStack(cdk.Stack):
                 "github_repository is empty in config/aws_config.yaml: no GitHub roles",
             )
 {%- endif %}
-
-    def add_buckets(self, bucket: str) -> None:
-        """The data bucket (the lake and the model artifacts outlive any stack) and its
-        access-log bucket."""
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            bucket_name=f"{bucket}-access-logs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        acknowledge(access_logs, "S1", "The access-log bucket; logging it into itself would loop.")
-        s3.Bucket(
-            self,
-            "DataBucket",
-            bucket_name=bucket,
-            versioned=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{bucket}/",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        cdk.CfnOutput(self, "BucketName", value=bucket)

@@ -80,11 +80,16 @@ def table_name_pattern() -> str:
     return f"{PROJECT}_*"
 
 
-def environment_database(database: str, environment: str) -> str:
-    """The database of a deployment environment: production's own, or a suffixed one."""
+def environment_name(name: str, environment: str, separator: str = "-") -> str:
+    """A resource of a deployment environment (its bucket, Athena workgroup, database):
+    production's own name, any other environment's suffixed with it."""
     if environment == PRODUCTION_ENVIRONMENT:
-        return database
-    return f"{database}_{environment}"
+        return name
+    return f"{name}{separator}{environment}"
+
+
+def environment_database(database: str, environment: str) -> str:
+    return environment_name(database, environment, "_")
 
 
 def database_prefix(settings: Settings) -> str:

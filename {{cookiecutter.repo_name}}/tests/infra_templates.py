@@ -25,7 +25,7 @@ class Synthesized:
     directory: Path
     settings: Settings
     templates: dict[str, Template]  # by stack: shared, staging, production
-    errors: list[str]
+    clean: bool  # no cdk-nag finding
 
 
 def synthesize_app(outdir: Path) -> Synthesized | str:
@@ -45,14 +45,14 @@ def synthesize_app(outdir: Path) -> Synthesized | str:
 {%- if cookiecutter.ci_provider == "github" %}
     settings.aws.github_repository = GITHUB_REPOSITORY
 {%- endif %}
-    _, errors = synthesize(build_app(settings, environments, str(outdir)))
+    assembly = synthesize(build_app(settings, environments, str(outdir)))
     templates = {
         path.name.removesuffix(".template.json").removeprefix(f"{REPO_NAME}-"): json.loads(
             path.read_text()
         )
         for path in outdir.glob("*.template.json")
     }
-    return Synthesized(outdir, settings, templates, errors)
+    return Synthesized(outdir, settings, templates, assembly is not None)
 
 
 def resolve(value: Any) -> Any:
@@ -106,6 +106,15 @@ def role_statements(template: Template, role_name: str) -> list[dict[str, Any]]:
         for policy in resources(template, "AWS::IAM::Policy").values()
         if {"Ref": logical_id} in policy["Roles"]
     ]
+    return [found for document in documents for found in statements(document)]
+
+
+def every_statement(template: Template) -> list[dict[str, Any]]:
+    """Every statement of every identity policy of a template."""
+    roles = resources(template, "AWS::IAM::Role").values()
+    documents = [policy["PolicyDocument"] for role in roles for policy in role.get("Policies", [])]
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        documents += [policy["PolicyDocument"] for policy in resources(template, kind).values()]
     return [found for document in documents for found in statements(document)]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.environments import ENVIRONMENTS
+from infra.environments import ENVIRONMENTS, bootstrap_qualifier
 from src.names import (
     CONTAINER_NAME,
     ECS_STEPS,
@@ -24,6 +24,7 @@ from src.names import (
     PREDICTIONS_TABLE,
     REPO_NAME,
     bronze_table,
+    environment_name,
     gold_table,
     quarantine_table,
     silver_table,
@@ -34,6 +35,7 @@ from tests.infra_templates import (
     GITHUB_REPOSITORY,
 {%- endif %}
     Synthesized,
+    every_statement,
     managed_policy,
     resolve,
     resources,
@@ -46,7 +48,7 @@ ML_STACK = {"mlflow", "pyiceberg", "duckdb", "sqlglot", "pandas", "pyarrow", "bo
 
 
 def test_the_stacks_synthesize_clean_without_the_ml_stack(synthesized: Synthesized) -> None:
-    assert synthesized.errors == []
+    assert synthesized.clean
     assert set(synthesized.templates) == {"shared", *NAMES}
     templates = map(str, synthesized.directory.glob("*.template.json"))
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
@@ -63,7 +65,7 @@ def writable(environment: str, settings: Settings) -> dict[str, set[str]]:
     dataset, s3 = view["dataset"], settings.aws.s3
     table = f"{s3.warehouse_prefix}/{settings.for_environment(environment).lake_database}.db/"
     quality, runs, data = f"{s3.quality_prefix}/{dataset}", s3.runs_prefix, "leases/data-pipeline"
-    sql = {s3.athena_results_prefix, runs}
+    sql = {s3.athena_results_prefix, runs}  # in the environment's own bucket
     return {
         "bronze": {quality, data, table + bronze_table(dataset), *sql},
         "silver": {quality, data, table + silver_table(dataset),
@@ -83,7 +85,7 @@ def test_each_task_role_writes_only_its_own_prefixes_and_tables(
     synthesized: Synthesized, environment: str
 ) -> None:
     template, settings = synthesized.templates[environment], synthesized.settings
-    bucket = f"arn:aws:s3:::{settings.aws.s3.bucket}/"
+    bucket = f"arn:aws:s3:::{environment_name(settings.aws.s3.bucket, environment)}/"
     for task, prefixes in writable(environment, settings).items():
         granted = role_statements(template, f"{REPO_NAME}-{environment}-{task}-task")
         actions = {action for statement in granted for action in statement["Action"]}
@@ -226,8 +228,11 @@ def test_secrets_stay_secret_and_everything_stored_is_encrypted(
         assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
     secrets = resources(template, "AWS::SecretsManager::Secret")
     assert all("SecretString" not in secret for secret in secrets.values())
-    admin = [key for key, secret in secrets.items() if secret["Name"].endswith("/mlflow-admin")]
-    clients = {"api", "jobs", "mlflow", "training", "batch-inference", "drift-check"}
+    logins = {secret["Name"].rpartition("/mlflow-")[2]: key for key, secret in secrets.items()}
+    # The internet-facing API and the scoring tasks read the registry; only the jobs task
+    # (the CD's promote) and training may move its aliases; the data steps have no login.
+    users = {"api": "reader", "batch-inference": "reader", "drift-check": "reader",
+             "training": "admin", "jobs": "admin", "mlflow": "admin"}  # fmt: skip
     for task in resources(template, "AWS::ECS::TaskDefinition").values():
         (container,) = task["ContainerDefinitions"]
         assert container["ReadonlyRootFilesystem"] is True and container["User"] == "10001:10001"
@@ -235,8 +240,8 @@ def test_secrets_stay_secret_and_everything_stored_is_encrypted(
         assert not [name for name in plain if {"PASSWORD", "KEY", "SECRET"} & set(name.split("_"))]
         given = {s["Name"]: resolve(s["ValueFrom"]) for s in container.get("Secrets", [])}
         # The data steps never talk to MLflow: no credentials of it.
-        client = task["Family"].split(f"{stack}-")[1] in clients
-        password = f"<{admin[0]}>:password::" if client else None
+        user = users.get(task["Family"].split(f"{stack}-")[1])
+        password = f"<{logins[user]}>:password::" if user else None
         assert given.get("MLFLOW_TRACKING_PASSWORD") == password
 
 
@@ -250,13 +255,66 @@ def test_the_github_roles_trust_only_main_and_the_environments(synthesized: Synt
         for role in roles
     }
     repository = f"repo:{GITHUB_REPOSITORY}"
+    # One deploy role per GitHub environment: production's only from the protected one.
     assert subjects == {
         f"{REPO_NAME}-ci": [f"{repository}:ref:refs/heads/main"],
-        f"{REPO_NAME}-deploy": [f"{repository}:environment:{name}" for name in sorted(NAMES)],
+        **{f"{REPO_NAME}-{name}-deploy": [f"{repository}:environment:{name}"] for name in NAMES},
     }
 
 
 {% endif -%}
+def production_resources(statement: dict[str, Any], settings: Settings) -> list[str]:
+    """The resources of a statement that are production's (or anything's: `*`)."""
+    aws = settings.aws
+    bucket, database, workgroup = aws.s3.bucket, aws.athena.database, aws.athena.workgroup
+    # Each name with what ends it in an ARN (":" is added after each resource).
+    names = (f"{REPO_NAME}-production", f"{REPO_NAME}/production/", f"workgroup/{workgroup}:",
+             f":database/{database}:", f":table/{database}/", f"{bucket}/", f"{bucket}:",
+             f"cdk-{bootstrap_qualifier(REPO_NAME, 'production')}")  # fmt: skip
+    if statement["Action"] == ["ecr:GetAuthorizationToken"]:  # no resource of anyone's
+        return []
+    return [r for r in statement["Resource"] if r == "*" or any(n in f"{r}:" for n in names)]
+
+
+@pytest.mark.parametrize("environment", NAMES)
+def test_no_staging_role_or_bootstrap_reaches_a_production_resource(
+    synthesized: Synthesized, environment: str
+) -> None:
+    """Staging has its own bucket, workgroup, database, cluster, secrets and CDK bootstrap:
+    no statement of its stack, its deploy role or its CloudFormation execution policy names
+    one of production's. Each bootstrap grants every service its stacks use."""
+    from infra.access import execution_policy
+
+    settings = synthesized.settings
+    stacks = {"staging": ["staging"], "production": ["shared", "production"]}[environment]
+    policy = execution_policy(settings, environment)["Statement"]
+    granted = {action.split(":")[0] for statement in policy for action in statement["Action"]}
+    templates = [synthesized.templates[stack] for stack in stacks]
+    for template in templates:
+        kinds = {resource["Type"].split("::")[1] for resource in template["Resources"].values()}
+        assert {SERVICES[kind] for kind in kinds - {"CDK"}} <= granted
+    statements = every_statement(templates[-1])
+{%- if cookiecutter.ci_provider == "github" %}
+    deploy = f"{REPO_NAME}-{environment}-deploy"
+    statements += role_statements(synthesized.templates["shared"], deploy)
+{%- endif %}
+    found = [r for s in [*statements, *policy] for r in production_resources(s, settings)]
+    wide = [s["Resource"] for s in policy if s["Resource"] == ["*"]]
+    assert wide == [["*"], ["*"]]  # the network and compute services, and generated passwords
+    if environment == "staging":
+        assert found == ["*", "*"]
+    else:  # the check sees production's resources where they are granted
+        assert len(found) > 10
+
+
+SERVICES = {
+    "Athena": "athena", "CertificateManager": "acm", "CloudWatch": "cloudwatch", "EC2": "ec2",
+    "ECR": "ecr", "ECS": "ecs", "ElasticLoadBalancingV2": "elasticloadbalancing", "Glue": "glue",
+    "IAM": "iam", "Logs": "logs", "RDS": "rds", "S3": "s3", "SecretsManager": "secretsmanager",
+    "ServiceDiscovery": "servicediscovery", "WAFv2": "wafv2",
+}  # fmt: skip
+
+
 def test_an_environment_without_a_certificate_stops_synthesis_with_one_line(
     tmp_path: Path,
 ) -> None:
@@ -272,15 +330,22 @@ def test_an_environment_without_a_certificate_stops_synthesis_with_one_line(
 
 
 def test_the_mlflow_server_starts_with_basic_auth_from_its_secrets(tmp_path: Path) -> None:
+    """The container's script, run with stand-ins for `mlflow` and `python` that record their
+    arguments, the config and the script that creates the read-only user (the auth store
+    needs mlflow[auth], which only the image installs)."""
     from infra.environment_stack import MLFLOW_STARTUP
 
-    fake = tmp_path / "mlflow"  # records its arguments and the config it was pointed at
-    fake.write_text('#!/bin/sh\necho "$@" >"$OUT/args"; cp "$MLFLOW_AUTH_CONFIG_PATH" "$OUT/ini"\n')
-    fake.chmod(0o755)
+    for name, records in (
+        ("mlflow", 'echo "$@" >"$OUT/args"; cp "$MLFLOW_AUTH_CONFIG_PATH" "$OUT/ini"'),
+        ("python", 'cat >"$OUT/reader.py"; echo "$MLFLOW_READER_PASSWORD" >"$OUT/pw"'),
+    ):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{records}\n")
+        (tmp_path / name).chmod(0o755)
     script = MLFLOW_STARTUP % {"port": 5000, "artifacts": "s3://b/p"}
     script = script.replace("/tmp/", f"{tmp_path}/")
     secrets = {"DB_USERNAME": "u", "DB_PASSWORD": "pw1", "DB_HOST": "db", "DB_PORT": "5432",
-               "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "pw2"}  # fmt: skip
+               "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "pw2",
+               "MLFLOW_READER_PASSWORD": "pw3"}  # fmt: skip
     environment = {"PATH": f"{tmp_path}:/usr/bin:/bin", "OUT": str(tmp_path), **secrets}
     subprocess.run(["/bin/sh", "-c", script], env=environment, check=True)
     args = (tmp_path / "args").read_text().split()
@@ -289,4 +354,9 @@ def test_the_mlflow_server_starts_with_basic_auth_from_its_secrets(tmp_path: Pat
     assert args[args.index("--artifacts-destination") + 1] == "s3://b/p"
     ini = (tmp_path / "ini").read_text().splitlines()
     assert "admin_username = admin" in ini and "admin_password = pw2" in ini
+    assert "default_permission = READ" in ini
     assert oct((tmp_path / "basic_auth.ini").stat().st_mode & 0o777) == "0o600"
+    reader = (tmp_path / "reader.py").read_text()
+    compile(reader, "reader.py", "exec")
+    assert 'create_user("reader", password)' in reader
+    assert (tmp_path / "pw").read_text().strip() == "pw3"

@@ -25,6 +25,7 @@ COMMON = {
     "config/quality.yaml",
     "config/training.yaml",
     "deploy/bootstrap.sh",
+    "deploy/image-digests.sh",
     "deploy/record-deployment.sh",
     "deploy/release-facts.sh",
     "deploy/run-ecs-task.sh",

@@ -5,8 +5,8 @@ isolated ones); the API behind a public load balancer that checks /ready, rolled
 ECS when a deployment's tasks do not become healthy or its 5xx share or p95 latency stays
 above the limits while it rolls out; the MLflow server behind MLflow's basic auth with RDS
 Postgres, reached inside the VPC by name; the jobs task and one task definition per heavy
-step as the DAGs launch them, each with its own role (infra/access.py). The images' tag is
-the stack parameter `ImageTag`: without TAG, `make infra-deploy` keeps the running one.
+step as the DAGs launch them, each with its own role (infra/access.py). Tasks run images
+by digest (stack parameters): without TAG, `make infra-deploy` keeps the running ones.
 """
 
 from __future__ import annotations
@@ -103,12 +103,7 @@ class EnvironmentStack(cdk.Stack):
         cdk.Tags.of(self).add("environment", environment)
         self.project, self.env_name, self.sizing = project, environment, sizing
         self.settings = settings = access.environment_settings(settings, environment)
-        self.image_tag = cdk.CfnParameter(
-            self,
-            "ImageTag",
-            description="Tag of the project's images in ECR (<version>-<commit>)",
-            allowed_pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
-        ).value_as_string
+        self.images: dict[str, ecs.ContainerImage] = {}
         # The load balancer's and (but in production) the lake bucket's access logs.
         self.access_logs = log_bucket(self)
         if environment != names.PRODUCTION_ENVIRONMENT:  # production's is the shared stack's
@@ -200,16 +195,13 @@ class EnvironmentStack(cdk.Stack):
             volumes=[ecs.Volume(name=f"writable{index}") for index in range(len(writable))],
         )
         acknowledge(definition, "ECS2", PLAIN_VARIABLES)
-        repository = ecr.Repository.from_repository_name(
-            self, f"{access.construct_name(task)}Repository", f"{self.project}/{image}"
-        )
         options.setdefault(
             "logging", ecs.LogDrivers.aws_logs(stream_prefix=container, log_group=self.log_group)
         )
         definition.add_container(
             container,
             container_name=container,
-            image=ecs.ContainerImage.from_ecr_repository(repository, tag=self.image_tag),
+            image=self.image(image),
             user="10001:10001",
             readonly_root_filesystem=True,
             **options,
@@ -222,6 +214,22 @@ class EnvironmentStack(cdk.Stack):
             )
         )
         return definition
+
+    def image(self, name: str) -> ecs.ContainerImage:
+        """The project's image `name` by digest (stack parameter `<Name>Digest`, which
+        `make infra-deploy TAG=...` reads from ECR): a task runs exactly what was tested."""
+        if name not in self.images:
+            digest = cdk.CfnParameter(
+                self, f"{name.capitalize()}Digest", allowed_pattern="sha256:[0-9a-f]{64}",
+                description=f"Digest of the {name} image in ECR (sha256:...)",
+            ).value_as_string  # fmt: skip
+            repository = ecr.Repository.from_repository_name(
+                self, f"{name.capitalize()}Repository", f"{self.project}/{name}"
+            )
+            repository.grant_pull(self.execution_role)
+            uri = repository.repository_uri_for_digest(digest)
+            self.images[name] = ecs.ContainerImage.from_registry(uri)
+        return self.images[name]
 
     def add_secret(
         self, name: str, description: str, template: dict[str, str] | None = None, key: str = ""

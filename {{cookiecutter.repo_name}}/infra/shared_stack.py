@@ -109,6 +109,8 @@ class SharedStack(cdk.Stack):
                 f"Repository{index}",
                 repository_name=name,
                 image_scan_on_push=True,
+                # A tag names one image for good: a deployment by tag or digest is reproducible.
+                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 lifecycle_rules=[ecr.LifecycleRule(max_image_count=100)],
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )

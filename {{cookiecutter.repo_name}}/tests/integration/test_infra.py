@@ -120,7 +120,7 @@ def test_each_step_has_the_task_definition_the_dags_launch(
         assert container["Name"] == CONTAINER_NAME
         options = container["LogConfiguration"]["Options"]
         assert options["awslogs-stream-prefix"] == LOG_STREAM_PREFIX
-        assert resolve(container["Image"]).endswith(f"/{REPO_NAME}/training:<ImageTag>")
+        assert resolve(container["Image"]).endswith(f"/{REPO_NAME}/training@<TrainingDigest>")
         size = ENVIRONMENTS[environment].steps[step]
         assert (int(task["Cpu"]), int(task["Memory"])) == (size.cpu, size.memory_mib)
         assert roles[task["TaskRoleArn"]["Fn::GetAtt"][0]] == f"{prefix}-{step}-task"
@@ -223,6 +223,8 @@ def test_secrets_stay_secret_and_everything_stored_is_encrypted(
     synthesized: Synthesized, stack: str
 ) -> None:
     template = synthesized.templates[stack]
+    for repository in resources(template, "AWS::ECR::Repository").values():
+        assert repository["ImageTagMutability"] == "IMMUTABLE"  # deploys pin digests
     for bucket in resources(template, "AWS::S3::Bucket").values():
         assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}

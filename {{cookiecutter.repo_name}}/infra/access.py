@@ -1,11 +1,7 @@
-"""What each ECS task touches on AWS, and the IAM role that grants exactly that.
-
-Names come from the settings (bucket, prefixes, database, workgroup) and `src.names`. Each
-heavy step reaches only its own tables and prefixes, and only the steps that run SQL use
-Athena; `jobs` (one-off commands) reaches the whole lake, `mlflow` its artifact prefix. No
-task may create the Glue database. tests/integration/test_step_access.py runs every step
-against moto and checks each call it makes against these roles.
-"""
+"""Who may touch what on AWS: each ECS task's role, the orchestrator's launch policy and
+each environment's CloudFormation execution policy, from the settings and `src.names`. A
+heavy step reaches only its own tables and prefixes, only SQL steps use Athena, no task may
+create the Glue database (tests/integration/test_step_access.py checks every call a step makes)."""
 
 from __future__ import annotations
 
@@ -26,13 +22,8 @@ from src.settings import FEATURES_FILE, Settings
 # What PyIceberg's Glue catalog (and Athena, reading the catalog as the caller) calls.
 GLUE_READ = ["glue:GetDatabase", "glue:GetTable"]
 GLUE_WRITE = ["glue:CreateTable", "glue:UpdateTable"]
-ATHENA_QUERY = [
-    "athena:GetQueryExecution",
-    "athena:GetQueryResults",
-    "athena:GetWorkGroup",
-    "athena:StartQueryExecution",
-    "athena:StopQueryExecution",
-]
+ATHENA_QUERY = [f"athena:{action}" for action in ("GetQueryExecution", "GetQueryResults",
+                "GetWorkGroup", "StartQueryExecution", "StopQueryExecution")]  # fmt: skip
 ALL_TABLES = "*"
 ECS_TASKS = "ecs-tasks.amazonaws.com"
 
@@ -48,11 +39,9 @@ class Reach:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     owns: tuple[str, ...] = ()
-    # Runs SQL in the project's workgroup: Athena reads, writes and keeps results as the caller.
-    athena: bool = False
-    # PyIceberg checks that a metadata file is absent before it writes one, and S3 answers
-    # that read with 404 only to a caller that may list the bucket (a listing limited by
-    # s3:prefix does not count): table writers and readers of maybe-missing keys list it.
+    athena: bool = False  # runs SQL: Athena reads and writes as the caller, keeps results
+    # S3 answers a read of a missing key (PyIceberg checks a metadata file is absent before
+    # writing it) with 404 only to a caller that may list the bucket, without s3:prefix.
     lists_bucket: bool = False
 
 
@@ -82,15 +71,8 @@ def describe_tasks(settings: Settings) -> dict[str, Reach]:
     leases = {lease: f"{names.LEASES_PREFIX}/{lease}" for lease in (names.DATA_PIPELINE_LEASE,
               names.PROMOTION_LEASE, names.BATCH_INFERENCE_LEASE)}  # fmt: skip
     data = leases[names.DATA_PIPELINE_LEASE]
-    lake = (
-        s3.raw_prefix,
-        s3.processed_prefix,
-        s3.warehouse_prefix,
-        s3.artifacts_prefix,
-        s3.athena_results_prefix,
-        s3.quality_prefix,
-        names.LEASES_PREFIX,
-    )
+    lake = (s3.raw_prefix, s3.processed_prefix, s3.warehouse_prefix, s3.artifacts_prefix,
+            s3.athena_results_prefix, s3.quality_prefix, names.LEASES_PREFIX)  # fmt: skip
     return {
         "bronze": Reach("raw files into bronze", reads_tables=(bronze,), writes_tables=(bronze,),
                         reads=(f"{s3.raw_prefix}/{dataset}",), writes=(quality, runs), owns=(data,),
@@ -192,29 +174,20 @@ def build_task_roles(scope: Construct, settings: Settings, prefix: str) -> dict[
             continue
         statements = build_statements(scope, reach, settings)
         roles[name] = role = iam.Role(
-            scope,
-            f"{construct_name(name)}TaskRole",
-            role_name=f"{prefix}-{name}-task",
+            scope, f"{construct_name(name)}TaskRole", role_name=f"{prefix}-{name}-task",
             description=f"ECS task role of {name}: {reach.description}",
             assumed_by=ecs_tasks_principal(),
             inline_policies={"access": iam.PolicyDocument(statements=statements)},
-        )
+        )  # fmt: skip
         acknowledge_wildcards(
-            role,
-            statements,
-            "Objects below the task's own prefixes (keys are made at run time) and, for "
-            "jobs, every table of the project's database (tables appear as datasets land).",
-        )
+            role, statements, "Objects below the task's own prefixes (keys are made at run "
+            "time); for jobs, every table of the project's database (they come as data lands).",
+        )  # fmt: skip
     return roles
 
 
 def build_launch_policy(
-    scope: Construct,
-    settings: Settings,
-    *,
-    project: str,
-    environment: str,
-    roles: list[iam.IRole],
+    scope: Construct, settings: Settings, project: str, environment: str, roles: list[iam.Role]
 ) -> iam.ManagedPolicy:
     """What the orchestrator needs when the heavy steps run as ECS tasks: run the step task
     definitions in this cluster only, hand exactly their roles to ECS, watch, stop and
@@ -238,18 +211,14 @@ def build_launch_policy(
         *build_statements(scope, describe_tasks(settings)["orchestrator"], settings),
     ]  # fmt: skip
     policy = iam.ManagedPolicy(
-        scope,
-        "LaunchStepsPolicy",
-        managed_policy_name=f"{project}-{environment}-launch-steps",
+        scope, "LaunchStepsPolicy", managed_policy_name=f"{project}-{environment}-launch-steps",
         description=f"Launch the heavy steps of {project} {environment} as ECS tasks",
         statements=statements,
-    )
+    )  # fmt: skip
     acknowledge_wildcards(
-        policy,
-        statements,
-        "Revisions of the steps' task definitions, and task ids and log streams made at run "
-        "time inside the environment's cluster; objects below the orchestrator's prefixes.",
-    )
+        policy, statements, "Revisions of the steps' task definitions, task ids and log "
+        "streams made at run time in the environment's cluster; objects below its prefixes.",
+    )  # fmt: skip
     return policy
 
 
@@ -283,11 +252,12 @@ def execution_policy(settings: Settings, environment: str) -> dict[str, Any]:
         (["ssm:GetParameter", "ssm:GetParameters"],
          [f"arn:aws:ssm:*:*:parameter/cdk-bootstrap/{qualifier}/*"]),
     ]  # fmt: skip
-    if production:  # the shared stack: image repositories, GitHub's way in
+    if production:  # the shared stack's image repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in{% endif %}
         grants.append((["ecr:*"], [f"arn:aws:ecr:*:*:repository/{names.REPO_NAME}/*"]))
-        grants.append(
-            (["iam:*"], ["arn:aws:iam::*:oidc-provider/token.actions.githubusercontent.com"])
-        )
+{%- if cookiecutter.ci_provider == "github" %}
+        github = "arn:aws:iam::*:oidc-provider/token.actions.githubusercontent.com"
+        grants.append((["iam:*"], [github]))
+{%- endif %}
     statements = [{"Effect": "Allow", "Action": a, "Resource": r} for a, r in grants]
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -296,11 +266,7 @@ def describe_bootstrap(settings: Settings, environment: str) -> str:
     """JSON: the environment's qualifier, toolkit stack and execution policy."""
     if environment == "shared":
         environment = names.PRODUCTION_ENVIRONMENT
-    return json.dumps(
-        {
-            "qualifier": bootstrap_qualifier(names.REPO_NAME, environment),
-            "toolkit_stack": f"{names.REPO_NAME}-{environment}-cdk",
-            "policy_name": f"{names.REPO_NAME}-{environment}-cdk-execution",
-            "policy": execution_policy(settings, environment),
-        }
-    )
+    prefix = f"{names.REPO_NAME}-{environment}"
+    return json.dumps({"qualifier": bootstrap_qualifier(names.REPO_NAME, environment),
+                       "toolkit_stack": f"{prefix}-cdk", "policy_name": f"{prefix}-cdk-execution",
+                       "policy": execution_policy(settings, environment)})  # fmt: skip

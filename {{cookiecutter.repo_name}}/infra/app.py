@@ -1,11 +1,6 @@
-"""The CDK app: the shared stack and one stack per environment of infra/environments.py.
-
-Stacks: `<project>-shared` (the lake bucket, Glue database, Athena workgroup, ECR
-repositories{% if cookiecutter.ci_provider == "github" %}, GitHub's OIDC roles{% endif %}) and `<project>-<environment>` (network, ECS cluster,
-the API behind a public load balancer, the MLflow server with its Postgres, the jobs and
-step task definitions with one role each, secrets, log group, rollback alarms). Every
-stack is checked by cdk-nag's AWS Solutions rules while it is synthesized.
-"""
+"""The CDK app: `<project>-shared` (infra/shared_stack.py) and `<project>-<environment>` for
+each environment of infra/environments.py (infra/environment_stack.py), every stack checked
+by cdk-nag's AWS Solutions rules while it is synthesized."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
-"""One environment (staging, production): everything its services and jobs run on.
-
-A VPC (public subnets hold only the load balancer, tasks run in private ones, Postgres in
-isolated ones); the API behind a public load balancer that checks /ready, rolled back by
-ECS when a deployment's tasks do not become healthy or its 5xx share or p95 latency stays
-above the limits while it rolls out; the MLflow server behind MLflow's basic auth with RDS
-Postgres, reached inside the VPC by name; the jobs task and one task definition per heavy
-step as the DAGs launch them, each with its own role (infra/access.py). Tasks run images
-by digest (stack parameters): without TAG, `make infra-deploy` keeps the running ones.
-"""
+"""One environment (staging, production): a VPC (only the load balancer in public subnets,
+Postgres in isolated ones); the API on HTTPS, checked on /ready and rolled back by ECS on
+failed health checks or its 5xx/latency alarms; the MLflow server (basic auth, RDS) reached
+by name inside the VPC; the jobs task and one task per heavy step as the DAGs launch them,
+each with its own role (infra/access.py), all running images by digest."""
 
 from __future__ import annotations
 
@@ -39,9 +34,8 @@ from src import names
 from src.errors import ConfigError
 from src.settings import Settings
 
-API_PORT = 8000
+API_PORT, MLFLOW_PORT = 8000, 5000
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-MLFLOW_PORT = 5000
 # The MLflow user of each task that talks to the server (the data steps do not): `reader`,
 # which the server creates at start, only reads (READ is everyone's default permission);
 # `admin` registers models and moves the aliases (training; the CD's train and promote run
@@ -110,25 +104,18 @@ class EnvironmentStack(cdk.Stack):
             add_lake(self, settings, self.access_logs)
         self.vpc = self.build_vpc()
         self.cluster = ecs.Cluster(
-            self,
-            "Cluster",
-            cluster_name=names.cluster_name(project, environment),
-            vpc=self.vpc,
+            self, "Cluster", cluster_name=names.cluster_name(project, environment), vpc=self.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
-        )
+        )  # fmt: skip
         self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=names.log_group_name(project, environment),
+            self, "Logs", log_group_name=names.log_group_name(project, environment),
             retention=sizing.log_retention,
-        )
+        )  # fmt: skip
         self.execution_role = iam.Role(
-            self,
-            "ExecutionRole",
-            role_name=f"{project}-{environment}-execution",
+            self, "ExecutionRole", role_name=f"{project}-{environment}-execution",
             description="ECS pulls the images, writes the logs and reads the secrets",
             assumed_by=access.ecs_tasks_principal(),
-        )
+        )  # fmt: skip
         acknowledge(self.execution_role, "IAM5[Resource::*]", "ECR login has no resource ARN.")
         self.roles = access.build_task_roles(self, settings, f"{project}-{environment}")
         mlflow = self.build_mlflow()
@@ -146,74 +133,23 @@ class EnvironmentStack(cdk.Stack):
         if self.sizing.vpc_id:
             # A lookup: the CDK CLI resolves it once and keeps it in cdk.context.json.
             return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=self.sizing.vpc_id)
-        subnets = [
-            ("public", ec2.SubnetType.PUBLIC, 24),
-            ("tasks", ec2.SubnetType.PRIVATE_WITH_EGRESS, 22),
-            ("database", ec2.SubnetType.PRIVATE_ISOLATED, 26),
-        ]
+        subnets = [("public", ec2.SubnetType.PUBLIC, 24),
+                   ("tasks", ec2.SubnetType.PRIVATE_WITH_EGRESS, 22),
+                   ("database", ec2.SubnetType.PRIVATE_ISOLATED, 26)]  # fmt: skip
         vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(self.sizing.vpc_cidr),
-            max_azs=2,
+            self, "Vpc", ip_addresses=ec2.IpAddresses.cidr(self.sizing.vpc_cidr), max_azs=2,
             nat_gateways=self.sizing.nat_gateways,
             # No custom resource (a Lambda) to strip the default group: nothing uses it.
             restrict_default_security_group=False,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(name=name, subnet_type=kind, cidr_mask=mask)
-                for name, kind, mask in subnets
-            ],
-        )
+            subnet_configuration=[ec2.SubnetConfiguration(name=name, subnet_type=kind,
+                                  cidr_mask=mask) for name, kind, mask in subnets],
+        )  # fmt: skip
         flow_logs = logs.LogGroup(self, "FlowLogs", retention=self.sizing.log_retention)
+        destination = ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs)
         vpc.add_flow_log(
-            "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-            traffic_type=ec2.FlowLogTrafficType.REJECT,
+            "FlowLog", destination=destination, traffic_type=ec2.FlowLogTrafficType.REJECT
         )
         return vpc
-
-    def add_task(
-        self,
-        task: str,
-        size: Size,
-        image: str,
-        container: str,
-        *,
-        writable: tuple[str, ...] = ("/tmp",),  # noqa: S108
-        **options: Any,
-    ) -> ecs.FargateTaskDefinition:
-        """A Fargate task of one of the project's images, with the task's role: non-root,
-        read-only root file system but the `writable` folders, logs to the environment's group."""
-        definition = ecs.FargateTaskDefinition(
-            self,
-            f"{access.construct_name(task)}Task",
-            family=names.task_family(self.project, self.env_name, task),
-            cpu=size.cpu,
-            memory_limit_mib=size.memory_mib,
-            task_role=self.roles[task],
-            execution_role=self.execution_role,
-            volumes=[ecs.Volume(name=f"writable{index}") for index in range(len(writable))],
-        )
-        acknowledge(definition, "ECS2", PLAIN_VARIABLES)
-        options.setdefault(
-            "logging", ecs.LogDrivers.aws_logs(stream_prefix=container, log_group=self.log_group)
-        )
-        definition.add_container(
-            container,
-            container_name=container,
-            image=self.image(image),
-            user="10001:10001",
-            readonly_root_filesystem=True,
-            **options,
-        ).add_mount_points(
-            *(
-                ecs.MountPoint(
-                    source_volume=f"writable{index}", container_path=path, read_only=False
-                )
-                for index, path in enumerate(writable)
-            )
-        )
-        return definition
 
     def image(self, name: str) -> ecs.ContainerImage:
         """The project's image `name` by digest (stack parameter `<Name>Digest`, which
@@ -231,22 +167,42 @@ class EnvironmentStack(cdk.Stack):
             self.images[name] = ecs.ContainerImage.from_registry(uri)
         return self.images[name]
 
+    def add_task(
+        self, task: str, size: Size, image: str, container: str, **options: Any
+    ) -> ecs.FargateTaskDefinition:
+        """A Fargate task of one of the project's images with the task's role: non-root,
+        read-only root file system but its `writable` folders, logs to the environment's."""
+        writable = options.pop("writable", ("/tmp",))  # noqa: S108
+        definition = ecs.FargateTaskDefinition(
+            self, f"{access.construct_name(task)}Task", cpu=size.cpu,
+            family=names.task_family(self.project, self.env_name, task),
+            memory_limit_mib=size.memory_mib, task_role=self.roles[task],
+            execution_role=self.execution_role,
+            volumes=[ecs.Volume(name=f"writable{index}") for index in range(len(writable))],
+        )  # fmt: skip
+        acknowledge(definition, "ECS2", PLAIN_VARIABLES)
+        logging = ecs.LogDrivers.aws_logs(stream_prefix=container, log_group=self.log_group)
+        definition.add_container(
+            container, container_name=container, image=self.image(image), user="10001:10001",
+            readonly_root_filesystem=True, **{"logging": logging, **options},
+        ).add_mount_points(*(
+            ecs.MountPoint(source_volume=f"writable{index}", container_path=path, read_only=False)
+            for index, path in enumerate(writable)
+        ))  # fmt: skip
+        return definition
+
     def add_secret(
         self, name: str, description: str, template: dict[str, str] | None = None, key: str = ""
     ) -> secretsmanager.Secret:
         """A generated secret: a plain string, or `template` as JSON with a generated `key`."""
+        generated = secretsmanager.SecretStringGenerator(
+            secret_string_template=json.dumps(template) if template else None,
+            generate_string_key=key or None, exclude_characters=URI_UNSAFE, password_length=40,
+        )  # fmt: skip
         secret = secretsmanager.Secret(
-            self,
-            access.construct_name(name),
-            secret_name=self.secret_name(name),
-            description=description,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                secret_string_template=json.dumps(template) if template else None,
-                generate_string_key=key or None,
-                exclude_characters=URI_UNSAFE,
-                password_length=40,
-            ),
-        )
+            self, access.construct_name(name), secret_name=self.secret_name(name),
+            description=description, generate_secret_string=generated,
+        )  # fmt: skip
         acknowledge(secret, "SMG4", "Read at start; rotated by hand (docs/deployment.md).")
         return secret
 
@@ -258,76 +214,73 @@ class EnvironmentStack(cdk.Stack):
         )  # fmt: skip
         group.add_ingress_rule(server, ec2.Port.tcp(5432), "Postgres from the MLflow server")
         settings = self.sizing.database
+        credentials = rds.Credentials.from_generated_secret(
+            "mlflow", secret_name=self.secret_name("mlflow-database"), exclude_characters=URI_UNSAFE
+        )
         database = rds.DatabaseInstance(
-            self,
-            "Database",
+            self, "Database", database_name="mlflow", credentials=credentials,
             # A full version: a major alone is deprecated for new instances. Raise it when
             # AWS retires this minor (minor upgrades apply by themselves in between).
             engine=rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.VER_17_9),
-            instance_type=ec2.InstanceType(settings.instance_type),
-            vpc=self.vpc,
+            instance_type=ec2.InstanceType(settings.instance_type), vpc=self.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            security_groups=[group],
-            database_name="mlflow",
-            credentials=rds.Credentials.from_generated_secret(
-                "mlflow",
-                secret_name=self.secret_name("mlflow-database"),
-                exclude_characters=URI_UNSAFE,
-            ),
-            allocated_storage=settings.allocated_storage_gib,
-            storage_encrypted=True,
-            multi_az=settings.multi_az,
+            security_groups=[group], allocated_storage=settings.allocated_storage_gib,
+            storage_encrypted=True, multi_az=settings.multi_az,
             deletion_protection=settings.deletion_protection,
             backup_retention=cdk.Duration.days(settings.backup_retention_days),
             cloudwatch_logs_exports=["postgresql"],
-        )
+        )  # fmt: skip
         acknowledge(database, "SMG4", "Read at start; rotated by hand (docs/deployment.md).")
         acknowledge(database, "RDS6", "MLflow logs in with a password; IAM tokens would expire.")
-        acknowledge(
-            database, "RDS11", "Isolated subnets, one client group: a moved port adds nothing."
-        )
+        acknowledge(database, "RDS11", "Isolated subnets, one client group: a port adds nothing.")
         if not settings.multi_az:
             acknowledge(database, "RDS3", f"{self.env_name} runs one instance to save cost.")
         if not settings.deletion_protection:
             acknowledge(database, "RDS10", f"{self.env_name} can be torn down.")
         return database
 
+    def add_mlflow_logins(self) -> None:
+        """A generated password per MLflow user, and each user's login as the MLflow client
+        reads it (MLFLOW_TRACKING_USERNAME / _PASSWORD)."""
+        self.mlflow_logins = {}
+        for user in sorted(set(MLFLOW_USERS.values())):
+            secret = self.add_secret(
+                f"mlflow-{user}", f"MLflow user {user}", {"username": user}, "password"
+            )
+            self.mlflow_logins[user] = {
+                f"MLFLOW_TRACKING_{key.upper()}": ecs.Secret.from_secrets_manager(secret, key)
+                for key in ("username", "password")
+            }
+
+    def mlflow_login(self, task: str) -> dict[str, ecs.Secret]:
+        """The login of the task's MLflow user; none: no access to the server."""
+        return self.mlflow_logins[MLFLOW_USERS[task]] if task in MLFLOW_USERS else {}
+
     def build_mlflow(self) -> ecs.FargateService:
         """The tracking server behind MLflow's basic auth, one login per user (MLFLOW_USERS)."""
         server = ec2.SecurityGroup(self, "MlflowSecurityGroup", vpc=self.vpc, description="MLflow")
-        credentials = self.build_database(server).secret
-        assert credentials is not None  # noqa: S101  # from_generated_secret makes one
-        users = {
-            user: self.add_secret(
-                f"mlflow-{user}", f"MLflow user {user}", {"username": user}, "password"
-            )
-            for user in sorted(set(MLFLOW_USERS.values()))
-        }
+        database = self.build_database(server).secret
+        assert database is not None  # noqa: S101  # from_generated_secret makes one
+        self.add_mlflow_logins()
         flask = self.add_secret("mlflow-flask-secret-key", "Signs MLflow's sessions")
         namespace = servicediscovery.PrivateDnsNamespace(
             self, "Namespace", name=f"{self.env_name}.{self.project}.internal", vpc=self.vpc
         )
         host = f"mlflow.{namespace.namespace_name}"
-        s3_settings = self.settings.aws.s3
-        artifacts = f"s3://{s3_settings.bucket}/{s3_settings.mlflow_artifacts_prefix}"
-        secrets = {f"DB_{key.upper()}": ecs.Secret.from_secrets_manager(credentials, key)
+        s3 = self.settings.aws.s3
+        artifacts = shlex.quote(f"s3://{s3.bucket}/{s3.mlflow_artifacts_prefix}")
+        secrets = {f"DB_{key.upper()}": ecs.Secret.from_secrets_manager(database, key)
                    for key in ("username", "password", "host", "port")}  # fmt: skip
-        # Each client's login, as the MLflow client reads it; the server gets all of them.
-        self.mlflow_logins = {
-            user: {f"MLFLOW_TRACKING_{key.upper()}": ecs.Secret.from_secrets_manager(secret, key)
-                   for key in ("username", "password")}
-            for user, secret in users.items()
-        }  # fmt: skip
+        secrets |= self.mlflow_logins["admin"]
         secrets["MLFLOW_READER_PASSWORD"] = self.mlflow_logins["reader"]["MLFLOW_TRACKING_PASSWORD"]
+        secrets["MLFLOW_FLASK_SERVER_SECRET_KEY"] = ecs.Secret.from_secrets_manager(flask)
         allowed = [host, *(f"{name}:{MLFLOW_PORT}" for name in (host, "localhost", "127.0.0.1"))]
         probe = f"import urllib.request as r; r.urlopen('http://127.0.0.1:{MLFLOW_PORT}/health')"
         task = self.add_task(
             "mlflow", self.sizing.mlflow, "mlflow", "mlflow", entry_point=["/bin/sh", "-c"],
-            command=[MLFLOW_STARTUP % {"port": MLFLOW_PORT, "artifacts": shlex.quote(artifacts)}],
-            port_mappings=[ecs.PortMapping(container_port=MLFLOW_PORT)],
+            command=[MLFLOW_STARTUP % {"port": MLFLOW_PORT, "artifacts": artifacts}],
+            port_mappings=[ecs.PortMapping(container_port=MLFLOW_PORT)], secrets=secrets,
             environment={**TELEMETRY_OFF, "MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(allowed)},
-            secrets={**secrets, **self.mlflow_logins["admin"],
-                     "MLFLOW_FLASK_SERVER_SECRET_KEY": ecs.Secret.from_secrets_manager(flask)},
             health_check=ecs.HealthCheck(command=["CMD", "python", "-c", probe],
                                          start_period=cdk.Duration.seconds(90)),
         )  # fmt: skip
@@ -335,27 +288,18 @@ class EnvironmentStack(cdk.Stack):
         # Every container of the API and training images: the environment's own bucket,
         # workgroup and (DEPLOYMENT_ENVIRONMENT) database (src/settings.py).
         self.variables = {"APP_ENV": "aws", "DEPLOYMENT_ENVIRONMENT": self.env_name,
-                          "AWS__S3__BUCKET": self.settings.aws.s3.bucket,
+                          "AWS__S3__BUCKET": s3.bucket,
                           "AWS__ATHENA__WORKGROUP": self.settings.aws.athena.workgroup,
                           "MLFLOW_TRACKING_URI": self.tracking_uri, **TELEMETRY_OFF}  # fmt: skip
-        return ecs.FargateService(
-            self,
-            "MlflowService",
-            service_name=f"{self.project}-mlflow",
-            cluster=self.cluster,
-            task_definition=task,
-            desired_count=1,
-            security_groups=[server],
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            cloud_map_options=ecs.CloudMapOptions(
-                name="mlflow", cloud_map_namespace=namespace, dns_ttl=cdk.Duration.seconds(10)
-            ),
-            min_healthy_percent=100,
+        map_options = ecs.CloudMapOptions(
+            name="mlflow", cloud_map_namespace=namespace, dns_ttl=cdk.Duration.seconds(10)
         )
-
-    def mlflow_login(self, task: str) -> dict[str, ecs.Secret]:
-        """MLFLOW_TRACKING_USERNAME / _PASSWORD of the task's MLflow user; none: no access."""
-        return self.mlflow_logins[MLFLOW_USERS[task]] if task in MLFLOW_USERS else {}
+        return ecs.FargateService(
+            self, "MlflowService", service_name=f"{self.project}-mlflow", cluster=self.cluster,
+            task_definition=task, desired_count=1, security_groups=[server],
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            cloud_map_options=map_options, min_healthy_percent=100,
+        )  # fmt: skip
 
     def build_load_balancer(self) -> elbv2.ApplicationLoadBalancer:
         """The one public thing: its listener ports open, its access logs in a bucket."""
@@ -365,22 +309,16 @@ class EnvironmentStack(cdk.Stack):
         )  # fmt: skip
         acknowledge(group, "EC23", "The API's public listeners; prediction routes need a key.")
         balancer = elbv2.ApplicationLoadBalancer(
-            self,
-            "LoadBalancer",
-            vpc=self.vpc,
-            internet_facing=True,
-            security_group=group,
+            self, "LoadBalancer", vpc=self.vpc, internet_facing=True, security_group=group,
             drop_invalid_header_fields=True,
-        )
+        )  # fmt: skip
         balancer.log_access_logs(self.access_logs, prefix="alb")
         return balancer
 
     def build_api(self) -> ecs_patterns.ApplicationLoadBalancedFargateService:
         """The API service, on HTTPS only (HTTP redirects to it)."""
-        keys = self.add_secret(
-            "api-keys", "The CD's smoke-test key (id cd)", {"key_id": "cd"}, "secret"
-        )
-        production = self.env_name == names.PRODUCTION_ALIAS
+        keys = self.add_secret("api-keys", "The CD's smoke-test key", {"key_id": "cd"}, "secret")
+        production = self.env_name == names.PRODUCTION_ENVIRONMENT
         alias = names.PRODUCTION_ALIAS if production else names.STAGING_ALIAS
         task = self.add_task(
             "api", self.sizing.api, "api", "api", entry_point=["/bin/sh", "-c"],
@@ -391,22 +329,14 @@ class EnvironmentStack(cdk.Stack):
                      "API_KEY_SECRET": ecs.Secret.from_secrets_manager(keys, "secret")},
             stop_timeout=cdk.Duration.seconds(40),
         )  # fmt: skip
-        certificate = self.build_certificate()
         api = ecs_patterns.ApplicationLoadBalancedFargateService(
-            self,
-            "Api",
-            cluster=self.cluster,
-            task_definition=task,
-            service_name=f"{self.project}-api",
-            desired_count=self.sizing.api_desired_count,
-            load_balancer=self.build_load_balancer(),
-            certificate=certificate,
-            redirect_http=True,
-            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            self, "Api", cluster=self.cluster, task_definition=task,
+            service_name=f"{self.project}-api", desired_count=self.sizing.api_desired_count,
+            load_balancer=self.build_load_balancer(), certificate=self.build_certificate(),
+            redirect_http=True, ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            health_check_grace_period=cdk.Duration.seconds(120),
-            min_healthy_percent=100,
-        )
+            health_check_grace_period=cdk.Duration.seconds(120), min_healthy_percent=100,
+        )  # fmt: skip
         api.target_group.configure_health_check(
             path="/ready", healthy_http_codes="200", interval=cdk.Duration.seconds(15),
             healthy_threshold_count=2, unhealthy_threshold_count=3,
@@ -444,19 +374,13 @@ class EnvironmentStack(cdk.Stack):
                 "statement": {"rateBasedStatement": rate},
                 "visibilityConfig": visibility("rate-per-ip")}  # fmt: skip
         acl = wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="REGIONAL",
-            default_action={"allow": {}},
-            rules=[rule],
+            self, "WebAcl", scope="REGIONAL", default_action={"allow": {}}, rules=[rule],
             visibility_config=visibility(f"{self.project}-{self.env_name}-api"),
-        )
+        )  # fmt: skip
         wafv2.CfnWebACLAssociation(
-            self,
-            "WebAclAssociation",
-            resource_arn=balancer.load_balancer_arn,
+            self, "WebAclAssociation", resource_arn=balancer.load_balancer_arn,
             web_acl_arn=acl.attr_arn,
-        )
+        )  # fmt: skip
 
     def build_rollback_alarms(
         self, target_group: elbv2.ApplicationTargetGroup
@@ -469,10 +393,8 @@ class EnvironmentStack(cdk.Stack):
         requests = target_group.metrics.request_count(period=period, statistic="Sum")
         error_rate = cloudwatch.MathExpression(
             expression="100 * FILL(errors, 0) / IF(requests > 0, requests, 1)",
-            using_metrics={"errors": errors, "requests": requests},
-            period=period,
-            label="5xx share of requests (%)",
-        )
+            using_metrics={"errors": errors, "requests": requests}, period=period,
+        )  # fmt: skip
         latency = target_group.metrics.target_response_time(period=period, statistic="p95")
         limits: list[tuple[str, cloudwatch.Metric | cloudwatch.MathExpression, float]] = [
             ("5xx-rate", error_rate, self.sizing.max_5xx_percent),
@@ -482,9 +404,9 @@ class EnvironmentStack(cdk.Stack):
             metric.create_alarm(
                 self,
                 f"{access.construct_name(name)}Alarm",
+                threshold=limit,
                 alarm_name=f"{self.project}-{self.env_name}-api-{name}",
                 alarm_description=f"{name} at {limit} or more for 3 of 5 minutes: rolls back",
-                threshold=limit,
                 evaluation_periods=5,
                 datapoints_to_alarm=3,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -500,20 +422,18 @@ class EnvironmentStack(cdk.Stack):
             command=["train", "--stage-only"], environment=self.variables,
             secrets=self.mlflow_login("jobs"),
         )  # fmt: skip
+        logging = ecs.LogDrivers.aws_logs(
+            stream_prefix=names.LOG_STREAM_PREFIX, log_group=self.log_group
+        )
         for step in names.ECS_STEPS:
             self.add_task(
-                step, self.sizing.steps[step], "training", names.CONTAINER_NAME,
+                step, self.sizing.steps[step], "training", names.CONTAINER_NAME, logging=logging,
                 writable=TRAINING_FOLDERS, environment=self.variables,
                 secrets=self.mlflow_login(step) or None,
-                logging=ecs.LogDrivers.aws_logs(stream_prefix=names.LOG_STREAM_PREFIX,
-                                                log_group=self.log_group),
             )  # fmt: skip
+        roles = [*(self.roles[step] for step in names.ECS_STEPS), self.execution_role]
         self.launch_policy = access.build_launch_policy(
-            self,
-            self.settings,
-            project=self.project,
-            environment=self.env_name,
-            roles=[*(self.roles[step] for step in names.ECS_STEPS), self.execution_role],
+            self, self.settings, self.project, self.env_name, roles
         )
 
     def add_outputs(

@@ -35,13 +35,10 @@ class Database:
 # training holds its training set (config/training.yaml's max_rows) and the model search;
 # batch inference and the drift check hold a day or a window.
 STEP_SIZES: Mapping[EcsStep, Size] = {
-    "bronze": Size(1024, 4096),
-    "silver": Size(512, 2048),
-    "gold": Size(512, 2048),
-    "training": Size(4096, 16384),
-    "batch-inference": Size(2048, 8192),
+    "bronze": Size(1024, 4096), "silver": Size(512, 2048), "gold": Size(512, 2048),
+    "training": Size(4096, 16384), "batch-inference": Size(2048, 8192),
     "drift-check": Size(2048, 8192),
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

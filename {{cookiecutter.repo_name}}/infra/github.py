@@ -71,16 +71,15 @@ class GitHubAccess(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.repository = repository
-        self.provider = iam.CfnOIDCProvider(
-            self, "Provider", url=f"https://{ISSUER}", client_id_list=[AUDIENCE]
-        )
+        url = f"https://{ISSUER}"
+        self.provider = iam.CfnOIDCProvider(self, "Provider", url=url, client_id_list=[AUDIENCE])
         stack = cdk.Stack.of(self)
         repositories = arn(self, "ecr", f"repository/{project}/*")
         # GetAuthorizationToken has no resource-level permissions.
         ci = [allow(["ecr:GetAuthorizationToken"], ["*"]), allow(ECR_PUSH, [repositories])]
         self.ci_role = self.add_role(
-            f"{project}-ci", "CI on main: push the project's images to ECR",
-            ["ref:refs/heads/main"], ci, "ECR login has no ARN; pushes: <project>/<image>.",
+            f"{project}-ci", ["ref:refs/heads/main"], ci,
+            "CI on main pushes the images to the project's repositories (ECR login has no ARN)",
         )  # fmt: skip
         for environment in environments:
             # The bootstrap roles `cdk deploy` assumes: this environment's only.
@@ -94,41 +93,29 @@ class GitHubAccess(Construct):
                 *deploy_statements(self, project, environment),
             ]  # fmt: skip
             role = self.add_role(
-                f"{project}-{environment}-deploy", f"CD of {environment} (its GitHub environment)",
-                [f"environment:{environment}"], deploy,
-                "Only inside the environment's names: the project's repositories, its jobs "
-                "task's revisions, task/service/stack ids made at run time, its log streams, "
-                "and its CDK bootstrap roles in this account and region.",
+                f"{project}-{environment}-deploy", [f"environment:{environment}"], deploy,
+                f"the CD of {environment} deploys through its CDK bootstrap roles, runs its jobs "
+                "task, reads its stack, images and logs, records its deployments",
             )  # fmt: skip
             name = environment.capitalize()
             cdk.CfnOutput(scope, f"{name}DeployRoleArn", value=role.role_arn)
         cdk.CfnOutput(scope, "CiRoleArn", value=self.ci_role.role_arn)
 
     def add_role(
-        self,
-        name: str,
-        description: str,
-        subjects: list[str],
-        statements: list[iam.PolicyStatement],
-        reason: str,
+        self, name: str, subjects: list[str], statements: list[iam.PolicyStatement], reason: str
     ) -> iam.Role:
         """A role GitHub Actions of the repository assume by OIDC from these subjects only."""
+        conditions = {
+            "StringEquals": {f"{ISSUER}:aud": AUDIENCE},
+            "StringLike": {f"{ISSUER}:sub": [f"repo:{self.repository}:{s}" for s in subjects]},
+        }
         trusted = iam.FederatedPrincipal(
-            self.provider.attr_arn,
-            conditions={
-                "StringEquals": {f"{ISSUER}:aud": AUDIENCE},
-                "StringLike": {f"{ISSUER}:sub": [f"repo:{self.repository}:{s}" for s in subjects]},
-            },
-            assume_role_action="sts:AssumeRoleWithWebIdentity",
+            self.provider.attr_arn, conditions, "sts:AssumeRoleWithWebIdentity"
         )
         role = iam.Role(
-            self,
-            name,
-            role_name=name,
-            description=f"GitHub Actions {description}",
-            assumed_by=trusted,
+            self, name, role_name=name, assumed_by=trusted, description=f"GitHub Actions: {reason}",
             max_session_duration=cdk.Duration.hours(2),
             inline_policies={"access": iam.PolicyDocument(statements=statements)},
-        )
-        acknowledge_wildcards(role, statements, reason)
+        )  # fmt: skip
+        acknowledge_wildcards(role, statements, f"Wildcards inside the project's names: {reason}")
         return role

@@ -1,9 +1,6 @@
-"""The project's acknowledgments of cdk-nag's findings (AWS Solutions rules, infra/app.py).
-
-Every acknowledgment is made next to the resource it concerns and says why (cdk-nag 3
-uses CDK's own `Validations.of(construct).acknowledge`). IAM5's wildcard findings are
-acknowledged one resource at a time, so a new wildcard is still reported.
-"""
+"""Acknowledgments of cdk-nag's findings (AWS Solutions rules, checked by infra/app.py), each
+next to its resource with its reason; IAM5's wildcards one resource at a time, so a new
+wildcard is still reported."""
 
 from __future__ import annotations
 
@@ -20,12 +17,9 @@ PLAIN_VARIABLES = (
 )
 
 
-def acknowledge(constructs: Construct | Iterable[Construct], rule: str, reason: str) -> None:
-    targets = [constructs] if isinstance(constructs, Construct) else list(constructs)
-    for construct in targets:
-        cdk.Validations.of(construct).acknowledge(
-            cdk.Acknowledgment(id=f"AwsSolutions-{rule}", reason=reason)
-        )
+def acknowledge(construct: Construct, rule: str, reason: str) -> None:
+    acknowledgment = cdk.Acknowledgment(id=f"AwsSolutions-{rule}", reason=reason)
+    cdk.Validations.of(construct).acknowledge(acknowledgment)
 
 
 def nag_name(value: Any) -> str:

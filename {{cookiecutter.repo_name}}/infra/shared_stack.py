@@ -33,59 +33,36 @@ def add_lake(scope: Construct, settings: Settings, access_logs: s3.IBucket) -> N
     which keeps the results in that bucket."""
     bucket = settings.aws.s3.bucket
     s3.Bucket(
-        scope,
-        "DataBucket",
-        bucket_name=bucket,
-        versioned=True,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        server_access_logs_bucket=access_logs,
-        server_access_logs_prefix=f"{bucket}/",
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
+        scope, "DataBucket", bucket_name=bucket, versioned=True,
+        encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{bucket}/", removal_policy=cdk.RemovalPolicy.RETAIN,
+    )  # fmt: skip
+    database = {"name": settings.lake_database, "locationUri": database_location(settings),
+                "description": "Iceberg tables of the project (bronze_, silver_, ...)"}  # fmt: skip
     glue.CfnDatabase(
-        scope,
-        "LakeDatabase",
-        catalog_id=cdk.Aws.ACCOUNT_ID,
-        database_input=glue.CfnDatabase.DatabaseInputProperty(
-            name=settings.lake_database,
-            location_uri=database_location(settings),
-            description="Iceberg tables of the project (bronze_, silver_, gold_, ... prefixes)",
-        ),
+        scope, "LakeDatabase", catalog_id=cdk.Aws.ACCOUNT_ID, database_input=database
     ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-    results = athena.CfnWorkGroup.ResultConfigurationProperty(
-        output_location=settings.athena_output_location,
-        encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-            encryption_option="SSE_S3"
-        ),
-    )
+    results = {"outputLocation": settings.athena_output_location,
+               "encryptionConfiguration": {"encryptionOption": "SSE_S3"}}  # fmt: skip
     athena.CfnWorkGroup(
-        scope,
-        "Workgroup",
-        name=settings.aws.athena.workgroup,
+        scope, "Workgroup", name=settings.aws.athena.workgroup,
         description="Queries of the project's Iceberg tables",
-        work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-            enforce_work_group_configuration=True,
-            publish_cloud_watch_metrics_enabled=True,
-            result_configuration=results,
-        ),
-    )
+        work_group_configuration={"enforceWorkGroupConfiguration": True,
+                                  "publishCloudWatchMetricsEnabled": True,
+                                  "resultConfiguration": results},
+    )  # fmt: skip
     cdk.CfnOutput(scope, "BucketName", value=bucket)
 
 
 def log_bucket(scope: Construct, name: str | None = None) -> s3.Bucket:
     """A bucket for access logs (logging it into itself would loop)."""
     bucket = s3.Bucket(
-        scope,
-        "AccessLogs",
-        bucket_name=name,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
+        scope, "AccessLogs", bucket_name=name, encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
         lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
         removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
+    )  # fmt: skip
     acknowledge(bucket, "S1", "The access-log bucket; logging it into itself would loop.")
     return bucket
 
@@ -104,16 +81,13 @@ class SharedStack(cdk.Stack):
         super().__init__(scope, construct_id, description=f"{project}: lake, images", **kwargs)
         add_lake(self, settings, log_bucket(self, f"{settings.aws.s3.bucket}-access-logs"))
         for index, name in enumerate(settings.aws.ecr.repositories):
+            # A tag names one image for good: a deployment by tag or digest is reproducible.
             ecr.Repository(
-                self,
-                f"Repository{index}",
-                repository_name=name,
-                image_scan_on_push=True,
-                # A tag names one image for good: a deployment by tag or digest is reproducible.
+                self, f"Repository{index}", repository_name=name, image_scan_on_push=True,
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 lifecycle_rules=[ecr.LifecycleRule(max_image_count=100)],
                 removal_policy=cdk.RemovalPolicy.RETAIN,
-            )
+            )  # fmt: skip
 {%- if cookiecutter.ci_provider == "github" %}
         if settings.aws.github_repository:
             GitHubAccess(

@@ -136,7 +136,7 @@ def test_each_step_has_the_task_definition_the_dags_launch(
 
 
 @pytest.mark.parametrize("environment", NAMES)
-def test_the_api_is_checked_and_rolled_back_and_nothing_else_is_public(
+def test_the_api_serves_https_only_is_checked_and_rolled_back(
     synthesized: Synthesized, environment: str
 ) -> None:
     from aws_cdk.assertions import Template
@@ -182,6 +182,13 @@ def test_the_api_is_checked_and_rolled_back_and_nothing_else_is_public(
         assert len(resources(template, "AWS::WAFv2::WebACLAssociation")) == 1
     else:
         assert acls == []
+
+
+@pytest.mark.parametrize("environment", NAMES)
+def test_nothing_is_public_but_the_load_balancer_and_each_part_is_reached_by_its_clients(
+    synthesized: Synthesized, environment: str
+) -> None:
+    template = synthesized.templates[environment]
     (balancer,) = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     groups = resources(template, "AWS::EC2::SecurityGroup")
     public = {
@@ -194,11 +201,11 @@ def test_the_api_is_checked_and_rolled_back_and_nothing_else_is_public(
     assert public == {balancer_group}
     opened = {rule["FromPort"] for rule in groups[balancer_group]["SecurityGroupIngress"]}
     assert opened == {80, 443}
-    for service in services.values():
+    for service in resources(template, "AWS::ECS::Service").values():
         network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
-    database = {"PubliclyAccessible": False, "StorageEncrypted": True}
-    checked.has_resource_properties("AWS::RDS::DBInstance", database)
+    (database,) = resources(template, "AWS::RDS::DBInstance").values()
+    assert database["PubliclyAccessible"] is False and database["StorageEncrypted"] is True
     (subnets,) = resources(template, "AWS::RDS::DBSubnetGroup").values()
     assert all("databaseSubnet" in ref["Ref"] for ref in subnets["SubnetIds"])
 

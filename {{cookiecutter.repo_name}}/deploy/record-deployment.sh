@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Record what runs in an environment: image, project version, commit, task definition and
-# model version, as JSON in the SSM parameter /<project>/<environment>/deployment (the
-# current record; SSM keeps the history of its versions) and in the CI run's summary.
+# Record what runs in an environment (image, version, commit, task definition, model) as
+# JSON in the SSM parameter /<project>/<environment>/deployment (SSM keeps the history of
+# its versions) and in the CI run's summary.
 #
-# Environment: PROJECT, ENVIRONMENT, IMAGE, APP_VERSION, GIT_COMMIT, TASK_DEFINITION,
-# MODEL_ALIAS, MODEL_VERSION; optional RUN_URL.
+# Environment: PROJECT ENVIRONMENT IMAGE APP_VERSION GIT_COMMIT TASK_DEFINITION MODEL_ALIAS
+# MODEL_VERSION; optional RUN_URL.
 set -euo pipefail
 
 for name in PROJECT ENVIRONMENT IMAGE APP_VERSION GIT_COMMIT TASK_DEFINITION MODEL_ALIAS MODEL_VERSION; do
@@ -13,17 +13,12 @@ for name in PROJECT ENVIRONMENT IMAGE APP_VERSION GIT_COMMIT TASK_DEFINITION MOD
     exit 2
   fi
 done
-record=$(python3 -c '
-import json, os, datetime
-keys = ["ENVIRONMENT", "IMAGE", "APP_VERSION", "GIT_COMMIT", "TASK_DEFINITION", "MODEL_ALIAS", "MODEL_VERSION"]
-record = {key.lower(): os.environ[key] for key in keys}
-record["run_url"] = os.environ.get("RUN_URL", "")
-record["deployed_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-print(json.dumps(record, sort_keys=True))
-')
+record=$(jq -cn --arg deployed_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '$ENV
+  | {environment: .ENVIRONMENT, image: .IMAGE, app_version: .APP_VERSION, git_commit: .GIT_COMMIT,
+     task_definition: .TASK_DEFINITION, model_alias: .MODEL_ALIAS, model_version: .MODEL_VERSION,
+     run_url: (.RUN_URL // "")} + {deployed_at: $deployed_at}')
 parameter="/${PROJECT}/${ENVIRONMENT}/deployment"
-aws ssm put-parameter --name "$parameter" --type String --overwrite --value "$record" \
-  --query Version --output text >/dev/null
+aws ssm put-parameter --name "$parameter" --type String --overwrite --value "$record" >/dev/null
 echo "recorded in $parameter: $record"
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
   {

@@ -5,10 +5,10 @@
 #   deploy/run-ecs-task.sh CLUSTER TASK_DEFINITION COMMAND [ARGUMENT...]
 #
 # TASK_DEFINITION is the jobs family of the environment's stack (<project>-<environment>-jobs,
-# its latest revision) or an ARN. Environment: LOG_GROUP (/ecs/<project>/<environment>);
-# SUBNETS and SECURITY_GROUPS (comma-separated ids), or NETWORK_PARAMETER naming the SSM
-# parameter the stack writes them to (/<project>/<environment>/jobs-network); optional
-# STARTED_BY and TASK_TIMEOUT_SECONDS (default 3600).
+# its latest revision) or an ARN. Environment: LOG_GROUP (/ecs/<project>/<environment>),
+# SUBNETS and SECURITY_GROUPS (comma-separated ids: the stack's JobsSubnets and
+# JobsSecurityGroupId outputs, which deploy/stack-facts.sh reads); optional STARTED_BY and
+# TASK_TIMEOUT_SECONDS (default 3600).
 set -euo pipefail
 
 if (($# < 3)); then
@@ -19,17 +19,12 @@ cluster=$1
 task_definition=$2
 shift 2
 : "${LOG_GROUP:?LOG_GROUP must name the awslogs group of the task definition}"
-if [[ -z "${SUBNETS:-}" && -n "${NETWORK_PARAMETER:-}" ]]; then
-  network=$(aws ssm get-parameter --name "$NETWORK_PARAMETER" --query Parameter.Value --output text)
-  SUBNETS=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["subnets"])' "$network")
-  SECURITY_GROUPS=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["security_groups"])' "$network")
-fi
-: "${SUBNETS:?SUBNETS (or NETWORK_PARAMETER) must give the subnet ids of the task}"
-: "${SECURITY_GROUPS:?SECURITY_GROUPS (or NETWORK_PARAMETER) must give the security group ids}"
+: "${SUBNETS:?SUBNETS must give the subnet ids of the task (stack output JobsSubnets)}"
+: "${SECURITY_GROUPS:?SECURITY_GROUPS must give its security groups (output JobsSecurityGroupId)}"
 # The container of the jobs task definition (infra/environment_stack.py).
 container="jobs"
 
-overrides=$(python3 -c 'import json, sys; print(json.dumps({"containerOverrides": [{"name": sys.argv[1], "command": sys.argv[2:]}]}))' "$container" "$@")
+overrides=$(printf '%s\n' "$@" | jq -R . | jq -cs --arg name "$container" '{containerOverrides: [{name: $name, command: .}]}')
 task_arn=$(aws ecs run-task \
   --cluster "$cluster" \
   --task-definition "$task_definition" \

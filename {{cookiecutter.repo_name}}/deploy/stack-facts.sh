@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the CD needs from an environment's stack (infra/), appended as NAME=value lines to
 # FILE (the job's $GITHUB_ENV, or any file a CI/CD sources): the cluster, the jobs task
-# family, its log group and network parameter, the API URL and service, the API image of
-# NEW_TAG, and SMOKE_API_KEY (the generated key the API accepts; masked in the CI log).
+# family, its log group and network, the API URL and service, the API image of NEW_TAG,
+# and SMOKE_API_KEY (the generated key the API accepts; masked in the CI log).
 #
 #   deploy/stack-facts.sh PROJECT ENVIRONMENT FILE
 set -euo pipefail
@@ -31,7 +31,7 @@ account=$(aws sts get-caller-identity --query Account --output text)
 region=${AWS_REGION:-$(aws configure get region)}
 secret=$(aws secretsmanager get-secret-value --secret-id "$(output ApiKeysSecret)" \
   --query SecretString --output text)
-key=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["secret"])' "$secret")
+key=$(jq -r .secret <<<"$secret")
 if [[ -n "${GITHUB_ACTIONS:-}" ]]; then
   echo "::add-mask::$key"
 fi
@@ -41,7 +41,8 @@ fi
   echo "API_URL=$(output ApiUrl)"
   echo "JOBS_TASK=$(output JobsTaskFamily)"
   echo "LOG_GROUP=/ecs/${project}/${environment}"
-  echo "NETWORK_PARAMETER=/${project}/${environment}/jobs-network"
+  echo "SUBNETS=$(output JobsSubnets)"
+  echo "SECURITY_GROUPS=$(output JobsSecurityGroupId)"
   echo "IMAGE=${account}.dkr.ecr.${region}.amazonaws.com/${project}/api:${NEW_TAG:-unknown}"
   echo "SMOKE_API_KEY=$key"
 } >>"$file"

@@ -1,15 +1,16 @@
-"""What the account holds once for every environment: the lake, the image registry{% if cookiecutter.ci_provider == "github" %}, CI access{% endif %}.
+"""What the account holds once for the project: production's lake (data bucket, Glue
+database, Athena workgroup; every other environment's is in its own stack), the ECR
+repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in (OIDC){% endif %}.
 
-The bucket, the Glue database, the Athena workgroup and the ECR repositories are the ones
-`make init-aws` creates, from the same definitions (src/data/aws_resources.py). An account
-runs either this stack or `make init-aws` for them, not both: CloudFormation will not adopt
-a bucket made outside it (`cdk import` can).
+`make init-aws` (src/data/aws_resources.py) creates the same bucket, database, workgroup
+and repositories without CloudFormation, e.g. in a sandbox account. An account runs one or
+the other: CloudFormation will not adopt a bucket made outside it (`cdk import` can).
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -22,16 +23,48 @@ from constructs import Construct
 from infra.github import GitHubAccess
 {% endif -%}
 from infra.nag import acknowledge
+from src.names import database_location
 from src.settings import Settings
 
-BUCKET_ENCRYPTION = "AES256"
-ECR_ENCRYPTION = "AES256"
-ECR_SCAN_ON_PUSH = True
-ATHENA_RESULT_ENCRYPTION = "SSE_S3"
-WORKGROUP_DESCRIPTION = "Queries of the project's Iceberg tables"
 
-# S3's name for the algorithm AES256 in the CDK enum.
-BUCKET_ENCRYPTIONS = {"AES256": s3.BucketEncryption.S3_MANAGED}
+def add_lake(scope: Construct, settings: Settings, access_logs: s3.IBucket) -> None:
+    """An environment's lake: its data bucket (versioned, access-logged and retained: the lake
+    and the model artifacts outlive any stack), its Glue database and its Athena workgroup,
+    which keeps the results in that bucket."""
+    bucket = settings.aws.s3.bucket
+    s3.Bucket(
+        scope, "DataBucket", bucket_name=bucket, versioned=True,
+        encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{bucket}/", removal_policy=cdk.RemovalPolicy.RETAIN,
+    )  # fmt: skip
+    database = {"name": settings.lake_database, "locationUri": database_location(settings),
+                "description": "Iceberg tables of the project (bronze_, silver_, ...)"}  # fmt: skip
+    glue.CfnDatabase(
+        scope, "LakeDatabase", catalog_id=cdk.Aws.ACCOUNT_ID, database_input=database
+    ).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    results = {"outputLocation": settings.athena_output_location,
+               "encryptionConfiguration": {"encryptionOption": "SSE_S3"}}  # fmt: skip
+    athena.CfnWorkGroup(
+        scope, "Workgroup", name=settings.aws.athena.workgroup,
+        description="Queries of the project's Iceberg tables",
+        work_group_configuration={"enforceWorkGroupConfiguration": True,
+                                  "publishCloudWatchMetricsEnabled": True,
+                                  "resultConfiguration": results},
+    )  # fmt: skip
+    cdk.CfnOutput(scope, "BucketName", value=bucket)
+
+
+def log_bucket(scope: Construct, name: str | None = None) -> s3.Bucket:
+    """A bucket for access logs (logging it into itself would loop)."""
+    bucket = s3.Bucket(
+        scope, "AccessLogs", bucket_name=name, encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )  # fmt: skip
+    acknowledge(bucket, "S1", "The access-log bucket; logging it into itself would loop.")
+    return bucket
 
 
 class SharedStack(cdk.Stack):
@@ -42,117 +75,31 @@ class SharedStack(cdk.Stack):
         *,
         project: str,
         settings: Settings,
+        environments: Sequence[str],
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            scope, construct_id, description=f"{project}: lake, images, CI access", **kwargs
-        )
-        aws = settings.aws
-        plan = SimpleNamespace(
-            bucket=aws.s3.bucket,
-            database=settings.lake_database,
-            database_location=f"{settings.warehouse_location}/{settings.lake_database}.db",
-            workgroup=aws.athena.workgroup,
-            athena_output_location=f"s3://{aws.s3.bucket}/{aws.s3.athena_results_prefix}/",
-            ecr_repositories=tuple(aws.ecr.repositories),
-        )
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            bucket_name=f"{plan.bucket}-access-logs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        acknowledge(
-            self.access_logs,
-            "S1",
-            "This is the access-log bucket; logging it into itself would loop.",
-        )
-        self.bucket = s3.Bucket(
-            self,
-            "DataBucket",
-            bucket_name=plan.bucket,
-            versioned=True,
-            encryption=BUCKET_ENCRYPTIONS[BUCKET_ENCRYPTION],
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix=f"{plan.bucket}/",
-            # The lake and the model artifacts outlive any stack.
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        database = glue.CfnDatabase(
-            self,
-            "LakeDatabase",
-            catalog_id=cdk.Aws.ACCOUNT_ID,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=plan.database,
-                location_uri=plan.database_location,
-                description=f"Iceberg tables of {project} (bronze_, silver_, gold_, ... prefixes)",
-            ),
-        )
-        database.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-        athena.CfnWorkGroup(
-            self,
-            "Workgroup",
-            name=plan.workgroup,
-            description=WORKGROUP_DESCRIPTION,
-            state="ENABLED",
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=plan.athena_output_location,
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                        encryption_option=ATHENA_RESULT_ENCRYPTION
-                    ),
-                ),
-            ),
-        )
-        self.repositories = [
-            self._add_repository(index, name) for index, name in enumerate(plan.ecr_repositories)
-        ]
-        cdk.CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
-        self._add_ci_access(project, settings)
-
-    def _add_repository(self, index: int, name: str) -> ecr.Repository:
-        repository = ecr.Repository(
-            self,
-            f"Repository{index}",
-            repository_name=name,
-            image_scan_on_push=ECR_SCAN_ON_PUSH,
-            lifecycle_rules=[
-                ecr.LifecycleRule(description="keep the newest 100 images", max_image_count=100)
-            ],
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        # Stated, not left to the default, so that the template shows it (as init-aws does).
-        cfn = cast(ecr.CfnRepository, repository.node.default_child)
-        cfn.encryption_configuration = ecr.CfnRepository.EncryptionConfigurationProperty(
-            encryption_type=ECR_ENCRYPTION
-        )
-        return repository
-
-    def _add_ci_access(self, project: str, settings: Settings) -> None:
-        """The OIDC provider and roles of the CI/CD provider (none: deploy with your own role)."""
+        super().__init__(scope, construct_id, description=f"{project}: lake, images", **kwargs)
+        add_lake(self, settings, log_bucket(self, f"{settings.aws.s3.bucket}-access-logs"))
+        for index, name in enumerate(settings.aws.ecr.repositories):
+            # A tag names one image for good: a deployment by tag or digest is reproducible.
+            ecr.Repository(
+                self, f"Repository{index}", repository_name=name, image_scan_on_push=True,
+                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+                lifecycle_rules=[ecr.LifecycleRule(max_image_count=100)],
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )  # fmt: skip
 {%- if cookiecutter.ci_provider == "github" %}
         if settings.aws.github_repository:
-            access = GitHubAccess(
+            GitHubAccess(
                 self,
                 "GitHub",
                 project=project,
                 repository=settings.aws.github_repository,
-                environments=sorted(settings.aws.environments),
+                environments=environments,
             )
-            cdk.CfnOutput(self, "CiRoleArn", value=access.ci_role.role_arn)
-            cdk.CfnOutput(self, "DeployRoleArn", value=access.deploy_role.role_arn)
         else:
             cdk.Annotations.of(self).add_warning_v2(
                 "infra:no-github-repository",
-                "github_repository is empty in config/aws_config.yaml: no GitHub OIDC "
-                "provider, CI or deploy role in this stack",
+                "github_repository is empty in config/aws_config.yaml: no GitHub roles",
             )
 {%- endif %}

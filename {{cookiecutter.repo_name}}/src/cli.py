@@ -80,7 +80,7 @@ def setup_lake(
     """Land the sample raw files and build bronze, silver and gold from them."""
     import tempfile
 
-    from src.data.lake import DataInterval
+    from src.data.intervals import DataInterval
     from src.data.raw_data import SAMPLE_DAYS, land_raw_files, write_sample_files
 
     context = build_context()
@@ -139,7 +139,7 @@ def data_pipeline(
 
     Without --start, the interval covers every day of the raw zone.
     """
-    from src.data.lake import DataInterval
+    from src.data.intervals import DataInterval
     from src.pipelines.DE.bronze import list_raw_days
     from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
 
@@ -181,8 +181,8 @@ def step(
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
     from src.data.aws_integration import write_bytes
-    from src.data.lake import DataInterval
-    from src.orchestration import parse_step
+    from src.data.intervals import DataInterval
+    from src.names import parse_step
     from src.pipelines.steps import run_step
 
     context = build_context()

@@ -18,7 +18,8 @@ import pyarrow.fs as pafs
 
 from src.data.aws_integration import build_object_store, hold_lock
 from src.data.feature_store import FeatureView, load_feature_view
-from src.data.lake import DataInterval, Lake, build_lake
+from src.data.intervals import DataInterval
+from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config

@@ -26,9 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from src.data.tables import PRODUCTION_ENVIRONMENT, environment_database
 from src.errors import ConfigError
-from src.orchestration import EcsStep
+from src.names import PRODUCTION_ENVIRONMENT, environment_database
 
 AppEnv = Literal["local", "compose", "aws"]
 
@@ -67,71 +66,6 @@ class EcrSettings(BaseModel):
     repositories: list[str] = Field(default_factory=list)
 
 
-class ServiceSize(BaseModel):
-    """Fargate size of one ECS task (cpu units, memory MiB: one of Fargate's combinations)."""
-
-    cpu: int = Field(default=1024, ge=256)
-    memory_mib: int = Field(default=2048, ge=512)
-
-
-def default_step_sizes() -> dict[EcsStep, ServiceSize]:
-    """Fargate sizes of the heavy steps' tasks where config/aws_config.yaml names none.
-
-    On AWS the transforms run in Athena, so the data steps only hold a file or a batch at a
-    time; training holds its training set (at most `max_rows` rows of config/training.yaml)
-    and the model search; batch inference and the drift check hold a day or a window.
-    """
-    return {
-        "bronze": ServiceSize(cpu=1024, memory_mib=4096),
-        "silver": ServiceSize(cpu=512, memory_mib=2048),
-        "gold": ServiceSize(cpu=512, memory_mib=2048),
-        "training": ServiceSize(cpu=4096, memory_mib=16384),
-        "batch-inference": ServiceSize(cpu=2048, memory_mib=8192),
-        "drift-check": ServiceSize(cpu=2048, memory_mib=8192),
-    }
-
-
-class ApiDeployment(ServiceSize):
-    desired_count: int = Field(default=2, ge=0)
-    # An ACM certificate for HTTPS on the load balancer; empty: plain HTTP on port 80.
-    certificate_arn: str = ""
-    # A deployment whose 5xx share or p95 latency stays above these is rolled back.
-    max_5xx_percent: float = Field(default=5.0, gt=0, le=100)
-    max_p95_latency_seconds: float = Field(default=1.0, gt=0)
-
-
-class DatabaseDeployment(BaseModel):
-    """RDS Postgres of the MLflow server."""
-
-    instance_type: str = "t4g.micro"
-    allocated_storage_gib: int = Field(default=20, ge=20)
-    multi_az: bool = False
-    deletion_protection: bool = False
-    backup_retention_days: int = Field(default=7, ge=1, le=35)
-
-
-class EnvironmentDeployment(BaseModel):
-    """What `make infra-deploy ENV=<name>` stands up for one environment."""
-
-    # Empty: the stack creates its own VPC; an id uses that VPC (needs `cdk` context lookup).
-    vpc_id: str = ""
-    vpc_cidr: str = "10.0.0.0/16"
-    nat_gateways: int = Field(default=1, ge=1)
-    log_retention_days: int = 30
-    api: ApiDeployment = Field(default_factory=ApiDeployment)
-    mlflow: ServiceSize = Field(default_factory=ServiceSize)
-    jobs: ServiceSize = Field(default_factory=lambda: ServiceSize(cpu=2048, memory_mib=8192))
-    # One task definition per heavy step (src/orchestration.py); steps left out keep their
-    # default size.
-    steps: dict[EcsStep, ServiceSize] = Field(default_factory=default_step_sizes)
-    database: DatabaseDeployment = Field(default_factory=DatabaseDeployment)
-
-    @field_validator("steps")
-    @classmethod
-    def fill_step_sizes(cls, value: dict[EcsStep, ServiceSize]) -> dict[EcsStep, ServiceSize]:
-        return {**default_step_sizes(), **value}
-
-
 class EcsSettings(BaseModel):
     """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
 
@@ -155,7 +89,6 @@ class AwsSettings(BaseModel):
     ecr: EcrSettings = Field(default_factory=EcrSettings)
     # owner/name of the GitHub repository whose workflows may assume the CI and deploy roles.
     github_repository: str = ""
-    environments: dict[str, EnvironmentDeployment] = Field(default_factory=dict)
     ecs: EcsSettings = Field(default_factory=EcsSettings)
 
 

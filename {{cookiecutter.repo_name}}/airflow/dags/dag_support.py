@@ -18,7 +18,7 @@ from airflow.sdk import (
     task,
 )
 
-from src.orchestration import (
+from src.names import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
     container_command,
@@ -28,8 +28,8 @@ from src.orchestration import (
 from src.settings import get_settings
 
 if TYPE_CHECKING:
-    from src.data.lake import DataInterval
-    from src.orchestration import EcsStep
+    from src.data.intervals import DataInterval
+    from src.names import EcsStep
 
 # A sensor waiting for upstream data looks again every 5 minutes without holding a worker
 # slot, and fails after 6 hours: missing data becomes a visible failure.
@@ -65,7 +65,7 @@ def daily_schedule() -> CronTriggerTimetable:
 def current_interval() -> DataInterval:
     """The running task's data interval in whole days; a run triggered without a logical
     date takes the day before it was triggered, as the scheduled run would."""
-    from src.data.lake import DataInterval
+    from src.data.intervals import DataInterval
 
     context = get_current_context()
     start, end = context.get("data_interval_start"), context.get("data_interval_end")

@@ -30,6 +30,7 @@ from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from src.errors import ProjectError
+from src.names import LEASES_PREFIX
 
 if TYPE_CHECKING:
     from src.settings import Settings
@@ -116,10 +117,10 @@ def list_keys(store: pafs.FileSystem, prefix: str) -> list[str]:
 
 @contextmanager
 def hold_lock(settings: Settings, name: str, wait_seconds: float = 300) -> Iterator[None]:
-    """Hold the lock `name` (an object under `locks/` created only if absent) while the
+    """Hold the lock `name` (an object under `leases/` created only if absent) while the
     block runs; a second holder waits up to `wait_seconds`, then fails naming the lock.
     A lock older than `LOCK_STALE_SECONDS` was left by a crashed run and is taken over."""
-    key = f"locks/{name}.lock"
+    key = f"{LEASES_PREFIX}/{name}.lock"
     deadline = time.monotonic() + wait_seconds
     while not _try_lock(settings, key):
         if time.monotonic() > deadline:

@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from src.config import load_yaml_config
 from src.data.lake import Lake
-from src.data.tables import gold_table
 from src.errors import ProjectError
+from src.names import gold_table
 
 DType = Literal["float64", "int64", "string", "bool"]
 

@@ -1,6 +1,6 @@
 """The lake: Iceberg tables read and written through PyIceberg, queried with SQL.
 
-Tables are addressed by short names (`src.data.tables`) inside the project's database.
+Tables are addressed by short names (`src.names`) inside the project's database.
 SQL is written once, in DuckDB's dialect, naming tables `<database>.<table>`: locally and on
 the compose stack DuckDB runs it over the tables' current data files (under
 `DUCKDB__MEMORY_LIMIT`, spilling to disk past it); on AWS SQLGlot transpiles it to Athena's
@@ -51,8 +51,9 @@ from pyiceberg.table import Table
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from src.data.aws_integration import Athena, build_athena, build_catalog, build_filesystem, locate
-from src.data.tables import OWNER_PROPERTY, PROJECT
+from src.data.intervals import DataInterval
 from src.errors import ProjectError
+from src.names import OWNER_PROPERTY, PROJECT
 
 if TYPE_CHECKING:
     from src.settings import Settings
@@ -67,48 +68,6 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "10",
 }
-
-
-@dataclass(frozen=True)
-class DataInterval:
-    """Days from `start` (inclusive) to `end` (exclusive), like Airflow's data interval:
-    the unit every pipeline step is idempotent for."""
-
-    start: date
-    end: date
-
-    def __post_init__(self) -> None:
-        if self.end <= self.start:
-            raise ProjectError(f"data interval end {self.end} must be after its start {self.start}")
-
-    @classmethod
-    def for_day(cls, day: date) -> DataInterval:
-        return cls(day, day + timedelta(days=1))
-
-    @classmethod
-    def parse(cls, start: str, end: str | None = None) -> DataInterval:
-        """ISO dates; without `end` the interval is the single day `start`."""
-        try:
-            first = date.fromisoformat(start)
-            return cls(first, date.fromisoformat(end) if end else first + timedelta(days=1))
-        except ValueError as error:
-            raise ProjectError(f"dates must be ISO formatted (YYYY-MM-DD): {error}") from error
-
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days)]
-
-    def row_filter(self, column: str) -> BooleanExpression:
-        return And(
-            GreaterThanOrEqual(term=column, value=self.start.isoformat()),
-            LessThan(term=column, value=self.end.isoformat()),
-        )
-
-    def sql(self, column: str) -> str:
-        """This interval on a DATE column, as SQL both engines accept."""
-        return f"{column} >= DATE '{self.start}' AND {column} < DATE '{self.end}'"
-
-    def __str__(self) -> str:
-        return f"[{self.start}, {self.end})"
 
 
 def transpile_to_athena(sql: str) -> str:

@@ -33,11 +33,8 @@ from pyiceberg.expressions import (
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.sampling import sample_batches
-from src.data.tables import PREDICTIONS_TABLE
+from src.names import PREDICTIONS_TABLE
 
-# Batch inference also leaves each day's predictions as a Parquet file under this folder of
-# the processed prefix (src/pipelines/DS/inference_pipeline/storage.py).
-BATCH_FILES_DIR = "predictions"
 PREDICTION_ID = "prediction_id"
 PREDICTION = "prediction"
 PROBABILITY = "probability"
@@ -49,11 +46,6 @@ PREDICTION_DATE = "prediction_date"
 
 SOURCE_ONLINE = "online"
 SOURCE_BATCH = "batch"
-
-
-def batch_files_prefix(processed_prefix: str) -> str:
-    """Where batch inference writes its daily Parquet files."""
-    return f"{processed_prefix}/{BATCH_FILES_DIR}"
 
 
 def stable_prediction_ids(

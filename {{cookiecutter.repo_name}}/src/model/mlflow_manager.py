@@ -43,13 +43,13 @@ from src.data.sampling import sample_batches
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
+from src.names import PRODUCTION_ALIAS as PRODUCTION_ALIAS
+from src.names import STAGING_ALIAS as STAGING_ALIAS
 
 if TYPE_CHECKING:
     # Only the training run draws pictures; serving never imports matplotlib.
     from matplotlib.figure import Figure
 
-STAGING_ALIAS = "staging"
-PRODUCTION_ALIAS = "production"
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"

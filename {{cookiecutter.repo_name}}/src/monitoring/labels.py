@@ -15,8 +15,9 @@ from pyiceberg.expressions import GreaterThanOrEqual
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION_DATE, PREDICTION_ID
-from src.data.tables import LABELS_TABLE
+from src.names import LABELS_TABLE
 from src.errors import DataValidationError
+from src.names import LABELS_TABLE
 
 LABELED_AT = "labeled_at"
 LABEL_DATE = "label_date"

@@ -1,7 +1,7 @@
 """The heavy steps, each for one data interval, each returning a JSON-ready summary.
 
 One definition per step, whoever runs it: a task of the orchestrator in its own process, or
-`python -m src step <step>` in an ECS task of the project's image (src/orchestration.py),
+`python -m src step <step>` in an ECS task of the project's image (src/names.py),
 which writes the same summary to the object store for the run that launched it.
 """
 
@@ -11,12 +11,12 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from src.data.tables import PREDICTIONS_TABLE
+from src.names import PREDICTIONS_TABLE
 
 if TYPE_CHECKING:
     from src.context import ProjectContext
-    from src.data.lake import DataInterval
-    from src.orchestration import EcsStep
+    from src.data.intervals import DataInterval
+    from src.names import EcsStep
 
 log = logging.getLogger(__name__)
 

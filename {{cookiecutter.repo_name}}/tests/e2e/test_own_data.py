@@ -246,7 +246,7 @@ COMPARISON_SCRIPT = """
 import json, sys
 import mlflow
 from src.context import ProjectContext
-from src.data.tables import PREDICTIONS_TABLE
+from src.names import PREDICTIONS_TABLE
 from src.settings import get_settings
 
 context = ProjectContext(get_settings())

@@ -16,9 +16,10 @@ from botocore.exceptions import ClientError
 from src.context import ProjectContext
 from src.data.aws_integration import ensure_aws_resources, is_not_found
 from src.data.feature_store import TrainingSample, get_training_set
-from src.data.lake import DataInterval, Lake, transpile_to_athena
+from src.data.intervals import DataInterval
+from src.data.lake import Lake, transpile_to_athena
 from src.data.quality import build_silver_queries
-from src.data.tables import quarantine_table, silver_table
+from src.names import quarantine_table, silver_table
 from src.pipelines.DE.gold import gold_query
 from src.settings import Settings
 from tests.conftest import Answer, land_raw_frame, queue_athena_results, synthesize_rows

@@ -18,7 +18,7 @@ import pytest
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, ensure_predictions_table, read_prediction_window
-from src.data.tables import PREDICTIONS_TABLE
+from src.names import PREDICTIONS_TABLE
 from tests.conftest import PROJECT_ROOT, SAMPLE_END, isolated_env
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from src.context import ProjectContext, build_context
-from src.orchestration import CONTAINER_NAME, ECS_STEPS, result_key, task_definition_family
+from src.names import CONTAINER_NAME, ECS_STEPS, result_key, task_definition_family
 from src.settings import get_settings
 from tests.conftest import FAKE_AWS_ENV, SAMPLE_END, build_sample_lake, isolated_env
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-    from src.orchestration import EcsStep
+    from src.names import EcsStep
 
 pytestmark = pytest.mark.integration
 

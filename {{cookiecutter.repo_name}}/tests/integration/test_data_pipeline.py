@@ -13,9 +13,9 @@ import pytest
 from src.context import ProjectContext
 from src.data.aws_integration import read_bytes, write_bytes
 from src.data.feature_store import Column
-from src.data.lake import DataInterval
+from src.data.intervals import DataInterval
 from src.data.quality import QualityConfig
-from src.data.tables import quarantine_table, silver_table
+from src.names import quarantine_table, silver_table
 from src.errors import DataValidationError
 from src.pipelines.DE.bronze import raw_day_prefix
 from src.pipelines.DE.pipeline import fingerprint_steps, report_key

@@ -1,598 +1,367 @@
 """The AWS runtime as code (infra/): the synthesized templates, asserted offline.
 
-One synthesis per session (`synthesized` fixture); aws_cdk.assertions checks resource
-properties, plain JSON walks check what must hold for every resource (nothing public but
-the load balancer, encryption at rest, the exact grants of every role).
+What each role may write is asserted here from the names the runtime uses (src/names.py);
+that each step's role allows every call the step makes, in tests/integration/test_step_access.py.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from src.data.access import (
-    ATHENA_QUERY_ACTIONS,
-    TaskAccess,
-    describe_orchestrator_access,
-    describe_task_access,
+from infra.environments import ENVIRONMENTS, bootstrap_qualifier
+from src.names import (
+    CONTAINER_NAME,
+    ECS_STEPS,
+    LOG_STREAM_PREFIX,
+    PREDICTIONS_TABLE,
+    REPO_NAME,
+    bronze_table,
+    environment_name,
+    gold_table,
+    quarantine_table,
+    silver_table,
 )
-from src.data.feature_store import load_feature_view
-from src.orchestration import CONTAINER_NAME, ECS_STEPS, LOG_STREAM_PREFIX, task_definition_family
-from src.settings import FEATURES_FILE, PROJECT_ROOT
+from src.settings import FEATURES_FILE, PROJECT_ROOT, Settings
 from tests.infra_templates import (
-    ACCOUNT,
 {%- if cookiecutter.ci_provider == "github" %}
     GITHUB_REPOSITORY,
 {%- endif %}
     Synthesized,
-    Template,
+    every_statement,
+    managed_policy,
     resolve,
     resources,
     role_statements,
-    statements,
 )
 
 pytestmark = pytest.mark.integration
-
-ENVIRONMENTS = ("staging", "production")
-
-
-def assertion_template(template: Template) -> Any:
-    from aws_cdk.assertions import Template as CdkTemplate
-
-    return CdkTemplate.from_json(template)
+NAMES = tuple(ENVIRONMENTS)
+ML_STACK = {"mlflow", "pyiceberg", "duckdb", "sqlglot", "pandas", "pyarrow", "boto3", "sklearn"}
 
 
-def test_synthesis_writes_every_stack_and_cdk_nag_finds_nothing(synthesized: Synthesized) -> None:
-    assert synthesized.errors == []
-    assert set(synthesized.templates) == {
-        f"{synthesized.project}-{name}" for name in ("shared", *ENVIRONMENTS)
-    }
-    assert set(synthesized.settings.aws.environments) == set(ENVIRONMENTS)
+def test_the_stacks_synthesize_clean_without_the_ml_stack(synthesized: Synthesized) -> None:
+    assert synthesized.clean
+    assert set(synthesized.templates) == {"shared", *NAMES}
+    templates = map(str, synthesized.directory.glob("*.template.json"))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    lint = subprocess.run([cfn_lint, *templates], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    code = "import json, sys, infra.app; print(json.dumps(list(sys.modules)))"
+    imported = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True)
+    assert not {name.split(".")[0] for name in json.loads(imported.stdout)} & ML_STACK
 
 
-def expected_grants(
-    access: TaskAccess, region: str
-) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """(actions, resources) of every statement the access module's declaration calls for."""
-    bucket = f"arn:aws:s3:::{access.bucket}"
-    expected: list[tuple[tuple[str, ...], tuple[str, ...]]] = [(("s3:ListBucket",), (bucket,))]
-    for action, prefixes in (
-        ("s3:GetObject", access.reads),
-        ("s3:PutObject", access.writes),
-        ("s3:DeleteObject", access.deletes),
-    ):
-        if prefixes:
-            expected.append(((action,), tuple(f"{bucket}/{prefix}/*" for prefix in prefixes)))
-    if access.tables:
-        glue = f"arn:aws:glue:{region}:{ACCOUNT}"
-        scope = (f"{glue}:catalog", f"{glue}:database/{access.database}")
-
-        def tables(names: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(f"{glue}:table/{access.database}/{name}" for name in names)
-
-        expected.append((access.glue_read_actions, (*scope, *tables(access.tables))))
-        if access.writes_tables:
-            expected.append((access.glue_write_actions, (*scope, *tables(access.writes_tables))))
-    if access.athena_workgroup:
-        expected += [
-            (
-                ATHENA_QUERY_ACTIONS,
-                (f"arn:aws:athena:{region}:{ACCOUNT}:workgroup/{access.athena_workgroup}",),
-            ),
-            (("s3:GetBucketLocation",), (bucket,)),
-        ]
-    return expected
+def writable(environment: str, settings: Settings) -> dict[str, set[str]]:
+    """Where each task may put objects (the tables among them), from the names."""
+    view = yaml.safe_load(FEATURES_FILE.read_text())
+    dataset, s3 = view["dataset"], settings.aws.s3
+    table = f"{s3.warehouse_prefix}/{settings.for_environment(environment).lake_database}.db/"
+    quality, runs, data = f"{s3.quality_prefix}/{dataset}", s3.runs_prefix, "leases/data-pipeline"
+    sql = {s3.athena_results_prefix, runs}  # in the environment's own bucket
+    return {
+        "bronze": {quality, data, table + bronze_table(dataset), *sql},
+        "silver": {quality, data, table + silver_table(dataset),
+                   table + quarantine_table(dataset), *sql},
+        "gold": {data, table + gold_table(view["name"]), *sql},
+        "training": {"leases/promotion", *sql},
+        "batch-inference": {runs, "leases/batch-inference", f"{s3.processed_prefix}/predictions",
+                            table + PREDICTIONS_TABLE},
+        "drift-check": {runs},
+        "api": {table + PREDICTIONS_TABLE},
+        "mlflow": {s3.mlflow_artifacts_prefix},
+    }  # fmt: skip
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_every_task_role_grants_exactly_what_the_access_module_declares(
+@pytest.mark.parametrize("environment", NAMES)
+def test_each_task_role_writes_only_its_own_prefixes_and_tables(
     synthesized: Synthesized, environment: str
 ) -> None:
-    template = synthesized.stack(environment)
-    region = synthesized.settings.aws.region
-    settings = synthesized.settings.for_environment(environment)
-    accesses = describe_task_access(settings, load_feature_view(FEATURES_FILE))
-    assert set(accesses) == {*ECS_STEPS, "api", "jobs", "mlflow"}
-    for name, access in accesses.items():
-        granted = role_statements(template, f"{synthesized.project}-{environment}-{name}-task")
-        found = [
-            (tuple(sorted(statement["Action"])), tuple(statement["Resource"]))
-            for statement in granted
-        ]
-        assert sorted(found) == sorted(
-            (tuple(sorted(actions)), resources_)
-            for actions, resources_ in expected_grants(access, region)
-        ), name
-        listing = next(s for s in granted if s["Action"] == ["s3:ListBucket"])
-        if access.lists_whole_bucket:
-            assert "Condition" not in listing, name
-        else:
-            assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == sorted(
-                pattern for prefix in access.prefixes for pattern in (prefix, f"{prefix}/*")
-            )
-        assert all(statement["Effect"] == "Allow" for statement in granted)
+    template, settings = synthesized.templates[environment], synthesized.settings
+    bucket = f"arn:aws:s3:::{environment_name(settings.aws.s3.bucket, environment)}/"
+    for task, prefixes in writable(environment, settings).items():
+        granted = role_statements(template, f"{REPO_NAME}-{environment}-{task}-task")
+        actions = {action for statement in granted for action in statement["Action"]}
+
+        def resources_of(action: str, granted: list[dict[str, Any]] = granted) -> set[str]:
+            return {r for s in granted if action in s["Action"] for r in s["Resource"]}
+
+        put = {r.removeprefix(bucket).removesuffix("/*") for r in resources_of("s3:PutObject")}
+        assert put == prefixes, task
+        tables = [r for r in resources_of("glue:UpdateTable") if ":table/" in r]
+        committed = {r.rpartition("/")[2] for r in tables}
+        assert committed == {p.rpartition("/")[2] for p in prefixes if ".db/" in p}, task
+        athena = settings.aws.s3.athena_results_prefix in prefixes
+        assert ("athena:StartQueryExecution" in actions) == athena, task
+        assert not {"glue:CreateDatabase", "glue:GetTables"} & actions, task
+        assert not any("*" in action for action in actions), task
+    # The one-off jobs task reaches the whole lake, every table included.
+    jobs = role_statements(template, f"{REPO_NAME}-{environment}-jobs-task")
+    assert any("glue:GetTables" in statement["Action"] for statement in jobs)
 
 
-def test_the_steps_that_write_quality_reports_reach_them_and_no_role_creates_the_database(
-    synthesized: Synthesized,
-) -> None:
-    s3 = synthesized.settings.aws.s3
-    view = load_feature_view(FEATURES_FILE)
-    accesses = describe_task_access(synthesized.settings, view)
-    for step in ("bronze", "silver"):
-        assert f"{s3.quality_prefix}/{view.dataset}" in accesses[step].writes
-    assert s3.quality_prefix in accesses["jobs"].writes
-    for name, template in synthesized.templates.items():
-        for policy in iter_policies(template):
-            actions = {action for statement in policy for action in statement["Action"]}
-            assert "glue:CreateDatabase" not in actions, name
-            assert not any(action.endswith("*") for action in actions), name
-
-
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("environment", NAMES)
 def test_each_step_has_the_task_definition_the_dags_launch(
     synthesized: Synthesized, environment: str
 ) -> None:
-    template = synthesized.stack(environment)
-    sizes = synthesized.settings.aws.environments[environment].steps
-    tasks = {
-        properties["Family"]: properties
-        for properties in resources(template, "AWS::ECS::TaskDefinition").values()
-    }
-    roles = {
-        logical_id: properties.get("RoleName", "")
-        for logical_id, properties in resources(template, "AWS::IAM::Role").items()
-    }
-    (log_group,) = (
-        logical_id
-        for logical_id, group in resources(template, "AWS::Logs::LogGroup").items()
-        if group.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
-    )
+    template, prefix = synthesized.templates[environment], f"{REPO_NAME}-{environment}"
+    tasks = {t["Family"]: t for t in resources(template, "AWS::ECS::TaskDefinition").values()}
+    roles = {k: str(r.get("RoleName")) for k, r in resources(template, "AWS::IAM::Role").items()}
     for step in ECS_STEPS:
-        task = tasks[task_definition_family(step, environment, synthesized.project)]
+        task = tasks[f"{prefix}-{step}"]
         (container,) = task["ContainerDefinitions"]
         assert container["Name"] == CONTAINER_NAME
-        assert resolve(container["Image"], template).endswith(
-            f"/{synthesized.project}/training:<ImageTag>"
-        )
         options = container["LogConfiguration"]["Options"]
         assert options["awslogs-stream-prefix"] == LOG_STREAM_PREFIX
-        assert options["awslogs-group"] == {"Ref": log_group}
-        assert (int(task["Cpu"]), int(task["Memory"])) == (
-            sizes[step].cpu,
-            sizes[step].memory_mib,
-        )
-        role = roles[task["TaskRoleArn"]["Fn::GetAtt"][0]]
-        assert role == f"{synthesized.project}-{environment}-{step}-task"
-    # Training holds the training set and the search: the biggest task by default.
-    assert max(sizes.values(), key=lambda size: size.memory_mib) == sizes["training"]
-    # The jobs task stays for the CD's one-off commands (deploy/run-ecs-task.sh).
-    jobs = tasks[f"{synthesized.project}-{environment}-jobs"]
-    assert jobs["ContainerDefinitions"][0]["Name"] == "jobs"
+        assert resolve(container["Image"]).endswith(f"/{REPO_NAME}/training@<TrainingDigest>")
+        size = ENVIRONMENTS[environment].steps[step]
+        assert (int(task["Cpu"]), int(task["Memory"])) == (size.cpu, size.memory_mib)
+        assert roles[task["TaskRoleArn"]["Fn::GetAtt"][0]] == f"{prefix}-{step}-task"
+    policy = {s["Action"][0]: s for s in managed_policy(template, f"{prefix}-launch-steps")}
+    run = policy["ecs:RunTask"]
+    assert sorted(r.rpartition("/")[2] for r in run["Resource"]) == sorted(
+        f"{prefix}-{step}:*" for step in ECS_STEPS
+    )
+    assert run["Condition"]["ArnEquals"]["ecs:cluster"].endswith(f":cluster/{prefix}")
+    passed = sorted(roles[arn.strip("<>")] for arn in policy["iam:PassRole"]["Resource"])
+    expected = [*(f"{prefix}-{step}-task" for step in ECS_STEPS), f"{prefix}-execution"]
+    assert passed == sorted(expected)
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_launch_policy_runs_exactly_the_step_families_and_passes_their_roles(
+@pytest.mark.parametrize("environment", NAMES)
+def test_the_api_serves_https_only_is_checked_and_rolled_back(
     synthesized: Synthesized, environment: str
 ) -> None:
-    template = synthesized.stack(environment)
-    region = synthesized.settings.aws.region
-    project = synthesized.project
-    (policy,) = resources(template, "AWS::IAM::ManagedPolicy").values()
-    assert policy["ManagedPolicyName"] == f"{project}-{environment}-launch-steps"
-    granted = {
-        statement["Sid"]: statement for statement in statements(template, policy["PolicyDocument"])
+    from aws_cdk.assertions import Template
+
+    template, limits = synthesized.templates[environment], ENVIRONMENTS[environment]
+    checked = Template.from_json(template)
+    alarm = f"{REPO_NAME}-{environment}-api-"
+    alarms = {
+        f"{alarm}5xx-rate": limits.max_5xx_percent,
+        f"{alarm}p95-latency": limits.max_p95_latency_seconds,
     }
-    ecs_arn = f"arn:aws:ecs:{region}:{ACCOUNT}"
-    run = granted["RunTheStepTasks"]
-    assert run["Action"] == ["ecs:RunTask"]
-    assert sorted(run["Resource"]) == sorted(
-        f"{ecs_arn}:task-definition/{task_definition_family(step, environment, project)}:*"
-        for step in ECS_STEPS
-    )
-    assert run["Condition"] == {
-        "ArnEquals": {"ecs:cluster": f"{ecs_arn}:cluster/{project}-{environment}"}
-    }
-    roles = {
-        logical_id: properties.get("RoleName", "")
-        for logical_id, properties in resources(template, "AWS::IAM::Role").items()
-    }
-    passed = granted["HandTheStepRolesToEcsOnly"]
-    assert passed["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }
-    handed = sorted(roles[arn.strip("<>").removesuffix(".Arn")] for arn in passed["Resource"])
-    assert handed == sorted(
-        [
-            *(f"{project}-{environment}-{step}-task" for step in ECS_STEPS),
-            f"{project}-{environment}-execution",
-        ]
-    )
-    # What the DAGs' own tasks read, as the access module declares it, and nothing else.
-    settings = synthesized.settings.for_environment(environment)
-    orchestrator = describe_orchestrator_access(settings, load_feature_view(FEATURES_FILE))
-    assert f"{settings.aws.s3.runs_prefix}" in orchestrator.reads
-    launching = {
-        "RunTheStepTasks", "FindTheRunningStepTasks", "WatchAndStopTheTasks",
-        "ReadTheStepLogs", "HandTheStepRolesToEcsOnly",
-    }  # fmt: skip
-    found = sorted(
-        (tuple(sorted(statement["Action"])), tuple(statement["Resource"]))
-        for sid, statement in granted.items()
-        if sid not in launching
-    )
-    assert found == sorted(
-        (tuple(sorted(actions)), resources_)
-        for actions, resources_ in expected_grants(orchestrator, region)
-    )
-    assert "Condition" not in granted["ListTheBucket"]
-    assert granted["ReadTheStepLogs"]["Resource"] == [
-        f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/ecs/{project}/{environment}"
-        f":log-stream:{LOG_STREAM_PREFIX}/*"
-    ]
-
-
-def iter_policies(template: Template) -> list[list[dict[str, Any]]]:
-    documents = [
-        policy["PolicyDocument"]
-        for role in resources(template, "AWS::IAM::Role").values()
-        for policy in role.get("Policies", [])
-    ] + [
-        policy["PolicyDocument"]
-        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-        for policy in resources(template, kind).values()
-    ]
-    return [statements(template, document) for document in documents]
-
-
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_a_wildcard_resource_is_only_granted_for_ecr_login(
-    synthesized: Synthesized, environment: str
-) -> None:
-    for template in (synthesized.stack(environment), synthesized.stack("shared")):
-        for policy in iter_policies(template):
-            for statement in policy:
-                if "*" in statement["Resource"]:
-                    assert statement["Action"] == ["ecr:GetAuthorizationToken"]
-
-
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_execution_role_reads_only_the_environments_images_logs_and_secrets(
-    synthesized: Synthesized, environment: str
-) -> None:
-    template = synthesized.stack(environment)
-    granted = role_statements(template, f"{synthesized.project}-{environment}-execution")
-    secrets = set(resources(template, "AWS::SecretsManager::Secret"))
-    attachments = set(resources(template, "AWS::SecretsManager::SecretTargetAttachment"))
-    repositories = {
-        f"arn:aws:ecr:{synthesized.settings.aws.region}:{ACCOUNT}:repository/"
-        f"{synthesized.project}/{image}"
-        for image in ("api", "training", "mlflow")
-    }
-    for statement in granted:
-        actions = set(statement["Action"])
-        for resource in statement["Resource"]:
-            if actions <= {
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:GetDownloadUrlForLayer",
-                "ecr:BatchGetImage",
-            }:
-                assert resource in repositories
-            elif actions == {"ecr:GetAuthorizationToken"}:
-                assert resource == "*"
-            elif actions <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
-                assert resource.startswith("<Logs") and resource.endswith(".Arn>")
-            elif actions <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}:
-                assert resource.strip("<>") in secrets | attachments
-            else:
-                assert actions <= {
-                    "ssm:DescribeParameters",
-                    "ssm:GetParameters",
-                    "ssm:GetParameter",
-                    "ssm:GetParameterHistory",
-                }, actions
-                assert resource.endswith(
-                    ":parameter<TrackingUri" + resource.split("<TrackingUri")[-1]
-                )
-
-
-{% if cookiecutter.ci_provider == "github" -%}
-def test_the_github_roles_trust_only_the_repositorys_main_branch_and_environments(
-    synthesized: Synthesized,
-) -> None:
-    template = synthesized.stack("shared")
-    roles = {
-        properties["RoleName"]: properties
-        for properties in resources(template, "AWS::IAM::Role").values()
-    }
-    subjects = {
-        name: role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringLike"][
-            "token.actions.githubusercontent.com:sub"
-        ]
-        for name, role in roles.items()
-    }
-    assert subjects == {
-        f"{synthesized.project}-ci": [f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main"],
-        f"{synthesized.project}-deploy": [
-            f"repo:{GITHUB_REPOSITORY}:environment:{name}" for name in sorted(ENVIRONMENTS)
-        ],
-    }
-    (provider,) = resources(template, "AWS::IAM::OIDCProvider").values()
-    assert provider["Url"] == "https://token.actions.githubusercontent.com"
-    ci = role_statements(template, f"{synthesized.project}-ci")
-    pushed = {resource for statement in ci for resource in statement["Resource"]}
-    assert pushed == {
-        "*",
-        f"arn:aws:ecr:{synthesized.settings.aws.region}:{ACCOUNT}:repository/{synthesized.project}/*",
-    }
-    deploy = role_statements(template, f"{synthesized.project}-deploy")
-    passed = next(s for s in deploy if s["Action"] == ["iam:PassRole"])
-    assert passed["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-    }
-    assert sorted(passed["Resource"]) == sorted(
-        f"arn:aws:iam::{ACCOUNT}:role/{synthesized.project}-{name}-{purpose}"
-        for name in ENVIRONMENTS
-        for purpose in ("jobs-task", "execution")
-    )
-
-
-{% endif -%}
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_api_rolls_a_bad_deployment_back(synthesized: Synthesized, environment: str) -> None:
-    from aws_cdk.assertions import Match
-
-    template = synthesized.stack(environment)
-    limits = synthesized.settings.aws.environments[environment].api
-    prefix = f"{synthesized.project}-{environment}-api"
-    alarms = [f"{prefix}-5xx-rate", f"{prefix}-p95-latency"]
+    for name, threshold in alarms.items():
+        properties = {"AlarmName": name, "Threshold": threshold}
+        checked.has_resource_properties("AWS::CloudWatch::Alarm", properties)
     services = {s["ServiceName"]: s for s in resources(template, "AWS::ECS::Service").values()}
-    api = services[f"{synthesized.project}-api"]
-    assert api["DesiredCount"] == limits.desired_count
+    api = services[f"{REPO_NAME}-api"]
+    assert api["LoadBalancers"][0]["ContainerPort"] == 8000
     deployment = api["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    assert deployment["MinimumHealthyPercent"] == 100
-    assert {k: v for k, v in deployment["Alarms"].items() if k != "AlarmNames"} == {
-        "Enable": True,
-        "Rollback": True,
-    }
-    # The names are references to the alarms, so that ECS waits until they exist.
+    assert deployment["Alarms"]["Rollback"] is True
     named = [template["Resources"][ref["Ref"]] for ref in deployment["Alarms"]["AlarmNames"]]
-    assert [alarm["Properties"]["AlarmName"] for alarm in named] == alarms
-    mlflow = services[f"{synthesized.project}-mlflow"]["DeploymentConfiguration"]
-    assert mlflow["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    checked = assertion_template(template)
-    checked.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": alarms[0],
-            "Threshold": limits.max_5xx_percent,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "Metrics": Match.array_with(
-                [
-                    Match.object_like({"Expression": Match.string_like_regexp("errors.*requests")}),
-                    Match.object_like(
-                        {
-                            "Id": "errors",
-                            "MetricStat": Match.object_like(
-                                {
-                                    "Metric": Match.object_like(
-                                        {"MetricName": "HTTPCode_Target_5XX_Count"}
-                                    )
-                                }
-                            ),
-                        }
-                    ),
-                ]
-            ),
-        },
-    )
-    checked.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": alarms[1],
-            "MetricName": "TargetResponseTime",
-            "ExtendedStatistic": "p95",
-            "Threshold": limits.max_p95_latency_seconds,
-        },
-    )
-    checked.has_resource_properties(
-        "AWS::ElasticLoadBalancingV2::TargetGroup",
-        {"Port": 8000, "HealthCheckPath": "/ready", "Matcher": {"HttpCode": "200"}},
-    )
+    assert [alarm["Properties"]["AlarmName"] for alarm in named] == list(alarms)
+    health = {"HealthCheckPath": "/ready", "Matcher": {"HttpCode": "200"}}
+    checked.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", health)
+    # HTTPS only, TLS 1.2 at least; HTTP answers with a redirect to it.
+    listeners = {
+        listener["Port"]: listener
+        for listener in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert set(listeners) == {80, 443}
+    assert listeners[443]["Protocol"] == "HTTPS"
+    (certificate,) = listeners[443]["Certificates"]
+    assert certificate["CertificateArn"].endswith(f"certificate/{environment}")
+    assert listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    # The optional WAF blocks a client IP above its request rate.
+    acls = list(resources(template, "AWS::WAFv2::WebACL").values())
+    if limits.waf_rate_limit:
+        (rule,) = acls[0]["Rules"]
+        assert rule["Action"] == {"Block": {}}
+        assert rule["Statement"]["RateBasedStatement"]["Limit"] == limits.waf_rate_limit
+        assert len(resources(template, "AWS::WAFv2::WebACLAssociation")) == 1
+    else:
+        assert acls == []
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_nothing_is_public_but_the_api_load_balancer(
+@pytest.mark.parametrize("environment", NAMES)
+def test_nothing_is_public_but_the_load_balancer_and_each_part_is_reached_by_its_clients(
     synthesized: Synthesized, environment: str
 ) -> None:
-    template = synthesized.stack(environment)
-    balancers = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert [lb["Scheme"] for lb in balancers.values()] == ["internet-facing"]
-    (balancer,) = balancers.values()
-    (balancer_group,) = (group["Fn::GetAtt"][0] for group in balancer["SecurityGroups"])
-    open_to_the_world = {
-        logical_id
-        for logical_id, group in resources(template, "AWS::EC2::SecurityGroup").items()
+    template = synthesized.templates[environment]
+    (balancer,) = resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    public = {
+        key
+        for key, group in groups.items()
         for rule in group.get("SecurityGroupIngress", [])
         if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0"
     }
-    assert open_to_the_world == {balancer_group}
-    for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values():
-        assert "CidrIp" not in rule and "CidrIpv6" not in rule
-    for database in resources(template, "AWS::RDS::DBInstance").values():
-        assert database["PubliclyAccessible"] is False
+    (balancer_group,) = (ref["Fn::GetAtt"][0] for ref in balancer["SecurityGroups"])
+    assert public == {balancer_group}
+    opened = {rule["FromPort"] for rule in groups[balancer_group]["SecurityGroupIngress"]}
+    assert opened == {80, 443}
     for service in resources(template, "AWS::ECS::Service").values():
-        assert (
-            service["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
-        )
-    for name, stack in synthesized.templates.items():
-        for bucket in resources(stack, "AWS::S3::Bucket").values():
-            assert bucket["PublicAccessBlockConfiguration"] == {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            }, name
+        network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+    (database,) = resources(template, "AWS::RDS::DBInstance").values()
+    assert database["PubliclyAccessible"] is False and database["StorageEncrypted"] is True
+    (subnets,) = resources(template, "AWS::RDS::DBSubnetGroup").values()
+    assert all("databaseSubnet" in ref["Ref"] for ref in subnets["SubnetIds"])
 
+    def described(rule: dict[str, Any], key: str) -> str:
+        return str(groups[rule[key]["Fn::GetAtt"][0]]["GroupDescription"])
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_ports_between_the_parts(synthesized: Synthesized, environment: str) -> None:
-    template = synthesized.stack(environment)
-    groups = resources(template, "AWS::EC2::SecurityGroup")
-
-    def named(description: str) -> str:
-        return next(k for k, g in groups.items() if g["GroupDescription"].startswith(description))
-
-    balancer = named("Public load balancer of the API")
-    api = named("API tasks")
-    mlflow = named("MLflow server tasks")
-    database = named("Postgres of the MLflow server")
-    jobs = named("Jobs tasks")
     rules = {
-        (
-            rule["GroupId"]["Fn::GetAtt"][0],
-            rule["SourceSecurityGroupId"]["Fn::GetAtt"][0],
-            rule["FromPort"],
-            rule["ToPort"],
-        )
+        (described(rule, "GroupId"), described(rule, "SourceSecurityGroupId"), rule["FromPort"])
         for rule in resources(template, "AWS::EC2::SecurityGroupIngress").values()
     }
+    tasks = f"{REPO_NAME}-{environment}/Api/Service/SecurityGroup"
     assert rules == {
-        (api, balancer, 8000, 8000),
-        (mlflow, api, 5000, 5000),
-        (mlflow, jobs, 5000, 5000),
-        (database, mlflow, 5432, 5432),
+        (tasks, "Public load balancer of the API", 8000),
+        ("MLflow", tasks, 5000),
+        ("MLflow", "Jobs", 5000),
+        ("Postgres of MLflow", "MLflow", 5432),
     }
-    https = bool(synthesized.settings.aws.environments[environment].api.certificate_arn)
-    port = 443 if https else 80
-    assert [(r["FromPort"], r["ToPort"]) for r in groups[balancer]["SecurityGroupIngress"]] == [
-        (port, port)
-    ]
-    (listener,) = resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
-    assert listener["Port"] == port
 
 
-@pytest.mark.parametrize("stack", ("shared", *ENVIRONMENTS))
-def test_everything_stored_is_encrypted_at_rest(synthesized: Synthesized, stack: str) -> None:
-    template = synthesized.stack(stack)
-    for bucket in resources(template, "AWS::S3::Bucket").values():
-        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
-    for database in resources(template, "AWS::RDS::DBInstance").values():
-        assert database["StorageEncrypted"] is True
+@pytest.mark.parametrize("stack", ("shared", *NAMES))
+def test_secrets_stay_secret_and_everything_stored_is_encrypted(
+    synthesized: Synthesized, stack: str
+) -> None:
+    template = synthesized.templates[stack]
     for repository in resources(template, "AWS::ECR::Repository").values():
-        assert repository["EncryptionConfiguration"]["EncryptionType"] in {"AES256", "KMS"}
-    for workgroup in resources(template, "AWS::Athena::WorkGroup").values():
-        result = workgroup["WorkGroupConfiguration"]["ResultConfiguration"]
-        assert result["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
-    # Secrets Manager and CloudWatch Logs always encrypt; no secret may be a plain value.
-    for secret in resources(template, "AWS::SecretsManager::Secret").values():
-        assert "SecretString" not in secret
+        assert repository["ImageTagMutability"] == "IMMUTABLE"  # deploys pin digests
+    for bucket in resources(template, "AWS::S3::Bucket").values():
+        assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert all("SecretString" not in secret for secret in secrets.values())
+    logins = {secret["Name"].rpartition("/mlflow-")[2]: key for key, secret in secrets.items()}
+    # The internet-facing API and the scoring tasks read the registry; only the jobs task
+    # (the CD's promote) and training may move its aliases; the data steps have no login.
+    users = {"api": "reader", "batch-inference": "reader", "drift-check": "reader",
+             "training": "admin", "jobs": "admin", "mlflow": "admin"}  # fmt: skip
     for task in resources(template, "AWS::ECS::TaskDefinition").values():
-        for container in task["ContainerDefinitions"]:
-            names = {variable["Name"] for variable in container.get("Environment", [])}
-            assert not {n for n in names if "PASSWORD" in n or "KEY" in n or "SECRET" in n}
+        (container,) = task["ContainerDefinitions"]
+        assert container["ReadonlyRootFilesystem"] is True and container["User"] == "10001:10001"
+        plain = {variable["Name"] for variable in container.get("Environment", [])}
+        assert not [name for name in plain if {"PASSWORD", "KEY", "SECRET"} & set(name.split("_"))]
+        given = {s["Name"]: resolve(s["ValueFrom"]) for s in container.get("Secrets", [])}
+        # The data steps never talk to MLflow: no credentials of it.
+        user = users.get(task["Family"].split(f"{stack}-")[1])
+        password = f"<{logins[user]}>:password::" if user else None
+        assert given.get("MLFLOW_TRACKING_PASSWORD") == password
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_clients_log_in_to_mlflow_with_the_admin_secret(
+{% if cookiecutter.ci_provider == "github" -%}
+def test_the_github_roles_trust_only_main_and_the_environments(synthesized: Synthesized) -> None:
+    roles = resources(synthesized.templates["shared"], "AWS::IAM::Role").values()
+    subjects = {
+        role["RoleName"]: role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"][
+            "StringLike"
+        ]["token.actions.githubusercontent.com:sub"]
+        for role in roles
+    }
+    repository = f"repo:{GITHUB_REPOSITORY}"
+    # One deploy role per GitHub environment: production's only from the protected one.
+    assert subjects == {
+        f"{REPO_NAME}-ci": [f"{repository}:ref:refs/heads/main"],
+        **{f"{REPO_NAME}-{name}-deploy": [f"{repository}:environment:{name}"] for name in NAMES},
+    }
+
+
+{% endif -%}
+def production_resources(statement: dict[str, Any], settings: Settings) -> list[str]:
+    """The resources of a statement that are production's (or anything's: `*`)."""
+    aws = settings.aws
+    bucket, database, workgroup = aws.s3.bucket, aws.athena.database, aws.athena.workgroup
+    # Each name with what ends it in an ARN (":" is added after each resource).
+    names = (f"{REPO_NAME}-production", f"{REPO_NAME}/production/", f"workgroup/{workgroup}:",
+             f":database/{database}:", f":table/{database}/", f"{bucket}/", f"{bucket}:",
+             f"cdk-{bootstrap_qualifier(REPO_NAME, 'production')}")  # fmt: skip
+    if statement["Action"] == ["ecr:GetAuthorizationToken"]:  # no resource of anyone's
+        return []
+    return [r for r in statement["Resource"] if r == "*" or any(n in f"{r}:" for n in names)]
+
+
+@pytest.mark.parametrize("environment", NAMES)
+def test_no_staging_role_or_bootstrap_reaches_a_production_resource(
     synthesized: Synthesized, environment: str
 ) -> None:
-    template = synthesized.stack(environment)
-    secrets = {
-        properties["Name"]: logical_id
-        for logical_id, properties in resources(template, "AWS::SecretsManager::Secret").items()
-    }
-    admin = secrets[f"{synthesized.project}/{environment}/mlflow-admin"]
-    containers = {
-        task["Family"]: container
-        for task in resources(template, "AWS::ECS::TaskDefinition").values()
-        for container in task["ContainerDefinitions"]
-    }
-    family = f"{synthesized.project}-{environment}"
-    clients = {
-        f"{family}-{name}" for name in ("api", "jobs", "training", "batch-inference", "drift-check")
-    }
-    assert set(containers) == {f"{family}-{name}" for name in ("api", "jobs", "mlflow", *ECS_STEPS)}
-    for name, container in containers.items():
-        given = {
-            secret["Name"]: resolve(secret["ValueFrom"], template)
-            for secret in container.get("Secrets", [])
-        }
-        if name in clients or name.endswith("-mlflow"):
-            assert given["MLFLOW_TRACKING_USERNAME"] == f"<{admin}>:username::"
-            assert given["MLFLOW_TRACKING_PASSWORD"] == f"<{admin}>:password::"
-        else:
-            # The data steps never talk to MLflow: no credentials of it.
-            assert given == {}, name
-        assert container["ReadonlyRootFilesystem"] is True
-        assert container["User"] == "10001:10001"
-        assert container["LogConfiguration"]["Options"]["awslogs-group"] == {
-            "Ref": next(
-                k
-                for k, g in resources(template, "AWS::Logs::LogGroup").items()
-                if g.get("LogGroupName") == f"/ecs/{synthesized.project}/{environment}"
-            )
-        }, name
-    assert "--app-name basic-auth" in containers[f"{family}-mlflow"]["Command"][0]
-    retention = synthesized.settings.aws.environments[environment].log_retention_days
-    for group in resources(template, "AWS::Logs::LogGroup").values():
-        assert group["RetentionInDays"] == retention
+    """Staging has its own bucket, workgroup, database, cluster, secrets and CDK bootstrap:
+    no statement of its stack, its deploy role or its CloudFormation execution policy names
+    one of production's. Each bootstrap grants every service its stacks use."""
+    from infra.access import execution_policy
+
+    settings = synthesized.settings
+    stacks = {"staging": ["staging"], "production": ["shared", "production"]}[environment]
+    policy = execution_policy(settings, environment)["Statement"]
+    granted = {action.split(":")[0] for statement in policy for action in statement["Action"]}
+    templates = [synthesized.templates[stack] for stack in stacks]
+    for template in templates:
+        kinds = {resource["Type"].split("::")[1] for resource in template["Resources"].values()}
+        assert {SERVICES.get(kind, kind.lower()) for kind in kinds - {"CDK"}} <= granted
+    statements = every_statement(templates[-1])
+{%- if cookiecutter.ci_provider == "github" %}
+    deploy = f"{REPO_NAME}-{environment}-deploy"
+    statements += role_statements(synthesized.templates["shared"], deploy)
+{%- endif %}
+    found = [r for s in [*statements, *policy] for r in production_resources(s, settings)]
+    wide = [s["Resource"] for s in policy if s["Resource"] == ["*"]]
+    assert wide == [["*"], ["*"]]  # the network and compute services, and generated passwords
+    if environment == "staging":
+        assert found == ["*", "*"]
+    else:  # the check sees production's resources where they are granted
+        assert len(found) > 10
 
 
-def test_the_templates_pass_cfn_lint(synthesized: Synthesized) -> None:
-    templates = sorted(str(path) for path in synthesized.directory.glob("*.template.json"))
-    result = subprocess.run(
-        # The console script of the environment the tests run in, as `make infra-synth` runs it.
-        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
-        cwd=PROJECT_ROOT,  # its .cfnlintrc.yaml
-        capture_output=True,
-        text=True,
-        check=False,
+# IAM's name of a CloudFormation namespace where it is not the namespace in lower case.
+SERVICES = {"CertificateManager": "acm", "ElasticLoadBalancingV2": "elasticloadbalancing"}
+
+
+def test_an_environment_without_a_certificate_stops_synthesis_with_one_line(
+    tmp_path: Path,
+) -> None:
+    environment = {**os.environ, "CDK_OUTDIR": str(tmp_path)}
+    synth = [sys.executable, "-m", "infra"]
+    result = subprocess.run(synth, cwd=PROJECT_ROOT, env=environment, capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1] == (
+        "error: environment staging has no TLS certificate: set domain_name (ACM validates it "
+        "by DNS) or certificate_arn (an ACM certificate) in infra/environments.py"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(tmp_path.glob("*.template.json"))
 
 
 def test_the_mlflow_server_starts_with_basic_auth_from_its_secrets(tmp_path: Path) -> None:
-    from infra.mlflow_server import DATABASE_NAME, PORT, STARTUP
+    """The container's script, run with stand-ins for `mlflow` and `python` that record their
+    arguments, the config and the script that creates the read-only user (the auth store
+    needs mlflow[auth], which only the image installs)."""
+    from infra.environment_stack import MLFLOW_STARTUP
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "mlflow"
-    # Stands in for the server: records its arguments and the config it was pointed at.
-    fake.write_text(
-        '#!/bin/sh\nprintf "%s\\n" "$@" > "$OUT/args"\ncp "$MLFLOW_AUTH_CONFIG_PATH" "$OUT/ini"\n'
-    )
-    fake.chmod(0o755)
-    script = STARTUP % {"database": DATABASE_NAME, "port": PORT, "artifacts": "s3://b/p"}
-    environment = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "OUT": str(tmp_path),
-        "DB_USER": "mlflow",
-        "DB_PASSWORD": "pw1",
-        "DB_HOST": "db.internal",
-        "DB_PORT": "5432",
-        "MLFLOW_TRACKING_USERNAME": "admin",
-        "MLFLOW_TRACKING_PASSWORD": "pw2",
-    }
-    subprocess.run(
-        ["/bin/sh", "-c", script.replace("/tmp/", f"{tmp_path}/")],
-        env=environment,
-        check=True,
-    )
-    backend = f"postgresql://mlflow:pw1@db.internal:5432/{DATABASE_NAME}"
+    for name, records in (
+        ("mlflow", 'echo "$@" >"$OUT/args"; cp "$MLFLOW_AUTH_CONFIG_PATH" "$OUT/ini"'),
+        ("python", 'cat >"$OUT/reader.py"; echo "$MLFLOW_READER_PASSWORD" >"$OUT/pw"'),
+    ):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{records}\n")
+        (tmp_path / name).chmod(0o755)
+    script = MLFLOW_STARTUP % {"port": 5000, "artifacts": "s3://b/p"}
+    script = script.replace("/tmp/", f"{tmp_path}/")
+    secrets = {"DB_USERNAME": "u", "DB_PASSWORD": "pw1", "DB_HOST": "db", "DB_PORT": "5432",
+               "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "pw2",
+               "MLFLOW_READER_PASSWORD": "pw3"}  # fmt: skip
+    environment = {"PATH": f"{tmp_path}:/usr/bin:/bin", "OUT": str(tmp_path), **secrets}
+    subprocess.run(["/bin/sh", "-c", script], env=environment, check=True)
     args = (tmp_path / "args").read_text().split()
     assert args[:3] == ["server", "--app-name", "basic-auth"]
-    assert args[args.index("--backend-store-uri") + 1] == backend
+    assert args[args.index("--backend-store-uri") + 1] == "postgresql://u:pw1@db:5432/mlflow"
     assert args[args.index("--artifacts-destination") + 1] == "s3://b/p"
     ini = (tmp_path / "ini").read_text().splitlines()
-    assert ini[0] == "[mlflow]"
-    assert f"database_uri = {backend}" in ini
     assert "admin_username = admin" in ini and "admin_password = pw2" in ini
+    assert "default_permission = READ" in ini
     assert oct((tmp_path / "basic_auth.ini").stat().st_mode & 0o777) == "0o600"
+    reader = (tmp_path / "reader.py").read_text()
+    compile(reader, "reader.py", "exec")
+    assert 'create_user("reader", password)' in reader
+    assert (tmp_path / "pw").read_text().strip() == "pw3"

@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from src.data.lake import DataInterval, Lake, build_lake
-from src.data.tables import OWNER_PROPERTY
+from src.data.intervals import DataInterval
+from src.data.lake import Lake, build_lake
+from src.names import OWNER_PROPERTY
 from src.errors import ProjectError
 from tests.conftest import isolated_settings
 

@@ -11,7 +11,7 @@ import pytest
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, read_prediction_window
-from src.data.tables import LABELS_TABLE
+from src.names import LABELS_TABLE
 from src.errors import DataValidationError
 from src.monitoring.alerts import AlertTargets
 from src.monitoring.config import DriftConfig, MonitoringConfig

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from src.context import ProjectContext
-from src.data.tables import (
+from src.names import (
     OWNER_PROPERTY,
     PREDICTIONS_TABLE,
     PROJECT,

@@ -1,426 +1,327 @@
 """Each heavy step, run against moto as its ECS task runs it, needs only what its role grants.
 
-The steps run in order through the CLI's `step` command (what the container runs), with
-APP_ENV=aws pointed at a recording proxy in front of moto's server (tests/iam_access.py):
-every S3, Glue and Athena request any client makes (boto3, PyIceberg's Glue catalog,
-PyArrow's S3 client under PyIceberg, PyAthena) is recorded, turned into the IAM actions and
-ARNs AWS authorizes, and checked against the role the synthesized production stack gives
-the task definition of that step's family (`src.orchestration.task_definition_family`).
-Athena's own reads and writes as the caller come from the query text and the catalog's
-table locations (moto runs no SQL); a query test covers them below.
-
-MLflow is the local SQLite stand-in for the tracking server here: on AWS the clients reach
-the server over HTTP and it proxies the artifacts, so no step's role covers them.
+moto's server runs behind a recording WSGI layer, so every S3, Glue and Athena request is
+seen whichever client sends it (boto3, PyIceberg's Glue catalog, PyArrow's own S3 client
+under PyIceberg, PyAthena). Each becomes the IAM action and ARN AWS authorizes it as and
+is checked against the role the synthesized production stack gives the step's task: Allow
+statements with String/Arn Equals/Like conditions, which is all these roles use. moto runs
+no SQL, so the transforms run on DuckDB over the same Glue tables and S3 files; what Athena
+does as the caller (reads the tables' files, writes the result) has a query test of its own.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+import io
+import json
+import re
+import threading
+import xml.etree.ElementTree as ET  # nosec B405: moto's and the SDK's own XML
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from fnmatch import fnmatchcase
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, unquote
 
-import boto3
 import pytest
-from src.data.aws_resources import ensure_aws_resources
-from src.data.intervals import DataInterval
-from src.data.sample_data import SAMPLE_DAYS, land_sample_files
-from typer.testing import CliRunner
 
 from src.context import ProjectContext
-from src.data.feature_store import INGEST_DATE
-from src.data.lake import DuckDbEngine, Lake, build_lake, interval_predicate
-from src.data.quality import build_silver_queries
-from src.data.tables import bronze_table
-from src.orchestration import ECS_STEPS, EcsStep, result_key, task_definition_family
-from src.pipelines.DE.bronze import is_raw_data_file, raw_prefix_for_day
-from src.pipelines.DE.silver import quarantine_schema
+from src.data.aws_resources import ensure_aws_resources
+from src.data.intervals import DataInterval
+from src.data.lake import build_lake
+from src.data.sample_data import SAMPLE_DAYS, land_sample_files
+from src.names import ECS_STEPS, PREDICTIONS_TABLE, REPO_NAME, EcsStep, database_prefix, result_key
+from src.pipelines.steps import run_step
 from src.settings import Settings
 from tests.conftest import (
     FAKE_AWS_ENV,
     SAMPLE_END,
-    Answer,
     free_port,
     isolated_settings,
-    moto_api,
     queue_athena_results,
 )
-from tests.iam_access import (
-    Arns,
-    Call,
-    RecordingProxy,
-    Statement,
-    Translator,
-    denied,
-    referenced_tables,
-    target_tables,
-)
-from tests.infra_templates import (
-    ACCOUNT,
-    PSEUDO_PARAMETERS,
-    Synthesized,
-    resources,
-    role_statements,
-    statements,
-)
+from tests.infra_templates import ACCOUNT, Synthesized, managed_policy, role_statements
 
 pytestmark = pytest.mark.integration
-ENVIRONMENT = "production"
-FLOW = "access_test"
-RUN = "manual__2025-01-31T00:00:00+00:00"
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+Statements = list[dict[str, Any]]
+
+
+class Call(NamedTuple):
+    """One authorization: an action on a resource, with the request's s3:prefix if any."""
+
+    action: str
+    resource: str
+    origin: str
+    prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+@dataclass
+class Recorder:
+    """WSGI middleware in front of moto's app: each request, with the status it got."""
+
+    app: Callable[..., Any]
+    requests: list[Request] = field(default_factory=list)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        length, stream = environ.get("CONTENT_LENGTH"), environ["wsgi.input"]
+        chunked = environ.get("wsgi.input_terminated")
+        body = stream.read(int(length)) if length else stream.read() if chunked else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"
+        }
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+
+        def started(status: str, *args: Any) -> Any:
+            self.requests.append(Request(method, path, query, headers, body, int(status[:3])))
+            return start_response(status, *args)
+
+        return self.app(environ, started)
+
+    def take(self) -> list[Request]:
+        taken, self.requests = self.requests, []
+        return taken
+
+
+def s3_calls(request: Request, origin: str) -> list[Call]:
+    bucket, _, key = request.path.lstrip("/").partition("/")
+    method, query, arn = request.method, set(request.query), f"arn:aws:s3:::{bucket}"
+    if key and method in {"GET", "HEAD"}:
+        # S3 says "no such key" only to a caller that may list the bucket (403 otherwise),
+        # and a listing limited by s3:prefix does not count: the read carries no prefix.
+        missing = [Call("s3:ListBucket", arn, f"{origin} (404)")] if request.status == 404 else []
+        return [Call("s3:GetObject", f"{arn}/{key}", origin), *missing]
+    if key and method == "DELETE":
+        action = "s3:AbortMultipartUpload" if "uploadId" in query else "s3:DeleteObject"
+        return [Call(action, f"{arn}/{key}", origin)]
+    if key:  # PUT, or POST of a multipart upload; a copy reads its source
+        source = unquote(request.headers.get("x-amz-copy-source", "")).lstrip("/")
+        copied = [Call("s3:GetObject", f"arn:aws:s3:::{source}", origin)] if source else []
+        return [Call("s3:PutObject", f"{arn}/{key}", origin), *copied]
+    if "location" in query:
+        return [Call("s3:GetBucketLocation", arn, origin)]
+    if "delete" in query:  # DeleteObjects: one DeleteObject per key
+        root = ET.fromstring(request.body)  # noqa: S314  # nosec B314
+        return [
+            Call("s3:DeleteObject", f"{arn}/{e.text}", origin)
+            for e in root.iter()
+            if e.tag.endswith("Key")
+        ]
+    return [Call("s3:ListBucket", arn, origin, request.query.get("prefix", [None])[0])]
+
+
+@dataclass
+class Translator:
+    """Recorded requests -> IAM calls, with Athena's own reads and writes as the caller."""
+
+    settings: Settings
+    workgroup: str = "?"
+
+    def calls(self, requests: list[Request]) -> list[Call]:
+        return [call for request in requests for call in self.translate(request)]
+
+    def translate(self, request: Request) -> list[Call]:
+        scope = CREDENTIAL_SCOPE.search(request.headers.get("authorization", ""))
+        service = scope.group(1) if scope else "unsigned"
+        origin = f"{service} {request.method} {request.path} {request.body[:160]!r}"
+        if service == "s3":
+            return s3_calls(request, origin)
+        action = f"{service}:{request.headers.get('x-amz-target', '').rpartition('.')[2]}"
+        body = json.loads(request.body or b"{}")
+        glue = f"arn:aws:glue:{self.settings.aws.region}:{ACCOUNT}:"
+        if service == "glue":
+            db = (
+                body.get("DatabaseName")
+                or body.get("DatabaseInput", {}).get("Name")
+                or body["Name"]
+            )
+            table = "*" if action == "glue:GetTables" else body.get("TableInput", {}).get("Name")
+            table = table or (body["Name"] if "DatabaseName" in body else None)
+            names = ["catalog", f"database/{db}", *([f"table/{db}/{table}"] if table else [])]
+            return [Call(action, glue + name, origin) for name in names]
+        # The project runs every query in its own workgroup, named when the query starts.
+        self.workgroup = body.get("WorkGroup", self.workgroup)
+        arn = f"arn:aws:{service}:{self.settings.aws.region}:{ACCOUNT}:workgroup/{self.workgroup}"
+        calls = [Call(action, arn, origin)]
+        if action == "athena:StartQueryExecution":
+            s3, db, caller = self.settings.aws.s3, self.settings.lake_database, f"{origin} (caller)"
+            bucket = f"arn:aws:s3:::{s3.bucket}"
+            calls.append(Call("s3:PutObject", f"{bucket}/{s3.athena_results_prefix}/q.csv", caller))
+            for table in re.findall(rf'{db}\."?(\w+)', body["QueryString"]):
+                location = f"{bucket}/{database_prefix(self.settings)}/{table}/data/x.parquet"
+                calls.append(Call("glue:GetTable", f"{glue}table/{db}/{table}", caller))
+                calls.append(Call("s3:GetObject", location, caller))
+        return calls
+
+
+def allows(statement: dict[str, Any], call: Call) -> bool:
+    if statement["Effect"] != "Allow":
+        return False
+    if not any(fnmatchcase(call.action, action) for action in statement["Action"]):
+        return False
+    if not any(fnmatchcase(call.resource, pattern) for pattern in statement["Resource"]):
+        return False
+    for operator, tests in statement.get("Condition", {}).items():
+        assert operator in {"StringEquals", "StringLike", "ArnEquals", "ArnLike"}, operator
+        context = {"s3:prefix": call.prefix} if call.prefix is not None else {}
+        for key, values in tests.items():
+            values = values if isinstance(values, list) else [values]
+            if key not in context or not any(fnmatchcase(context[key], v) for v in values):
+                return False
+    return True
+
+
+def denied(calls: list[Call], statements: Statements) -> list[str]:
+    refused = [call for call in calls if not any(allows(s, call) for s in statements)]
+    return [f"{c.action} {c.resource} prefix={c.prefix} <- {c.origin}" for c in refused]
 
 
 @dataclass(frozen=True)
 class StepRun:
     settings: Settings
-    arns: Arns
+    endpoint: str
+    recorder: Recorder
     translator: Translator
     calls: dict[EcsStep, list[Call]]
-    proxy: RecordingProxy
-    moto_endpoint: str
-
-
-def locate_table(endpoint: str) -> Any:
-    glue = boto3.client("glue", endpoint_url=endpoint, region_name="us-east-1")
-
-    def locate(database: str, table: str) -> str | None:
-        try:
-            found = glue.get_table(DatabaseName=database, Name=table)["Table"]
-        except glue.exceptions.EntityNotFoundException:
-            return None
-        return str(found["StorageDescriptor"]["Location"])
-
-    return locate
-
-
-# The steps whose transforms run on Athena on AWS, and what moto is to answer to each of
-# their queries, in order (moto records the statements but runs none).
-SQL_STEPS: frozenset[EcsStep] = frozenset({"bronze", "silver", "gold"})
-NO_ROWS: Answer = {}
-
-
-def counted(rows: int) -> Answer:
-    return {"n": ("bigint", str(rows))}
-
-
-def athena_answers(step: EcsStep, context: ProjectContext, interval: DataInterval) -> list[Answer]:
-    """Bronze: one COUNT per new raw file (none there yet); silver: its report's counts,
-    then DELETE, INSERT and COUNT for quarantine and for silver; gold: DELETE, INSERT, COUNT."""
-    view = context.view
-    if step == "bronze":
-        raw_prefix = context.settings.aws.s3.raw_prefix
-        files = [
-            key
-            for day in interval.days()
-            for key in context.store.list_keys(raw_prefix_for_day(raw_prefix, view.dataset, day))
-            if is_raw_data_file(key)
-        ]
-        return [counted(0) for _ in files]
-    if step == "gold":
-        return [NO_ROWS, NO_ROWS, counted(30)]
-    queries = build_silver_queries(
-        view,
-        context.quality,
-        context.lake.identifier(bronze_table(view.dataset)),
-        interval_predicate(INGEST_DATE, interval),
-        quarantine_schema(view).names,
-    )
-    newest = datetime.combine(interval.end, time(), tzinfo=UTC) - timedelta(hours=1)
-    report: Answer = {
-        "rows_in": ("bigint", "30"),
-        "rows_valid": ("bigint", "30"),
-        "rows_quarantined": ("bigint", "0"),
-        "newest_event": ("double", str(newest.timestamp())),
-        **{metric.alias: ("bigint", "0") for metric in queries.metric_columns},
-    }
-    return [report, NO_ROWS, NO_ROWS, counted(0), NO_ROWS, NO_ROWS, counted(30)]
 
 
 @pytest.fixture(scope="module")
-def step_run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepRun]:
-    """The sample raw files landed, then every step run in order through the proxy."""
-    moto_api(moto_endpoint, "reset")
+def step_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepRun]:
+    """A recording moto server, the sample raw files landed, then every step in order."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    recorder = Recorder(DomainDispatcherApplication(create_backend_app))
+    server = make_server(
+        "127.0.0.1", free_port(), recorder, True, request_handler=MotoRequestHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     with pytest.MonkeyPatch.context() as patch:
         for name, value in FAKE_AWS_ENV.items():
             patch.setenv(name, value)
-        patch.delenv("AWS_PROFILE", raising=False)
+        # moto runs no SQL: the steps' transforms run on DuckDB over the Glue tables.
+        patch.setattr(Settings, "sql_engine_kind", property(lambda _: "duckdb"))
+        endpoint = f"http://127.0.0.1:{server.server_port}"
         root = tmp_path_factory.mktemp("step_access")
-        direct = isolated_settings(root, app_env="aws", aws_endpoint_url=moto_endpoint)
-        direct.aws.athena.poll_interval_seconds = 0.05
-        # What the stacks (or init-aws) and the producers of raw files do, not the steps.
-        ensure_aws_resources(direct)
-        setup = ProjectContext(direct)
-        land_sample_files(setup.store, setup.view, direct.aws.s3.raw_prefix, SAMPLE_END)
-        proxy = RecordingProxy(moto_endpoint, free_port())
-        with proxy.running():
-            settings = direct.model_copy(update={"aws_endpoint_url": proxy.url})
-            context = ProjectContext(settings)
-            # A short search: what the step touches does not depend on the trial count.
-            context.__dict__["training"] = context.training.with_search(n_trials=2)
-            patch.setattr("src.cli.build_context", lambda: context)
-            arns = Arns(PSEUDO_PARAMETERS["AWS::Region"], ACCOUNT)
-            translator = Translator(arns, settings.lake_database, locate_table(moto_endpoint))
-            interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
-            calls: dict[EcsStep, list[Call]] = {}
-            from src.cli import app
-
-            athena_lake = context.lake
-            duckdb_lake = Lake(athena_lake.catalog, athena_lake.database, DuckDbEngine())
-
-            def run_step(step: EcsStep, lake: Lake) -> None:
-                context.__dict__["lake"] = lake
-                key = result_key(settings.aws.s3.runs_prefix, FLOW, RUN, step)
-                result = CliRunner().invoke(app, [
-                    "step", step, "--start", interval.start.isoformat(),
-                    "--end", interval.end.isoformat(), "--result-key", key,
-                ])  # fmt: skip
-                assert result.exit_code == 0, f"{step}: {result.output}"
-
-            for step in ECS_STEPS:
-                proxy.recording.take()
-                if step in SQL_STEPS:
-                    queue_athena_results(moto_endpoint, athena_answers(step, context, interval))
-                # The training set is one Athena query whose answer is the whole set, which
-                # moto cannot compute: training reads it on DuckDB over the same Glue table
-                # and S3 files, and what Athena does for it as the caller is checked with a
-                # query of its own below.
-                run_step(step, duckdb_lake if step == "training" else athena_lake)
-                calls[step] = translator.calls(proxy.recording.take())
-                if step in SQL_STEPS:
-                    # As on AWS the transforms were Athena statements, which moto records but
-                    # does not run: the step runs once more, unrecorded, on DuckDB over the
-                    # same Glue tables and S3 files, to write the rows the next steps read.
-                    run_step(step, duckdb_lake)
-            context.__dict__["lake"] = athena_lake
-            yield StepRun(settings, arns, translator, calls, proxy, moto_endpoint)
-    moto_api(moto_endpoint, "reset")
+        settings = isolated_settings(root, app_env="aws", aws_endpoint_url=endpoint)
+        ensure_aws_resources(settings)  # what the stacks and the producers of raw files do
+        context = ProjectContext(settings)
+        land_sample_files(context.store, context.view, settings.aws.s3.raw_prefix, SAMPLE_END)
+        interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
+        translator, calls = Translator(settings), dict[EcsStep, list[Call]]()
+        for step in ECS_STEPS:
+            recorder.take()
+            context = ProjectContext(settings)  # each task starts afresh
+            summary = run_step(context, step, interval, "access test", trials=2)
+            # What the container's CLI does last: leave the result for the launching run.
+            key = result_key(settings.aws.s3.runs_prefix, "flow", "run", step)
+            context.store.put_bytes(key, json.dumps(summary, default=str).encode())
+            calls[step] = translator.calls(recorder.take())
+        yield StepRun(settings, endpoint, recorder, translator, calls)
+    server.shutdown()
 
 
-def step_role(synthesized: Synthesized, step: EcsStep) -> list[Statement]:
-    """The statements of the role the task definition of the step's family runs with."""
-    template = synthesized.stack(ENVIRONMENT)
-    family = task_definition_family(step, ENVIRONMENT, synthesized.project)
-    (task,) = (
-        properties
-        for properties in resources(template, "AWS::ECS::TaskDefinition").values()
-        if properties["Family"] == family
+def step_role(synthesized: Synthesized, step: str) -> Statements:
+    return role_statements(
+        synthesized.templates["production"], f"{REPO_NAME}-production-{step}-task"
     )
-    logical_id = task["TaskRoleArn"]["Fn::GetAtt"][0]
-    name = template["Resources"][logical_id]["Properties"]["RoleName"]
-    return role_statements(template, name)
 
 
-def forbidden_grants(granted: list[Statement]) -> list[str]:
-    """Grants no task role may hold: creating or dropping the database the stack owns."""
-    forbidden = {"glue:createdatabase", "glue:deletedatabase", "glue:updatedatabase"}
-    return [
-        f"{statement.get('Sid')}: {action}"
-        for statement in granted
-        if statement["Effect"] == "Allow"
-        for action in statement["Action"]
-        if action.lower() in forbidden or action.endswith("*")
-    ]
-
-
-@pytest.mark.parametrize("step", ECS_STEPS)
-def test_the_role_of_each_step_grants_every_call_the_step_makes(
-    step_run: StepRun, synthesized: Synthesized, step: EcsStep
-) -> None:
-    granted = step_role(synthesized, step)
-    calls = step_run.calls[step]
-    assert calls, f"{step} made no AWS call: the recording saw nothing"
-    assert denied(calls, granted) == []
-    assert forbidden_grants(granted) == []
-
-
-# What each step must have been seen doing: the recording is not vacuous, and the derived
-# reach (src/data/access.py) is exercised where it matters.
+# What each step must be seen doing, so that the check is not vacuous.
 SEEN: dict[EcsStep, list[tuple[str, str]]] = {
-    "bronze": [("s3:ListBucket", "raw"), ("s3:GetObject", "raw/"), ("s3:PutObject", "quality/"),
-               ("glue:UpdateTable", "bronze"), ("s3:PutObject", "leases/data-pipeline/")],
-    "silver": [("s3:PutObject", "quality/"), ("glue:UpdateTable", "silver"),
-               ("glue:UpdateTable", "quarantine"), ("athena:StartQueryExecution", "workgroup/")],
-    "gold": [("glue:GetTable", "silver"), ("glue:UpdateTable", "gold"),
-             ("athena:StartQueryExecution", "workgroup/")],
-    "training": [("glue:GetTable", "gold"), ("s3:PutObject", "leases/promotion/")],
-    "batch-inference": [("s3:PutObject", "processed/predictions/"),
-                        ("glue:UpdateTable", "predictions")],
-    "drift-check": [("glue:GetTable", "predictions"), ("glue:GetTable", "labels")],
+    "bronze": [("s3:GetObject", "/raw/"), ("s3:PutObject", "/quality/"),
+               ("glue:UpdateTable", "_bronze_"), ("s3:PutObject", "/leases/data-pipeline/")],
+    "silver": [("s3:PutObject", "/quality/"), ("glue:UpdateTable", "_silver_"),
+               ("glue:UpdateTable", "_quarantine_")],
+    "gold": [("glue:GetTable", "_silver_"), ("glue:UpdateTable", "_gold_")],
+    "training": [("glue:GetTable", "_gold_"), ("s3:PutObject", "/leases/promotion/")],
+    "batch-inference": [("s3:PutObject", "/processed/predictions/"),
+                        ("glue:UpdateTable", "_predictions")],
+    "drift-check": [("glue:GetTable", "_predictions"), ("glue:GetTable", "_labels")],
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("step", ECS_STEPS)
-def test_each_step_is_seen_reading_and_writing_what_it_should(
-    step_run: StepRun, step: EcsStep
+def test_each_step_role_grants_every_call_the_step_makes(
+    step_run: StepRun, synthesized: Synthesized, step: EcsStep
 ) -> None:
     calls = step_run.calls[step]
-    for action, fragment in [*SEEN[step], ("s3:PutObject", f"runs/{FLOW}/")]:
-        assert any(
-            call.action == action
-            and any(fragment in where for where in (*call.resources, *dict(call.context).values()))
-            for call in calls
-        ), f"{step}: no {action} on anything with {fragment!r}"
-    # PyIceberg's data files go through PyArrow's S3 client: the proxy sees them too.
-    if step in {"bronze", "batch-inference"}:
-        assert any(
-            call.action == "s3:PutObject" and "/data/" in call.resources[0] for call in calls
-        ), f"{step}: no data file written"
-    # Silver's and gold's rows are written by Athena, with the caller's rights.
-    if step in {"silver", "gold"}:
-        assert any(
-            call.action == "s3:PutObject" and "(Athena, as the caller)" in call.origin
-            for call in calls
-        ), f"{step}: Athena wrote no table files as the caller"
+    assert denied(calls, step_role(synthesized, step)) == []
+    for action, fragment in [*SEEN[step], ("s3:PutObject", "/runs/flow/")]:
+        assert any(c.action == action and fragment in c.resource for c in calls), (action, fragment)
 
 
-def without_prefix(granted: list[Statement], fragment: str) -> list[Statement]:
-    mutated = copy.deepcopy(granted)
-    for statement in mutated:
-        statement["Resource"] = [r for r in statement["Resource"] if fragment not in r]
-        condition = statement.get("Condition", {}).get("StringLike", {})
-        if "s3:prefix" in condition:
-            condition["s3:prefix"] = [p for p in condition["s3:prefix"] if fragment not in p]
-    return [statement for statement in mutated if statement["Resource"]]
-
-
-def test_a_role_without_the_quality_prefix_is_caught(
+def test_a_role_missing_a_prefix_or_listing_by_prefix_is_caught(
     step_run: StepRun, synthesized: Synthesized
 ) -> None:
-    quality = step_run.settings.aws.s3.quality_prefix
-    mutated = without_prefix(step_role(synthesized, "bronze"), f"/{quality}/")
-    refused = denied(step_run.calls["bronze"], mutated)
-    assert refused
-    assert all(f"/{quality}/" in line.split("  <- ")[0] for line in refused), refused
-
-
-def test_a_table_writer_listing_only_its_prefixes_is_caught(
-    step_run: StepRun, synthesized: Synthesized
-) -> None:
-    """PyIceberg reads a metadata key before it creates it; S3 answers 404 only to a caller
-    that may list the bucket, which a prefix-limited listing grant does not cover."""
-    mutated = copy.deepcopy(step_role(synthesized, "silver"))
-    for statement in mutated:
-        if statement["Action"] == ["s3:ListBucket"]:
-            statement["Condition"] = {"StringLike": {"s3:prefix": ["warehouse/*", "leases/*"]}}
-    refused = denied(step_run.calls["silver"], mutated)
-    assert refused
-    assert all("answered 404" in line for line in refused), refused
-
-
-def test_a_step_role_lacks_what_another_step_needs(
-    step_run: StepRun, synthesized: Synthesized
-) -> None:
-    """Least privilege: the drift check's role cannot do what bronze does."""
+    quality = f"/{step_run.settings.aws.s3.quality_prefix}/"
+    narrowed = [
+        {**s, "Resource": [r for r in s["Resource"] if quality not in r]}
+        for s in step_role(synthesized, "bronze")
+    ]
+    refused = denied(step_run.calls["bronze"], narrowed)
+    assert refused and all(quality in line.split(" <- ")[0] for line in refused)
+    # A table writer lists the whole bucket: S3 answers PyIceberg's "absent?" with 404.
+    by_prefix = {"StringLike": {"s3:prefix": ["warehouse/*", "leases/*"]}}
+    silver = step_role(synthesized, "silver")
+    listing = [
+        {**s, "Condition": by_prefix} if "s3:ListBucket" in s["Action"] else s for s in silver
+    ]
+    refused = denied(step_run.calls["silver"], listing)
+    assert refused and all("(404)" in line for line in refused)
+    # Least privilege across steps: the drift check's role cannot do what bronze does.
     refused = denied(step_run.calls["bronze"], step_role(synthesized, "drift-check"))
-    table = bronze_table(ProjectContext(step_run.settings).view.dataset)
-    assert any(line.startswith("glue:UpdateTable") and table in line for line in refused)
+    assert any(line.startswith("glue:UpdateTable") for line in refused)
     assert any(line.startswith("s3:GetObject") and "/raw/" in line for line in refused)
 
 
-def test_a_role_that_could_create_the_database_is_caught(
-    step_run: StepRun, synthesized: Synthesized
+def test_athena_queries_need_the_workgroup_the_results_and_the_tables_as_the_caller(
+    step_run: StepRun, synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    widened = [
-        *step_role(synthesized, "bronze"),
-        {
-            "Sid": "Widened",
-            "Effect": "Allow",
-            "Action": ["glue:CreateDatabase"],
-            "Resource": [step_run.arns.glue("catalog"), step_run.arns.glue("database/*")],
-        },
-    ]
-    assert forbidden_grants(widened) == ["Widened: glue:CreateDatabase"]
-    # Where the database is missing, the lake creates it: a call no step role allows.
-    settings = step_run.settings.model_copy(deep=True)
-    settings.aws.athena.database = "missing_database"
-    step_run.proxy.recording.take()
-    build_lake(settings).ensure_database()
-    calls = [
-        call
-        for call in step_run.translator.calls(step_run.proxy.recording.take())
-        if call.action == "glue:CreateDatabase"
-    ]
-    assert calls
-    for step in ECS_STEPS:
-        assert denied(calls, step_role(synthesized, step)), step
-
-
-def test_a_query_on_athena_is_checked_with_what_athena_does_as_the_caller(
-    step_run: StepRun, synthesized: Synthesized
-) -> None:
-    """The training set's retrieval runs on Athena on AWS: the query, its result and the
-    gold table's files, checked against the training role, which allows them, and the
-    drift check's, which runs no SQL."""
-    context = ProjectContext(step_run.settings)
-    database, gold = context.lake.database, context.view.table
-    moto_api(step_run.moto_endpoint, "static/athena/query-results", {
-        "region": "us-east-1",
-        "results": [{"rows": [{"Data": [{"VarCharValue": "n"}]}, {"Data": [{"VarCharValue": "3"}]}],
-                     "column_info": [{"CatalogName": "hive", "SchemaName": "", "TableName": "",
-                                      "Name": "n", "Label": "n", "Type": "bigint", "Precision": 0,
-                                      "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}]}],
-    })  # fmt: skip
-    step_run.proxy.recording.take()
-    context.lake.sql(f'SELECT count(*) AS n FROM {database}."{gold}"')  # nosec B608
-    calls = step_run.translator.calls(step_run.proxy.recording.take())
-    actions = {call.action for call in calls}
-    assert {"athena:StartQueryExecution", "athena:GetQueryExecution", "glue:GetTable"} <= actions
-    assert any(
-        "(Athena, as the caller)" in call.origin and gold in call.resources[0]
-        for call in calls
-        if call.action == "s3:GetObject"
-    )
+    """The data steps and the training set run SQL on Athena on AWS; the drift check none."""
+    monkeypatch.setattr(Settings, "sql_engine_kind", property(lambda _: "athena"))
+    lake, gold = build_lake(step_run.settings), ProjectContext(step_run.settings).view.table
+    queue_athena_results(step_run.endpoint, [{"n": ("bigint", "3")}])
+    step_run.recorder.take()
+    lake.sql(f'SELECT count(*) AS n FROM {lake.database}."{gold}"')  # nosec B608
+    calls = step_run.translator.calls(step_run.recorder.take())
+    seen = {call.action for call in calls if "(caller)" in call.origin}
+    assert {"s3:PutObject", "s3:GetObject", "glue:GetTable"} <= seen
     assert denied(calls, step_role(synthesized, "training")) == []
     refused = denied(calls, step_role(synthesized, "drift-check"))
     assert any(line.startswith("athena:StartQueryExecution") for line in refused)
 
 
-def test_the_query_text_names_the_tables_athena_reads_and_writes() -> None:
-    sql = (
-        'MERGE INTO db."silver_x" AS t USING (SELECT * FROM db.bronze_x '
-        "JOIN other.table_y ON true) AS s ON t.id = s.id WHEN NOT MATCHED THEN INSERT *; "
-        "INSERT INTO db.quarantine_x SELECT * FROM db . bronze_x"
-    )
-    assert referenced_tables(sql, "db") == {"silver_x", "bronze_x", "quarantine_x"}
-    assert target_tables(sql, "db") == {"silver_x", "quarantine_x"}
-
-
-def launch_policy(synthesized: Synthesized) -> list[Statement]:
-    template = synthesized.stack(ENVIRONMENT)
-    (policy,) = resources(template, "AWS::IAM::ManagedPolicy").values()
-    return statements(template, policy["PolicyDocument"])
-
-
 def test_the_launch_policy_grants_what_the_dags_own_tasks_read(
     step_run: StepRun, synthesized: Synthesized
 ) -> None:
-    """The sensors and checks that stay in the orchestrator's worker, as the DAG files call them
-    (ml_batch_inference_pipeline, ml_monitoring_pipeline, ml_training_pipeline), and the
-    collection of a step's result (dag_support.launch_on_ecs)."""
-    from src.data.predictions import count_prediction_window
-    from src.data.quality import read_blocking_problems
-
-    context = ProjectContext(step_run.settings)
-    s3, view = step_run.settings.aws.s3, context.view
-    interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
-    step_run.proxy.recording.take()
-    for start, end in ((interval.start, interval.end), (SAMPLE_END, SAMPLE_END + timedelta(1))):
-        # The second interval has no reports: reading a missing key needs S3's 404.
-        read_blocking_problems(
-            context.store, s3.quality_prefix, view.dataset, start.isoformat(), end.isoformat()
-        )
-    assert context.lake.table_exists(view.table)
-    assert context.lake.count(view.table, where=interval.filter(INGEST_DATE)) > 0
-    assert context.lake.count(view.table) > 0
-    assert context.lake.partition_values(view.table, INGEST_DATE)
-    day = SAMPLE_END - timedelta(days=1)
-    assert count_prediction_window(context.lake, day, 7, step_run.settings.model_name) > 0
-    context.store.get_bytes(result_key(s3.runs_prefix, FLOW, RUN, "batch-inference"))
-    calls = step_run.translator.calls(step_run.proxy.recording.take())
-    assert any("answered 404" in call.origin for call in calls)
-    policy = launch_policy(synthesized)
+    """The orchestrator's sensors and checks: a day's quality reports (a missing one is a
+    404), gold's and the predictions' metadata, and each step's result."""
+    context, s3 = ProjectContext(step_run.settings), step_run.settings.aws.s3
+    step_run.recorder.take()
+    assert not context.store.exists(f"{s3.quality_prefix}/{context.view.dataset}/none.json")
+    assert context.lake.count(context.view.table) and context.lake.count(PREDICTIONS_TABLE)
+    context.store.get_bytes(result_key(s3.runs_prefix, "flow", "run", "batch-inference"))
+    calls = step_run.translator.calls(step_run.recorder.take())
+    policy = managed_policy(
+        synthesized.templates["production"], f"{REPO_NAME}-production-launch-steps"
+    )
+    assert any("(404)" in call.origin for call in calls)
     assert denied(calls, policy) == []
-    assert forbidden_grants(policy) == []
-    # ... and it writes nothing: what a step writes is refused to the orchestrator.
-    assert denied(step_run.calls["gold"], policy)
+    assert denied(step_run.calls["gold"], policy)  # ... and it writes nothing

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -12,46 +14,32 @@ import yaml
 from typer.main import get_command
 
 from src.cli import app
-from src.errors import ConfigError
-from src.release.manifest import build_manifest
 from src.settings import PROJECT_ROOT
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def copy_release_inputs(root: Path) -> Path:
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "config", root / "config")
-    shutil.copytree(PROJECT_ROOT / "docker", root / "docker")
-    return root
+def release_facts(root: Path, commit: str) -> subprocess.CompletedProcess[str]:
+    script = PROJECT_ROOT / "deploy" / "release-facts.sh"
+    return subprocess.run([script, commit], cwd=root, capture_output=True, text=True, check=False)
 
 
-def test_manifest_tags_images_with_version_and_commit() -> None:
-    manifest = build_manifest(PROJECT_ROOT, COMMIT)
+def test_release_facts_tag_images_with_version_and_commit(tmp_path: Path) -> None:
+    facts = dict(line.split("=", 1) for line in release_facts(PROJECT_ROOT, COMMIT).stdout.split())
     version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert manifest.image_tag == f"{version}-{COMMIT[:12]}"
-    assert set(manifest.images) == {p.stem for p in (PROJECT_ROOT / "docker").glob("*.Dockerfile")}
-    assert all(name.startswith(f"{manifest.project}/") for name in manifest.repositories)
-
-
-def test_manifest_refuses_a_version_that_is_not_semantic(tmp_path: Path) -> None:
-    root = copy_release_inputs(tmp_path)
-    pyproject = root / "pyproject.toml"
-    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', 'version = "1.2"', pyproject.read_text()))
-    with pytest.raises(ConfigError, match=r"'1\.2' is not a semantic version"):
-        build_manifest(root, COMMIT)
-
-
-def test_manifest_needs_a_repository_for_every_image(tmp_path: Path) -> None:
-    root = copy_release_inputs(tmp_path)
-    (root / "docker" / "extra.Dockerfile").write_text("FROM scratch\n")
-    with pytest.raises(ConfigError, match=r"ecr\.repositories lacks .*/extra"):
-        build_manifest(root, COMMIT)
-
-
-def test_manifest_refuses_a_bad_commit() -> None:
-    with pytest.raises(ConfigError, match="not a git commit"):
-        build_manifest(PROJECT_ROOT, "main; rm -rf /")
+    assert facts["image_tag"] == f"{version}-{COMMIT[:12]}"
+    images = sorted(path.stem for path in (PROJECT_ROOT / "docker").glob("*.Dockerfile"))
+    assert json.loads(facts["images"]) == images
+    # Each image has its ECR repository, which the shared stack and init-aws create.
+    repositories = yaml.safe_load((PROJECT_ROOT / "config" / "aws_config.yaml").read_text())
+    expected = [f"{facts['project']}/{image}" for image in images]
+    assert sorted(repositories["ecr"]["repositories"]) == expected
+    assert "not a git commit" in release_facts(PROJECT_ROOT, "main; rm -rf /").stderr
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
+    pyproject = re.sub(r'(?m)^version = ".*"$', 'version = "1.2"', pyproject)
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert "'1.2' is not a semantic version" in release_facts(tmp_path, COMMIT).stderr
 
 
 def test_task_definitions_run_cli_commands_that_exist() -> None:

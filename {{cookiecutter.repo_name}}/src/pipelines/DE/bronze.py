@@ -27,7 +27,8 @@ from pyiceberg.expressions import EqualTo
 
 from src.data.aws_integration import list_keys, read_bytes
 from src.data.feature_store import INGEST_DATE, FeatureView
-from src.data.lake import DataInterval, Lake
+from src.data.intervals import DataInterval
+from src.data.lake import Lake
 from src.data.quality import (
     INGESTED_AT,
     RAW_LINE,
@@ -38,7 +39,7 @@ from src.data.quality import (
     check_raw_header,
     raw_columns,
 )
-from src.data.tables import bronze_table
+from src.names import bronze_table
 
 RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 

@@ -8,9 +8,11 @@ cast to its dtype.
 from __future__ import annotations
 
 from src.data.feature_store import INGEST_DATE, SQL_TYPES, FeatureView, quote_identifier
-from src.data.lake import DataInterval, Lake
-from src.data.tables import silver_table
+from src.data.intervals import DataInterval
+from src.data.lake import Lake
+from src.names import silver_table
 from src.errors import ConfigError, ProjectError
+from src.names import silver_table
 
 
 def gold_query(view: FeatureView, silver: str, interval_sql: str) -> str:

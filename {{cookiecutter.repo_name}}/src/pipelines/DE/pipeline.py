@@ -16,9 +16,10 @@ import pyarrow.fs as pafs
 
 from src.data.aws_integration import list_keys, read_bytes, write_bytes
 from src.data.feature_store import FeatureView
-from src.data.lake import DataInterval, Lake
+from src.data.intervals import DataInterval
+from src.data.lake import Lake
 from src.data.quality import INGESTED_AT, QualityConfig, QualityReport
-from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.names import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
 from src.pipelines.DE.bronze import ingest_bronze
 from src.pipelines.DE.gold import build_gold

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from src.data.feature_store import INGEST_DATE, FeatureView
-from src.data.lake import DataInterval, Lake
+from src.data.intervals import DataInterval
+from src.data.lake import Lake
 from src.data.quality import (
     RAW_LINE,
     REJECT_REASON,
@@ -22,7 +23,7 @@ from src.data.quality import (
     raw_columns,
     row_conditions,
 )
-from src.data.tables import bronze_table, quarantine_table, silver_table
+from src.names import bronze_table, quarantine_table, silver_table
 
 
 def quarantine_schema(view: FeatureView) -> pa.Schema:

@@ -20,11 +20,8 @@ import pyarrow.parquet as pq
 from src.data.aws_integration import upload_file
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.data.predictions import (
-    batch_files_prefix,
-    predictions_schema,
-    replace_batch_prediction_chunks,
-)
+from src.data.predictions import predictions_schema, replace_batch_prediction_chunks
+from src.names import batch_files_prefix
 
 # Rows per chunk appended to the predictions table: the memory of the table write.
 APPEND_CHUNK_ROWS = 500_000

@@ -28,6 +28,7 @@ from src.model.mlflow_manager import (
     MlflowManager,
 )
 from src.model.predictor import Predictor
+from src.names import PROMOTION_LEASE
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 from src.pipelines.DS.training_pipeline.registration import Registration
 
@@ -41,8 +42,7 @@ MAX_PROMOTION_ATTEMPTS = 5
 # Scores a production model on the candidate's holdout: (metrics, or why it cannot be).
 ProductionScorer = Callable[[Predictor], tuple[dict[str, float] | None, str | None]]
 
-# Moves of `production` take this lock (src.data.aws_integration.hold_lock).
-PROMOTION_LEASE = "promotion"
+# Moves of `production` take the PROMOTION_LEASE lock (src.data.aws_integration.hold_lock).
 LeaseGuard = Callable[[str, str], AbstractContextManager[object]]
 
 

@@ -1,0 +1,148 @@
+"""Names the runtime (src/, the DAGs) and the AWS stacks (infra/) share: one place for each.
+
+Standard library only (and src.errors): `python -m infra` synthesizes without the ML stack.
+
+- Tables: `<project>_<layer>_<name>`, so two projects sharing a Glue database never share a
+  table; each table records its owner (`OWNER_PROPERTY`). Production uses the configured
+  database, any other environment `<database>_<environment>`.
+- Heavy steps: each runs as its own ECS task definition `<project>-<environment>-<step>`
+  whose container `step` runs `python -m src step <step> ...` and leaves its JSON result
+  under the runs prefix.
+- Registry aliases, lease and object-store prefixes the task roles grant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, get_args
+
+from src.errors import ConfigError
+
+if TYPE_CHECKING:
+    from src.data.intervals import DataInterval
+    from src.settings import Settings
+
+REPO_NAME = "{{ cookiecutter.repo_name }}"
+# The project's identity in the lake: table-name prefix and owner property value.
+PROJECT = "{{ cookiecutter.repo_name|replace('-', '_') }}"
+OWNER_PROPERTY = "project.owner"
+PRODUCTION_ENVIRONMENT = "production"
+
+LAYERS = ("bronze", "silver", "quarantine", "gold", "monitoring")
+BRONZE, SILVER, QUARANTINE, GOLD, MONITORING = LAYERS
+
+# Registry aliases: staging holds the candidate, production what the API serves.
+STAGING_ALIAS = "staging"
+PRODUCTION_ALIAS = "production"
+
+# Locks (src.data.aws_integration.hold_lock) live under `leases/`: promotion takes one.
+LEASES_PREFIX = "leases"
+PROMOTION_LEASE = "promotion"
+# Batch inference's daily Parquet files, below the processed prefix.
+BATCH_FILES_DIR = "predictions"
+
+# The steps that may run in a container of their own, each with its own task definition.
+EcsStep = Literal["bronze", "silver", "gold", "training", "batch-inference", "drift-check"]
+ECS_STEPS: tuple[EcsStep, ...] = get_args(EcsStep)
+# The container of each step's task definition, and its awslogs stream prefix.
+CONTAINER_NAME = "step"
+LOG_STREAM_PREFIX = CONTAINER_NAME
+
+
+def table_name(layer: str, name: str) -> str:
+    return f"{PROJECT}_{layer}_{name}"
+
+
+def bronze_table(dataset: str) -> str:
+    return table_name(BRONZE, dataset)
+
+
+def silver_table(dataset: str) -> str:
+    return table_name(SILVER, dataset)
+
+
+def quarantine_table(dataset: str) -> str:
+    return table_name(QUARANTINE, dataset)
+
+
+def gold_table(feature_view: str) -> str:
+    return table_name(GOLD, feature_view)
+
+
+PREDICTIONS_TABLE = table_name(MONITORING, "predictions")
+LABELS_TABLE = table_name(MONITORING, "labels")
+
+
+def table_name_pattern() -> str:
+    """A glob matching exactly this project's tables."""
+    return f"{PROJECT}_*"
+
+
+def environment_name(name: str, environment: str, separator: str = "-") -> str:
+    """A resource of a deployment environment (its bucket, Athena workgroup, database):
+    production's own name, any other environment's suffixed with it."""
+    if environment == PRODUCTION_ENVIRONMENT:
+        return name
+    return f"{name}{separator}{environment}"
+
+
+def environment_database(database: str, environment: str) -> str:
+    return environment_name(database, environment, "_")
+
+
+def database_prefix(settings: Settings) -> str:
+    """Where the Glue database keeps its tables: `<warehouse>/<database>.db`."""
+    return f"{settings.aws.s3.warehouse_prefix}/{settings.lake_database}.db"
+
+
+def database_location(settings: Settings) -> str:
+    return f"s3://{settings.aws.s3.bucket}/{database_prefix(settings)}"
+
+
+def batch_files_prefix(processed_prefix: str) -> str:
+    return f"{processed_prefix}/{BATCH_FILES_DIR}"
+
+
+def parse_step(name: str) -> EcsStep:
+    """A step name from the command line; anything else is a ConfigError naming the choices."""
+    for step in ECS_STEPS:
+        if step == name:
+            return step
+    raise ConfigError(f"unknown step {name!r}; choose one of {', '.join(ECS_STEPS)}")
+
+
+def task_family(project: str, environment: str, task: str) -> str:
+    """`<project>-<environment>-<task>`: every ECS task definition family of the project."""
+    return f"{project}-{environment}-{task}"
+
+
+def task_definition_family(step: EcsStep, environment: str, repo_name: str = REPO_NAME) -> str:
+    """The ECS task definition family of a step in an environment."""
+    parse_step(step)
+    if not environment or not environment.replace("-", "").isalnum():
+        raise ConfigError(f"environment {environment!r} must be letters, digits and dashes")
+    return task_family(repo_name, environment, step)
+
+
+def cluster_name(project: str, environment: str) -> str:
+    return f"{project}-{environment}"
+
+
+def log_group_name(project: str, environment: str) -> str:
+    return f"/ecs/{project}/{environment}"
+
+
+def result_key(runs_prefix: str, flow_id: str, run_id: str, step_id: str) -> str:
+    """Object store key of the JSON result a step's container writes for one run."""
+    # Run ids hold ':' and '+' (manual__2025-01-01T00:00:00+00:00): keep keys plain.
+    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return f"{runs_prefix}/{flow_id}/{safe_run}/{step_id}.json"
+
+
+def container_command(
+    step: EcsStep, interval: DataInterval, result: str, reason: str | None = None
+) -> list[str]:
+    """The command override of a step's container: the CLI's arguments behind the training
+    image's ENTRYPOINT `python -m src` (an ECS override replaces only its CMD)."""
+    command = ["step", step, "--start", interval.start.isoformat()]
+    command += ["--end", interval.end.isoformat(), "--result-key", result]
+    return [*command, "--reason", reason] if reason else command

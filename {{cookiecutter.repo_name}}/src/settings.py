@@ -275,6 +275,10 @@ class Settings(BaseSettings):
         return f"s3://{self.aws.s3.bucket}/{self.aws.s3.warehouse_prefix}"
 
     @property
+    def athena_output_location(self) -> str:
+        return f"s3://{self.aws.s3.bucket}/{self.aws.s3.athena_results_prefix}/"
+
+    @property
     def resolved_catalog_uri(self) -> str:
         if self.catalog_uri:
             return self.catalog_uri

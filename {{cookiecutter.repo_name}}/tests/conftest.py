@@ -387,6 +387,14 @@ FAKE_AWS_ENV = {
 }
 
 
+def point_pyarrow_s3_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """PyAthena's ArrowCursor reads Athena's result files with PyArrow's S3 client, which
+    takes no endpoint from the environment: point it at moto like every other client."""
+    address = urllib.parse.urlparse(endpoint)
+    s3 = functools.partial(pafs.S3FileSystem, endpoint_override=address.netloc, scheme="http")
+    monkeypatch.setattr(pafs, "S3FileSystem", s3)
+
+
 @pytest.fixture
 def aws_settings(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """APP_ENV=aws settings pointed at a freshly reset moto server."""
@@ -394,11 +402,7 @@ def aws_settings(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyP
     for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # PyAthena's ArrowCursor reads Athena's result files with PyArrow's S3 client, which
-    # takes no endpoint from the environment: point it at moto like every other client.
-    address = urllib.parse.urlparse(moto_endpoint)
-    s3 = functools.partial(pafs.S3FileSystem, endpoint_override=address.netloc, scheme="http")
-    monkeypatch.setattr(pafs, "S3FileSystem", s3)
+    point_pyarrow_s3_at(monkeypatch, moto_endpoint)
     settings = isolated_settings(tmp_path, app_env="aws", aws_endpoint_url=moto_endpoint)
     # moto finishes a query on the second status poll; no need to wait a second per poll.
     settings.aws.athena.poll_interval_seconds = 0.05

@@ -233,7 +233,7 @@ def build_athena(settings: Settings) -> Athena:
     return Athena(
         region=settings.aws.region,
         workgroup=settings.aws.athena.workgroup,
-        output_location=f"s3://{settings.aws.s3.bucket}/{settings.aws.s3.athena_results_prefix}/",
+        output_location=settings.athena_output_location,
         database=settings.lake_database,
         endpoint_url=settings.aws_endpoint_url,
         poll_interval_seconds=settings.aws.athena.poll_interval_seconds,

@@ -20,7 +20,6 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -40,11 +39,8 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import (
     AlwaysTrue,
-    And,
     BooleanExpression,
     EqualTo,
-    GreaterThanOrEqual,
-    LessThan,
 )
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table

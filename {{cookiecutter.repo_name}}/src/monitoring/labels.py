@@ -15,7 +15,6 @@ from pyiceberg.expressions import GreaterThanOrEqual
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION_DATE, PREDICTION_ID
-from src.names import LABELS_TABLE
 from src.errors import DataValidationError
 from src.names import LABELS_TABLE
 

@@ -15,8 +15,8 @@ from src.data.aws_integration import read_bytes, write_bytes
 from src.data.feature_store import Column
 from src.data.intervals import DataInterval
 from src.data.quality import QualityConfig
-from src.names import quarantine_table, silver_table
 from src.errors import DataValidationError
+from src.names import quarantine_table, silver_table
 from src.pipelines.DE.bronze import raw_day_prefix
 from src.pipelines.DE.pipeline import fingerprint_steps, report_key
 from tests.conftest import (
@@ -37,7 +37,7 @@ def tables(context: ProjectContext) -> list[dict[str, int | str]]:
 def test_contract_data_reaches_gold_once_and_reruns_change_nothing(context: ProjectContext) -> None:
     build_sample_lake(context)
     report = json.loads(
-        read_bytes(context.store, report_key("quality", context.view.dataset, INTERVAL))
+        read_bytes(context.store, report_key("quality", context.view.dataset, "silver", INTERVAL))
     )
     assert report["rows_in"] == 600 and report["files_refused"] == {}
     assert report["rows_valid"] + report["rows_quarantined"] + report["duplicates"] == 600

@@ -11,8 +11,8 @@ import pytest
 
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
-from src.names import OWNER_PROPERTY
 from src.errors import ProjectError
+from src.names import OWNER_PROPERTY
 from tests.conftest import isolated_settings
 
 SCHEMA = pa.schema([("id", pa.string()), ("amount", pa.float64()), ("day", pa.date32())])

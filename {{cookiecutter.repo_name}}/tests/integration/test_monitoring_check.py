@@ -11,11 +11,11 @@ import pytest
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, read_prediction_window
-from src.names import LABELS_TABLE
 from src.errors import DataValidationError
 from src.monitoring.alerts import AlertTargets
 from src.monitoring.config import DriftConfig, MonitoringConfig
 from src.monitoring.labels import read_labels_file, record_labels
+from src.names import LABELS_TABLE
 from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, run_drift_check
 from tests.conftest import SAMPLE_END, HttpReceiver
 

@@ -13,7 +13,7 @@ from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
 from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
 from src.release import SmokeTestError, run_smoke_test
-from tests.serving import api_settings, running_server, serving_setup
+from tests.serving import running_server, serving_settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -
     staged = context.mlflow.get_version(name, STAGING_ALIAS)
     assert staged is not None and str(staged.version) == outcome.version
 
-    staging = serving_setup(context, api_settings(tmp_path, model_alias="staging"))
+    staging = serving_settings(context, model_alias="staging")
     with running_server(create_app(staging)) as url:
         assert run_smoke_test(url, wait=30) == outcome.version
 
@@ -36,7 +36,7 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -
         promote_staged_version(context.mlflow, name, "99")
     assert promote_staged_version(context.mlflow, name, outcome.version) is None
     assert promote_staged_version(context.mlflow, name, outcome.version) == outcome.version
-    production = serving_setup(context, api_settings(tmp_path))
+    production = serving_settings(context)
     with running_server(create_app(production)) as url:
         assert run_smoke_test(url, expected_version=outcome.version, wait=30) == outcome.version
 
@@ -65,6 +65,6 @@ def test_promote_refuses_a_model_that_failed_the_production_gate(
 def test_smoke_test_fails_on_the_wrong_version(
     trained_context: ProjectContext, tmp_path: Path
 ) -> None:
-    app = create_app(serving_setup(trained_context, api_settings(tmp_path)))
+    app = create_app(serving_settings(trained_context))
     with running_server(app) as url, pytest.raises(SmokeTestError, match="not v42"):
         run_smoke_test(url, expected_version="42", wait=5)

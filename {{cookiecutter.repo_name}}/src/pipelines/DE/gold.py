@@ -10,7 +10,6 @@ from __future__ import annotations
 from src.data.feature_store import INGEST_DATE, SQL_TYPES, FeatureView, quote_identifier
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
-from src.names import silver_table
 from src.errors import ConfigError, ProjectError
 from src.names import silver_table
 

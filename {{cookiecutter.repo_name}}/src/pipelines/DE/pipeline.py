@@ -1,8 +1,8 @@
 """The data engineering pipeline for one data interval: bronze -> silver -> gold.
 
 Each step replaces its tables' rows of the interval, so a rerun leaves the same rows.
-Every run writes its quality report to `<quality_prefix>/<dataset>/<start>_<end>.json`
-in the object store, also when a blocking check stops it.
+Bronze and silver write the interval's quality report to
+`<quality_prefix>/<dataset>/<step>/<start>_<end>.json`, also when a blocking check stops them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from src.data.feature_store import FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
 from src.data.quality import INGESTED_AT, QualityConfig, QualityReport
-from src.names import bronze_table, quarantine_table, silver_table
 from src.errors import ProjectError
+from src.names import bronze_table, quarantine_table, silver_table
 from src.pipelines.DE.bronze import ingest_bronze
 from src.pipelines.DE.gold import build_gold
 from src.pipelines.DE.silver import build_silver
@@ -57,8 +57,8 @@ def fingerprint_steps(
     return [fingerprint(lake, table) for step in steps for table in tables[step]]
 
 
-def report_key(quality_prefix: str, dataset: str, interval: DataInterval) -> str:
-    return f"{quality_prefix}/{dataset}/{interval.start}_{interval.end}.json"
+def report_key(quality_prefix: str, dataset: str, step: str, interval: DataInterval) -> str:
+    return f"{quality_prefix}/{dataset}/{step}/{interval.start}_{interval.end}.json"
 
 
 def read_blocked(
@@ -66,10 +66,11 @@ def read_blocked(
 ) -> list[str]:
     """What blocked the data pipeline of `interval`, from its report; empty if nothing did
     (or it has not run): a sensor downstream fails at once instead of waiting for rows."""
-    key = report_key(quality_prefix, dataset, interval)
-    if key not in list_keys(store, f"{quality_prefix}/{dataset}"):
-        return []
-    return list(json.loads(read_bytes(store, key)).get("blocked", []))
+    found = set(list_keys(store, f"{quality_prefix}/{dataset}"))
+    keys = [report_key(quality_prefix, dataset, step, interval) for step in ("bronze", "silver")]
+    return [
+        why for key in keys if key in found for why in json.loads(read_bytes(store, key))["blocked"]
+    ]
 
 
 def run_data_pipeline(
@@ -87,7 +88,9 @@ def run_data_pipeline(
             build_silver(lake, view, config, interval, report)
         if "gold" in steps:
             report.gold_rows = build_gold(lake, view, interval)
-    finally:
-        key = report_key(quality_prefix, view.dataset, interval)
-        write_bytes(store, key, report.to_json().encode())
+    finally:  # each checking step leaves the report, also when a check blocked it
+        for step in ("bronze", "silver"):
+            if step in steps:
+                key = report_key(quality_prefix, view.dataset, step, interval)
+                write_bytes(store, key, report.to_json().encode())
     return report

@@ -119,8 +119,9 @@ class Lake:
                     self.catalog.create_namespace(self.database)
             properties = {OWNER_PROPERTY: PROJECT, **TABLE_PROPERTIES}
             create = self.catalog.create_table_transaction
+            # Created meanwhile by another writer (the SQL catalog says so with a failed commit).
             with (
-                contextlib.suppress(TableAlreadyExistsError),
+                contextlib.suppress(TableAlreadyExistsError, CommitFailedException),
                 create(self.identifier(table), schema=schema, properties=properties) as created,
             ):
                 if partition_by:

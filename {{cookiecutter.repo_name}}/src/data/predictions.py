@@ -7,21 +7,17 @@ replaces that model's batch rows of the day and nothing else, and drift windows 
 model and version at a time.
 
 Batch prediction ids are a hash of the model, its version, the entity id and the event
-time, so a rerun (even after gold was rewritten and its rows reordered) gives every row the
-id it had before, and labels logged against an id keep joining the same entity's row.
+time (src/pipelines/DS/inference_pipeline/pipeline.py), so a rerun gives every row the id
+it had before, and labels logged against an id keep joining the same entity's row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
 
-import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyiceberg.expressions import (
     And,
     BooleanExpression,
@@ -48,46 +44,6 @@ SOURCE_ONLINE = "online"
 SOURCE_BATCH = "batch"
 
 
-def stable_prediction_ids(
-    model_name: str,
-    model_version: str,
-    entity_ids: pa.Array | pa.ChunkedArray,
-    event_times: pa.Array | pa.ChunkedArray,
-) -> pa.Array:
-    """md5 of (model name, version, entity id, event time in UTC microseconds), as hex.
-
-    Computed in DuckDB (vectorized): a day can hold millions of rows. A row without an
-    entity id or event time cannot have a stable id: that is a clear error, not a guess.
-    """
-    rows = pa.table({"entity": entity_ids, "event_time": event_times})
-    if rows.column("entity").null_count or rows.column("event_time").null_count:
-        raise ValueError("every row needs an entity id and an event time for a stable id")
-    rows = rows.append_column("model", pa.repeat(pa.scalar(model_name), rows.num_rows))
-    rows = rows.append_column("version", pa.repeat(pa.scalar(model_version), rows.num_rows))
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("keyed_rows", rows)
-        result = connection.sql(
-            "SELECT md5(concat_ws(chr(31), model, version, entity::VARCHAR, "
-            "epoch_us(event_time::TIMESTAMPTZ)::VARCHAR)) AS id FROM keyed_rows"
-        ).to_arrow_table()
-    finally:
-        connection.close()
-    ids = result.column("id")
-    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-
-
-def positional_prediction_ids(
-    model_name: str, model_version: str, day: date, rows: int, start: int = 0
-) -> pa.Array:
-    """Ids for rows that name no entity or event time (a scoring file): by position only
-    (`start` is the position of the first row, for a batch of a longer stream)."""
-    numbers = pc.utf8_lpad(pc.cast(pa.array(np.arange(start, start + rows)), pa.string()), 8, "0")
-    prefix = f"batch-{model_name}-v{model_version}-{day.isoformat()}-"
-    return pc.binary_join_element_wise(prefix, numbers, "")
-
-
 def predictions_schema(view: FeatureView) -> pa.Schema:
     return pa.schema(
         [
@@ -105,92 +61,8 @@ def predictions_schema(view: FeatureView) -> pa.Schema:
     )
 
 
-@dataclass(frozen=True)
-class ScoredRows:
-    """Rows scored by one model, as arrays: what batch inference hands to the table.
-
-    `features` is a float matrix whose columns are `feature_names`; `entity_ids` may be
-    None when the caller did not name the entities.
-    """
-
-    prediction_ids: Sequence[str] | pa.Array
-    entity_ids: Sequence[str | None] | pa.Array | None
-    feature_names: Sequence[str]
-    features: np.ndarray
-    predictions: np.ndarray
-    probabilities: np.ndarray | None
-    model_name: str
-    model_version: str
-    source: str
-    predicted_at: datetime
-    # The partition: the run date of batch scoring.
-    prediction_date: date
-
-    def __len__(self) -> int:
-        return len(self.prediction_ids)
-
-
-def scored_rows_table(chunks: Sequence[ScoredRows], view: FeatureView) -> pa.Table:
-    """One Arrow table in the predictions schema from any number of scored chunks."""
-    schema = predictions_schema(view)
-    if not chunks:
-        return schema.empty_table()
-    return pa.concat_tables([_chunk_table(chunk, schema, view) for chunk in chunks])
-
-
-def _chunk_table(chunk: ScoredRows, schema: pa.Schema, view: FeatureView) -> pa.Table:
-    rows = len(chunk)
-    column_of = {name: index for index, name in enumerate(chunk.feature_names)}
-    columns: dict[str, pa.Array] = {
-        PREDICTION_ID: _string_array(chunk.prediction_ids),
-        view.entity.name: _entity_array(chunk.entity_ids, rows, schema.field(view.entity.name)),
-    }
-    for feature in view.features:
-        field = schema.field(feature.name)
-        index = column_of.get(feature.name)
-        columns[feature.name] = (
-            pa.nulls(rows, field.type)
-            if index is None
-            else pa.array(chunk.features[:, index], type=field.type)
-        )
-    columns[PREDICTION] = pa.array(chunk.predictions, type=schema.field(PREDICTION).type)
-    columns[PROBABILITY] = (
-        pa.nulls(rows, pa.float64())
-        if chunk.probabilities is None
-        else pa.array(chunk.probabilities, type=pa.float64())
-    )
-    columns[MODEL_NAME] = pa.repeat(pa.scalar(chunk.model_name), rows)
-    columns[MODEL_VERSION] = pa.repeat(pa.scalar(chunk.model_version), rows)
-    columns[SOURCE] = pa.repeat(pa.scalar(chunk.source), rows)
-    columns[PREDICTED_AT] = pa.repeat(pa.scalar(chunk.predicted_at, EVENT_TIME_TYPE), rows)
-    columns[PREDICTION_DATE] = pa.repeat(pa.scalar(chunk.prediction_date, pa.date32()), rows)
-    return pa.Table.from_pydict(columns, schema=schema)
-
-
-def _string_array(values: Sequence[str] | pa.Array) -> pa.Array:
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        return values.cast(pa.string())
-    return pa.array(values, pa.string())
-
-
-def _entity_array(
-    entity_ids: Sequence[str | None] | pa.Array | None, rows: int, field: pa.Field
-) -> pa.Array:
-    if entity_ids is None:
-        return pa.nulls(rows, field.type)
-    if isinstance(entity_ids, pa.Array | pa.ChunkedArray):
-        return entity_ids.cast(field.type)
-    return pa.array(entity_ids, type=field.type)
-
-
 def ensure_predictions_table(lake: Lake, view: FeatureView) -> None:
     lake.create_table(PREDICTIONS_TABLE, predictions_schema(view), partition_by=PREDICTION_DATE)
-
-
-def to_predictions_table(frame: pd.DataFrame, view: FeatureView) -> pa.Table:
-    schema = predictions_schema(view)
-    rows = frame.reindex(columns=schema.names)
-    return pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
 
 
 def batch_day_filter(day: date, model_name: str) -> BooleanExpression:
@@ -203,30 +75,17 @@ def batch_day_filter(day: date, model_name: str) -> BooleanExpression:
 
 
 def replace_batch_predictions(
-    lake: Lake, view: FeatureView, table: pa.Table, day: date, model_name: str
-) -> None:
-    """Write one model's batch predictions of a day in one snapshot, replacing its old ones."""
-    names = set(table.column(MODEL_NAME).unique().to_pylist()) if table.num_rows else set()
-    if names - {model_name}:
-        raise ValueError(f"rows of {sorted(names)} cannot replace the rows of {model_name!r}")
-    ensure_predictions_table(lake, view)
-    lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), lambda: [table])
-
-
-def replace_batch_prediction_chunks(
-    lake: Lake, view: FeatureView, chunks: Iterable[pa.Table], day: date, model_name: str
-) -> None:
-    """`replace_batch_predictions` from a stream of chunks (one transaction): memory
-    follows the chunk, not the day."""
+    lake: Lake, view: FeatureView, parts: Callable[[], Iterable[pa.Table]], day: date,
+    model_name: str,
+) -> None:  # fmt: skip
+    """Replace one model's batch predictions of a day with the tables `parts()` yields, in
+    one snapshot; every row must be that model's."""
 
     def checked() -> Iterator[pa.Table]:
-        for chunk in chunks:
-            names = set(chunk.column(MODEL_NAME).unique().to_pylist()) if chunk.num_rows else set()
-            if names - {model_name}:
-                raise ValueError(
-                    f"rows of {sorted(names)} cannot replace the rows of {model_name!r}"
-                )
-            yield chunk
+        for part in parts():
+            if part.num_rows and set(part.column(MODEL_NAME).unique().to_pylist()) != {model_name}:
+                raise ValueError(f"rows of other models cannot replace those of {model_name!r}")
+            yield part
 
     ensure_predictions_table(lake, view)
     lake.replace(PREDICTIONS_TABLE, batch_day_filter(day, model_name), checked)
@@ -235,8 +94,10 @@ def replace_batch_prediction_chunks(
 def replace_predictions(
     lake: Lake, view: FeatureView, frame: pd.DataFrame, day: date, model_name: str
 ) -> None:
-    """`replace_batch_predictions` for a DataFrame in the table's columns."""
-    replace_batch_predictions(lake, view, to_predictions_table(frame, view), day, model_name)
+    """`replace_batch_predictions` of a DataFrame in the table's columns (tests, notebooks)."""
+    schema = predictions_schema(view)
+    table = pa.Table.from_pandas(frame.reindex(columns=schema.names), schema=schema)
+    replace_batch_predictions(lake, view, lambda: [table], day, model_name)
 
 
 def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
@@ -23,7 +24,7 @@ from src.monitoring.config import MonitoringConfig
 from src.monitoring.drift import run_drift_report, write_reports
 from src.monitoring.labels import join_labels
 from src.monitoring.performance import HIGHER_IS_BETTER, evaluate_performance
-from src.pipelines.DS.inference_pipeline.loading import load_scoring_table
+from src.pipelines.DS.inference_pipeline.pipeline import read_scoring_file
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ def run_drift_check(
     training = {name: float(value) for name, value in tags.items() if value is not None}
     drift = config.drift
     if isinstance(current, Path):
-        batches = load_scoring_table(current).to_batches()
-        frame = sample_batches(batches, drift.max_current_rows, drift.sample_seed).to_pandas()
+        rows = pa.Table.from_pandas(read_scoring_file(current), preserve_index=False).to_batches()
+        frame = sample_batches(rows, drift.max_current_rows, drift.sample_seed).to_pandas()
         source = str(current)
     else:
         frame = read_window(lake, view, model_name, str(version.version), current, config)

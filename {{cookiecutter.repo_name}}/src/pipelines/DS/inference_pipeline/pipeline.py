@@ -1,48 +1,50 @@
-"""The six batch inference steps in order for one run date.
+"""The six batch inference steps of the seed, in order, for one run date.
 
-The day's rows stream through in record batches: each batch is checked, scored and
-written to a local Parquet file before the next is read, so memory follows the batch,
-not the day. Only when every batch has passed does anything reach the object store or
-the table; a bad batch stops the run with nothing written.
+1. loading     the day's gold rows (or a file) in record batches
+2. features    the contract's features, checked as online requests are (config/features.yaml)
+3. model       the `production` model from the registry
+4. prediction  predictions with ids that survive reruns
+5. storage     a Parquet file in the object store and the model's rows of the day in the
+               predictions table, replaced in one snapshot
+6. monitoring  the drift report `make drift-check` makes, on the day's predictions
+
+Batches are scored into a local Parquet file as they come, so memory follows a batch,
+not the day; nothing reaches the object store or the table until every batch passed.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
-from src.data.feature_store import FeatureView
+from src.data.aws_integration import upload_file
+from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.lake import Lake
-from src.data.predictions import scored_rows_table
+from src.data.predictions import (
+    PREDICTED_AT,
+    PREDICTION_DATE,
+    PREDICTION_ID,
+    SOURCE,
+    SOURCE_BATCH,
+    predictions_schema,
+    replace_batch_predictions,
+)
 from src.errors import DataValidationError
-from src.model.mlflow_manager import MlflowManager
+from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
 from src.model.predictor import Predictor
 from src.monitoring.config import MonitoringConfig
 from src.monitoring.drift import DriftResult
-from src.pipelines.DS.inference_pipeline.features import prepare_features
-from src.pipelines.DS.inference_pipeline.loading import (
-    load_scoring_table,
-    stream_scoring_rows,
-    validate_schema,
-)
-from src.pipelines.DS.inference_pipeline.model_loading import (
-    check_model_features,
-    load_production_model,
-)
+from src.names import batch_files_prefix
 from src.pipelines.DS.inference_pipeline.monitoring import check_batch_drift
-from src.pipelines.DS.inference_pipeline.prediction import ScoringSummary, predict_batch
-from src.pipelines.DS.inference_pipeline.storage import PredictionFile, store_predictions
-
-logger = logging.getLogger(__name__)
-
-PREDICTIONS_FILE = "predictions.parquet"
 
 
 @dataclass(frozen=True)
@@ -54,63 +56,121 @@ class BatchInferenceOutcome:
     drift_skipped_reason: str | None
 
 
-def score_batches(
-    predictor: Predictor,
-    batches: Iterable[pa.Table],
-    view: FeatureView,
-    day: date,
-    output: PredictionFile,
-) -> ScoringSummary:
-    """Steps 1 to 4 for each batch: schema check, features, predictions to `output`."""
-    predicted_at = datetime.now(UTC)
-    summary = ScoringSummary(predictor.is_regression)
-    for table in batches:
-        validate_schema(
-            table, view.feature_names, view.categorical_features, view.nullable_features
+def load_rows(lake: Lake, view: FeatureView, day: date, file: Path | None) -> Iterator[pa.Table]:
+    """Step 1: the day's gold rows (keys and features) batch by batch, or a scoring file."""
+    if file is not None:
+        yield pa.Table.from_pandas(read_scoring_file(file), preserve_index=False)
+        return
+    where = f"{INGEST_DATE} = '{day.isoformat()}'"
+    if not lake.exists(view.table) or lake.count(view.table, where) == 0:
+        raise DataValidationError(f"{view.table} has no rows for {day}; nothing to score")
+    for batch in lake.stream(view.table, where, [*view.key_columns, *view.feature_names]):
+        yield pa.Table.from_batches([batch])
+
+
+def read_scoring_file(path: Path) -> pd.DataFrame:
+    """A CSV, Parquet or JSON Lines file of rows (also what `drift-check --current` reads)."""
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix in {".jsonl", ".ndjson"}:
+            return pd.read_json(path, lines=True)
+        return pd.read_csv(path)
+    except (ValueError, OSError) as error:
+        raise DataValidationError(f"input file {path} is not readable: {error}") from error
+
+
+def check_features(frame: pd.DataFrame, view: FeatureView) -> pd.DataFrame:
+    """Step 2: the features in the contract's order, refused as an online request would be:
+    a missing column, a missing value where the feature is not nullable, a value outside
+    `values`, a number that is not finite."""
+    problems = [f"{name} is missing" for name in view.feature_names if name not in frame]
+    for feature in [f for f in view.features if f.name in frame]:
+        values = frame[feature.name]
+        if values.isna().any() and not feature.nullable:
+            problems.append(f"{feature.name}: {int(values.isna().sum())} rows without a value")
+        if feature.values and not values.dropna().isin(feature.values).all():
+            outside = sorted(set(values.dropna()) - set(feature.values), key=str)[:5]
+            problems.append(f"{feature.name}: {outside} not one of {feature.values}")
+        if feature.is_numeric and values.abs().gt(1.7976931348623157e308).any():
+            problems.append(f"{feature.name}: values that are not finite numbers")
+    if problems:
+        raise DataValidationError("rows to score break the contract: " + "; ".join(problems))
+    return frame[view.feature_names]
+
+
+def load_model(manager: MlflowManager, model_name: str, view: FeatureView) -> Predictor:
+    """Step 3: the `production` model, which must take the contract's features in order."""
+    predictor = manager.load_predictor(model_name, PRODUCTION_ALIAS)
+    if predictor.feature_names != view.feature_names:
+        raise DataValidationError(
+            f"the production model takes {predictor.feature_names}, but config/features.yaml "
+            f"defines {view.feature_names}; retrain with `make train-local`"
         )
-        matrix = prepare_features(table, view)
-        scored = predict_batch(predictor, table, matrix, view, day, predicted_at, summary.rows)
-        output.write(scored_rows_table([scored], view))
-        summary.add(scored.predictions)
-    return summary
+    return predictor
+
+
+def predict(predictor: Predictor, rows: pa.Table, view: FeatureView, day: date) -> pa.Table:
+    """Step 4: one batch scored, in the predictions table's schema. Gold rows get ids from
+    (model, version, entity, event time), so a rerun gives every row the id it had."""
+    frame = rows.to_pandas()
+    scored = pd.concat([frame, predictor.predict_frame(check_features(frame, view))], axis=1)
+    scored[PREDICTION_ID] = prediction_ids(predictor, rows, view, day)
+    scored[SOURCE], scored[PREDICTION_DATE] = SOURCE_BATCH, day
+    scored[PREDICTED_AT] = datetime.now(UTC)
+    scored["model_name"], scored["model_version"] = predictor.model_name, predictor.version
+    schema = predictions_schema(view)
+    return pa.Table.from_pandas(scored.reindex(columns=schema.names), schema=schema)
+
+
+def prediction_ids(predictor: Predictor, rows: pa.Table, view: FeatureView, day: date) -> pa.Array:
+    """md5 of (model, version, entity, event time); by position for a file without them."""
+    model = f"{predictor.model_name}|{predictor.version}"
+    entity, event_time = view.key_columns  # names from the contract: [a-z][a-z0-9_]*
+    key = f'"{entity}"::VARCHAR, epoch_us("{event_time}")'
+    if not set(view.key_columns) <= set(rows.column_names):
+        key = f"'{day}', row_number() OVER ()"
+    with duckdb.connect() as connection:
+        connection.register("scored_rows", rows)
+        query = f"SELECT md5(concat_ws('|', $model, {key})) AS id FROM scored_rows"  # noqa: S608  # nosec B608
+        ids: pa.Table = connection.sql(query, params={"model": model}).to_arrow_table()
+    return ids.column("id").combine_chunks()
+
+
+def store(
+    lake: Lake, objects: pafs.FileSystem, view: FeatureView, path: Path, key: str, day: date,
+    model_name: str,
+) -> None:  # fmt: skip
+    """Step 5: the file to the object store (overwritten on a rerun), and its rows in place
+    of the model's batch rows of the day, in one snapshot, a chunk at a time."""
+    upload_file(objects, path, key)
+
+    def chunks() -> Iterator[pa.Table]:
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=500_000):
+            yield pa.Table.from_batches([batch])
+
+    replace_batch_predictions(lake, view, chunks, day, model_name)
 
 
 def run_batch_inference(
-    lake: Lake,
-    store: pafs.FileSystem,
-    view: FeatureView,
-    manager: MlflowManager,
-    model_name: str,
-    day: date,
-    processed_prefix: str,
-    monitoring: MonitoringConfig,
-    reports_dir: Path,
-    input_file: Path | None = None,
-) -> BatchInferenceOutcome:
-    batches: Iterable[pa.Table] = (
-        [load_scoring_table(input_file)] if input_file else stream_scoring_rows(lake, view, day)
-    )
-    predictor = load_production_model(manager, model_name)
-    check_model_features(predictor.feature_names, view)
+    lake: Lake, objects: pafs.FileSystem, view: FeatureView, manager: MlflowManager,
+    model_name: str, day: date, processed_prefix: str, monitoring: MonitoringConfig,
+    reports_dir: Path, input_file: Path | None = None,
+) -> BatchInferenceOutcome:  # fmt: skip
+    """The six steps for `day` (or `input_file`) with the production model."""
+    predictor = load_model(manager, model_name, view)
+    key = f"{batch_files_prefix(processed_prefix)}/{PREDICTION_DATE}={day}/{model_name}.parquet"
     with tempfile.TemporaryDirectory(prefix="batch-inference-") as folder:
-        path = Path(folder) / PREDICTIONS_FILE
-        with PredictionFile(path, view) as output:
-            summary = score_batches(predictor, batches, view, day, output)
-        logger.info("scored %d rows with v%s: %s", summary.rows, predictor.version,
-                    summary.describe())  # fmt: skip
-        output_uri = store_predictions(
-            lake, store, view, path, processed_prefix, day, predictor.model_name
-        )
-        drift: DriftResult | None = None
-        skipped: str | None = None
+        path, rows = Path(folder) / "predictions.parquet", 0
+        with pq.ParquetWriter(path, predictions_schema(view)) as output:
+            for batch in load_rows(lake, view, day, input_file):
+                scored = predict(predictor, batch, view, day)
+                output.write_table(scored)
+                rows += scored.num_rows
+        store(lake, objects, view, path, key, day, model_name)
+        drift, why = None, None
         try:
             drift, _ = check_batch_drift(manager, predictor, view, path, monitoring, reports_dir)
-        except DataValidationError as error:
-            skipped = str(error)
-    return BatchInferenceOutcome(
-        rows=summary.rows,
-        model_version=predictor.version,
-        output_uri=output_uri,
-        drift=drift,
-        drift_skipped_reason=skipped,
-    )
+        except DataValidationError as error:  # too few rows, say: the day is scored all the same
+            why = str(error)
+    return BatchInferenceOutcome(rows, predictor.version, key, drift, why)

@@ -12,6 +12,7 @@ LOAD_API_KEY is sent as X-API-Key when set.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from typing import Any
@@ -28,16 +29,18 @@ API_KEY = os.environ.get("LOAD_API_KEY", "")
 SAMPLE_ROWS = 200
 
 
-def sample_rows() -> list[dict[str, float]]:
+def sample_rows() -> list[dict[str, Any]]:
+    """Feature rows as JSON takes them (strings, booleans, null for missing values)."""
     from src.context import build_context
 
     context = build_context()
     names = context.view.feature_names
     try:
         frame = context.lake.read(context.view.table).to_pandas().head(SAMPLE_ROWS)
-    except Exception:  # no local lake (a remote API): zeros are valid input too
+    except Exception:  # no local lake (a remote API): zeros, where the contract takes them
         return [dict.fromkeys(names, 0.0)]
-    return [{name: float(row[name]) for name in names} for _, row in frame.iterrows()]
+    rows: list[dict[str, Any]] = json.loads(frame[names].to_json(orient="records"))
+    return rows
 
 
 ROWS = sample_rows()

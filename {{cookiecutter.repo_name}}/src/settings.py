@@ -128,10 +128,11 @@ class ApiSettings(BaseModel):
     graceful_shutdown_seconds: float = Field(default=5, gt=0, le=6)
     # Online predictions go to the lake's predictions table from an in-memory buffer: one
     # append per worker every flush_seconds (what a crash can lose), or sooner at
-    # flush_rows rows; beyond max_rows held, new rows are dropped and counted.
+    # flush_rows rows; beyond max_rows held (about 1.2 KB each), new rows are dropped and
+    # counted. An append shares the worker's interpreter for 0.1-0.5 s: few and large.
     prediction_log_enabled: bool = True
     prediction_log_flush_seconds: float = Field(default=60, gt=0)
-    prediction_log_flush_rows: int = Field(default=10_000, ge=1)
+    prediction_log_flush_rows: int = Field(default=50_000, ge=1)
     prediction_log_max_rows: int = Field(default=100_000, ge=1)
 
     @field_validator("keys")

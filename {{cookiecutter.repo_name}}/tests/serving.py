@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import pandas as pd
 import requests
 import uvicorn
 from fastapi import FastAPI
@@ -34,7 +33,7 @@ def serving_settings(context: ProjectContext, **api: Any) -> Settings:
 
 def sample_rows(context: ProjectContext, count: int) -> list[dict[str, Any]]:
     """Rows of the feature store, the model's features only (missing values as None)."""
-    frame: pd.DataFrame = context.lake.read(context.view.table).to_pandas().head(count)
+    frame = context.lake.read(context.view.table).to_pandas().head(count)
     features = frame[context.view.feature_names].astype(object)
     return cast(list[dict[str, Any]], features.where(features.notna(), None).to_dict("records"))
 
@@ -56,13 +55,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 120, what: str = "co
 
 def wait_until_ready(client: TestClient | str, timeout: float = 180) -> None:
     """Until /ready answers 200: a busy machine takes a while to import and load."""
-
-    def ready() -> bool:
-        if isinstance(client, str):
-            return bool(requests.get(f"{client}/ready", timeout=5).status_code == 200)
-        return bool(client.get("/ready").status_code == 200)
-
-    wait_for(ready, timeout, what="/ready")
+    if isinstance(client, TestClient):
+        wait_for(lambda: client.get("/ready").status_code == 200, timeout, what="/ready")
+    else:
+        ready = f"{client}/ready"
+        wait_for(lambda: requests.get(ready, timeout=5).status_code == 200, timeout, what="/ready")
 
 
 @contextmanager
@@ -86,8 +83,8 @@ class ServeProcess:
     log: Path
 
     def stop(self) -> float:
-        """SIGTERM, then the seconds the process took to exit. (A single process re-raises
-        the signal once shut down, as uvicorn does: its exit code is then -15.)"""
+        """SIGTERM, then the seconds the process took to exit (a single process re-raises
+        the signal once shut down, as uvicorn does: its exit code is then -15)."""
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
@@ -96,8 +93,8 @@ class ServeProcess:
 
 @contextmanager
 def serve_process(env: dict[str, str], log: Path, *options: str) -> Iterator[ServeProcess]:
-    """`python -m src serve` on a free port, its output in `log`; killed, with its workers,
-    if still running at the end."""
+    """`python -m src serve` on a free port, its output in `log`; killed with its workers if
+    still running at the end."""
     port = free_port()
     command = [sys.executable, "-m", "src", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
@@ -108,6 +105,6 @@ def serve_process(env: dict[str, str], log: Path, *options: str) -> Iterator[Ser
     try:
         yield ServeProcess(process, f"http://127.0.0.1:{port}", log)
     finally:
-        if process.poll() is None:  # a failed test: its workers go too
+        if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

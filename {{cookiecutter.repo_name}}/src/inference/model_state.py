@@ -67,6 +67,8 @@ class ModelWatcher:
             if served is not None and served.version == str(current.version):
                 self.problem = None
                 return
+            # Skops files only, with the types their MLmodel trusts: the one place a model
+            # is loaded, where an allowlist of types would be checked.
             predictor = manager.load_version(self.name, current, self.alias)
             if predictor.feature_names != self.context.view.feature_names:
                 raise ProjectError(
@@ -106,17 +108,16 @@ class Batcher:
         waiting, self.waiting = self.waiting, []
         for predictor in {id(model): model for model, _, _ in waiting}.values():
             calls = [(rows, future) for model, rows, future in waiting if model is predictor]
-            stacked = np.concatenate([rows for rows, _ in calls])
             try:
+                stacked = np.concatenate([rows for rows, _ in calls])
                 arrays = predictor.predict_array(stacked, assume_finite=True)
-            except Exception as error:  # answered by each request, as its own failure
-                arrays, failure = None, error
+            except Exception as error:  # each request answers it as its own failure
+                for _, future in calls:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
             start = 0
             for rows, future in calls:
-                if future.done():  # the client went away
-                    pass
-                elif arrays is None:
-                    future.set_exception(failure)
-                else:
+                if not future.done():  # done: the client went away
                     future.set_result(arrays.rows(start, start + len(rows)))
                 start += len(rows)

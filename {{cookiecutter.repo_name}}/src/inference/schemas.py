@@ -63,12 +63,11 @@ class Contract:
                 Field(default=None, max_length=128, description="Kept in the prediction log."),
             ),
         )
-        instances = Field(min_length=1, max_length=max_batch_size)
-        self.request, self.batch_request = (
-            request,
-            create_model(
-                "BatchPredictRequest", __config__=FORBID_EXTRA, instances=(list[request], instances)
-            ),
+        self.request = request
+        self.batch_request: Any = create_model(
+            "BatchPredictRequest",
+            __config__=FORBID_EXTRA,
+            instances=(list[request], Field(min_length=1, max_length=max_batch_size)),
         )
         prediction: Any = create_model(
             "Prediction",

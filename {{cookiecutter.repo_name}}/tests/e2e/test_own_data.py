@@ -271,10 +271,10 @@ print(json.dumps({
 def test_own_data_end_to_end_by_configuration_only(trained: dict[str, Any], served: str) -> None:
     root: Path = trained["root"]
     model = json.loads(urllib.request.urlopen(f"{served}/model", timeout=10).read())  # noqa: S310
-    kinds = {spec["name"]: (spec["type"], spec["required"]) for spec in model["inputs"]}
-    assert kinds["plan"] == ("string", True)
-    assert kinds["region"] == ("string", False)
-    assert kinds["is_business"] == ("boolean", True)
+    kinds = {spec["name"]: (spec["dtype"], spec["nullable"]) for spec in model["inputs"]}
+    assert kinds["plan"] == ("string", False)
+    assert kinds["region"] == ("string", True)
+    assert kinds["is_business"] == ("bool", False)
     assert sorted(model["classes"]) == CLASSES
 
     # A string feature, and per-class probabilities of three classes.

@@ -1,6 +1,6 @@
 """`python -m src serve` never hangs on its side channels: a configuration error stops it at
-once, a registry or catalog that is down leaves it answering, and SIGTERM stops it within
-10 s whatever it is doing (docs/serving.md)."""
+once, a registry or catalog that is down leaves it answering, the prediction log keeps its
+rows until the lake is back, and SIGTERM stops it within 10 s whatever it is doing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from src.context import ProjectContext
-from src.data.predictions import PREDICTION_ID, read_prediction_window
+from src.data.predictions import PREDICTION_ID, SOURCE, SOURCE_ONLINE, read_prediction_window
 from tests.conftest import PROJECT_ROOT, free_port, isolated_env, isolated_settings
 from tests.serving import sample_rows, serve_process, wait_for, wait_until_ready
 
@@ -39,77 +39,38 @@ def test_a_configuration_error_stops_serve_at_once_with_one_line(
         cwd=PROJECT_ROOT, env={**isolated_env(tmp_path), **variables},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
-    assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1
     assert last.startswith("error: ") and message in last
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 60  # imports only: nothing waited for a store
 
 
-def test_a_hanging_registry_leaves_health_answering_and_sigterm_stops_it(tmp_path: Path) -> None:
-    with socket.socket() as registry:  # accepts connections, never answers
-        registry.bind(("127.0.0.1", free_port()))
-        registry.listen(16)
-        env = {
-            **isolated_env(tmp_path),
-            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{registry.getsockname()[1]}",
-        }
-        with serve_process(env, tmp_path / "serve.log") as server:
-            wait_for(lambda: requests.get(f"{server.url}/health", timeout=2).ok, what="/health")
-            ready = requests.get(f"{server.url}/ready", timeout=2)
-            assert ready.status_code == 503
-            assert ready.json()["detail"] == "model not loaded: loading"
-            assert server.stop() < 10  # the model load is still waiting for the registry
-    assert "Application shutdown complete" in server.log.read_text()  # not killed: stopped
-
-
-def test_an_unreachable_registry_is_the_reason_ready_gives(tmp_path: Path) -> None:
-    env = {
-        **isolated_env(tmp_path),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nothing listens
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    }
-    with serve_process(env, tmp_path / "serve.log") as server:
-        ready = wait_for(
-            lambda: "failed" in (r := requests.get(f"{server.url}/ready", timeout=2)).text and r,
-            what="a failed load in /ready",
-        )
-        assert ready.status_code == 503
-        assert re.fullmatch(r"model not loaded: loading models:/\w+@production failed: \w+",
-                            ready.json()["detail"])  # fmt: skip
-        assert env["MLFLOW_TRACKING_URI"] not in ready.text  # details go to the log only
-        assert server.stop() < 10
-
-
-def test_a_catalog_that_is_down_delays_the_log_without_losing_rows(
-    trained_context: ProjectContext, tmp_path: Path
+@pytest.mark.parametrize("registry", ["hanging", "refusing"])
+def test_a_registry_that_is_down_leaves_health_answering_and_sigterm_stops_it(
+    tmp_path: Path, registry: str
 ) -> None:
-    catalog_dir = tmp_path / "catalog"  # missing: SQLite cannot open the catalog yet
-    root = trained_context.settings.data_dir.parent
-    env = {
-        **isolated_env(root),
-        "DATA_DIR": str(tmp_path / "data"),
-        "CATALOG_URI": f"sqlite:///{catalog_dir}/catalog.db",
-        "API__PREDICTION_LOG_FLUSH_SECONDS": "0.2",
-    }
-    body = {"features": sample_rows(trained_context, 1)[0]}
-    with serve_process(env, tmp_path / "serve.log") as server:
-        wait_until_ready(server.url)
-        ids = {requests.post(f"{server.url}/predict", json=body, timeout=5).json()["prediction_id"]
-               for _ in range(5)}  # fmt: skip
-        wait_for(lambda: "retrying later" in server.log.read_text(), what="a failed write")
-        catalog_dir.mkdir()
-        wait_for(
-            lambda: (
-                "prediction_log_rows_written_total 5.0"
-                in requests.get(f"{server.url}/metrics", timeout=2).text
-            ),
-            what="the rows written",
-        )
-        assert server.stop() < 10
-    settings = isolated_settings(root, data_dir=tmp_path / "data", catalog_uri=env["CATALOG_URI"])
-    logged = read_prediction_window(ProjectContext(settings).lake, datetime.now(UTC).date(), 2)
-    assert set(logged[PREDICTION_ID]) == ids
+    with socket.socket() as listener:  # accepts connections and never answers, or is closed
+        listener.bind(("127.0.0.1", free_port()))
+        if registry == "hanging":
+            listener.listen(16)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        env = {**isolated_env(tmp_path), "MLFLOW_TRACKING_URI": url}
+        with serve_process(
+            env | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}, tmp_path / "log"
+        ) as server:
+            wait_for(lambda: requests.get(f"{server.url}/health", timeout=2).ok, what="/health")
+            if registry == "refusing":
+                wait_for(lambda: "failed" in requests.get(f"{server.url}/ready", timeout=2).text)
+            ready = requests.get(f"{server.url}/ready", timeout=2)
+            answer = requests.post(f"{server.url}/predict", json={"features": {}}, timeout=2)
+            seconds = server.stop()
+    reason = "loading" if registry == "hanging" else r"loading models:/\w+@production failed: \w+"
+    assert ready.status_code == answer.status_code == 503
+    assert re.fullmatch(f"model not loaded: {reason}", ready.json()["detail"])
+    assert url not in ready.text  # details go to the log only
+    assert seconds < 10  # a hanging load included
+    assert "Application shutdown complete" in server.log.read_text()
 
 
 def test_sigterm_stops_the_server_with_the_log_full_and_the_catalog_down(
@@ -125,9 +86,50 @@ def test_sigterm_stops_the_server_with_the_log_full_and_the_catalog_down(
     with serve_process(env, tmp_path / "serve.log") as server:
         wait_until_ready(server.url)
         answers = [requests.post(f"{server.url}/predict", json=body, timeout=5) for _ in range(5)]
-        assert [answer.status_code for answer in answers] == [200] * 5
         metrics = requests.get(f"{server.url}/metrics", timeout=2).text
-        assert "prediction_log_rows_dropped_total 2.0" in metrics
-        assert server.stop() < 10
-    assert "Application shutdown complete" in server.log.read_text()  # not killed: stopped
+        seconds = server.stop()
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert "prediction_log_rows_dropped_total 2.0" in metrics
+    assert seconds < 10
     assert "3 predictions were not written to the lake" in server.log.read_text()
+
+
+@pytest.mark.e2e
+def test_two_workers_keep_their_rows_until_a_fresh_catalog_is_up(
+    trained_context: ProjectContext, tmp_path: Path
+) -> None:
+    """serve-prod, two workers, a catalog missing at start then created empty: every row
+    lands once, without a race between the workers; metrics are summed over them."""
+    catalog = tmp_path / "catalog"
+    root = trained_context.settings.data_dir.parent
+    env = {
+        **isolated_env(root),
+        "DATA_DIR": str(tmp_path / "data"),
+        "CATALOG_URI": f"sqlite:///{catalog}/catalog.db",
+        "API__ALLOW_OPEN": "true",
+        "API__PREDICTION_LOG_FLUSH_SECONDS": "0.2",
+    }
+    rows = sample_rows(trained_context, 4)
+    with serve_process(env, tmp_path / "serve.log", "--prod", "--workers", "2") as server:
+        serving = "serving models:/"  # each worker logs it once its model is loaded
+        wait_for(lambda: server.log.read_text().count(serving) == 2, 180, "both workers serving")
+        answers = [
+            requests.post(f"{server.url}/predict", json={"features": rows[i % 4]}, timeout=10)
+            for i in range(40)  # fresh connections spread over both workers
+        ]
+        wait_for(lambda: "retrying later" in server.log.read_text(), what="a failed write")
+        catalog.mkdir()
+        written = "prediction_log_rows_written_total 40.0"
+        wait_for(lambda: written in requests.get(f"{server.url}/metrics", timeout=2).text)
+        metrics = requests.get(f"{server.url}/metrics", timeout=2).text
+        seconds = server.stop()
+    assert 'api_requests_total{method="POST",route="/predict",status="200"} 40.0' in metrics
+    assert server.process.returncode == 0
+    assert seconds < 10
+    assert "serving WITHOUT authentication" in server.log.read_text()  # open, and says so
+    settings = isolated_settings(root, data_dir=tmp_path / "data", catalog_uri=env["CATALOG_URI"])
+    logged = read_prediction_window(ProjectContext(settings).lake, datetime.now(UTC).date(), 2)
+    assert sorted(logged[PREDICTION_ID]) == sorted(a.json()["prediction_id"] for a in answers)
+    assert set(logged[SOURCE]) == {SOURCE_ONLINE}
+    first = trained_context.view.feature_names[0]
+    assert sorted(logged[first]) == sorted(rows[i % 4][first] for i in range(40))

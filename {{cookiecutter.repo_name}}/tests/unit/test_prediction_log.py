@@ -7,10 +7,10 @@ import threading
 import time
 
 import pyarrow as pa
-import pytest
 from prometheus_client import REGISTRY
 
 from src.inference.monitoring import PredictionLog
+from tests.serving import wait_for
 
 SCHEMA = pa.schema([pa.field("prediction_id", pa.string()), pa.field("value", pa.float64())])
 
@@ -19,10 +19,8 @@ class FlakyLake:
     """Fails while `down` is set, hangs while `hang` is clear; records what it wrote."""
 
     def __init__(self) -> None:
-        self.down = threading.Event()
-        self.hang = threading.Event()
+        self.down, self.hang, self.written = threading.Event(), threading.Event(), list[str]()
         self.hang.set()
-        self.written: list[str] = []
 
     def write(self, table: pa.Table) -> None:
         self.hang.wait()
@@ -35,19 +33,12 @@ def rows(*ids: str) -> list[tuple[str, float]]:
     return [(name, 1.0) for name in ids]
 
 
-def wait_for(condition: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_failed_writes_keep_the_rows_until_the_lake_is_back() -> None:
     lake = FlakyLake()
     lake.down.set()
     log = PredictionLog(lake.write, SCHEMA, flush_seconds=0.01, flush_rows=2, max_rows=100)
     log.start()
-    log.add(rows("a", "b", "c"))
+    log.add(rows("a", "b", "c"))  # more than flush_rows: two appends
     failures = "prediction_log_write_failures_total"
     before = REGISTRY.get_sample_value(failures) or 0.0
     wait_for(lambda: (REGISTRY.get_sample_value(failures) or 0.0) > before)
@@ -74,17 +65,3 @@ def test_a_full_log_drops_and_counts_new_rows_without_waiting() -> None:
     assert time.monotonic() - started < 2
     assert REGISTRY.get_sample_value("prediction_log_rows_dropped_total") == dropped + 5
     lake.hang.set()
-
-
-@pytest.mark.parametrize("flush_rows", [1, 2, 10])
-def test_closing_writes_everything_held_in_commits_of_at_most_flush_rows(flush_rows: int) -> None:
-    commits: list[int] = []
-    log = PredictionLog(
-        lambda table: commits.append(table.num_rows), SCHEMA, 3600, flush_rows, max_rows=100
-    )
-    log.start()
-    log.add(rows("a"))
-    log.add(rows("b", "c", "d", "e"))
-    log.close(timeout=5)
-    assert sum(commits) == 5
-    assert max(commits) <= flush_rows

@@ -75,7 +75,7 @@ def test_training_and_the_registry_work_over_http(
     reference = manager.load_reference(predictor.run_id)
     assert {context.view.label.name, "prediction"} <= set(reference.columns)
 
-    version = manager.get_version_by_number(name, first.version)
+    version = manager.client.get_model_version(name, first.version)
     assert version.tags[DECISION_TAG] == "production"
     assert (version.description or "").startswith("# Model card")
     assert manager.get_version(name, STAGING_ALIAS) is not None

@@ -131,10 +131,9 @@ class MlflowManager:
 
     @contextmanager
     def start_run(self, run_name: str) -> Iterator[Run]:
-        """A run of the project's experiment, which nested runs (trials) join too."""
         self.activate()
-        mlflow.set_experiment(experiment_id=self.get_or_create_experiment())
-        with mlflow.start_run(run_name=run_name) as run:
+        experiment_id = self.get_or_create_experiment()
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             yield run
 
     def log_model(

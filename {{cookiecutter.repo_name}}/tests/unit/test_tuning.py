@@ -9,7 +9,7 @@ import pytest
 from src.errors import ConfigError, DataValidationError
 from src.model.config import Task
 from src.pipelines.DS.training_pipeline.training import FOLD_SCORES, search_params
-from tests.training_data import task_config, task_rows, task_view
+from tests.training_data import ESTIMATORS, task_config, task_rows, task_view
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
@@ -34,45 +34,30 @@ def test_every_trial_is_reported_once_and_the_best_follows_the_metric_direction(
     assert search.cv_mean == min(search.history) > 0
 
 
+BOUNDS = {"type": "float", "low": 1, "high": 2}
+
+
 @pytest.mark.parametrize(
-    ("changes", "error", "message"),
+    ("space", "model", "message"),
     [
-        (
-            {"search": {"space": {"C": {"type": "float", "low": 0, "high": 1, "log": True}}}},
-            ConfigError,
-            "low > 0",
-        ),
-        (
-            {"search": {"space": {"C": {"type": "categorical"}}}},
-            ConfigError,
-            "one or more elements",
-        ),
-        (
-            {"search": {"space": {"alpha": {"type": "float", "low": 1, "high": 2}}}},
-            ConfigError,
-            "alpha",
-        ),
-        (
-            {
-                "model": {
-                    "estimator": "sklearn.linear_model.LogisticRegression",
-                    "params": {"C": -1.0},
-                },
-                "search": {"n_trials": 1, "cv_folds": 3},
-            },
-            ConfigError,
-            "'C' parameter",
-        ),
-        ({"model": {"estimator": "sklearn.svm.LinearSVC"}}, ConfigError, "needs probabilities"),
+        ({"C": {**BOUNDS, "low": 0, "log": True}}, {}, "low > 0"),
+        ({"C": {"type": "categorical"}}, {}, "one or more elements"),
+        ({"alpha": BOUNDS}, {}, "unexpected keyword argument 'alpha'"),
+        ({}, {"params": {"C": -1.0}}, "'C' parameter"),
+        ({}, {"estimator": "sklearn.svm.LinearSVC"}, "needs probabilities"),
     ],
 )
 def test_a_bad_search_is_a_config_error(
-    changes: dict[str, Any], error: type[Exception], message: str
+    space: dict[str, Any], model: dict[str, Any], message: str
 ) -> None:
     view = task_view("classification")
     features, labels = task_rows(view)
-    with pytest.raises(error, match=message):
-        search_params(task_config("classification", **changes), view, features, labels)
+    model = {"estimator": ESTIMATORS["classification"], **model}
+    search = {"n_trials": 1, "cv_folds": 3, "space": space}
+    with pytest.raises(ConfigError, match=message):
+        search_params(
+            task_config("classification", model=model, search=search), view, features, labels
+        )
 
 
 def test_a_class_rarer_than_the_folds_is_a_data_error() -> None:

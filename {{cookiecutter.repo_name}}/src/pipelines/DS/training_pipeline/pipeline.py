@@ -63,7 +63,7 @@ def run_training_pipeline(
     with manager.start_run(run_name=f"train-{config.model.estimator}") as run:
         run_id, commit = run.info.run_id, current_git_commit()
         on_step("training")
-        model, search = train_candidate(split, view, config, on_trial)
+        model, search = train_candidate(split, view, config, run, on_trial)
         on_step("evaluation")
         evaluation = evaluate_candidate(model, split, config)
         on_step("registration")

@@ -9,7 +9,6 @@ fold, their mean and spread. The parent run gets the best parameters and the his
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
-from mlflow.entities import Metric, Param
+from mlflow.entities import Run
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
@@ -113,17 +112,16 @@ def search_params(
     return SearchResult(metric, best.params, tuple(best.user_attrs[FOLD_SCORES]), history)
 
 
-def log_trial(metric: str, trial: optuna.trial.FrozenTrial) -> None:
-    """One trial as a child run of the active training run, in one request."""
-    scores, now = trial.user_attrs[FOLD_SCORES], int(time.time() * 1000)
-    metrics = [Metric(f"fold_{metric}", value, now, step) for step, value in enumerate(scores)]
-    metrics += [
-        Metric(f"cv_{metric}_mean", statistics.fmean(scores), now, 0),
-        Metric(f"cv_{metric}_std", statistics.pstdev(scores), now, 0),
-    ]
-    params = [Param(name, str(value)) for name, value in trial.params.items()]
-    with mlflow.start_run(run_name=f"trial-{trial.number:03d}", nested=True) as run:
-        mlflow.MlflowClient().log_batch(run.info.run_id, metrics=metrics, params=params)
+def log_trial(metric: str, trial: optuna.trial.FrozenTrial, parent: Run) -> None:
+    """One trial as a child run of the training run."""
+    scores, experiment_id = trial.user_attrs[FOLD_SCORES], parent.info.experiment_id
+    name = f"trial-{trial.number:03d}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+        mlflow.log_params(trial.params)
+        summary = {"mean": statistics.fmean(scores), "std": statistics.pstdev(scores)}
+        mlflow.log_metrics({f"cv_{metric}_{key}": value for key, value in summary.items()})
+        for step, value in enumerate(scores):
+            mlflow.log_metric(f"fold_{metric}", value, step=step)
 
 
 def plot_history(search: SearchResult, higher: bool) -> Figure:
@@ -139,7 +137,11 @@ def plot_history(search: SearchResult, higher: bool) -> Figure:
 
 
 def train_candidate(
-    split: DatasetSplit, view: FeatureView, config: TrainingConfig, on_trial: TrialCallback
+    split: DatasetSplit,
+    view: FeatureView,
+    config: TrainingConfig,
+    run: Run,
+    on_trial: TrialCallback,
 ) -> tuple[Pipeline, SearchResult]:
     """The search, then the candidate: the best parameters fitted on all training rows."""
     search = config.search
@@ -152,7 +154,7 @@ def train_candidate(
     metric = config.promotion.gate_metric
 
     def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        log_trial(metric, trial)
+        log_trial(metric, trial, run)
         on_trial(study, trial)
 
     result = search_params(config, view, split.x_train, split.y_train, [track])

@@ -377,9 +377,16 @@ def train(
     with Progress(*columns, console=console, transient=True) as progress:
         shown = TrainingProgress(progress, config.search.n_trials)
         outcome = run_training_pipeline(
-            context.lake, context.view, config, context.mlflow, context.settings.model_name,
-            stage_only, context.guard, shown.step, shown.trial,
-        )  # fmt: skip
+            context.lake,
+            context.view,
+            config,
+            context.mlflow,
+            context.settings.model_name,
+            stage_only=stage_only,
+            guard=context.guard,
+            on_step=shown.step,
+            on_trial=shown.trial,
+        )
     print_decision_table(context.settings.model_name, outcome)
     decision = outcome.decision
     console.print(

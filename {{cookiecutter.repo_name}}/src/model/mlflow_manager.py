@@ -96,11 +96,16 @@ def pinned_requirements(model: Any) -> list[str]:
 
 def contract_signature(view: FeatureView, outputs: Any) -> ModelSignature:
     """The model's inputs as config/features.yaml types them (nullable ones optional)."""
-    inputs = Schema([
-        ColSpec(DataType.double if f.nullable and f.dtype == "int64" else SIGNATURE_TYPES[f.dtype],
-                f.name, required=not f.nullable)
-        for f in view.features
-    ])  # fmt: skip
+    inputs = Schema(
+        [
+            ColSpec(
+                DataType.double if f.nullable and f.dtype == "int64" else SIGNATURE_TYPES[f.dtype],
+                f.name,
+                required=not f.nullable,
+            )
+            for f in view.features
+        ]
+    )
     return ModelSignature(inputs, infer_signature(model_output=outputs).outputs)
 
 

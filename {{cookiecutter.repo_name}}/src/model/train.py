@@ -74,11 +74,14 @@ def build_encoder(view: FeatureView, impute: bool) -> Any:
     return ColumnTransformer(
         [
             ("numeric", imputer if nullable else "passthrough", view.numeric_features),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-             view.categorical_features),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                view.categorical_features,
+            ),
         ],
         verbose_feature_names_out=False,
-    )  # fmt: skip
+    )
 
 
 def build_model(

@@ -72,13 +72,30 @@ def run_training_pipeline(
         )
         on_step("promotion")
         decision = promote_candidate(
-            manager, model_name, version, model, evaluation, split, config, guard, stage_only,
+            manager,
+            model_name,
+            version,
+            model,
+            evaluation,
+            split,
+            config,
+            guard,
+            stage_only,
             f"training run {run_id}",
-        )  # fmt: skip
+        )
         record_decision(manager, model_name, version, decision)
         card = ModelCard(
-            model_name, version, run_id, commit, view, config, extract, split, search,
-            evaluation, decision,
-        )  # fmt: skip
+            model_name,
+            version,
+            run_id,
+            commit,
+            view,
+            config,
+            extract,
+            split,
+            search,
+            evaluation,
+            decision,
+        )
         card.record(manager)
     return TrainingOutcome(run_id, version, extract.snapshot_id, search, evaluation, decision)

@@ -207,10 +207,16 @@ def rollback_production(
 
 
 def promote_to_production(
-    manager: MlflowManager, model_name: str, version: str, evaluation: Evaluation,
-    scorer: Callable[[Predictor], Production], config: TrainingConfig, guard: LeaseGuard,
-    stage_only: bool = False, actor: str = "training",
-) -> PromotionDecision:  # fmt: skip
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
+    evaluation: Evaluation,
+    scorer: Callable[[Predictor], Production],
+    config: TrainingConfig,
+    guard: LeaseGuard,
+    stage_only: bool = False,
+    actor: str = "training",
+) -> PromotionDecision:
     """Under the lock, production (whichever version it is then) scored by `scorer` on the
     candidate's holdout and the gates decided; `production` moves if the candidate passes,
     unless `stage_only` holds it at `staging` for a deployment to promote."""
@@ -236,11 +242,9 @@ def check_staged_model(
     and predict as the trained candidate does. Its single-row latency is measured and
     logged, never deciding: on a shared machine it says more about the load than the model."""
     staged = manager.load_predictor(model_name, STAGING_ALIAS)
-    failures = (
-        []
-        if staged.version == version
-        else [f"`staging` resolves to v{staged.version}, not v{version}"]
-    )
+    failures = []
+    if staged.version != version:
+        failures.append(f"`staging` resolves to v{staged.version}, not v{version}")
     try:
         pd.testing.assert_frame_equal(
             replace(staged, estimator=candidate).predict_frame(sample), staged.predict_frame(sample)
@@ -257,14 +261,22 @@ def check_staged_model(
 
 
 def promote_candidate(
-    manager: MlflowManager, model_name: str, version: str, candidate: Pipeline,
-    evaluation: Evaluation, split: DatasetSplit, config: TrainingConfig, guard: LeaseGuard,
-    stage_only: bool, actor: str,
-) -> PromotionDecision:  # fmt: skip
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
+    candidate: Pipeline,
+    evaluation: Evaluation,
+    split: DatasetSplit,
+    config: TrainingConfig,
+    guard: LeaseGuard,
+    stage_only: bool,
+    actor: str,
+) -> PromotionDecision:
     """`staging` if the baseline gate passes and the staged model checks out (else it is put
     back), then `production` if the production gate passes too."""
-    if not decide(evaluation, None, config).staged:
-        return decide(evaluation, None, config)
+    decision = decide(evaluation, None, config)
+    if not decision.staged:
+        return decision
     previous = manager.get_version(model_name, STAGING_ALIAS)
     manager.set_alias(model_name, STAGING_ALIAS, version)
     sample = split.x_test.head(config.integration.sample_rows)
@@ -273,11 +285,13 @@ def promote_candidate(
         manager.set_alias(model_name, STAGING_ALIAS, str(previous.version) if previous else None)
         reason = f"integration checks on staging failed: {'; '.join(failures)}"
         return PromotionDecision(REJECTED, reason, latency_ms=latency)
+
+    def scorer(production: Predictor) -> Production:
+        return score_production(production, split, config.task)
+
     decision = promote_to_production(
-        manager, model_name, version, evaluation,
-        lambda production: score_production(production, split, config.task), config, guard,
-        stage_only, actor,
-    )  # fmt: skip
+        manager, model_name, version, evaluation, scorer, config, guard, stage_only, actor
+    )
     return replace(decision, latency_ms=latency)
 
 

@@ -76,10 +76,16 @@ def log_datasets(
 
 
 def register_candidate(
-    manager: MlflowManager, model_name: str, model: Pipeline, view: FeatureView,
-    config: TrainingConfig, extract: Extract, split: DatasetSplit, evaluation: Evaluation,
+    manager: MlflowManager,
+    model_name: str,
+    model: Pipeline,
+    view: FeatureView,
+    config: TrainingConfig,
+    extract: Extract,
+    split: DatasetSplit,
+    evaluation: Evaluation,
     git_commit: str,
-) -> str:  # fmt: skip
+) -> str:
     """Log the model, reference and datasets; returns the new version's number."""
     info = manager.log_model(model, view, split.x_train, config.task)
     reference = build_reference(model, split, view, config)
@@ -119,13 +125,8 @@ class ModelCard:
     decision: PromotionDecision
 
     def render(self) -> str:
-        config, search, evaluation, decision = (
-            self.config,
-            self.search,
-            self.evaluation,
-            self.decision,
-        )
-        production = decision.production
+        config, search, evaluation = self.config, self.search, self.evaluation
+        decision, production = self.decision, self.decision.production
         models = {"baseline": evaluation.baseline, "candidate": evaluation.candidate}
         if production and production.metrics:
             models[f"production v{production.version}"] = production.metrics

@@ -78,9 +78,12 @@ def build_folds(config: TrainingConfig, labels: pd.Series) -> KFold | Stratified
 
 
 def search_params(
-    config: TrainingConfig, view: FeatureView, features: pd.DataFrame, labels: pd.Series,
+    config: TrainingConfig,
+    view: FeatureView,
+    features: pd.DataFrame,
+    labels: pd.Series,
     callbacks: list[TrialCallback] | None = None,
-) -> SearchResult:  # fmt: skip
+) -> SearchResult:
     """The best parameters by cross-validated gate metric; each finished trial goes to the
     `callbacks` (MLflow child runs, progress) with its fold scores in `user_attrs`."""
     metric, estimator = config.promotion.gate_metric, build_model(config, view).steps[-1][1]

@@ -76,24 +76,23 @@ def serve_and_load(
 def register_lightgbm(context: object, name: str) -> None:
     """A LightGBM model of the training set, registered under `name` as production."""
     from src.data.feature_store import get_training_set
+    from src.model.config import ModelConfig
     from src.model.mlflow_manager import PRODUCTION_ALIAS
-    from src.model.train import FeatureKinds, build_estimator
+    from src.model.train import build_model
 
     manager = context.mlflow  # type: ignore[attr-defined]
     if manager.get_version(name, PRODUCTION_ALIAS) is not None:
         return
     view, config = context.view, context.training  # type: ignore[attr-defined]
-    frame = get_training_set(context.lake, view)  # type: ignore[attr-defined]
+    frame, _ = get_training_set(context.lake, view)  # type: ignore[attr-defined]
     features, label = frame[view.feature_names], frame[view.label.name]
     kind = "Classifier" if config.task == "classification" else "Regressor"
-    model = build_estimator(
-        config.task, f"lightgbm.LGBM{kind}", LIGHTGBM_PARAMS, config.seed,
-        kinds=FeatureKinds.of_frame(features),
-    ).fit(features, label)  # fmt: skip
-    with manager.start_run(run_name="bench-lightgbm") as run:
-        info = manager.log_model(model, features, config.task)
-        version = manager.register(info, name, run.info.run_id, {}, "serving benchmark")
-    manager.set_alias(name, PRODUCTION_ALIAS, str(version.version))
+    estimator = ModelConfig(estimator=f"lightgbm.LGBM{kind}", params=LIGHTGBM_PARAMS)
+    model = build_model(config.model_copy(update={"model": estimator}), view).fit(features, label)
+    with manager.start_run(run_name="bench-lightgbm"):
+        info = manager.log_model(model, view, features, config.task)
+        version = manager.register(info, name, {}, "serving benchmark")
+    manager.set_alias(name, PRODUCTION_ALIAS, version)
 
 
 def bench_model(

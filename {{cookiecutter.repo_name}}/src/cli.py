@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
-from src.context import ProjectContext, build_context
+from src.context import build_context
 from src.errors import ProjectError
 
 if TYPE_CHECKING:
+    import optuna
+
     from src.data.quality import QualityReport
-    from src.model.config import TrainingConfig
-    from src.model.tuning import SearchProgress, TrialResult
     from src.pipelines.DS.training_pipeline.pipeline import TrainingOutcome
 
 app = typer.Typer(
@@ -300,14 +300,20 @@ def init_mlflow() -> None:
     )
 
 
-class RichTrainingProgress:
-    """The training pipeline's steps as lines and its Optuna trials as a progress bar; one
-    line per trial instead when the output is not a terminal (CI logs, Airflow)."""
+def who() -> str:
+    """Who moves `production` by hand, as the version's tag records it."""
+    import getpass
+    import socket
 
-    def __init__(self, progress: Progress, trials: int, metric: str) -> None:
-        self.progress = progress
-        self.metric = metric
-        self.steps = 0
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class TrainingProgress:
+    """The training steps as lines and the Optuna trials as a progress bar (one line per
+    trial instead when the output is not a terminal: CI logs, Airflow)."""
+
+    def __init__(self, progress: Progress, trials: int) -> None:
+        self.progress, self.steps = progress, 0
         self.task = progress.add_task("search", total=trials, visible=False)
 
     def step(self, name: str) -> None:
@@ -317,58 +323,33 @@ class RichTrainingProgress:
         self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}", highlight=False)
         self.progress.update(self.task, visible=name == "training")
 
-    def trial(self, result: TrialResult, state: SearchProgress) -> None:
-        best = "-" if state.best_value is None else f"{state.best_value:.4f}"
-        score = f"{result.cv_mean:.4f}" if result.fold_scores else "-"
-        text = (
-            f"trial {state.done}/{state.total} {result.state}: cv {self.metric} {score}; "
-            f"best {best}"
-        )
-        self.progress.update(self.task, completed=state.done, description=text)
+    def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        text = f"trial {trial.number + 1}: cv {trial.value:.4f}; best {study.best_value:.4f}"
+        self.progress.update(self.task, completed=trial.number + 1, description=text)
         if not self.progress.console.is_terminal:
             self.progress.console.print(f"  {text}", highlight=False)
 
 
-def describe_gates(outcome: TrainingOutcome, config: TrainingConfig) -> tuple[str, str]:
-    """The decision row's baseline and production cells."""
-    evaluation, decision = outcome.evaluation, outcome.decision
-    gain = evaluation.gain_over_baseline()
-    needed = config.promotion.min_improvement_over_baseline
-    baseline = f"beaten by {gain:+.4f}" if gain >= needed else f"{gain:+.4f} < {needed}"
-    if evaluation.production_version is None:
-        production = "none yet"
-    else:
-        production = "replaced" if decision.promoted else "kept"
-    return baseline, production
-
-
-def print_decision_table(
-    context: ProjectContext, config: TrainingConfig, outcome: TrainingOutcome
-) -> None:
-    evaluation, search = outcome.evaluation, outcome.search
+def print_decision_table(model_name: str, outcome: TrainingOutcome) -> None:
+    search, decision = outcome.search, outcome.decision
     params = ", ".join(f"{name}={value}" for name, value in search.best_params.items())
     console.print(
-        f"search: {len(search.trials)} trials ({search.pruned} pruned); best cv "
-        f"{search.metric} {search.best_cv_mean:.4f} ± {search.best_cv_std:.4f}"
-        + (f" with {params}" if params else ""),
+        f"search: {len(search.history)} trials; best cv {search.metric} {search.cv_mean:.4f} "
+        f"± {search.cv_std:.4f}" + (f" with {params}" if params else ""),
         highlight=False,
     )
-    table = Table(title=f"{context.settings.model_name}: holdout metrics and decision")
-    table.add_column("metric")
-    table.add_column("baseline", justify="right")
-    table.add_column(f"production v{evaluation.production_version or '-'}", justify="right")
-    table.add_column(f"candidate v{outcome.version}", justify="right")
-    for name, value in evaluation.candidate.items():
-        production = evaluation.production.get(name) if evaluation.production else None
-        table.add_row(
-            f"{name} (gate)" if name == evaluation.gate_metric else name,
-            f"{evaluation.baseline[name]:.4f}",
-            f"{production:.4f}" if production is not None else "-",
-            f"{value:.4f}",
-        )
-    baseline_cell, production_cell = describe_gates(outcome, config)
+    production = decision.production.metrics if decision.production else None
+    version = decision.production.version if decision.production else "-"
+    table = Table(title=f"{model_name}: holdout metrics and decision")
+    for column in ("metric", "baseline", f"production v{version}", f"candidate v{outcome.version}"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    baseline = outcome.evaluation.baseline
+    for name, value in outcome.evaluation.candidate.items():
+        gate = " (gate)" if name == search.metric else ""
+        other = f"{production[name]:.4f}" if production else "-"
+        table.add_row(name + gate, f"{baseline[name]:.4f}", other, f"{value:.4f}")
     table.add_section()
-    table.add_row("decision", baseline_cell, production_cell, outcome.decision.state, style="bold")
+    table.add_row("decision", "", "", decision.state, style="bold")
     console.print(table)
 
 
@@ -392,28 +373,27 @@ def train(
     config = context.training
     if trials is not None:
         config = config.with_search(n_trials=trials)
-    with Progress(
-        *Progress.get_default_columns(), MofNCompleteColumn(), console=console, transient=True
-    ) as progress:
-        reporter = RichTrainingProgress(
-            progress, config.search.n_trials, config.promotion.gate_metric
-        )
+    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        shown = TrainingProgress(progress, config.search.n_trials)
         outcome = run_training_pipeline(
             context.lake,
             context.view,
             config,
             context.mlflow,
             context.settings.model_name,
-            reporter,
             stage_only=stage_only,
             guard=context.guard,
+            on_step=shown.step,
+            on_trial=shown.trial,
         )
-    print_decision_table(context, config, outcome)
+    print_decision_table(context.settings.model_name, outcome)
     decision = outcome.decision
     console.print(
         f"trained {context.settings.model_name} v{outcome.version}: {decision.state} "
         f"({decision.reason}; data snapshot {outcome.snapshot_id})",
         highlight=False,
+        markup=False,
     )
 
 
@@ -429,7 +409,7 @@ def promote(
 
     context = build_context()
     model_name = context.settings.model_name
-    previous = promote_staged_version(context.mlflow, model_name, version, context.guard)
+    previous = promote_staged_version(context.mlflow, model_name, version, context.guard, who())
     if previous == version:
         console.print(f"{model_name} v{version} already is in production", highlight=False)
         return
@@ -549,23 +529,15 @@ def log_labels(
 def rollback(
     version: Annotated[str, typer.Option(help="Registered version to serve as production.")],
 ) -> None:
-    """Point the production alias at an earlier version (incident response)."""
-    from mlflow.exceptions import MlflowException
-
-    from src.model.mlflow_manager import PRODUCTION_ALIAS
+    """Point `production` at an earlier version (incident response), under the promotion
+    lock; the version records who moved it."""
+    from src.pipelines.DS.training_pipeline.promotion import rollback_production
 
     context = build_context()
     model_name = context.settings.model_name
-    previous = context.mlflow.get_version(model_name, PRODUCTION_ALIAS)
-    try:
-        context.mlflow.get_version_by_number(model_name, version)
-    except MlflowException as error:
-        raise ProjectError(f"model {model_name!r} has no version {version!r}") from error
-    context.mlflow.set_alias(model_name, PRODUCTION_ALIAS, version)
-    before = f"v{previous.version}" if previous else "none"
-    console.print(
-        f"rolled back {model_name}: {PRODUCTION_ALIAS} {before} -> v{version}", highlight=False
-    )
+    previous = rollback_production(context.mlflow, model_name, version, context.guard, who())
+    before = f"v{previous}" if previous else "none"
+    console.print(f"rolled back {model_name}: production {before} -> v{version}", highlight=False)
 
 
 def main() -> None:

@@ -1,141 +1,62 @@
-"""The metrics of each task: one definition of each, with the direction that counts as better.
+"""The metrics the configuration, the gates and the reports name, as scikit-learn scorers.
 
-Cross-validation, holdout evaluation, the promotion gates, permutation importance and the
-segment analysis all score through `score`, so a metric means the same thing everywhere.
+Cross-validation, the holdout, the segments and permutation importance all score through
+these scorers, so a metric means the same thing everywhere. A `neg_` scorer is one where
+lower is better (log loss, errors); its value is reported positive.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    log_loss,
-    mean_absolute_error,
-    mean_squared_error,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
-)
-
-from src.errors import ConfigError
+from sklearn.metrics import check_scoring
 
 if TYPE_CHECKING:
     from src.model.config import Task
 
-# Probabilities are clipped before the log loss so a confident mistake costs a lot, not inf.
-PROBABILITY_EPSILON = 1e-15
-
-Scorer = Callable[[pd.Series, np.ndarray, np.ndarray | None], float]
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    higher_is_better: bool
-    needs_probabilities: bool
-    compute: Scorer
-
-
-BINARY = 2
-
-
-def _required(probabilities: np.ndarray | None) -> np.ndarray:
-    if probabilities is None:
-        raise ValueError("this metric needs predicted probabilities")
-    return probabilities
-
-
-def _roc_auc(labels: pd.Series, _: np.ndarray, probabilities: np.ndarray | None) -> float:
-    scores = _required(probabilities)
-    if scores.shape[1] == BINARY:
-        scores = scores[:, 1]
-    return float(roc_auc_score(labels, scores, multi_class="ovr"))
-
-
-def _log_loss(labels: pd.Series, _: np.ndarray, probabilities: np.ndarray | None) -> float:
-    clipped = np.clip(_required(probabilities), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
-    return float(log_loss(labels, clipped))
-
-
-def _averaged(function: Callable[..., Any]) -> Scorer:
-    """A precision-style metric: of class 1 for 0/1 labels, else a macro average."""
-
-    def compute(labels: pd.Series, predicted: np.ndarray, _: np.ndarray | None) -> float:
-        average = "binary" if set(np.unique(labels)) <= {0, 1} else "macro"
-        return float(function(labels, predicted, average=average, zero_division=0))
-
-    return compute
-
-
-CLASSIFICATION_METRICS = (
-    Metric("roc_auc", True, True, _roc_auc),
-    Metric("accuracy", True, False, lambda y, p, _: float(accuracy_score(y, p))),
-    Metric("f1", True, False, _averaged(f1_score)),
-    Metric("precision", True, False, _averaged(precision_score)),
-    Metric("recall", True, False, _averaged(recall_score)),
-    Metric("log_loss", False, True, _log_loss),
-)
-REGRESSION_METRICS = (
-    Metric("rmse", False, False, lambda y, p, _: math.sqrt(mean_squared_error(y, p))),
-    Metric("mae", False, False, lambda y, p, _: float(mean_absolute_error(y, p))),
-    Metric("r2", True, False, lambda y, p, _: float(r2_score(y, p))),
-)
-METRICS: dict[str, tuple[Metric, ...]] = {
-    "classification": CLASSIFICATION_METRICS,
-    "regression": REGRESSION_METRICS,
+# name -> scorer when the labels are 0/1, scorer otherwise (several classes or strings:
+# macro averages; ROC AUC one-vs-rest, which is the plain ROC AUC for two classes).
+CLASSIFICATION_SCORERS = {
+    "roc_auc": ("roc_auc_ovr", "roc_auc_ovr"),
+    "accuracy": ("accuracy", "accuracy"),
+    "f1": ("f1", "f1_macro"),
+    "precision": ("precision", "precision_macro"),
+    "recall": ("recall", "recall_macro"),
+    "log_loss": ("neg_log_loss", "neg_log_loss"),
 }
+REGRESSION_SCORERS = {
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+}
+# Metrics of the class probabilities: a classifier without predict_proba has none of them.
+PROBABILISTIC = frozenset({"roc_auc", "log_loss"})
 
 
 def metric_names(task: Task) -> list[str]:
-    return [metric.name for metric in METRICS[task]]
+    return list(CLASSIFICATION_SCORERS if task == "classification" else REGRESSION_SCORERS)
 
 
-def get_metric(task: Task, name: str) -> Metric:
-    for metric in METRICS[task]:
-        if metric.name == name:
-            return metric
-    raise ConfigError(f"{name!r} is not a {task} metric; choose one of: {metric_names(task)}")
+def higher_is_better(task: Task, name: str) -> bool:
+    return not scorer_name(task, name, pd.Series([0, 1])).startswith("neg_")
 
 
-def score_predictions(
-    task: Task,
-    labels: pd.Series,
-    predicted: np.ndarray,
-    probabilities: np.ndarray | None,
-    names: list[str] | None = None,
-) -> dict[str, float]:
-    """The named metrics of predictions already made; by default all of the task's, less
-    those needing probabilities when the model gives none (LinearSVC, RidgeClassifier)."""
-    if names:
-        metrics = [get_metric(task, name) for name in names]
-    else:
-        metrics = [
-            metric
-            for metric in METRICS[task]
-            if probabilities is not None or not metric.needs_probabilities
-        ]
-    return {metric.name: metric.compute(labels, predicted, probabilities) for metric in metrics}
+def scorer_name(task: Task, name: str, labels: pd.Series) -> str:
+    if task == "regression":
+        return REGRESSION_SCORERS[name]
+    binary, other = CLASSIFICATION_SCORERS[name]
+    return binary if set(np.unique(labels)) <= {0, 1} else other
 
 
-def predict(task: Task, model: Any, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's own predictions and, for a classifier that has predict_proba, its class
-    probabilities (columns in `model.classes_` order).
-
-    Predictions come from `predict`, never an argmax of the probabilities: a threshold-tuned
-    classifier keeps its decision rule, as served (see Predictor).
-    """
-    predicted = np.asarray(model.predict(features))
-    if task == "regression" or not hasattr(model, "predict_proba"):
-        return predicted, None
-    return predicted, np.asarray(model.predict_proba(features))
+def default_metrics(task: Task, model: Any) -> list[str]:
+    """Every metric of the task the model can give (no probabilities: LinearSVC)."""
+    names = metric_names(task)
+    if task == "classification" and not hasattr(model, "predict_proba"):
+        return [name for name in names if name not in PROBABILISTIC]
+    return names
 
 
 def score(
@@ -144,12 +65,27 @@ def score(
     features: pd.DataFrame,
     labels: pd.Series,
     names: list[str] | None = None,
+    all_labels: pd.Series | None = None,
 ) -> dict[str, float]:
-    """The named metrics (all of the task's by default) of `model` on `features`."""
-    predicted, probabilities = predict(task, model, features)
-    return score_predictions(task, labels, predicted, probabilities, names)
+    """The named metrics (by default all the model can give) of `model` on these rows; the
+    model predicts once for all of them. On a part of a table (a segment) the scorers are
+    chosen from `all_labels`, and a metric undefined there (ROC AUC of one class) is NaN."""
+    chosen = default_metrics(task, model) if names is None else names
+    reference = labels if all_labels is None else all_labels
+    scorers = {name: scorer_name(task, name, reference) for name in chosen}
+    scoring = check_scoring(model, scoring=scorers, raise_exc=all_labels is None)
+    values = scoring(model, features, labels)
+    return {
+        name: (-1.0 if scorers[name].startswith("neg_") else 1.0) * as_number(values[name])
+        for name in chosen
+    }
 
 
-def improvement(candidate: float, reference: float, higher_is_better: bool) -> float:
+def as_number(value: Any) -> float:
+    """A scorer's value, or NaN where it failed (its error text, with raise_exc=False)."""
+    return float(value) if isinstance(value, int | float | np.number) else math.nan
+
+
+def improvement(candidate: float, reference: float, higher_better: bool) -> float:
     """How much better the candidate is; negative when it is worse."""
-    return candidate - reference if higher_is_better else reference - candidate
+    return candidate - reference if higher_better else reference - candidate

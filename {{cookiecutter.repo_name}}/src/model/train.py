@@ -1,209 +1,112 @@
-"""The model pipeline: the configured estimator, built from its import path, behind the
-encoding, imputation and scaling that the feature types and the estimator need.
+"""The model pipeline: the configured estimator behind the steps its features need.
 
-`model.estimator` in config/training.yaml names any class with scikit-learn's estimator
-API by import path (`sklearn.linear_model.LogisticRegression`, `lightgbm.LGBMClassifier`,
-`xgboost.XGBRegressor`). Everything learned from data lives inside the one pipeline that
-is logged, so the MLflow model takes the raw feature values, strings included.
-
-The pipeline only holds the steps the features need: an all-numeric view without missing
-values gets exactly [select] -> [scale] -> model.
+`model.estimator` names any class with scikit-learn's estimator API by import path
+(`sklearn.linear_model.LogisticRegression`, `lightgbm.LGBMClassifier`). Everything learned
+from data lives inside the one pipeline that is logged, built from the contract's feature
+kinds: categories (strings, booleans) one-hot encoded, nullable numbers imputed unless the
+estimator takes NaN, then optional selection and scaling. An all-numeric view without
+missing values gets exactly [select] -> [scale] -> model.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-from sklearn.base import BaseEstimator, is_classifier, is_regressor
+from sklearn.base import is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectKBest, f_classif, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils import get_tags
 
+from src.data.feature_store import FeatureView
 from src.errors import ConfigError
-from src.model.config import Task
+from src.model.config import Task, TrainingConfig
 
-SELECTION_TESTS = {"classification": f_classif, "regression": f_regression}
-# Estimators of these modules compare features by magnitude (coefficients, distances,
-# margins): they get standardised inputs unless preprocessing.scale says otherwise.
-SCALED_MODULES = (
-    "sklearn.linear_model",
-    "sklearn.svm",
-    "sklearn.neighbors",
-    "sklearn.neural_network",
+# Estimators of these modules compare features by magnitude (coefficients, distances):
+# they get standardised inputs unless preprocessing.scale says otherwise.
+SCALED_MODULES = tuple(
+    f"sklearn.{name}" for name in ("linear_model", "svm", "neighbors", "neural_network")
 )
-MODEL_STEP = "model"
 
 
-@dataclass(frozen=True)
-class FeatureKinds:
-    """How the model pipeline treats each feature: numbers pass through (imputed when
-    missing values are allowed and the estimator cannot take NaN), categories (strings
-    and booleans) are one-hot encoded."""
-
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...] = ()
-    nullable: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def of_frame(cls, frame: pd.DataFrame) -> FeatureKinds:
-        """Kinds read off a DataFrame: non-numeric columns are categorical, columns with
-        missing values nullable (for callers without a feature view: tests, notebooks)."""
-        numeric = tuple(
-            str(name)
-            for name in frame.columns
-            if pd.api.types.is_numeric_dtype(frame[name])
-            and not pd.api.types.is_bool_dtype(frame[name])
-        )
-        categorical = tuple(str(name) for name in frame.columns if name not in numeric)
-        nullable = frozenset(str(name) for name in frame.columns if frame[name].isna().any())
-        return cls(numeric, categorical, nullable)
-
-
-def resolve_estimator_class(path: str) -> type[BaseEstimator]:
-    """The class named by `path` (module.Class), or a ConfigError saying what is wrong."""
+def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: int) -> Any:
+    """The estimator named by `path` (module.Class), seeded when it takes a `random_state`
+    that config does not set; a ConfigError says what is wrong with it."""
     module_name, _, class_name = path.rpartition(".")
-    if not module_name or not class_name:
-        raise ConfigError(
-            f"model.estimator {path!r} is not an import path; name the class with its module, "
-            "e.g. sklearn.linear_model.LogisticRegression or lightgbm.LGBMClassifier"
-        )
     try:
-        module = importlib.import_module(module_name)
+        estimator_class = getattr(importlib.import_module(module_name), class_name, None)
     except ImportError as error:
         raise ConfigError(
             f"model.estimator {path!r}: module {module_name!r} cannot be imported ({error}); "
             "add its package to pyproject.toml and run `make setup`"
         ) from error
-    estimator = getattr(module, class_name, None)
-    if not (
-        inspect.isclass(estimator) and hasattr(estimator, "fit") and hasattr(estimator, "predict")
-    ):
+    if not (inspect.isclass(estimator_class) and hasattr(estimator_class, "fit")):
         raise ConfigError(
-            f"model.estimator {path!r}: {module_name} has no estimator class {class_name!r} "
-            "(a class with fit and predict)"
+            f"model.estimator {path!r}: {module_name} has no estimator {class_name!r}"
         )
-    resolved: type[BaseEstimator] = estimator
-    return resolved
-
-
-def construct_estimator(task: Task, path: str, params: dict[str, Any], seed: int) -> BaseEstimator:
-    """An instance of the configured estimator; seeded when it takes a `random_state`."""
-    estimator_class = resolve_estimator_class(path)
-    accepted = set(estimator_class().get_params()) if _constructible(estimator_class) else set()
     arguments = dict(params)
-    if "random_state" in accepted and "random_state" not in arguments:
-        arguments["random_state"] = seed
+    if "random_state" in inspect.signature(estimator_class).parameters:
+        arguments.setdefault("random_state", seed)
     try:
         estimator = estimator_class(**arguments)
     except TypeError as error:
         raise ConfigError(f"invalid parameters for {path}: {error}") from error
-    fits_task = is_classifier(estimator) if task == "classification" else is_regressor(estimator)
-    if not fits_task:
+    if not (is_classifier(estimator) if task == "classification" else is_regressor(estimator)):
         kind = "classifier" if task == "classification" else "regressor"
         raise ConfigError(f"model.estimator {path!r} is not a {kind}, as task {task!r} needs")
     return estimator
 
 
-def _constructible(estimator_class: type[BaseEstimator]) -> bool:
-    try:
-        estimator_class()
-    except TypeError:  # required constructor arguments (meta-estimators)
-        return False
-    return True
-
-
-def accepts_missing_values(estimator: BaseEstimator) -> bool:
-    """Whether the estimator takes NaN itself (gradient boosting, LightGBM, XGBoost)."""
-    try:
-        from sklearn.utils import get_tags
-
-        return bool(get_tags(estimator).input_tags.allow_nan)
-    except (ImportError, AttributeError, TypeError):  # scikit-learn < 1.6, foreign tags
-        tags: dict[str, Any] = getattr(estimator, "_more_tags", dict)()
-        return bool(tags.get("allow_nan", False))
-
-
-def needs_scaling(estimator: BaseEstimator, scale: bool | None) -> bool:
-    if scale is not None:
-        return scale
-    inner = getattr(estimator, "estimator", None)  # threshold tuners, calibrators
-    target = inner if isinstance(inner, BaseEstimator) else estimator
-    return type(target).__module__.startswith(SCALED_MODULES)
-
-
-def build_estimator(
-    task: Task,
-    name: str,
-    params: dict[str, Any],
-    seed: int,
-    select_k_best: int | None = None,
-    kinds: FeatureKinds | None = None,
-    scale: bool | None = None,
-) -> Pipeline:
-    """The model pipeline: encoding and imputation as the features need, optional feature
-    selection, scaling when the estimator needs it, the estimator."""
-    estimator = construct_estimator(task, name, params, seed)
-    scaled = needs_scaling(estimator, scale)
-    impute = not accepts_missing_values(estimator)
-    steps: list[tuple[str, Any]] = []
-    if kinds is not None and kinds.categorical:
-        steps.append(("encode", build_encoder(kinds, impute)))
-    elif kinds is not None and impute and kinds.nullable:
-        # keep_empty_features: the width never changes, so serving keeps its layout.
-        steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
-    if select_k_best is not None:
-        steps.append(("select", SelectKBest(SELECTION_TESTS[task], k=select_k_best)))
-    if scaled:
-        steps.append(("scale", StandardScaler()))
-    steps.append((MODEL_STEP, estimator))
-    return Pipeline(steps)
-
-
-def build_encoder(kinds: FeatureKinds, impute: bool) -> ColumnTransformer:
-    """Numbers (imputed when needed) next to one-hot encoded categories.
-
-    A category not seen in training is encoded as none of the known ones (all zeros), the
-    same online, in batch and in the MLflow pyfunc; a missing category is a category of
-    its own.
-    """
-    numeric_nullable = impute and any(name in kinds.nullable for name in kinds.numeric)
-    numeric: Any = (
-        SimpleImputer(strategy="median", keep_empty_features=True)
-        if numeric_nullable
-        else "passthrough"
-    )
-    categories = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+def build_encoder(view: FeatureView, impute: bool) -> Any:
+    """Numbers (median-imputed where they may be missing and the estimator needs it) next to
+    one-hot categories; an unseen category encodes as none of the known ones, a missing
+    one is a category of its own. None when no step is needed."""
+    nullable = impute and any(name in view.nullable_features for name in view.numeric_features)
+    # keep_empty_features: the width never changes, so serving keeps its layout.
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+    if not view.categorical_features:
+        return imputer if nullable else None
     return ColumnTransformer(
         [
-            ("numeric", numeric, list(kinds.numeric)),
-            ("categorical", categories, list(kinds.categorical)),
+            ("numeric", imputer if nullable else "passthrough", view.numeric_features),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                view.categorical_features,
+            ),
         ],
-        sparse_threshold=0.0,
         verbose_feature_names_out=False,
     )
+
+
+def build_model(
+    config: TrainingConfig, view: FeatureView, searched: Mapping[str, Any] | None = None
+) -> Pipeline:
+    """The model pipeline of the configured estimator with `searched` parameters."""
+    params = {**config.model.params, **(searched or {})}
+    estimator = construct_estimator(config.task, config.model.estimator, params, config.seed)
+    steps: list[tuple[str, Any]] = []
+    encoder = build_encoder(view, impute=not get_tags(estimator).input_tags.allow_nan)
+    if encoder is not None:
+        steps.append(("encode", encoder))
+    if config.preprocessing.select_k_best is not None:
+        test = f_classif if config.task == "classification" else f_regression
+        steps.append(("select", SelectKBest(test, k=config.preprocessing.select_k_best)))
+    scale = config.preprocessing.scale
+    inner = getattr(estimator, "estimator", estimator)  # threshold tuners, calibrators
+    if scale or (scale is None and type(inner).__module__.startswith(SCALED_MODULES)):
+        steps.append(("scale", StandardScaler()))
+    return Pipeline([*steps, ("model", estimator)])
 
 
 def encoded_categories(model: Any) -> frozenset[str]:
     """The features a model pipeline one-hot encodes (its `encode` step's categories)."""
     if not isinstance(model, Pipeline) or "encode" not in model.named_steps:
         return frozenset()
-    encoder = model.named_steps["encode"]
-    return frozenset(
-        str(column)
-        for name, _, columns in encoder.transformers
-        if name == "categorical"
-        for column in columns
-    )
-
-
-def estimator_of(model: Any) -> Any:
-    """The estimator at the end of a model pipeline (the model itself otherwise)."""
-    if isinstance(model, Pipeline):
-        return model.steps[-1][1]
-    return model
+    steps = getattr(model.named_steps["encode"], "transformers", [])
+    return frozenset(str(c) for name, _, columns in steps if name == "categorical" for c in columns)

@@ -55,14 +55,12 @@ def run_training(context: ProjectContext, reason: str, trials: int | None = None
         context.settings.model_name,
         guard=context.guard,
     )
-    decision = outcome.decision
-    state = "production" if decision.promoted else "staging" if decision.staged else "rejected"
     return {
         "model_name": context.settings.model_name,
         "version": outcome.version,
         "run_id": outcome.run_id,
-        "state": state,
-        "reason": decision.reason,
+        "state": outcome.decision.state,
+        "reason": outcome.decision.reason,
     }
 
 

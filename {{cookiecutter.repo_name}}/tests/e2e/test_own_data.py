@@ -197,7 +197,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     training_file = root / "config" / "training.yaml"
     training = yaml.safe_load(training_file.read_text())
     training.update(TRAINING_CHANGES)
-    training["integration"] = {"sample_rows": 20, "latency_budget_ms": 500}
+    training["integration"] = {"sample_rows": 20}
     training_file.write_text(yaml.safe_dump(training, sort_keys=False))
     # Step 6.
     setup = make(root, "setup")

@@ -1,122 +1,152 @@
-"""Step 4: the candidate, the naive baseline and the production model on the same holdout,
-with the error analysis by segment, permutation importance and the evaluation pictures."""
+"""Step 4: the candidate and the naive baseline on the holdout, error analysis by segment,
+permutation importance and the pictures (scikit-learn's Display classes drawn on matplotlib
+Figures, never pyplot's global state: nothing is shown, nothing leaks between runs). The
+production model is scored on the same holdout by the promotion step, under its lock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
 import pandas as pd
-
-from src.model.config import TrainingConfig
-from src.model.evaluate import (
-    build_baseline,
-    compute_feature_importance,
-    compute_segment_metrics,
+from matplotlib.figure import Figure
+from sklearn.calibration import CalibrationDisplay
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    PrecisionRecallDisplay,
+    PredictionErrorDisplay,
+    RocCurveDisplay,
 )
-from src.model.metrics import get_metric, improvement, score
-from src.model.mlflow_manager import MlflowManager
-from src.model.plots import build_evaluation_figures, plot_feature_importance
-from src.model.predictor import Predictor
-from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
-from src.pipelines.DS.training_pipeline.training import PLOTS_DIR
 
-EVALUATION_DIR = "evaluation"
+from src.model.config import Task, TrainingConfig
+from src.model.metrics import default_metrics, score, scorer_name
+from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
+
+TOP_FEATURES = 20
+# Curves of each class's probability (one-vs-rest; the positive class alone when binary).
+CURVES = {
+    "roc_curve.png": RocCurveDisplay,
+    "precision_recall_curve.png": PrecisionRecallDisplay,
+    "calibration.png": CalibrationDisplay,
+}
 
 
 @dataclass(frozen=True)
 class Evaluation:
     candidate: dict[str, float]
     baseline: dict[str, float]
-    production: dict[str, float] | None
-    production_version: str | None
-    gate_metric: str
-    higher_is_better: bool
-    # Why production could not be scored on this holdout (it needs other features).
-    production_unavailable: str | None = None
-    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
-    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    segments: pd.DataFrame
+    importance: pd.DataFrame
 
-    def gain_over_baseline(self) -> float:
-        return improvement(
-            self.candidate[self.gate_metric], self.baseline[self.gate_metric], self.higher_is_better
+
+def segment_labels(values: pd.Series, segments: int) -> pd.Series:
+    """Each row's segment: the value itself for a feature of few values, a category's most
+    frequent values (the rest as "(other)"), else the quantile bin, named by its range."""
+    many = values.nunique() > segments
+    if many and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        bins = pd.qcut(values, q=segments, duplicates="drop")
+        return bins.cat.rename_categories(
+            [f"({b.left:.4g}, {b.right:.4g}]" for b in bins.cat.categories]
         )
-
-    def gain_over_production(self) -> float | None:
-        if self.production is None:
-            return None
-        return improvement(
-            self.candidate[self.gate_metric],
-            self.production[self.gate_metric],
-            self.higher_is_better,
-        )
+    common = values.value_counts().index[: segments - 1 if many else segments]
+    named = values.map(lambda value: f"= {value:g}" if isinstance(value, float) else f"= {value}")
+    return named.where(values.isin(common), "(other)")
 
 
-def score_production(
-    production: Predictor, split: DatasetSplit, config: TrainingConfig
-) -> tuple[dict[str, float] | None, str | None]:
-    missing = [name for name in production.feature_names if name not in split.x_test.columns]
-    if missing:
-        return None, (
-            f"production v{production.version} needs features the holdout lacks: "
-            f"{', '.join(missing)}"
-        )
-    features = split.x_test[production.feature_names]
-    return score(config.task, production.estimator, features, split.y_test), None
+def score_segments(task: Task, model: Any, split: DatasetSplit, segments: int) -> pd.DataFrame:
+    """One row per segment of the segment feature: its size and every metric (NaN where
+    one is undefined, as ROC AUC on a segment of one class)."""
+    feature, x, y = split.segment_feature, split.x_test, split.y_test
+    groups = segment_labels(x[feature], segments)
+    rows = []
+    for name, index in groups.groupby(groups, observed=True).groups.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metrics = score(
+                task, model, x.loc[index], y.loc[index], default_metrics(task, model), y
+            )
+        rows.append({"segment": f"{feature} {name}", "rows": len(index), **metrics})
+    return pd.DataFrame(rows)
 
 
-def log_evaluation(manager: MlflowManager, evaluation: Evaluation) -> None:
-    for prefix, metrics in (
-        ("holdout", evaluation.candidate),
-        ("baseline", evaluation.baseline),
-        ("production", evaluation.production or {}),
-    ):
-        mlflow.log_metrics({f"{prefix}_{name}": value for name, value in metrics.items()})
-    mlflow.log_table(evaluation.segments, f"{EVALUATION_DIR}/segments.json")
-    mlflow.log_table(evaluation.importance, f"{EVALUATION_DIR}/feature_importance.json")
-    manager.log_figure(
-        plot_feature_importance(evaluation.importance, evaluation.gate_metric),
-        f"{PLOTS_DIR}/feature_importance.png",
+def compute_importance(
+    task: Task, model: Any, split: DatasetSplit, metric: str, seed: int
+) -> pd.DataFrame:
+    """How much `metric` worsens when a feature is shuffled, for any estimator."""
+    scoring = scorer_name(task, metric, split.y_test)
+    result = permutation_importance(
+        model, split.x_test, split.y_test, scoring=scoring, n_repeats=3, random_state=seed
     )
-
-
-def evaluate_candidate(
-    candidate: Any,
-    split: DatasetSplit,
-    config: TrainingConfig,
-    production: Predictor | None,
-    manager: MlflowManager,
-) -> Evaluation:
-    task = config.task
-    gate = get_metric(task, config.promotion.gate_metric)
-    baseline = build_baseline(task).fit(split.x_train, split.y_train)
-    production_metrics, unavailable = (
-        score_production(production, split, config) if production else (None, None)
+    frame = pd.DataFrame(
+        {
+            "feature": split.x_test.columns,
+            "importance": result.importances_mean,
+            "std": result.importances_std,
+        }
     )
+    return frame.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def plot_importance(importance: pd.DataFrame, metric: str) -> Figure:
+    top = importance.head(TOP_FEATURES).iloc[::-1]
+    figure = Figure(figsize=(7, 0.3 * len(top) + 1.5))
+    axes = figure.subplots()
+    axes.barh(top["feature"], top["importance"], xerr=top["std"])
+    axes.set(xlabel=f"{metric} lost when the feature is shuffled", title="Permutation importance")
+    return figure
+
+
+def plot_holdout(
+    task: Task, model: Any, features: pd.DataFrame, labels: pd.Series
+) -> dict[str, Figure]:
+    """The task's holdout pictures, by artifact file name."""
+    predicted, figures = model.predict(features), {"confusion_matrix.png": Figure()}
+    if task == "regression":
+        figures = {"residuals.png": Figure(figsize=(10, 4.5))}
+        panels = figures["residuals.png"].subplots(1, 2)
+        for axes, kind in zip(
+            panels, ("residual_vs_predicted", "actual_vs_predicted"), strict=True
+        ):
+            PredictionErrorDisplay.from_predictions(labels, predicted, kind=kind, ax=axes)
+        return figures
+    axes = figures["confusion_matrix.png"].subplots()
+    ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=model.classes_, ax=axes, colorbar=False
+    )
+    if not hasattr(model, "predict_proba"):  # LinearSVC, RidgeClassifier: classes only
+        return figures
+    probabilities, classes = model.predict_proba(features), list(model.classes_)
+    shown = classes[1:] if len(classes) == 2 else classes
+    for file, display in CURVES.items():
+        figures[file] = Figure()
+        axes = figures[file].subplots()
+        for cls in shown:
+            probability = probabilities[:, classes.index(cls)]
+            display.from_predictions(labels == cls, probability, name=f"class {cls}", ax=axes)
+    return figures
+
+
+def evaluate_candidate(candidate: Any, split: DatasetSplit, config: TrainingConfig) -> Evaluation:
+    task, metric, x, y = config.task, config.promotion.gate_metric, split.x_test, split.y_test
+    # The naive model a candidate must beat: class priors, or the mean.
+    baseline = DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor()
+    baseline.fit(split.x_train, split.y_train)
     evaluation = Evaluation(
-        candidate=score(task, candidate, split.x_test, split.y_test),
-        baseline=score(task, baseline, split.x_test, split.y_test),
-        production=production_metrics,
-        production_version=production.version if production else None,
-        gate_metric=gate.name,
-        higher_is_better=gate.higher_is_better,
-        production_unavailable=unavailable,
-        segments=compute_segment_metrics(
-            task,
-            candidate,
-            split.x_test,
-            split.y_test,
-            config.evaluation.segment_feature or str(split.x_test.columns[0]),
-            config.evaluation.segments,
-        ),
-        importance=compute_feature_importance(
-            task, candidate, split.x_test, split.y_test, gate.name, config.seed
-        ),
+        candidate=score(task, candidate, x, y),
+        baseline=score(task, baseline, x, y, default_metrics(task, candidate)),
+        segments=score_segments(task, candidate, split, config.evaluation.segments),
+        importance=compute_importance(task, candidate, split, metric, config.seed),
     )
-    log_evaluation(manager, evaluation)
-    for name, figure in build_evaluation_figures(
-        task, candidate, split.x_test, split.y_test
-    ).items():
-        manager.log_figure(figure, f"{PLOTS_DIR}/{name}")
+    mlflow.log_metrics({f"holdout_{name}": value for name, value in evaluation.candidate.items()})
+    mlflow.log_metrics({f"baseline_{name}": value for name, value in evaluation.baseline.items()})
+    mlflow.log_table(evaluation.segments, "evaluation/segments.json")
+    mlflow.log_table(evaluation.importance, "evaluation/feature_importance.json")
+    figures = plot_holdout(task, candidate, x, y)
+    figures["feature_importance.png"] = plot_importance(evaluation.importance, metric)
+    for file, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{file}")
     return evaluation

@@ -1,49 +1,50 @@
-"""Step 6: `staging` behind the baseline gate, integration checks against the staged model,
-then `production` behind the production gate. Every outcome is tagged with its reason."""
+"""Step 6: `staging` behind the baseline gate and integration checks on the model loaded back
+by that alias; then, under the promotion lock, production scored on the same holdout and
+`production` behind the production gate.
+
+The gates are data (`Gate`), applied in one place (`decide`). `production` moves only through
+`move_production` (training, `promote`, `rollback`): under the lock, a check of the current
+production decides whether and why it moves, and the version records who moved it and why.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from sklearn.pipeline import Pipeline
 
-from src.data.predictions import PREDICTION
 from src.errors import ProjectError
-from src.model.config import TrainingConfig
+from src.model.config import Task, TrainingConfig
+from src.model.metrics import higher_is_better, improvement, score
 from src.model.mlflow_manager import (
     DECISION_REASON_TAG,
     DECISION_TAG,
-    MODEL_CARD_FILE,
     PRODUCTION_ALIAS,
-    PRODUCTION_DECISION,
-    REJECTED_DECISION,
+    PROMOTED_BY_TAG,
     STAGING_ALIAS,
-    STAGING_DECISION,
     MlflowManager,
 )
 from src.model.predictor import Predictor
 from src.names import PROMOTION_LEASE
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
-from src.pipelines.DS.training_pipeline.registration import Registration
+from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
 
-LATENCY_PERCENTILE = 95
-# Version tag of a model that passed both gates under `train --stage-only`: the one mark
-# `promote` accepts.
+REJECTED = "rejected"
+# Tag of a version that passed both gates under `train --stage-only`: what `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
-# Each retry follows another promotion that landed meanwhile; more means something loops.
-MAX_PROMOTION_ATTEMPTS = 5
-
-# Scores a production model on the candidate's holdout: (metrics, or why it cannot be).
-ProductionScorer = Callable[[Predictor], tuple[dict[str, float] | None, str | None]]
-
-# Moves of `production` take the PROMOTION_LEASE lock (src.data.aws_integration.hold_lock).
+# Moves of `production` hold the lock PROMOTION_LEASE (ProjectContext.guard -> hold_lock).
 LeaseGuard = Callable[[str, str], AbstractContextManager[object]]
+# Sees the current production under the lock: why `production` moves, or None to leave it.
+Vet = Callable[[ModelVersion | None], str | None]
 
 
 def unguarded(name: str, scope: str) -> AbstractContextManager[object]:
@@ -51,297 +52,258 @@ def unguarded(name: str, scope: str) -> AbstractContextManager[object]:
 
 
 @dataclass(frozen=True)
-class IntegrationReport:
-    """What the model loaded back by the `staging` alias did on a holdout sample."""
+class Gate:
+    """The candidate's `metric` beats a reference model's by at least `min_improvement`,
+    in the metric's own direction."""
 
-    rows: int
-    p95_latency_ms: float
-    failures: tuple[str, ...]
+    metric: str
+    min_improvement: float
+    higher_is_better: bool
 
-    @property
-    def passed(self) -> bool:
-        return not self.failures
+    def check(
+        self, candidate: Mapping[str, float], reference: Mapping[str, float], name: str
+    ) -> tuple[bool, str]:
+        gain = improvement(candidate[self.metric], reference[self.metric], self.higher_is_better)
+        passed = gain >= self.min_improvement
+        verdict = "meeting" if passed else "less than"
+        required = f"{verdict} the required {self.min_improvement}"
+        return passed, f"{self.metric} {gain:+.4f} against {name}, {required}"
+
+
+@dataclass(frozen=True)
+class Production:
+    """The production model scored on the candidate's holdout (metrics None: it cannot be)."""
+
+    version: str
+    metrics: dict[str, float] | None
+    unavailable: str = ""
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    staged: bool
-    promoted: bool
+    state: str  # rejected, staging or production: where the version ended up
     reason: str
-    integration: IntegrationReport | None = None
-    # Passed the production gate, held at `staging` for a deployment to promote.
+    production: Production | None = None
+    # Passed both gates under `train --stage-only`: a deployment promotes it.
     held: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
 
     @property
-    def state(self) -> str:
-        if self.promoted:
-            return PRODUCTION_DECISION
-        return STAGING_DECISION if self.staged else REJECTED_DECISION
+    def staged(self) -> bool:
+        return self.state != REJECTED
+
+    @property
+    def promoted(self) -> bool:
+        return self.state == PRODUCTION_ALIAS
 
 
-def decide_promotion(evaluation: Evaluation, config: TrainingConfig) -> PromotionDecision:
-    """What the two gates say about the candidate's holdout metrics."""
-    gates = config.promotion
-    metric = gates.gate_metric
-    over_baseline = evaluation.gain_over_baseline()
-    if over_baseline < gates.min_improvement_over_baseline:
+def decide(
+    evaluation: Evaluation, production: Production | None, config: TrainingConfig
+) -> PromotionDecision:
+    """Both gates: `staging` needs the baseline beaten by `min_improvement_over_baseline`,
+    `production` the current production model (if any) by `min_improvement_over_production`."""
+    rules, higher = config.promotion, higher_is_better(config.task, config.promotion.gate_metric)
+    to_staging = Gate(rules.gate_metric, rules.min_improvement_over_baseline, higher)
+    to_production = Gate(rules.gate_metric, rules.min_improvement_over_production, higher)
+    passed, reason = to_staging.check(evaluation.candidate, evaluation.baseline, "the baseline")
+    if not passed:
+        return PromotionDecision(REJECTED, reason)
+    if production is None:
+        return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; no production model yet")
+    if production.metrics is None:
         return PromotionDecision(
-            staged=False,
-            promoted=False,
-            reason=(
-                f"{metric} beats the baseline by {over_baseline:.4f}, "
-                f"less than the required {gates.min_improvement_over_baseline}"
-            ),
+            STAGING_ALIAS,
+            f"{reason}; {production.unavailable}; production left untouched",
+            production,
         )
-    if evaluation.production_unavailable:
+    name = f"production v{production.version}"
+    passed, versus = to_production.check(evaluation.candidate, production.metrics, name)
+    if not passed:
         return PromotionDecision(
-            True, False, f"{evaluation.production_unavailable}; production left untouched"
+            STAGING_ALIAS, f"{reason}; {versus}; production left untouched", production
         )
-    over_production = evaluation.gain_over_production()
-    if over_production is None:
-        return PromotionDecision(True, True, "no production model yet; the first passing model")
-    if over_production < gates.min_improvement_over_production:
-        return PromotionDecision(
-            staged=True,
-            promoted=False,
-            reason=(
-                f"{metric} changes by {over_production:+.4f} against production "
-                f"v{evaluation.production_version}, less than the required "
-                f"{gates.min_improvement_over_production}; production left untouched"
-            ),
-        )
-    return PromotionDecision(
-        True,
-        True,
-        f"{metric} changes by {over_production:+.4f} against production "
-        f"v{evaluation.production_version}, meeting the required "
-        f"{gates.min_improvement_over_production}",
-    )
+    return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; {versus}", production)
 
 
-def hold_production(decision: PromotionDecision) -> PromotionDecision:
-    """Stop at `staging`: a deployment promotes the model once its staging service passed."""
-    if not decision.promoted:
-        return decision
-    return replace(
-        decision,
-        promoted=False,
-        held=True,
-        reason=f"{decision.reason}; production awaits the deployment",
-    )
-
-
-def promote_staged_version(
-    manager: MlflowManager, model_name: str, version: str, guard: LeaseGuard = unguarded
-) -> str | None:
-    """Point `production` at `version`, held at `staging` by `train --stage-only`.
-
-    Returns the version it replaced, or `version` itself when it already was in production.
-    The deployment names the version its staging service was tested with, so a model staged
-    meanwhile is never promoted unseen, and one that failed the production gate never is.
-    """
-    with guard(PROMOTION_LEASE, model_name):
-        return _promote_staged_version(manager, model_name, version)
-
-
-def _promote_staged_version(manager: MlflowManager, model_name: str, version: str) -> str | None:
-    staged = manager.get_version(model_name, STAGING_ALIAS)
-    if staged is None:
-        raise ProjectError(f"model {model_name!r} has no version with alias {STAGING_ALIAS!r}")
-    if str(staged.version) != version:
-        raise ProjectError(
-            f"{STAGING_ALIAS!r} points at v{staged.version}, not v{version}; "
-            "promote the version the staging service was tested with"
-        )
-    previous = manager.get_version(model_name, PRODUCTION_ALIAS)
-    if previous is not None and str(previous.version) == version:
-        return version
-    if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
-        reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
-        raise ProjectError(f"v{version} did not pass the production gate: {reason}")
-    manager.set_alias(model_name, PRODUCTION_ALIAS, version)
-    manager.set_version_tags(
-        model_name,
-        version,
-        {
-            DECISION_TAG: PRODUCTION_DECISION,
-            DECISION_REASON_TAG: "promoted from staging by a deployment",
-            AWAITING_PRODUCTION_TAG: "false",
-        },
-    )
-    return None if previous is None else str(previous.version)
+def score_production(production: Predictor, split: DatasetSplit, task: Task) -> Production:
+    missing = [name for name in production.feature_names if name not in split.x_test.columns]
+    if missing:
+        why = f"production v{production.version} needs features the holdout lacks: {missing}"
+        return Production(production.version, None, why)
+    features = split.x_test[production.feature_names]
+    return Production(production.version, score(task, production.estimator, features, split.y_test))
 
 
 def move_production(
+    manager: MlflowManager, model_name: str, version: str, actor: str, guard: LeaseGuard, vet: Vet
+) -> str | None:
+    """Point `production` at `version` if `vet` says why; returns the version it held.
+
+    MLflow has no conditional alias update: the read of the current production, `vet`'s
+    decision and the move happen under the promotion lock, a compare-and-set."""
+    with guard(PROMOTION_LEASE, model_name):
+        current = manager.get_version(model_name, PRODUCTION_ALIAS)
+        reason = vet(current)
+        if reason is not None:
+            manager.set_alias(model_name, PRODUCTION_ALIAS, version)
+            moved = f"{actor} at {datetime.now(UTC).isoformat(timespec='seconds')}"
+            tags = {
+                DECISION_TAG: PRODUCTION_ALIAS,
+                DECISION_REASON_TAG: reason,
+                PROMOTED_BY_TAG: moved,
+            }
+            manager.set_version_tags(
+                model_name, version, {**tags, AWAITING_PRODUCTION_TAG: "false"}
+            )
+    return None if current is None else str(current.version)
+
+
+def promote_staged_version(
     manager: MlflowManager,
     model_name: str,
     version: str,
-    decision: PromotionDecision,
+    guard: LeaseGuard = unguarded,
+    actor: str = "promote",
+) -> str | None:
+    """`production` to the version `staging` holds, as its staging service was smoke-tested
+    (a model staged meanwhile is never promoted unseen), if it passed the production gate
+    under `train --stage-only`. Returns the version replaced (`version` when already there)."""
+
+    def vet(current: ModelVersion | None) -> str | None:
+        staged = manager.get_version(model_name, STAGING_ALIAS)
+        if staged is None or str(staged.version) != version:
+            where = f"v{staged.version}" if staged else "no version"
+            raise ProjectError(
+                f"{STAGING_ALIAS!r} points at {where}, not v{version}; promote the version "
+                "the staging service was tested with"
+            )
+        if current is not None and str(current.version) == version:
+            return None
+        if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
+            reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
+            raise ProjectError(f"v{version} did not pass the production gate: {reason}")
+        return "promoted from staging by a deployment"
+
+    return move_production(manager, model_name, version, actor, guard, vet)
+
+
+def rollback_production(
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
+    guard: LeaseGuard = unguarded,
+    actor: str = "rollback",
+) -> str | None:
+    """`production` back to an earlier version (incident response); returns the one replaced."""
+
+    def vet(current: ModelVersion | None) -> str:
+        try:
+            manager.client.get_model_version(model_name, version)
+        except MlflowException as error:
+            raise ProjectError(f"model {model_name!r} has no version {version!r}") from error
+        return f"rolled back from v{current.version}" if current else "rolled back"
+
+    return move_production(manager, model_name, version, actor, guard, vet)
+
+
+def promote_to_production(
+    manager: MlflowManager,
+    model_name: str,
+    version: str,
     evaluation: Evaluation,
+    scorer: Callable[[Predictor], Production],
     config: TrainingConfig,
     guard: LeaseGuard,
-    rescore: ProductionScorer | None,
+    stage_only: bool = False,
+    actor: str = "training",
 ) -> PromotionDecision:
-    """Compare-and-set `production`: move it only while it is the version compared against.
+    """Under the lock, production (whichever version it is then) scored by `scorer` on the
+    candidate's holdout and the gates decided; `production` moves if the candidate passes,
+    unless `stage_only` holds it at `staging` for a deployment to promote."""
+    decision = decide(evaluation, None, config)
 
-    MLflow has no conditional alias update, so every writer of `production` holds the
-    promotion lease while it reads and moves the alias. When another promotion landed
-    since the evaluation, the candidate is compared again against the new production
-    (scored by `rescore` on the same holdout) and the loop starts over.
-    """
-    for _ in range(MAX_PROMOTION_ATTEMPTS):
-        with guard(PROMOTION_LEASE, model_name):
-            current = manager.get_version(model_name, PRODUCTION_ALIAS)
-            current_version = None if current is None else str(current.version)
-            if current_version == evaluation.production_version:
-                manager.set_alias(model_name, PRODUCTION_ALIAS, version)
-                return decision
-        if current is None:
-            evaluation = replace(
-                evaluation, production=None, production_version=None, production_unavailable=None
-            )
-        else:
-            if rescore is None:
-                raise ProjectError(
-                    f"production moved to v{current_version} during the promotion of "
-                    f"v{version} and nothing can score it again; train again"
-                )
-            production = manager.load_version(model_name, current, PRODUCTION_ALIAS)
-            metrics, unavailable = rescore(production)
-            evaluation = replace(
-                evaluation,
-                production=metrics,
-                production_version=current_version,
-                production_unavailable=unavailable,
-            )
-        again = decide_promotion(evaluation, config)
-        decision = replace(
-            again,
-            staged=decision.staged,
-            integration=decision.integration,
-            reason=f"production moved to v{current_version} meanwhile; {again.reason}",
-        )
-        if not decision.promoted:
-            return decision
-    raise ProjectError(
-        f"production of {model_name} moved {MAX_PROMOTION_ATTEMPTS} times during the "
-        f"promotion of v{version}; train again once the other promotions settle"
-    )
+    def vet(current: ModelVersion | None) -> str | None:
+        nonlocal decision
+        loaded = manager.load_version(model_name, current, PRODUCTION_ALIAS) if current else None
+        decision = decide(evaluation, scorer(loaded) if loaded else None, config)
+        if decision.promoted and stage_only:
+            reason = f"{decision.reason}; production awaits the deployment"
+            decision = replace(decision, state=STAGING_ALIAS, held=True, reason=reason)
+        return decision.reason if decision.promoted else None
 
-
-def measure_latency_ms(predictor: Predictor, sample: pd.DataFrame) -> float:
-    """The p95 of single-row predictions, as the online API makes them."""
-    timings = []
-    for position in range(len(sample)):
-        started = time.perf_counter()
-        predictor.predict_frame(sample.iloc[[position]])
-        timings.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(timings, LATENCY_PERCENTILE))
-
-
-def compare_predictions(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]:
-    if list(actual.columns) != list(expected.columns):
-        return [f"output columns {list(actual.columns)} instead of {list(expected.columns)}"]
-    if actual.isna().to_numpy().any():
-        return ["predictions contain missing values"]
-    if expected[PREDICTION].dtype.kind in "fc":
-        same = np.allclose(expected.to_numpy(float), actual.to_numpy(float))
-    else:
-        same = expected[PREDICTION].equals(actual[PREDICTION]) and np.allclose(
-            expected.drop(columns=PREDICTION).to_numpy(float),
-            actual.drop(columns=PREDICTION).to_numpy(float),
-        )
-    return [] if same else ["the staged model predicts differently from the trained candidate"]
+    move_production(manager, model_name, version, actor, guard, vet)
+    return decision
 
 
 def check_staged_model(
-    manager: MlflowManager,
-    model_name: str,
-    version: str,
-    candidate: Any,
-    sample: pd.DataFrame,
-    config: TrainingConfig,
-) -> IntegrationReport:
-    """Load the model by its `staging` alias, as serving will, and check what it does."""
+    manager: MlflowManager, model_name: str, version: str, candidate: Pipeline, sample: pd.DataFrame
+) -> tuple[list[str], dict[str, float]]:
+    """The model loaded by its `staging` alias, as serving loads it: it must be this version
+    and predict as the trained candidate does. Its single-row latency is measured and
+    logged, never deciding: on a shared machine it says more about the load than the model."""
     staged = manager.load_predictor(model_name, STAGING_ALIAS)
     failures = []
     if staged.version != version:
         failures.append(f"`staging` resolves to v{staged.version}, not v{version}")
-    trained = Predictor(
-        candidate,
-        config.task,
-        staged.feature_names,
-        model_name,
-        version,
-        "",
-        "",
-        categorical=staged.categorical,
-        boolean=staged.boolean,
-        nullable=staged.nullable,
-    )
-    failures += compare_predictions(trained.predict_frame(sample), staged.predict_frame(sample))
-    latency = measure_latency_ms(staged, sample)
-    budget = config.integration.latency_budget_ms
-    if latency > budget:
-        failures.append(f"p95 single-row latency {latency:.2f} ms exceeds the {budget} ms budget")
-    return IntegrationReport(rows=len(sample), p95_latency_ms=latency, failures=tuple(failures))
-
-
-def record_decision(
-    manager: MlflowManager,
-    model_name: str,
-    registration: Registration,
-    decision: PromotionDecision,
-) -> None:
-    tags = {DECISION_TAG: decision.state, DECISION_REASON_TAG: decision.reason}
-    if decision.held:
-        tags[AWAITING_PRODUCTION_TAG] = "true"
-    if decision.integration is not None:
-        tags["integration_p95_latency_ms"] = f"{decision.integration.p95_latency_ms:.3f}"
-        mlflow.log_metric("integration_p95_latency_ms", decision.integration.p95_latency_ms)
-    manager.set_version_tags(model_name, registration.version, tags)
-    mlflow.set_tags(tags)
-    card = registration.card.render(f"{decision.state} ({decision.reason})")
-    mlflow.log_text(card, MODEL_CARD_FILE)
-    manager.set_description(model_name, registration.version, card)
+    try:
+        pd.testing.assert_frame_equal(
+            replace(staged, estimator=candidate).predict_frame(sample), staged.predict_frame(sample)
+        )
+    except AssertionError:
+        failures.append("the staged model predicts differently from the trained candidate")
+    timings = []
+    for position in range(len(sample)):
+        started = time.perf_counter()
+        staged.predict_frame(sample.iloc[[position]])
+        timings.append((time.perf_counter() - started) * 1000)
+    p50, p95 = np.percentile(timings, [50, 95])
+    return failures, {"p50": float(p50), "p95": float(p95)}
 
 
 def promote_candidate(
     manager: MlflowManager,
     model_name: str,
-    registration: Registration,
-    candidate: Any,
-    sample: pd.DataFrame,
+    version: str,
+    candidate: Pipeline,
     evaluation: Evaluation,
+    split: DatasetSplit,
     config: TrainingConfig,
-    stage_only: bool = False,
-    guard: LeaseGuard = unguarded,
-    rescore: ProductionScorer | None = None,
+    guard: LeaseGuard,
+    stage_only: bool,
+    actor: str,
 ) -> PromotionDecision:
-    """Apply the gates; with `stage_only` a model that passes both is held at `staging`.
+    """`staging` if the baseline gate passes and the staged model checks out (else it is put
+    back), then `production` if the production gate passes too."""
+    decision = decide(evaluation, None, config)
+    if not decision.staged:
+        return decision
+    previous = manager.get_version(model_name, STAGING_ALIAS)
+    manager.set_alias(model_name, STAGING_ALIAS, version)
+    sample = split.x_test.head(config.integration.sample_rows)
+    failures, latency = check_staged_model(manager, model_name, version, candidate, sample)
+    if failures:
+        manager.set_alias(model_name, STAGING_ALIAS, str(previous.version) if previous else None)
+        reason = f"integration checks on staging failed: {'; '.join(failures)}"
+        return PromotionDecision(REJECTED, reason, latency_ms=latency)
 
-    `production` moves by compare-and-set under `guard`'s promotion lease (`move_production`).
-    """
-    decision = decide_promotion(evaluation, config)
-    version = registration.version
-    if decision.staged:
-        previous = manager.get_version(model_name, STAGING_ALIAS)
-        manager.set_alias(model_name, STAGING_ALIAS, version)
-        report = check_staged_model(manager, model_name, version, candidate, sample, config)
-        decision = replace(decision, integration=report)
-        if not report.passed:
-            manager.restore_alias(model_name, STAGING_ALIAS, previous)
-            decision = replace(
-                decision,
-                staged=False,
-                promoted=False,
-                reason=f"integration checks on staging failed: {'; '.join(report.failures)}",
-            )
-    if stage_only:
-        decision = hold_production(decision)
-    if decision.promoted:
-        decision = move_production(
-            manager, model_name, version, decision, evaluation, config, guard, rescore
-        )
-    record_decision(manager, model_name, registration, decision)
-    return decision
+    def scorer(production: Predictor) -> Production:
+        return score_production(production, split, config.task)
+
+    decision = promote_to_production(
+        manager, model_name, version, evaluation, scorer, config, guard, stage_only, actor
+    )
+    return replace(decision, latency_ms=latency)
+
+
+def record_decision(
+    manager: MlflowManager, model_name: str, version: str, decision: PromotionDecision
+) -> None:
+    """The decision and its reason as tags of the version and the run."""
+    tags = {DECISION_TAG: decision.state, DECISION_REASON_TAG: decision.reason}
+    if decision.held:
+        tags[AWAITING_PRODUCTION_TAG] = "true"
+    manager.set_version_tags(model_name, version, tags)
+    mlflow.set_tags(tags)
+    mlflow.log_metrics({f"integration_latency_ms_{k}": v for k, v in decision.latency_ms.items()})
+    if decision.production and decision.production.metrics:
+        mlflow.log_metrics({f"production_{k}": v for k, v in decision.production.metrics.items()})

@@ -1,104 +1,169 @@
-"""Step 3: hyperparameter search with cross-validation, then the candidate on all training rows.
+"""Step 3: Optuna's seeded TPE sampler over `search.space`, each trial scored by
+`cross_val_score` on folds shuffled with the same seed (the same data and configuration give
+the same trials, parameters and scores); then the best parameters fitted on all training rows.
 
-Every Optuna trial is an MLflow child run of the training run (its parameters, the score of
-each fold, the CV mean and std, and whether it was pruned); the parent run gets the best
-parameters, their CV mean and std, and the optimisation history picture.
+Each trial is an MLflow child run of the training run: its parameters, the score of each
+fold, their mean and spread. The parent run gets the best parameters and the history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import numpy as np
+import optuna
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.entities import Run
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
 
-from src.model.config import TrainingConfig
-from src.model.mlflow_manager import MlflowManager
-from src.model.plots import plot_optimization_history
-from src.model.tuning import (
-    SearchResult,
-    TrialCallback,
-    TrialResult,
-    TrialTracker,
-    build_model,
-    fit_model,
-    model_params,
-    run_search,
-)
+from src.data.feature_store import FeatureView
+from src.errors import ConfigError, DataValidationError
+from src.model.config import ParamSpace, TrainingConfig
+from src.model.metrics import PROBABILISTIC, higher_is_better, scorer_name
+from src.model.train import build_model
 from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
 
-PLOTS_DIR = "plots"
+FOLD_SCORES = "fold_scores"
+TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 @dataclass(frozen=True)
-class TrainedCandidate:
-    model: Any
-    search: SearchResult
-    params: dict[str, Any]
+class SearchResult:
+    metric: str
+    best_params: dict[str, Any]
+    fold_scores: tuple[float, ...]  # of the best trial
+    history: tuple[float, ...]  # each trial's cross-validated mean, in order
+
+    @property
+    def cv_mean(self) -> float:
+        return statistics.fmean(self.fold_scores)
+
+    @property
+    def cv_std(self) -> float:
+        return statistics.pstdev(self.fold_scores)
 
 
-def cv_metric_names(metric: str) -> tuple[str, str]:
-    return f"cv_{metric}_mean", f"cv_{metric}_std"
+def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        if spec.type == "categorical":
+            params[name] = trial.suggest_categorical(name, spec.choices)
+        elif spec.type == "int":
+            step = int(spec.step or 1)
+            params[name] = trial.suggest_int(
+                name, int(spec.low), int(spec.high), step=step, log=spec.log
+            )
+        else:
+            params[name] = trial.suggest_float(
+                name, spec.low, spec.high, step=spec.step, log=spec.log
+            )
+    return params
 
 
-def trial_tracker(manager: MlflowManager, metric: str) -> TrialTracker:
-    """Each trial as a child run of the active training run."""
+def build_folds(config: TrainingConfig, labels: pd.Series) -> KFold | StratifiedKFold:
+    folds, classes = config.search.cv_folds, config.task == "classification"
+    smallest = int(labels.value_counts().min()) if classes else len(labels)
+    if smallest < folds:
+        raise DataValidationError(
+            f"{'the rarest class has' if classes else 'there are'} {smallest} training rows, "
+            f"fewer than the {folds} cross-validation folds; lower search.cv_folds or add data"
+        )
+    return (StratifiedKFold if classes else KFold)(folds, shuffle=True, random_state=config.seed)
 
-    @contextmanager
-    def track(number: int) -> Iterator[Callable[[TrialResult], None]]:
-        with manager.start_child_run(f"trial-{number:03d}") as run:
 
-            def record(result: TrialResult) -> None:
-                mean, std = cv_metric_names(metric)
-                manager.log_batch(
-                    run.info.run_id,
-                    params=result.params,
-                    metrics={mean: result.cv_mean, std: result.cv_std},
-                    step_metrics={f"fold_{metric}": result.fold_scores},
-                    tags={"optuna_trial": str(result.number), "optuna_state": result.state},
-                )
+def search_params(
+    config: TrainingConfig,
+    view: FeatureView,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    callbacks: list[TrialCallback] | None = None,
+) -> SearchResult:
+    """The best parameters by cross-validated gate metric; each finished trial goes to the
+    `callbacks` (MLflow child runs, progress) with its fold scores in `user_attrs`."""
+    metric, estimator = config.promotion.gate_metric, build_model(config, view).steps[-1][1]
+    if metric in PROBABILISTIC and not hasattr(estimator, "predict_proba"):
+        raise ConfigError(
+            f"promotion.gate_metric {metric!r} needs probabilities, which "
+            f"{type(estimator).__name__} does not give; choose e.g. accuracy or f1"
+        )
+    folds, scoring = build_folds(config, labels), scorer_name(config.task, metric, labels)
+    higher = higher_is_better(config.task, metric)
 
-            yield record
+    def objective(trial: optuna.Trial) -> float:
+        model = build_model(config, view, suggest_params(trial, config.search.space))
+        values = cross_val_score(
+            model, features, labels, cv=folds, scoring=scoring, error_score="raise"
+        )
+        scores = values if higher else -values  # a `neg_` scorer: report the metric itself
+        trial.set_user_attr(FOLD_SCORES, scores.tolist())
+        return float(np.mean(scores))
 
-    return track
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    sampler = optuna.samplers.TPESampler(seed=config.seed)
+    study = optuna.create_study(direction="maximize" if higher else "minimize", sampler=sampler)
+    try:
+        study.optimize(objective, n_trials=config.search.n_trials, callbacks=callbacks)
+    except ValueError as error:  # Optuna's checks of search.space, the estimator's of values
+        raise ConfigError(f"search of {config.model.estimator} failed: {error}") from error
+    best, history = study.best_trial, tuple(float(trial.value or 0) for trial in study.trials)
+    return SearchResult(metric, best.params, tuple(best.user_attrs[FOLD_SCORES]), history)
+
+
+def log_trial(metric: str, trial: optuna.trial.FrozenTrial, parent: Run) -> None:
+    """One trial as a child run of the training run."""
+    scores, experiment_id = trial.user_attrs[FOLD_SCORES], parent.info.experiment_id
+    name = f"trial-{trial.number:03d}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+        mlflow.log_params(trial.params)
+        summary = {"mean": statistics.fmean(scores), "std": statistics.pstdev(scores)}
+        mlflow.log_metrics({f"cv_{metric}_{key}": value for key, value in summary.items()})
+        for step, value in enumerate(scores):
+            mlflow.log_metric(f"fold_{metric}", value, step=step)
+
+
+def plot_history(search: SearchResult, higher: bool) -> Figure:
+    """Each trial's cross-validated score and the best so far."""
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    best = (np.maximum if higher else np.minimum).accumulate(search.history)
+    axes.plot(search.history, "o", label="trial")
+    axes.step(range(len(best)), best, where="post", label="best")
+    axes.set(xlabel="trial", ylabel=f"cross-validated {search.metric}", title="Optuna search")
+    axes.legend()
+    return figure
 
 
 def train_candidate(
     split: DatasetSplit,
+    view: FeatureView,
     config: TrainingConfig,
-    manager: MlflowManager,
-    on_trial: TrialCallback | None = None,
-) -> TrainedCandidate:
-    mlflow.log_params(
-        {
-            "estimator": config.model.estimator,
-            "seed": config.seed,
-            "select_k_best": config.preprocessing.select_k_best,
-            "n_trials": config.search.n_trials,
-            "cv_folds": config.search.cv_folds,
-            "pruner": config.search.pruner.kind,
-            "train_rows": len(split.x_train),
-            "holdout_rows": len(split.x_test),
-            **{f"fixed_{name}": value for name, value in config.model.params.items()},
-        }
-    )
+    run: Run,
+    on_trial: TrialCallback,
+) -> tuple[Pipeline, SearchResult]:
+    """The search, then the candidate: the best parameters fitted on all training rows."""
+    search = config.search
+    mlflow.log_params({
+        "estimator": config.model.estimator, "seed": config.seed, "n_trials": search.n_trials,
+        "cv_folds": search.cv_folds, "select_k_best": config.preprocessing.select_k_best,
+        "train_rows": len(split.x_train), "holdout_rows": len(split.x_test),
+        **{f"fixed_{name}": value for name, value in config.model.params.items()},
+    })  # fmt: skip
     metric = config.promotion.gate_metric
-    search = run_search(
-        config, split.x_train, split.y_train, trial_tracker(manager, metric), on_trial, split.kinds
-    )
-    mean, std = cv_metric_names(metric)
-    mlflow.log_params({f"best_{name}": value for name, value in search.best_params.items()})
-    mlflow.log_metrics(
-        {mean: search.best_cv_mean, std: search.best_cv_std, "trials_pruned": search.pruned}
-    )
-    manager.log_figure(
-        plot_optimization_history(search.trials, metric, search.higher_is_better),
-        f"{PLOTS_DIR}/optimization_history.png",
-    )
-    model = fit_model(
-        build_model(config, search.best_params, split.kinds), split.x_train, split.y_train
-    )
-    params = model_params(config, search.best_params)
-    return TrainedCandidate(model=model, search=search, params=params)
+
+    def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        log_trial(metric, trial, run)
+        on_trial(study, trial)
+
+    result = search_params(config, view, split.x_train, split.y_train, [track])
+    mlflow.log_params({f"best_{name}": value for name, value in result.best_params.items()})
+    mlflow.log_metrics({f"cv_{metric}_mean": result.cv_mean, f"cv_{metric}_std": result.cv_std})
+    plot = plot_history(result, higher_is_better(config.task, metric))
+    mlflow.log_figure(plot, "plots/optimization_history.png")
+    model = build_model(config, view, result.best_params).fit(split.x_train, split.y_train)
+    return model, result

@@ -266,14 +266,11 @@ def init_aws() -> None:
             f"init-aws creates AWS resources and runs with APP_ENV=aws (now {settings.app_env}); "
             "set it in .env or the environment"
         )
-    results = ensure_aws_resources(settings)
-    for status, kind, name in results:
-        console.print(f"{status:>7}  {kind} {name}", highlight=False)
-    created = sum(status == "created" for status, _, _ in results)
-    console.print(
-        f"init-aws: {created} created, {len(results) - created} found in {settings.aws.region}",
-        highlight=False,
-    )
+    lines = ensure_aws_resources(settings)
+    for line in lines:
+        console.print(line, highlight=False)
+    created = sum(line.startswith("created") for line in lines)
+    console.print(f"init-aws: {created} created, {len(lines) - created} found", highlight=False)
 
 
 @app.command("data-remote")

@@ -12,10 +12,11 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -252,77 +253,75 @@ def is_not_found(error: ClientError) -> bool:
     return status == 404 or "NotFound" in code or "NoSuch" in code or found_words
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str) -> str:
+AWS_SERVICES = ("s3", "glue", "athena", "ecr")
+
+
+def ensure(kind: str, name: str, find: Callable[[], Any], create: Callable[[], Any]) -> str:
+    """Create a resource `find` does not find (an error saying so, or an empty answer)."""
     try:
-        s3.head_bucket(Bucket=bucket)
-        return "found"
+        if find():
+            return f"  found  {kind} {name}"
     except ClientError as error:
         if not is_not_found(error):
-            raise ProjectError(f"bucket {bucket} is not reachable: {error}") from error
-    location = {} if region == "us-east-1" else {"LocationConstraint": region}
-    s3.create_bucket(Bucket=bucket, **({"CreateBucketConfiguration": location} if location else {}))
+            raise ProjectError(f"{kind} {name}: {error}") from error
+    create()
+    return f"created  {kind} {name}"
+
+
+def create_bucket(s3: Any, bucket: str, region: str) -> None:
+    """A versioned, encrypted, private bucket."""
+    location = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **({} if region == "us-east-1" else location))
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
+    default = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [default]})
+    blocks = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
     s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration=dict.fromkeys(
-            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
-            True,
-        ),
+        Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(blocks, True)
     )
-    return "created"
 
 
-def ensure_aws_resources(settings: Settings) -> list[tuple[str, str, str]]:
-    """The bucket, Glue database, Athena workgroup and ECR repositories, created when
-    missing; returns (status, kind, name) per resource. Safe to rerun."""
-    s3, glue = build_aws_client(settings, "s3"), build_aws_client(settings, "glue")
-    athena, ecr = build_aws_client(settings, "athena"), build_aws_client(settings, "ecr")
+def ensure_aws_resources(settings: Settings) -> list[str]:
+    """`make init-aws`: the bucket, Glue database, Athena workgroup and ECR repositories,
+    each created when missing; one line per resource. Safe to rerun."""
+    s3, glue, athena, ecr = (build_aws_client(settings, name) for name in AWS_SERVICES)
     bucket, database = settings.aws.s3.bucket, settings.lake_database
-    workgroup = settings.aws.athena.workgroup
-    results = [(ensure_bucket(s3, bucket, settings.aws.region), "bucket", bucket)]
-    try:
-        glue.get_database(Name=database)
-        results.append(("found", "Glue database", database))
-    except ClientError as error:
-        if not is_not_found(error):
-            raise ProjectError(f"Glue database {database}: {error}") from error
-        location = f"{settings.warehouse_location}/{database}.db"
-        glue.create_database(DatabaseInput={"Name": database, "LocationUri": location})
-        results.append(("created", "Glue database", database))
-    try:  # AWS answers a missing workgroup with an error, moto with a null workgroup
-        found = athena.get_work_group(WorkGroup=workgroup).get("WorkGroup")
-    except ClientError as error:
-        if not is_not_found(error):
-            raise ProjectError(f"Athena workgroup {workgroup}: {error}") from error
-        found = None
-    if found:
-        results.append(("found", "Athena workgroup", workgroup))
-    else:
-        output = f"s3://{bucket}/{settings.aws.s3.athena_results_prefix}/"
-        encrypted = {
-            "OutputLocation": output,
-            "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
-        }
-        athena.create_work_group(
-            Name=workgroup,
-            Configuration={"ResultConfiguration": encrypted, "EnforceWorkGroupConfiguration": True},
-        )
-        results.append(("created", "Athena workgroup", workgroup))
+    group = settings.aws.athena.workgroup
+    database_input = {
+        "Name": database,
+        "LocationUri": f"{settings.warehouse_location}/{database}.db",
+    }
+    results = {
+        "OutputLocation": settings.athena_output_location,
+        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+    }
+    configuration = {"ResultConfiguration": results, "EnforceWorkGroupConfiguration": True}
+    lines = [
+        ensure(
+            "bucket",
+            bucket,
+            partial(s3.head_bucket, Bucket=bucket),
+            partial(create_bucket, s3, bucket, settings.aws.region),
+        ),
+        ensure(
+            "Glue database",
+            database,
+            partial(glue.get_database, Name=database),
+            partial(glue.create_database, DatabaseInput=database_input),
+        ),
+        # AWS answers a missing workgroup with an error, moto with an empty answer.
+        ensure(
+            "Athena workgroup",
+            group,
+            lambda: athena.get_work_group(WorkGroup=group).get("WorkGroup"),
+            partial(athena.create_work_group, Name=group, Configuration=configuration),
+        ),
+    ]
     for name in settings.aws.ecr.repositories:
-        try:
-            ecr.describe_repositories(repositoryNames=[name])
-            results.append(("found", "ECR repository", name))
-        except ClientError as error:
-            if not is_not_found(error):
-                raise ProjectError(f"ECR repository {name}: {error}") from error
-            ecr.create_repository(
-                repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
-            )
-            results.append(("created", "ECR repository", name))
-    return results
+        find = partial(ecr.describe_repositories, repositoryNames=[name])
+        scan = {"scanOnPush": True}
+        create = partial(
+            ecr.create_repository, repositoryName=name, imageScanningConfiguration=scan
+        )
+        lines.append(ensure("ECR repository", name, find, create))
+    return lines

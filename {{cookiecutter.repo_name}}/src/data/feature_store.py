@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from src.config import load_yaml_config
 from src.data.lake import Lake
@@ -26,43 +26,36 @@ from src.errors import ProjectError
 from src.names import gold_table
 
 DType = Literal["float64", "int64", "string", "bool"]
-
-ARROW_TYPES: dict[str, pa.DataType] = {
+ARROW_TYPES = {
     "float64": pa.float64(),
     "int64": pa.int64(),
     "string": pa.string(),
     "bool": pa.bool_(),
 }
-
-# Columns every medallion table carries for lineage and idempotent rewrites.
-INGEST_DATE = "ingest_date"
+SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
 EVENT_TIME_TYPE = pa.timestamp("us", tz="UTC")
-
-
-NUMERIC_DTYPES = frozenset({"float64", "int64"})
+# The partition column of every medallion table: the day the rows arrived.
+INGEST_DATE = "ingest_date"
+NAME = r"^[a-z][a-z0-9_]*$"  # a column name SQL takes unquoted in both engines
 
 
 class Column(BaseModel):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=NAME)
     # float64 and int64 are numbers; string and bool are categories, encoded by the model.
     dtype: DType
     description: str = ""
-    # Whether a value may be missing: the model then imputes it, or takes it as is when the
-    # estimator handles missing values (gradient boosting, LightGBM, XGBoost).
+    # A value may be missing: the model imputes it, or the estimator takes NaN itself.
     nullable: bool = False
-    # The contract's bounds and allowed values, which config/quality.yaml rules can check
-    # (`range` or `allowed_values` rules without their own bounds or values).
+    # The contract's bounds and allowed values: checked at ingestion, online and in batch.
     min: float | None = None
     max: float | None = None
     values: list[str | int | float | bool] | None = Field(default=None, min_length=1)
-    # A derived feature: a DuckDB SQL expression over the silver columns (the raw source
-    # columns and the other non-derived features), computed in gold. Its raw files need
-    # not carry it.
+    # A derived feature: SQL over the silver columns, computed in gold (not in raw files).
     expression: str | None = Field(default=None, min_length=1)
 
     @property
     def is_numeric(self) -> bool:
-        return self.dtype in NUMERIC_DTYPES
+        return self.dtype in ("float64", "int64")
 
     @model_validator(mode="after")
     def check_contract(self) -> Column:
@@ -74,40 +67,23 @@ class Column(BaseModel):
 
 
 class FeatureView(BaseModel):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    dataset: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=NAME)
+    dataset: str = Field(pattern=NAME)
     description: str = ""
     entity: Column
-    event_timestamp: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    event_timestamp: str = Field(pattern=NAME)
     label: Column
     features: list[Column] = Field(min_length=1)
     # Raw columns that are not features themselves: inputs of derived features.
     source_columns: list[Column] = Field(default_factory=list)
 
-    @field_validator("features")
-    @classmethod
-    def check_unique_names(cls, features: list[Column]) -> list[Column]:
-        names = [feature.name for feature in features]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"feature names must be unique; repeated: {', '.join(duplicates)}")
-        return features
-
     @model_validator(mode="after")
-    def check_reserved_names(self) -> FeatureView:
-        names = [
-            self.entity.name,
-            self.event_timestamp,
-            self.label.name,
-            *self.feature_names,
-            *(column.name for column in self.source_columns),
-        ]
+    def check_names(self) -> FeatureView:
+        names = [*self.key_columns, self.label.name, *self.feature_names]
+        names += [column.name for column in self.source_columns]
         clashes = sorted({name for name in names if names.count(name) > 1 or name == INGEST_DATE})
         if clashes:
-            raise ValueError(
-                f"entity, event timestamp, label and features need distinct names other than "
-                f"{INGEST_DATE}; clashing: {', '.join(clashes)}"
-            )
+            raise ValueError(f"column names must be distinct and not {INGEST_DATE}: {clashes}")
         return self
 
     @property
@@ -116,32 +92,13 @@ class FeatureView(BaseModel):
 
     @property
     def raw_columns(self) -> list[Column]:
-        """The typed columns raw files carry besides entity and event time: the features
-        that are not derived, the source columns and the label (silver's columns)."""
+        """What raw files carry besides the keys: measured features, source columns, label."""
         measured = [feature for feature in self.features if feature.expression is None]
         return [*measured, *self.source_columns, self.label]
 
     @property
     def derived_features(self) -> list[Column]:
         return [feature for feature in self.features if feature.expression is not None]
-
-    def silver_schema(self) -> pa.Schema:
-        """Schema of the silver table: keys, the raw columns typed, the ingest date."""
-        return pa.schema(
-            [
-                pa.field(self.entity.name, ARROW_TYPES[self.entity.dtype], nullable=False),
-                pa.field(self.event_timestamp, EVENT_TIME_TYPE, nullable=False),
-                *(pa.field(c.name, ARROW_TYPES[c.dtype]) for c in self.raw_columns),
-                pa.field(INGEST_DATE, pa.date32(), nullable=False),
-            ]
-        )
-
-    def column(self, name: str) -> Column | None:
-        """The contract of a feature, source column, the label or the entity, by name."""
-        for column in [self.entity, self.label, *self.features, *self.source_columns]:
-            if column.name == name:
-                return column
-        return None
 
     @property
     def numeric_features(self) -> list[str]:
@@ -163,17 +120,22 @@ class FeatureView(BaseModel):
     def table(self) -> str:
         return gold_table(self.name)
 
+    def keyed_schema(self, columns: list[Column]) -> pa.Schema:
+        """Keys, `columns` typed, the ingest date: silver's and gold's schema."""
+        keys = [
+            (self.entity.name, ARROW_TYPES[self.entity.dtype]),
+            (self.event_timestamp, EVENT_TIME_TYPE),
+        ]
+        typed = [pa.field(column.name, ARROW_TYPES[column.dtype]) for column in columns]
+        required = [pa.field(*key, nullable=False) for key in keys]
+        return pa.schema([*required, *typed, pa.field(INGEST_DATE, pa.date32(), nullable=False)])
+
+    def silver_schema(self) -> pa.Schema:
+        return self.keyed_schema(self.raw_columns)
+
     def arrow_schema(self) -> pa.Schema:
-        """Schema of the typed (silver and gold) tables of this view."""
-        return pa.schema(
-            [
-                pa.field(self.entity.name, ARROW_TYPES[self.entity.dtype], nullable=False),
-                pa.field(self.event_timestamp, EVENT_TIME_TYPE, nullable=False),
-                *(pa.field(f.name, ARROW_TYPES[f.dtype]) for f in self.features),
-                pa.field(self.label.name, ARROW_TYPES[self.label.dtype]),
-                pa.field(INGEST_DATE, pa.date32(), nullable=False),
-            ]
-        )
+        """Gold's schema: keys, every feature (derived ones too), the label, the ingest date."""
+        return self.keyed_schema([*self.features, self.label])
 
 
 def load_feature_view(path: Path) -> FeatureView:
@@ -185,7 +147,6 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
 # Sorts after every ingest date: at equal event times a label event comes after the
 # feature rows, so a feature row of the event's own time counts as "at or before" it.
 EVENT_ORDER_DATE = "DATE '9999-12-31'"

@@ -180,10 +180,10 @@ def step(
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
+    from src.context import run_step
     from src.data.aws_integration import write_bytes
     from src.data.intervals import DataInterval
     from src.names import parse_step
-    from src.pipelines.steps import run_step
 
     context = build_context()
     chosen = parse_step(name)

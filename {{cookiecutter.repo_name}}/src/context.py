@@ -3,16 +3,21 @@
 The entry points (the CLI, the API, the orchestrator's tasks) build a `ProjectContext` and
 pass its parts to the library code, which never reads the environment itself. The jobs
 that both the CLI and a DAG run are wired here once, so the two cannot drift apart.
+
+`run_step` runs one heavy step for a data interval and returns a JSON-ready summary,
+whoever runs it: a task of the orchestrator in its own process, or `python -m src step`
+in an ECS task of the project's image, which writes the summary to the object store.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
 
@@ -23,7 +28,8 @@ from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
-from src.pipelines.DE.pipeline import STEPS, Step, run_data_pipeline
+from src.names import PREDICTIONS_TABLE, EcsStep
+from src.pipelines.DE.pipeline import STEPS, Step, parse_steps, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
 
+log = logging.getLogger(__name__)
+
+Summary = dict[str, Any]
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
 MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
 QUALITY_FILE = CONFIG_DIR / "quality.yaml"
@@ -132,3 +141,70 @@ class ProjectContext:
 
 def build_context(settings: Settings | None = None) -> ProjectContext:
     return ProjectContext(settings or get_settings())
+
+
+def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
+    """The training steps under one MLflow run; `trials` overrides search.n_trials."""
+    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+
+    log.info("training on %s (%s)", context.view.table, reason)
+    config = context.training if trials is None else context.training.with_search(n_trials=trials)
+    name = context.settings.model_name
+    outcome = run_training_pipeline(
+        context.lake, context.view, config, context.mlflow, name, guard=context.guard
+    )
+    decision = outcome.decision
+    return {"model_name": name, "version": outcome.version, "run_id": outcome.run_id,
+            "state": decision.state, "reason": decision.reason}  # fmt: skip
+
+
+def run_batch_inference_step(context: ProjectContext, interval: DataInterval) -> Summary:
+    """The interval's last day scored by the production model."""
+    day = interval.end - timedelta(days=1)
+    outcome = context.run_batch_inference(day)
+    drift = outcome.drift.verdict() if outcome.drift else outcome.drift_skipped_reason
+    return {"day": day.isoformat(), "rows": outcome.rows, "table": PREDICTIONS_TABLE,
+            "model_version": outcome.model_version, "output_uri": outcome.output_uri,
+            "drift": drift}  # fmt: skip
+
+
+def run_drift_check_step(context: ProjectContext, interval: DataInterval) -> Summary:
+    """The drift check of the `drift.window_days` days up to the interval's last day."""
+    end = interval.end - timedelta(days=1)
+    # Named after the window's end, so a re-run of the day rewrites the same reports.
+    run = context.run_drift_check(end, datetime.combine(interval.end, time(), tzinfo=UTC))
+    if not run.delivered:
+        log.error("monitoring delivery failed: %s", run.delivery)
+    outcome = run.outcome
+    return {
+        "window_end": end.isoformat(),
+        "window_days": context.monitoring.drift.window_days,
+        "model_version": outcome.model_version,
+        "problems": outcome.problems,
+        "dataset_drift": outcome.drift.dataset_drift,
+        "drifted_columns": outcome.drift.drifted_columns,
+        "verdict": outcome.verdict(),
+        "report": str(run.reports[0]),
+        "deliveries": [run.delivery],
+        # One retraining per drifted window, however often the day is re-run.
+        "retrain_run_id": f"drift_{end.isoformat()}",
+    }
+
+
+def run_step(
+    context: ProjectContext,
+    step: EcsStep,
+    interval: DataInterval,
+    reason: str = "manual",
+    trials: int | None = None,
+) -> Summary:
+    """Run `step` for `interval` and return its summary."""
+    if step in ("bronze", "silver", "gold"):
+        report = context.run_data_pipeline(interval, parse_steps([step]))
+        days = {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
+        return {**days, "step": step, **asdict(report)}
+    if step == "training":
+        return run_training(context, reason, trials)
+    if step == "batch-inference":
+        return run_batch_inference_step(context, interval)
+    return run_drift_check_step(context, interval)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -30,6 +30,7 @@ from src.errors import ConfigError
 from src.names import PRODUCTION_ENVIRONMENT, environment_database
 
 AppEnv = Literal["local", "compose", "aws"]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
@@ -174,15 +175,35 @@ class YamlAwsConfigSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        try:
-            content = yaml.safe_load(AWS_CONFIG_FILE.read_text())
-        except FileNotFoundError as error:
-            raise ConfigError(f"{AWS_CONFIG_FILE} is missing") from error
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{AWS_CONFIG_FILE} is not valid YAML: {error}") from error
+        content = read_yaml(AWS_CONFIG_FILE)
         if not isinstance(content, dict):
             raise ConfigError(f"{AWS_CONFIG_FILE} must hold a mapping")
         return {"aws": content}
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"{path} is missing") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Every problem of a validation as `field.path: message`, in one line."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}"
+        for item in error.errors()
+    )
+
+
+def load_yaml_config(path: Path, model: type[ModelT]) -> ModelT:
+    """A YAML file under config/ as `model`; a bad file is one ConfigError naming the field."""
+    try:
+        return model.model_validate(read_yaml(path))
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {describe_errors(error)}") from error
 
 
 class Settings(BaseSettings):
@@ -311,8 +332,4 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from error
+        raise ConfigError(f"invalid settings: {describe_errors(error)}") from error

@@ -87,13 +87,12 @@ def run_result_key(task_id: str) -> str:
 
 
 def heavy_step(step: EcsStep, task_id: str) -> Any:
-    """The task `task_id` whose XCom is the step's summary (`src.pipelines.steps.run_step`),
+    """The task `task_id` whose XCom is the step's summary (`src.context.run_step`),
     run in the worker or on ECS as ORCHESTRATION__RUNNER says."""
 
     @task(task_id=task_id, multiple_outputs=True)
     def in_worker() -> dict[str, Any]:
-        from src.context import build_context
-        from src.pipelines.steps import run_step
+        from src.context import build_context, run_step
 
         trials = get_current_context()["params"].get("trials")
         return run_step(build_context(), step, current_interval(), run_reason(), trials)

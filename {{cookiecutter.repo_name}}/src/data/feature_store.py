@@ -20,10 +20,10 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
-from src.config import load_yaml_config
 from src.data.lake import Lake
 from src.errors import ProjectError
 from src.names import gold_table
+from src.settings import load_yaml_config
 
 DType = Literal["float64", "int64", "string", "bool"]
 ARROW_TYPES = {

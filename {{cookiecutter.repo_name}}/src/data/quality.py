@@ -25,10 +25,10 @@ from pydantic import BaseModel, Field
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from src.config import load_yaml_config
 from src.data.feature_store import INGEST_DATE, Column, FeatureView
 from src.data.feature_store import quote_identifier as q
 from src.errors import ConfigError, DataValidationError
+from src.settings import load_yaml_config
 
 Action = Literal["quarantine", "warn", "block"]
 # Bronze's lineage columns: the raw file, the row's place in it, a line that did not parse.

@@ -7,9 +7,9 @@ from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from src.config import load_yaml_config
 from src.errors import ConfigError
 from src.model.metrics import metric_names
+from src.settings import load_yaml_config
 
 Task = Literal["classification", "regression"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from src.config import load_yaml_config
+from src.settings import load_yaml_config
 
 
 class DriftConfig(BaseModel):

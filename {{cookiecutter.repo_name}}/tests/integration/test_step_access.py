@@ -25,14 +25,13 @@ from urllib.parse import parse_qs, unquote
 
 import pytest
 
-from src.context import ProjectContext
+from src.context import ProjectContext, run_step
 from src.data import lake as lake_module
 from src.data.aws_integration import build_athena, ensure_aws_resources, read_bytes, write_bytes
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
 from src.names import ECS_STEPS, PREDICTIONS_TABLE, REPO_NAME, EcsStep, database_prefix, result_key
 from src.pipelines.DE.pipeline import read_blocked
-from src.pipelines.steps import run_step
 from src.settings import Settings
 from tests.conftest import (
     FAKE_AWS_ENV,

@@ -34,7 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# soft_wrap: summaries stay on one line whatever the terminal width.
+# Messages are printed as text (a regex or a list in brackets is not Rich markup), and
+# summaries stay on one line whatever the terminal width.
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -50,8 +51,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except ProjectError as error:
-            # Plain text: a message may hold brackets (a regex, a list) that are not markup.
-            errors.print(f"error: {error}", style="red", markup=False, highlight=False)
+            errors.print(f"error: {error}", style="red")
             raise typer.Exit(code=1) from None
 
     return run
@@ -70,13 +70,20 @@ def parse_day(value: str | None, name: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
+def write_json(path: Path, content: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+
+
+RAW_DIR = Path("data/raw")
+EndDate = Annotated[
+    str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
+]
+
+
 @app.command("setup-lake")
 @reports_errors
-def setup_lake(
-    end_date: Annotated[
-        str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
-    ] = None,
-) -> None:
+def setup_lake(end_date: EndDate = None) -> None:
     """Land the sample raw files and build bronze, silver and gold from them."""
     import tempfile
 
@@ -89,7 +96,7 @@ def setup_lake(
         write_sample_files(Path(folder), context.view, end)
         copied, _ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
     report = context.run_data_pipeline(DataInterval(end - timedelta(days=SAMPLE_DAYS), end))
-    console.print(f"lake ready: {copied} sample files landed; {describe(report)}", highlight=False)
+    console.print(f"lake ready: {copied} sample files landed; {describe(report)}")
 
 
 def describe(report: QualityReport) -> str:
@@ -109,36 +116,31 @@ def lake_maintenance(
     ] = None,
 ) -> None:
     """Expire old snapshots and unreferenced files of the lake's tables (docs/data.md)."""
-    context = build_context()
     with console.status("maintaining the lake"):
-        lines = context.run_lake_maintenance(list(table) if table else None)
+        lines = build_context().run_lake_maintenance(table or None)
     for line in lines:
-        console.print(line, highlight=False)
-    console.print(f"lake maintenance: {len(lines)} tables maintained", highlight=False)
+        console.print(line)
+    console.print(f"lake maintenance: {len(lines)} tables maintained")
 
 
 @app.command("data-pipeline")
 @reports_errors
 def data_pipeline(
     start: Annotated[
-        str | None,
-        typer.Option(help="First day of the interval (YYYY-MM-DD); default the first raw day."),
+        str | None, typer.Option(help="First day (YYYY-MM-DD); default the first raw day.")
     ] = None,
     end: Annotated[
         str | None, typer.Option(help="Day after the last one; default start + 1 day.")
     ] = None,
     step: Annotated[
-        list[str] | None,
-        typer.Option(help="Run only this step (bronze, silver, gold); repeatable."),
+        list[str] | None, typer.Option(help="Only this step (bronze, silver, gold); repeatable.")
     ] = None,
     summary: Annotated[
         Path | None, typer.Option(help="Write rows and checksums of the steps' tables (JSON).")
     ] = None,
 ) -> None:
-    """Run bronze -> silver -> gold for a data interval (idempotent for it).
-
-    Without --start, the interval covers every day of the raw zone.
-    """
+    """Run bronze -> silver -> gold for a data interval (idempotent for it); without
+    --start, the interval covers every day of the raw zone."""
     from src.data.intervals import DataInterval
     from src.pipelines.DE.bronze import list_raw_days
     from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
@@ -156,26 +158,22 @@ def data_pipeline(
     with console.status(f"data pipeline {'+'.join(steps)} {interval}"):
         report = context.run_data_pipeline(interval, steps)
     for file, why in report.files_refused.items():
-        errors.print(f"warning: raw file {file} {why}", markup=False, highlight=False)
+        errors.print(f"warning: raw file {file} {why}")
     if summary:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        described = fingerprint_steps(context.lake, context.view, steps)
-        summary.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
-    console.print(f"data pipeline {interval}: {describe(report)}", highlight=False)
+        write_json(summary, fingerprint_steps(context.lake, context.view, steps))
+    console.print(f"data pipeline {interval}: {describe(report)}")
 
 
 @app.command("step")
 @reports_errors
 def step(
     name: Annotated[
-        str,
-        typer.Argument(help="bronze, silver, gold, training, batch-inference or drift-check."),
+        str, typer.Argument(help="bronze, silver, gold, training, batch-inference or drift-check.")
     ],
     start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
     end: Annotated[str, typer.Option(help="Day after the interval's last day.")],
     result_key: Annotated[
-        str | None,
-        typer.Option(help="Write the step's JSON summary to this object store key."),
+        str | None, typer.Option(help="Write the step's JSON summary to this object store key.")
     ] = None,
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
@@ -186,40 +184,34 @@ def step(
     from src.names import parse_step
 
     context = build_context()
-    chosen = parse_step(name)
-    interval = DataInterval.parse(start, end)
-    summary = run_step(context, chosen, interval, reason)
-    document = json.dumps(summary, sort_keys=True, default=str)
+    chosen, interval = parse_step(name), DataInterval.parse(start, end)
+    document = json.dumps(run_step(context, chosen, interval, reason), sort_keys=True, default=str)
     if result_key:
         write_bytes(context.store, result_key, document.encode())
-    console.print(f"step {chosen} {interval}: {document}", highlight=False)
+    console.print(f"step {chosen} {interval}: {document}")
 
 
 @app.command("sample-data")
 @reports_errors
 def sample_data(
-    out: Annotated[
-        Path, typer.Option(help="Folder of raw files, laid out like the raw zone.")
-    ] = Path("data/raw"),
-    end_date: Annotated[
-        str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
-    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder of raw files, as the raw zone.")] = RAW_DIR,
+    end_date: EndDate = None,
 ) -> None:
     """Write the sample raw files into a local folder, unless it holds raw files already."""
     from src.data.raw_data import has_raw_files, write_sample_files
 
     if out.is_dir() and has_raw_files(out):
-        console.print(f"sample data: {out} already holds raw files; kept", highlight=False)
+        console.print(f"sample data: {out} already holds raw files; kept")
         return
     end = parse_day(end_date, "--end-date") or today()
     written = write_sample_files(out, build_context().view, end)
-    console.print(f"sample data: {written} raw files written under {out}", highlight=False)
+    console.print(f"sample data: {written} raw files written under {out}")
 
 
 @app.command("ingest")
 @reports_errors
 def ingest(
-    source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = Path("data/raw"),
+    source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = RAW_DIR,
     summary: Annotated[
         Path | None, typer.Option(help="Write where the files went and their checksum (JSON).")
     ] = None,
@@ -228,15 +220,13 @@ def ingest(
     from src.data.raw_data import land_raw_files
 
     context = build_context()
-    raw_prefix = context.settings.aws.s3.raw_prefix
+    settings, raw_prefix = context.settings, context.settings.aws.s3.raw_prefix
     copied, same = land_raw_files(source, context.store, raw_prefix)
-    where = f"{context.settings.object_store_root}/{raw_prefix}"
+    where = f"{settings.object_store_root}/{raw_prefix}"
     if summary:
         # Where the files went is part of the result: pointed at another lake (APP_ENV,
         # DATA_DIR), the same files make a different summary and DVC reruns the chain.
-        content = {"raw_zone": where, "warehouse": context.settings.warehouse_location}
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_text(json.dumps(content, indent=2) + "\n")
+        write_json(summary, {"raw_zone": where, "warehouse": settings.warehouse_location})
     console.print(f"ingest: {copied} files copied, {same} already in place under {where}")
 
 
@@ -245,13 +235,12 @@ def ingest(
 def features() -> None:
     """List the feature store's feature definitions."""
     view = build_context().view
-    table = Table(title=f"feature view {view.name} (gold table {view.table})")
-    for column in ("feature", "dtype", "nullable", "description"):
-        table.add_column(column)
+    table = Table("feature", "dtype", "nullable", "description")
+    table.title = f"feature view {view.name} (gold table {view.table})"
     for item in view.features:
         table.add_row(item.name, item.dtype, "yes" if item.nullable else "no", item.description)
     console.print(table)
-    console.print(f"{len(view.features)} features; label {view.label.name}", highlight=False)
+    console.print(f"{len(view.features)} features; label {view.label.name}")
 
 
 @app.command("init-aws")
@@ -268,9 +257,9 @@ def init_aws() -> None:
         )
     lines = ensure_aws_resources(settings)
     for line in lines:
-        console.print(line, highlight=False)
+        console.print(line)
     created = sum(line.startswith("created") for line in lines)
-    console.print(f"init-aws: {created} created, {len(lines) - created} found", highlight=False)
+    console.print(f"init-aws: {created} created, {len(lines) - created} found")
 
 
 @app.command("data-remote")
@@ -280,8 +269,7 @@ def data_remote() -> None:
     from src.data.raw_data import configure_dvc_remote
     from src.settings import PROJECT_ROOT
 
-    url = configure_dvc_remote(build_context().settings, PROJECT_ROOT)
-    console.print(f"DVC remote: {url}", highlight=False)
+    console.print(f"DVC remote: {configure_dvc_remote(build_context().settings, PROJECT_ROOT)}")
 
 
 @app.command("init-mlflow")
@@ -292,8 +280,7 @@ def init_mlflow() -> None:
     experiment_id = context.mlflow.get_or_create_experiment()
     console.print(
         f"MLflow experiment {context.settings.mlflow_experiment_name!r} ready "
-        f"(id {experiment_id}) at {context.settings.resolved_tracking_uri}",
-        highlight=False,
+        f"(id {experiment_id}) at {context.settings.resolved_tracking_uri}"
     )
 
 
@@ -317,14 +304,14 @@ class TrainingProgress:
         from src.pipelines.DS.training_pipeline.pipeline import STEPS
 
         self.steps += 1
-        self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}", highlight=False)
+        self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}")
         self.progress.update(self.task, visible=name == "training")
 
     def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         text = f"trial {trial.number + 1}: cv {trial.value:.4f}; best {study.best_value:.4f}"
         self.progress.update(self.task, completed=trial.number + 1, description=text)
         if not self.progress.console.is_terminal:
-            self.progress.console.print(f"  {text}", highlight=False)
+            self.progress.console.print(f"  {text}")
 
 
 def print_decision_table(model_name: str, outcome: TrainingOutcome) -> None:
@@ -333,7 +320,6 @@ def print_decision_table(model_name: str, outcome: TrainingOutcome) -> None:
     console.print(
         f"search: {len(search.history)} trials; best cv {search.metric} {search.cv_mean:.4f} "
         f"± {search.cv_std:.4f}" + (f" with {params}" if params else ""),
-        highlight=False,
     )
     production = decision.production.metrics if decision.production else None
     version = decision.production.version if decision.production else "-"
@@ -389,8 +375,6 @@ def train(
     console.print(
         f"trained {context.settings.model_name} v{outcome.version}: {decision.state} "
         f"({decision.reason}; data snapshot {outcome.snapshot_id})",
-        highlight=False,
-        markup=False,
     )
 
 
@@ -408,10 +392,10 @@ def promote(
     model_name = context.settings.model_name
     previous = promote_staged_version(context.mlflow, model_name, version, context.guard, who())
     if previous == version:
-        console.print(f"{model_name} v{version} already is in production", highlight=False)
+        console.print(f"{model_name} v{version} already is in production")
         return
     replaced = f"replacing v{previous}" if previous else "the first production version"
-    console.print(f"promoted {model_name} v{version} to production, {replaced}", highlight=False)
+    console.print(f"promoted {model_name} v{version} to production, {replaced}")
 
 
 @app.command("batch-inference")
@@ -426,15 +410,17 @@ def batch_inference(
     ] = None,
 ) -> None:
     """Score a day of the feature store (or a file) with the production model."""
+    import pyarrow.compute as pc
+
     from src.data.feature_store import INGEST_DATE
 
     context = build_context()
     day = parse_day(run_date, "--date")
     if day is None:
         days = context.lake.read(context.view.table, columns=[INGEST_DATE]).column(INGEST_DATE)
-        if len(days) == 0:
+        day = pc.max(days).as_py()
+        if day is None:
             raise ProjectError(f"{context.view.table} is empty; run `make setup` first")
-        day = max(days.to_pylist())
     outcome = context.run_batch_inference(day, input_file)
     drift = (
         outcome.drift.verdict() if outcome.drift else f"skipped ({outcome.drift_skipped_reason})"
@@ -442,7 +428,6 @@ def batch_inference(
     console.print(
         f"batch inference {day}: {outcome.rows} rows scored by v{outcome.model_version} "
         f"-> {outcome.output_uri}; drift: {drift}",
-        highlight=False,
     )
 
 
@@ -494,11 +479,11 @@ def drift_check(
     context = build_context()
     with console.status("checking"):
         run = context.run_drift_check(current or today(), datetime.now(UTC))
-    console.print(f"reports: {', '.join(str(path) for path in run.reports)}", highlight=False)
+    console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
     for line in [*run.outcome.notes, run.delivery]:
-        console.print(line, highlight=False, markup=False)
+        console.print(line)
     verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
-    console.print(verdict, highlight=False, markup=False)
+    console.print(verdict)
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:
@@ -518,7 +503,7 @@ def log_labels(
     context = build_context()
     labels = read_labels_file(labels_file, context.view)
     rows = record_labels(context.lake, context.view, labels, datetime.now(UTC))
-    console.print(f"labels recorded: {rows} rows from {labels_file}", highlight=False)
+    console.print(f"labels recorded: {rows} rows from {labels_file}")
 
 
 @app.command("rollback")
@@ -534,7 +519,7 @@ def rollback(
     model_name = context.settings.model_name
     previous = rollback_production(context.mlflow, model_name, version, context.guard, who())
     before = f"v{previous}" if previous else "none"
-    console.print(f"rolled back {model_name}: production {before} -> v{version}", highlight=False)
+    console.print(f"rolled back {model_name}: production {before} -> v{version}")
 
 
 def main() -> None:

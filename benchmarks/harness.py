@@ -7,6 +7,7 @@ script with the project's interpreter.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ sys.path.insert(0, str(ROOT))
 # interpreter (not the template's), telemetry off, make's variables dropped.
 from tests.conftest import tool_env as project_env  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-BENCH_BUILD = ROOT / "build" / "bench"
+# BENCH_RESULTS: where a run writes its figures (the template test keeps them out of results/).
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "benchmarks" / "results"))
+# BENCH_BUILD: where the rendered project goes (each template test run has its own).
+BENCH_BUILD = Path(os.environ.get("BENCH_BUILD", ROOT / "build" / "bench"))
 
 
 def prepare_project(project: Path | None = None, **options: Any) -> Path:

@@ -13,7 +13,7 @@ own so that its peak RSS is its own:
 - `retrieval`: the point-in-time training set from the gold table, the seeded sample of
   at most `--max-rows` rows that training reads (`get_training_set`);
 - `scan_bound`: the same gold columns scanned into pandas, without the join;
-- `training`: the six training steps (`run_training_pipeline`, `--trials` trials of
+- `training`: the training steps (`run_training` of src/context.py, `--trials` trials of
   `--folds` folds) on that sample, to a `production` model in a local MLflow store;
 - `batch_inference`: the day scored by that model (`run_batch_inference`: streamed
   batches, the predictions file, the table's rows of the day, the drift of the day);
@@ -88,6 +88,7 @@ def settings_for(workdir: Path) -> Any:
         reports_dir=workdir / "reports",
         mlflow_tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}",
         mlflow_artifact_root=str(workdir / "mlartifacts"),
+        model_name=MODEL_NAME,
     )
 
 
@@ -140,20 +141,23 @@ def raw_files(workdir: Path) -> list[Path]:
     return sorted(raw_folder(workdir).rglob("*.parquet"))
 
 
-def run_pipeline_step(workdir: Path, step: str, features: int, days: int) -> dict[str, Any]:
+def bench_context(workdir: Path, features: int) -> Any:
+    """The project's own wiring (src/context.py) on the benchmark's lake, contract and rules."""
     from src.context import ProjectContext
-    from src.data.intervals import DataInterval
-    from src.pipelines.DE.pipeline import run_data_pipeline
 
     context = ProjectContext(settings_for(workdir))
-    view, rules = bench_view(features), bench_rules()
+    context.view, context.quality = bench_view(features), bench_rules()
+    return context
+
+
+def run_pipeline_step(workdir: Path, step: str, features: int, days: int) -> dict[str, Any]:
+    from src.data.intervals import DataInterval
+
+    context = bench_context(workdir, features)
     quarantined = gold = 0
     for index in range(days):
-        day = FIRST_DAY + timedelta(days=index)
-        report = run_data_pipeline(
-            context.lake, context.store, view, rules, ("raw", "quality"),
-            DataInterval.for_day(day), (step,),  # type: ignore[arg-type]
-        )  # fmt: skip
+        interval = DataInterval.for_day(FIRST_DAY + timedelta(days=index))
+        report = context.run_data_pipeline(interval, (step,))
         quarantined += report.rows_quarantined
         gold += report.gold_rows
     return {"quarantined": quarantined, "gold_rows": gold}
@@ -179,11 +183,10 @@ def training_sample(max_rows: int) -> Any:
 
 
 def run_retrieval(workdir: Path, features: int, max_rows: int) -> dict[str, Any]:
-    from src.context import ProjectContext
     from src.data.feature_store import get_training_set
 
-    context = ProjectContext(settings_for(workdir))
-    training, _ = get_training_set(context.lake, bench_view(features), training_sample(max_rows))
+    context = bench_context(workdir, features)
+    training, _ = get_training_set(context.lake, context.view, training_sample(max_rows))
     return {"training_rows": len(training)}
 
 
@@ -208,55 +211,39 @@ def bench_training_config(max_rows: int, trials: int, folds: int) -> Any:
 def run_training(
     workdir: Path, features: int, max_rows: int, trials: int, folds: int
 ) -> dict[str, Any]:
-    from src.context import ProjectContext
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.context import run_training
 
-    context = ProjectContext(settings_for(workdir))
-    config = bench_training_config(max_rows, trials, folds)
-    outcome = run_training_pipeline(
-        context.lake, bench_view(features), config, context.mlflow, MODEL_NAME
-    )
-    if not outcome.decision.promoted:
-        raise SystemExit(f"the benchmark model was not promoted: {outcome.decision.reason}")
-    return {"model_version": outcome.version, "max_rows": max_rows}
+    context = bench_context(workdir, features)
+    context.training = bench_training_config(max_rows, trials, folds)
+    summary = run_training(context, "benchmark")
+    if summary["state"] != "production":
+        raise SystemExit(f"the benchmark model was not promoted: {summary['reason']}")
+    return {"model_version": summary["version"], "max_rows": max_rows}
 
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
-    from src.context import ProjectContext
     from src.monitoring.config import MonitoringConfig
-    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
-    settings = settings_for(workdir)
-    context = ProjectContext(settings)
-    outcome = run_batch_inference(
-        context.lake, context.store, bench_view(features), context.mlflow, MODEL_NAME,
-        FIRST_DAY, "processed", MonitoringConfig(), settings.reports_dir,
-    )  # fmt: skip
+    context = bench_context(workdir, features)
+    context.monitoring = MonitoringConfig()
+    outcome = context.run_batch_inference(FIRST_DAY)
     return {"scored_rows": outcome.rows, "drift": outcome.drift is not None}
 
 
 def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
-    from src.context import ProjectContext
-    from src.monitoring.alerts import AlertTargets
     from src.monitoring.config import MonitoringConfig
-    from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
-    settings = settings_for(workdir)
-    context = ProjectContext(settings)
-    run = run_drift_check(
-        context.mlflow, context.lake, bench_view(features), MODEL_NAME, MonitoringConfig(),
-        FIRST_DAY, settings.reports_dir, AlertTargets(None, None),
-        datetime.now(UTC),
-    )  # fmt: skip
+    context = bench_context(workdir, features)
+    context.monitoring = MonitoringConfig()
+    run = context.run_drift_check(FIRST_DAY, datetime.now(UTC))
     return {"checked_rows": run.outcome.drift.current_rows, "verdict": run.outcome.verdict()}
 
 
 def run_scan_bound(workdir: Path, features: int) -> dict[str, Any]:
-    from src.context import ProjectContext
     from src.data.feature_store import INGEST_DATE
 
-    view = bench_view(features)
-    context = ProjectContext(settings_for(workdir))
+    context = bench_context(workdir, features)
+    view = context.view
     columns = [*view.key_columns, *view.feature_names, view.label.name, INGEST_DATE]
     frame = context.lake.read(view.table, columns=columns).to_pandas()
     return {"scanned_rows": len(frame)}
@@ -271,7 +258,7 @@ def import_everything() -> None:
     import src.pipelines.DE.pipeline
     import src.pipelines.DS.inference_pipeline.pipeline
     import src.pipelines.DS.monitoring_pipeline
-    import src.pipelines.DS.training_pipeline.pipeline  # noqa: F401
+    import src.pipelines.DS.training_pipeline  # noqa: F401
 
 
 def run_phase(phase: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:

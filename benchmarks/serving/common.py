@@ -10,7 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+# BENCH_RESULTS: where a run writes its figures (the template test keeps them out of results/).
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS", Path(__file__).resolve().parents[1] / "results"))
 
 
 def isolated_env(root: Path) -> dict[str, str]:

@@ -223,7 +223,7 @@ def run_training(
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.context import ProjectContext
-    from src.monitoring.config import MonitoringConfig
+    from src.monitoring.drift import MonitoringConfig
     from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     settings = settings_for(workdir)
@@ -238,7 +238,7 @@ def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
 def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.context import ProjectContext
     from src.monitoring.alerts import AlertTargets
-    from src.monitoring.config import MonitoringConfig
+    from src.monitoring.drift import MonitoringConfig
     from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
     settings = settings_for(workdir)

@@ -13,8 +13,8 @@ from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, read_prediction_window
 from src.errors import DataValidationError
 from src.monitoring.alerts import AlertTargets
-from src.monitoring.config import DriftConfig, MonitoringConfig
-from src.monitoring.labels import read_labels_file, record_labels
+from src.monitoring.drift import DriftConfig, MonitoringConfig
+from src.monitoring.performance import read_labels_file, record_labels
 from src.names import LABELS_TABLE
 from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, run_drift_check
 from tests.conftest import SAMPLE_END, HttpReceiver
@@ -39,10 +39,13 @@ def labels(trained_context: ProjectContext) -> pd.DataFrame:
 def check(
     context: ProjectContext, current: Path | date, config: MonitoringConfig, targets: AlertTargets
 ) -> DriftCheckRun:
-    return run_drift_check(
-        context.mlflow, context.lake, context.view, context.settings.model_name, config,
-        current, context.settings.reports_dir, targets, datetime.now(UTC),
-    )  # fmt: skip
+    name, reports, now = (
+        context.settings.model_name,
+        context.settings.reports_dir,
+        datetime.now(UTC),
+    )
+    args = (context.mlflow, context.lake, context.view, name, config, current, reports, targets)
+    return run_drift_check(*args, now)
 
 
 def test_labels_are_upserted_by_prediction_id(

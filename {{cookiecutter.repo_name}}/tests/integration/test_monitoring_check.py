@@ -39,13 +39,11 @@ def labels(trained_context: ProjectContext) -> pd.DataFrame:
 def check(
     context: ProjectContext, current: Path | date, config: MonitoringConfig, targets: AlertTargets
 ) -> DriftCheckRun:
-    name, reports, now = (
-        context.settings.model_name,
-        context.settings.reports_dir,
-        datetime.now(UTC),
+    model, reports = context.settings.model_name, context.settings.reports_dir
+    now = datetime.now(UTC)
+    return run_drift_check(
+        context.mlflow, context.lake, context.view, model, config, current, reports, targets, now
     )
-    args = (context.mlflow, context.lake, context.view, name, config, current, reports, targets)
-    return run_drift_check(*args, now)
 
 
 def test_labels_are_upserted_by_prediction_id(
@@ -55,9 +53,8 @@ def test_labels_are_upserted_by_prediction_id(
     path = tmp_path / "labels.csv"
     labels.to_csv(path, index=False)
     for _ in range(2):
-        record_labels(
-            context.lake, context.view, read_labels_file(path, context.view), datetime.now(UTC)
-        )
+        stamp = datetime.now(UTC)
+        record_labels(context.lake, context.view, read_labels_file(path, context.view), stamp)
     corrected = labels.head(1).assign(**{label: labels[label].iloc[0] + 1})
     record_labels(context.lake, context.view, corrected, datetime.now(UTC))
     stored = context.lake.read(LABELS_TABLE).to_pandas().set_index(PREDICTION_ID)

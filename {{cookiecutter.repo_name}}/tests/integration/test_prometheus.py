@@ -1,10 +1,7 @@
 """The Prometheus, Alertmanager and Grafana files: valid, tested, naming exported metrics; and
-a real Pushgateway and Prometheus (the config of `make monitoring-local`) that fire the rules
-on the gauges the drift check pushes, which promtool's tests on hand-written series cannot.
-
-promtool, amtool, prometheus and the Pushgateway come with Debian's prometheus,
-prometheus-alertmanager and prometheus-pushgateway: tests skip without them, except in CI
-(CI=true), where they fail."""
+a real Pushgateway and Prometheus (`make monitoring-local`'s config) firing the rules on the
+gauges the drift check pushes. The tools come from Debian's prometheus packages: tests skip
+without them, except in CI (CI=true), where they fail."""
 
 from __future__ import annotations
 
@@ -58,10 +55,8 @@ def metric_names(expression: str) -> set[str]:
 def exported_names() -> set[str]:
     pushed = build_registry(outcome(True), datetime.now(UTC))
     families = [*REGISTRY.collect(), *pushed.collect()]
-    return {f.name + end for f in families for end in SUFFIXES.get(f.type, ("",))} | {
-        "up",
-        "ALERTS",
-    }
+    names = {f.name + end for f in families for end in SUFFIXES.get(f.type, ("",))}
+    return names | {"up", "ALERTS"}
 
 
 def tool(name: str) -> str:
@@ -81,7 +76,8 @@ def run(*command: str) -> str:
 
 def test_every_alert_and_dashboard_query_names_an_exported_metric() -> None:
     expressions = [(rule["alert"], str(rule["expr"])) for rule in RULES] + DASHBOARDS
-    unknown = {where: metric_names(expr) - exported_names() for where, expr in expressions}
+    exported = exported_names()
+    unknown = {where: metric_names(expr) - exported for where, expr in expressions}
     assert {where: names for where, names in unknown.items() if names} == {}
     assert metric_names('rate(api_requests_totl{route="/x"}[5m]) > 1') == {"api_requests_totl"}
 

@@ -27,7 +27,6 @@ COMPONENT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("include_monitoring_stack", "no"): (
         "monitoring",
         "tests/integration/test_prometheus.py",
-        "tests/unit/test_monitoring_stack.py",
     ),
     # GitHub's OIDC provider and roles (infra/github.py); the stacks serve any CI/CD.
     ("ci_provider", "none"): (

@@ -222,7 +222,7 @@ def run_training(
 
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
-    from src.monitoring.config import MonitoringConfig
+    from src.monitoring.drift import MonitoringConfig
 
     context = bench_context(workdir, features)
     context.monitoring = MonitoringConfig()
@@ -231,7 +231,7 @@ def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
 
 
 def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
-    from src.monitoring.config import MonitoringConfig
+    from src.monitoring.drift import MonitoringConfig
 
     context = bench_context(workdir, features)
     context.monitoring = MonitoringConfig()

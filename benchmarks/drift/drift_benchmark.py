@@ -76,8 +76,7 @@ def run_project(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, boo
     from src.context import build_context
     from src.data.feature_store import Column
     from src.data.sampling import sample_batches
-    from src.monitoring.config import MonitoringConfig
-    from src.monitoring.drift import run_drift_report
+    from src.monitoring.drift import MonitoringConfig, run_drift_report
 
     config = MonitoringConfig()
     types = {CATEGORY: "string", FLAG: "bool"}

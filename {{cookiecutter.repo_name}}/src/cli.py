@@ -498,7 +498,7 @@ def log_labels(
     ],
 ) -> None:
     """Record ground-truth labels of earlier predictions (upsert by prediction id)."""
-    from src.monitoring.labels import read_labels_file, record_labels
+    from src.monitoring.performance import read_labels_file, record_labels
 
     context = build_context()
     labels = read_labels_file(labels_file, context.view)

@@ -27,7 +27,6 @@ from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
 from src.model.config import TrainingConfig, load_training_config
-from src.monitoring.config import MonitoringConfig, load_monitoring_config
 from src.names import PREDICTIONS_TABLE, EcsStep
 from src.pipelines.DE.pipeline import STEPS, Step, parse_steps, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
@@ -35,6 +34,7 @@ from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
     from src.model.mlflow_manager import MlflowManager
+    from src.monitoring.drift import MonitoringConfig
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
 
@@ -64,6 +64,8 @@ class ProjectContext:
 
     @cached_property
     def monitoring(self) -> MonitoringConfig:
+        from src.monitoring.drift import load_monitoring_config  # Evidently takes seconds
+
         return load_monitoring_config(MONITORING_FILE)
 
     @cached_property

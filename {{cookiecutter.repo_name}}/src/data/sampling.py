@@ -12,13 +12,9 @@ DRAW = "__sample_draw"
 
 
 def sample_batches(batches: Iterable[pa.RecordBatch], rows: int, seed: int) -> pa.Table:
-    """At most `rows` rows of `batches`, a uniform sample drawn with `seed`.
-
-    Each row draws a number from a generator seeded with `seed` and the `rows` lowest draws
-    are kept while the batches go by (a reservoir), so memory follows `rows` plus one batch,
-    not the stream. The same rows in the same order and the same seed give the same sample;
-    a stream of at most `rows` rows comes back whole, in its order.
-    """
+    """At most `rows` rows of `batches`, a uniform sample drawn with `seed`: each row draws a
+    number and the `rows` lowest draws are kept as the batches go by (a reservoir), so memory
+    follows `rows` plus one batch. A stream of at most `rows` rows comes back whole, in order."""
     if rows < 1:
         raise ValueError(f"a sample needs rows >= 1, not {rows}")
     generator = np.random.default_rng(seed)

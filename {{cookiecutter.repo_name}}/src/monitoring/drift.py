@@ -1,30 +1,71 @@
 """Drift and data quality of current data against the reference set: one Evidently report.
 
-Each feature of config/features.yaml (categorical ones like numbers) and the model's output
-get a `ValueDrift`, Evidently's test for the column or the configured one; quality is the
-share of values missing or outside the reference. A column drifted when its test failed, the
-dataset when the share of drifted features reaches `drift_share`."""
+Each feature of config/features.yaml (categories like numbers) and the model's output get a
+`ValueDrift`, Evidently's test for the column or the configured one; quality is the share of
+values missing or outside the reference. A column drifted when its test failed, the dataset
+when the share of drifted features reaches `drift_share`."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 from evidently import DataDefinition, Dataset, Report, Run
 from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
+from pydantic import BaseModel, Field
 
+from src.settings import load_yaml_config
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
+from src.data.sampling import sample_batches
 from src.errors import ConfigError, DataValidationError
 from src.model.config import Task
-from src.monitoring.config import MonitoringConfig
+from src.monitoring.performance import PerformanceConfig
+
+if TYPE_CHECKING:
+    from src.model.mlflow_manager import MlflowManager
+    from src.model.predictor import Predictor
 
 # Exit code of `drift-check` when it finds a problem (docs/monitoring.md).
 EXIT_DRIFT = 3
+
+
+class DriftConfig(BaseModel):
+    # Evidently's test names ("ks", "psi", "chisquare", ...) for numbers and for categories
+    # (a classifier's predictions are categories); None: Evidently's choice and threshold.
+    method: str | None = None
+    threshold: float | None = Field(default=None, gt=0)
+    categorical_method: str | None = None
+    categorical_threshold: float | None = Field(default=None, gt=0)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    window_days: int = Field(default=7, ge=1)
+    min_rows: int = Field(default=30, ge=1)
+    # Bounded memory: seeded samples of at most this many current and reference rows.
+    max_current_rows: int = Field(default=200_000, ge=1)
+    max_reference_rows: int = Field(default=100_000, ge=1)
+    sample_seed: int = 42
+
+
+class QualityConfig(BaseModel):
+    max_missing_share: float = Field(default=0.05, ge=0, le=1)
+    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    # The accepted range is the reference's [min, max] widened by this share of its width.
+    range_tolerance: float = Field(default=0.1, ge=0)
+
+
+class MonitoringConfig(BaseModel):
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
+
+
+def load_monitoring_config(path: Path) -> MonitoringConfig:
+    return load_yaml_config(path, MonitoringConfig)
 
 
 @dataclass(frozen=True)
@@ -40,8 +81,7 @@ class ColumnDrift:
 class DriftResult:
     columns: list[ColumnDrift]
     prediction: ColumnDrift | None
-    # Per feature: (share missing, share outside the reference).
-    quality: dict[str, tuple[float, float]]
+    quality: dict[str, tuple[float, float]]  # per feature: (share missing, share outside)
     failed_checks: list[str]
     drift_share: float
     dataset_drift: bool
@@ -53,61 +93,40 @@ class DriftResult:
         return [column.column for column in self.columns if column.drifted]
 
     def verdict(self) -> str:
-        drifted, state = self.drifted_columns, "DRIFT" if self.dataset_drift else "no drift"
+        drifted, prediction, failed = self.drifted_columns, self.prediction, self.failed_checks
         text = (
-            f"{state}: {len(drifted)}/{len(self.columns)} columns drifted (share "
-            f"{self.drift_share:.2f}) over {self.current_rows} current rows; drifted: "
-            f"{', '.join(drifted) or 'none'}"
+            f"{'DRIFT' if self.dataset_drift else 'no drift'}: {len(drifted)}/{len(self.columns)}"
+            f" columns drifted (share {self.drift_share:.2f}) over {self.current_rows} current"
+            f" rows; drifted: {', '.join(drifted) or 'none'}"
         )
-        if self.prediction is not None:
-            moved = "DRIFT" if self.prediction.drifted else "no drift"
-            text += f"; prediction {moved} ({self.prediction.method} {self.prediction.score:.3g})"
-        failed = "; ".join(self.failed_checks[:3]) + (
-            "; ..." if len(self.failed_checks) > 3 else ""
-        )
-        return text + (f"; QUALITY FAILED: {failed}" if failed else "; quality ok")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "drifted_columns": self.drifted_columns}
-
-
-def check_frames(
-    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], min_rows: int
-) -> None:
-    for frame, name in ((reference, "reference"), (current, "current")):
-        missing = [c for c in columns if c not in frame.columns or frame[c].isna().all()]
-        if missing:
-            raise DataValidationError(f"{name} data has no values of: {', '.join(missing)}")
-    if len(current) < min_rows:
-        raise DataValidationError(
-            f"current data has {len(current)} rows; a drift decision needs at least "
-            f"{min_rows} (config/monitoring.yaml drift.min_rows)"
-        )
+        if prediction is not None:
+            moved = "DRIFT" if prediction.drifted else "no drift"
+            text += f"; prediction {moved} ({prediction.method} {prediction.score:.3g})"
+        quality = "; ".join(failed[:3]) + ("; ..." if failed[3:] else "")
+        return text + (f"; QUALITY FAILED: {quality}" if failed else "; quality ok")
 
 
 def build_report(
-    reference: pd.DataFrame, view: FeatureView, predicted: bool, config: MonitoringConfig
+    reference: pd.DataFrame, view: FeatureView, categorical: list[str], config: MonitoringConfig
 ) -> Report:
-    drift, tolerance = config.drift, config.quality.range_tolerance
+    """Per feature: missing values, values outside the reference, drift; then the output's."""
+    drift = config.drift
     metrics: list[Any] = []
     for column in view.feature_names:
         known = reference[column].dropna()
         if column in view.categorical_features:
-            method, threshold = drift.categorical_method, drift.categorical_threshold
             outside: Any = OutListValueCount(column=column, values=known.unique().tolist())
         else:
-            method, threshold = drift.method, drift.column_threshold
             low, high = float(known.min()), float(known.max())
-            margin = (high - low) * tolerance
+            margin = (high - low) * config.quality.range_tolerance
             outside = OutRangeValueCount(column=column, left=low - margin, right=high + margin)
-        metrics += [
-            ValueDrift(column=column, method=method, threshold=threshold),
-            MissingValueCount(column=column),
-            outside,
-        ]
-    if predicted:
-        method, threshold = drift.prediction_method, drift.prediction_threshold
-        metrics.append(ValueDrift(column=PREDICTION, method=method, threshold=threshold))
+        metrics += [MissingValueCount(column=column), outside]
+    for column in [name for name in [*view.feature_names, PREDICTION] if name in reference]:
+        if column in categorical:
+            method, threshold = drift.categorical_method, drift.categorical_threshold
+        else:
+            method, threshold = drift.method, drift.threshold
+        metrics.append(ValueDrift(column=column, method=method, threshold=threshold))
     return Report(metrics, include_tests=True)
 
 
@@ -120,22 +139,29 @@ def run_drift_report(
 ) -> tuple[DriftResult, Run]:
     """The report of `current` against `reference` and the decisions read from it. The
     model's output is checked when both hold it: classes as categories, values as numbers."""
-    columns = view.feature_names
-    check_frames(reference, current, columns, config.drift.min_rows)
-    predicted = PREDICTION in reference.columns and PREDICTION in current.columns
+    columns, min_rows = view.feature_names, config.drift.min_rows
+    for frame, name in ((reference, "reference"), (current, "current")):
+        if missing := [c for c in columns if c not in frame or frame[c].isna().all()]:
+            raise DataValidationError(f"{name} data has no values of: {', '.join(missing)}")
+    if len(current) < min_rows:
+        raise DataValidationError(
+            f"current data has {len(current)} rows; a drift decision needs at least "
+            f"{min_rows} (config/monitoring.yaml drift.min_rows)"
+        )
+    predicted = PREDICTION in reference and PREDICTION in current
     selected = [*columns, PREDICTION] if predicted else columns
     classes = [PREDICTION] if predicted and task == "classification" else []
     categorical = [*view.categorical_features, *classes]
     numerical = [column for column in selected if column not in categorical]
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     try:
-        report = build_report(reference, view, predicted, config).run(
+        run = build_report(reference[selected], view, categorical, config).run(
             current_data=Dataset.from_pandas(current[selected], data_definition=definition),
             reference_data=Dataset.from_pandas(reference[selected], data_definition=definition),
         )
     except ValueError as error:  # e.g. a test name Evidently does not know
         raise ConfigError(f"config/monitoring.yaml drift: {error}") from error
-    return read_decisions(report.dict(), reference, columns, len(current), config), report
+    return read_decisions(run.dict(), reference, columns, len(current), config), run
 
 
 def read_decisions(
@@ -146,45 +172,31 @@ def read_decisions(
     config: MonitoringConfig,
 ) -> DriftResult:
     """The decisions in a report's results (`Run.dict()`)."""
-    failed = {
-        test["metric_config"]["metric_id"] for test in content["tests"] if test["status"] == "FAIL"
-    }
+    failed = {t["metric_config"]["metric_id"] for t in content["tests"] if t["status"] == "FAIL"}
     drifts: dict[str, ColumnDrift] = {}
-    shares: dict[tuple[str, str], float] = {}
+    shares: dict[tuple[bool, str], float] = {}
     for metric in content["metrics"]:
         kind, column = metric["config"]["type"].rsplit(":", 1)[-1], metric["config"]["column"]
         if kind == "ValueDrift":
-            test = metric["config"]["method"], float(metric["config"]["threshold"])
-            drifts[column] = ColumnDrift(
-                column, *test, float(metric["value"]), metric["id"] in failed
-            )
-        else:
-            shares[("missing" if kind == "MissingValueCount" else "outside", column)] = metric[
-                "value"
-            ]["share"]
-    quality = {c: (float(shares["missing", c]), float(shares["outside", c])) for c in columns}
-    share = sum(drifts[c].drifted for c in columns) / len(columns)
-    return DriftResult(
-        [drifts[c] for c in columns], drifts.get(PREDICTION), quality,
-        failed_quality_checks(quality, reference, config), share,
-        share >= config.drift.drift_share, len(reference), rows,
-    )  # fmt: skip
-
-
-def failed_quality_checks(
-    quality: dict[str, tuple[float, float]], reference: pd.DataFrame, config: MonitoringConfig
-) -> list[str]:
-    """A feature often missing in the reference (nullable) may be missing that much more."""
-    limits, failed = config.quality, []
+            method, threshold = metric["config"]["method"], float(metric["config"]["threshold"])
+            score, drifted = float(metric["value"]), metric["id"] in failed
+            drifts[column] = ColumnDrift(column, method, threshold, score, drifted)
+        else:  # (is the share missing, column): share
+            shares[kind == "MissingValueCount", column] = float(metric["value"]["share"])
+    quality = {c: (shares[True, c], shares[False, c]) for c in columns}
+    checks: list[str] = []
+    limit = config.quality.max_out_of_range_share
     for column, (missing, outside) in quality.items():
-        allowed = float(reference[column].isna().mean()) + limits.max_missing_share
+        # A feature often missing in the reference (nullable) may be missing that much more.
+        allowed = float(reference[column].isna().mean()) + config.quality.max_missing_share
         if missing > allowed:
-            failed.append(f"{column} missing {missing:.1%} > {allowed:.1%}")
-        if outside > limits.max_out_of_range_share:
-            failed.append(
-                f"{column} out of range {outside:.1%} > {limits.max_out_of_range_share:.1%}"
-            )
-    return failed
+            checks.append(f"{column} missing {missing:.1%} > {allowed:.1%}")
+        if outside > limit:
+            checks.append(f"{column} out of range {outside:.1%} > {limit:.1%}")
+    share = sum(drifts[column].drifted for column in columns) / len(columns)
+    features, drifting = [drifts[c] for c in columns], share >= config.drift.drift_share
+    prediction = drifts.get(PREDICTION)
+    return DriftResult(features, prediction, quality, checks, share, drifting, len(reference), rows)
 
 
 def write_reports(
@@ -199,3 +211,24 @@ def write_reports(
     stem.with_suffix(".tmp").write_text(json.dumps(content, indent=2, default=str))
     stem.with_suffix(".tmp").replace(stem.with_suffix(".json"))
     return [stem.with_suffix(".json"), stem.with_suffix(".html")]
+
+
+def check_batch_drift(
+    manager: MlflowManager,
+    predictor: Predictor,
+    view: FeatureView,
+    predictions: Path,
+    config: MonitoringConfig,
+    reports_dir: Path,
+) -> tuple[DriftResult, list[Path]]:
+    """Batch inference's last step: the report of `make drift-check`, on the same columns
+    (categories included), over a seeded sample of the day's predictions; it does not alert."""
+    drift = config.drift
+    reference = manager.load_reference(
+        predictor.run_id, drift.max_reference_rows, drift.sample_seed
+    )
+    batches = pq.ParquetFile(predictions).iter_batches()
+    current = sample_batches(batches, drift.max_current_rows, drift.sample_seed).to_pandas()
+    result, report = run_drift_report(reference, current, view, predictor.task, config)
+    summary = {"source": f"batch predictions of v{predictor.version}", **asdict(result)}
+    return result, write_reports(report, summary, reports_dir, datetime.now(UTC))

@@ -31,7 +31,7 @@ from src.data.predictions import (
     replace_predictions,
 )
 from src.errors import DataValidationError
-from src.monitoring.config import DriftConfig
+from src.monitoring.drift import DriftConfig
 from src.names import PREDICTIONS_TABLE
 from src.pipelines.DS.inference_pipeline.pipeline import (
     BatchInferenceOutcome,

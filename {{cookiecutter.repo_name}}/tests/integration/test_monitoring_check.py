@@ -13,8 +13,8 @@ from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, read_prediction_window
 from src.errors import DataValidationError
 from src.monitoring.alerts import AlertTargets
-from src.monitoring.config import DriftConfig, MonitoringConfig
-from src.monitoring.labels import read_labels_file, record_labels
+from src.monitoring.drift import DriftConfig, MonitoringConfig
+from src.monitoring.performance import read_labels_file, record_labels
 from src.names import LABELS_TABLE
 from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, run_drift_check
 from tests.conftest import SAMPLE_END, HttpReceiver
@@ -39,10 +39,11 @@ def labels(trained_context: ProjectContext) -> pd.DataFrame:
 def check(
     context: ProjectContext, current: Path | date, config: MonitoringConfig, targets: AlertTargets
 ) -> DriftCheckRun:
+    model, reports = context.settings.model_name, context.settings.reports_dir
+    now = datetime.now(UTC)
     return run_drift_check(
-        context.mlflow, context.lake, context.view, context.settings.model_name, config,
-        current, context.settings.reports_dir, targets, datetime.now(UTC),
-    )  # fmt: skip
+        context.mlflow, context.lake, context.view, model, config, current, reports, targets, now
+    )
 
 
 def test_labels_are_upserted_by_prediction_id(
@@ -52,9 +53,8 @@ def test_labels_are_upserted_by_prediction_id(
     path = tmp_path / "labels.csv"
     labels.to_csv(path, index=False)
     for _ in range(2):
-        record_labels(
-            context.lake, context.view, read_labels_file(path, context.view), datetime.now(UTC)
-        )
+        stamp = datetime.now(UTC)
+        record_labels(context.lake, context.view, read_labels_file(path, context.view), stamp)
     corrected = labels.head(1).assign(**{label: labels[label].iloc[0] + 1})
     record_labels(context.lake, context.view, corrected, datetime.now(UTC))
     stored = context.lake.read(LABELS_TABLE).to_pandas().set_index(PREDICTION_ID)

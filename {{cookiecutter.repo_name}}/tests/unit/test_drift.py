@@ -1,6 +1,9 @@
-"""The drift report's decisions on data synthesized from config/features.yaml."""
+"""The drift report's decisions on data synthesized from config/features.yaml, plus a string
+and a boolean feature so the categorical path is always tested whatever the contract holds."""
 
 import json
+from collections.abc import Collection
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,14 +12,45 @@ import pandas as pd
 import pytest
 from evidently import Run
 
+from src.data.feature_store import Column, load_feature_view
+from src.data.predictions import PREDICTION
 from src.errors import ConfigError, DataValidationError
-from src.monitoring.config import DriftConfig, MonitoringConfig
-from src.monitoring.drift import DriftResult, run_drift_report, write_reports
-from tests.drift_reference import FLAG, PLAN, contract_frame, contract_view
+from src.monitoring.drift import (
+    DriftConfig,
+    DriftResult,
+    MonitoringConfig,
+    run_drift_report,
+    write_reports,
+)
+from src.settings import FEATURES_FILE
 
-VIEW = contract_view()
+PLAN, FLAG = "drift_test_plan", "drift_test_flag"
+CONTRACT = load_feature_view(FEATURES_FILE)
+EXTRA = [Column(name=PLAN, dtype="string", nullable=True), Column(name=FLAG, dtype="bool")]
+VIEW = CONTRACT.model_copy(update={"features": [*CONTRACT.features, *EXTRA]})
 FEATURES = VIEW.feature_names
-REFERENCE = contract_frame(VIEW, 600, seed=0)
+
+
+def contract_frame(rows: int, seed: int, shifted: Collection[str] = ()) -> pd.DataFrame:
+    """A shifted column moves its mean by half its spread (numbers) or its frequencies."""
+    rng = np.random.default_rng(seed)
+    data: dict[str, object] = {}
+    for column in VIEW.features:
+        moved = column.name in shifted
+        if column.dtype == "bool":
+            data[column.name] = rng.random(rows) < (0.8 if moved else 0.3)
+        elif column.dtype == "string":
+            labels = [str(value) for value in column.values or ["basic", "plus", "pro"]]
+            weights = np.arange(len(labels), 0, -1.0) if moved else np.ones(len(labels))
+            data[column.name] = rng.choice(labels, rows, p=weights / weights.sum())
+        else:
+            numbers = (column.min or 0.0) + 10 + rng.normal(1.0 if moved else 0.0, 2.0, rows)
+            data[column.name] = numbers.round() if column.dtype == "int64" else numbers
+    data[PREDICTION] = rng.choice([0, 1], rows, p=[0.2, 0.8] if PREDICTION in shifted else None)
+    return pd.DataFrame(data)
+
+
+REFERENCE = contract_frame(600, seed=0)
 
 
 def check(current: pd.DataFrame, config: MonitoringConfig | None = None) -> tuple[DriftResult, Run]:
@@ -25,24 +59,16 @@ def check(current: pd.DataFrame, config: MonitoringConfig | None = None) -> tupl
     )
 
 
-def test_the_same_distribution_does_not_drift() -> None:
-    result, _ = check(contract_frame(VIEW, 400, seed=1))
-    assert not result.dataset_drift
-    assert result.drift_share < 0.2
-    assert result.failed_checks == []
-    assert result.prediction is not None and not result.prediction.drifted
-
-
 def test_shifted_features_drift_categorical_ones_included() -> None:
     shifted = [*FEATURES[: len(FEATURES) // 2 + 1], PLAN, FLAG]
-    result, _ = check(contract_frame(VIEW, 400, seed=1, shifted=shifted))
+    result, _ = check(contract_frame(400, seed=1, shifted=shifted))
     assert result.dataset_drift
     assert set(shifted) <= set(result.drifted_columns)
     assert "DRIFT" in result.verdict()
 
 
 def test_a_categorical_shift_alone_is_found_and_does_not_make_the_dataset_drift() -> None:
-    result, _ = check(contract_frame(VIEW, 400, seed=1, shifted=[PLAN, FLAG, "prediction"]))
+    result, _ = check(contract_frame(400, seed=1, shifted=[PLAN, FLAG, PREDICTION]))
     by_column = {column.column: column for column in result.columns}
     assert by_column[PLAN].drifted and by_column[FLAG].drifted
     assert not result.dataset_drift
@@ -52,7 +78,7 @@ def test_a_categorical_shift_alone_is_found_and_does_not_make_the_dataset_drift(
 
 
 def test_missing_unseen_and_out_of_range_values_fail_the_quality_checks() -> None:
-    current = contract_frame(VIEW, 400, seed=1)
+    current = contract_frame(400, seed=1)
     current.loc[:99, FEATURES[0]] = np.nan
     current.loc[:49, FEATURES[1]] = REFERENCE[FEATURES[1]].max() * 10
     current.loc[:49, PLAN] = "enterprise"
@@ -67,33 +93,36 @@ def test_missing_unseen_and_out_of_range_values_fail_the_quality_checks() -> Non
 
 def test_bad_input_is_refused_with_its_reason() -> None:
     with pytest.raises(DataValidationError, match="at least 30"):
-        check(contract_frame(VIEW, 10, seed=1))
+        check(contract_frame(10, seed=1))
     with pytest.raises(DataValidationError, match=f"no values of: {FEATURES[-1]}"):
-        check(contract_frame(VIEW, 100, seed=1).drop(columns=[FEATURES[-1]]))
+        check(contract_frame(100, seed=1).drop(columns=[FEATURES[-1]]))
     with pytest.raises(ConfigError, match="not-a-test"):
-        check(
-            contract_frame(VIEW, 100, seed=1),
-            MonitoringConfig(drift=DriftConfig(method="not-a-test")),
-        )
+        check(contract_frame(100, seed=1), MonitoringConfig(drift=DriftConfig(method="not-a-test")))
 
 
 def test_the_configured_test_and_threshold_are_used() -> None:
-    config = MonitoringConfig(drift=DriftConfig(method="psi", column_threshold=0.5))
-    result, _ = check(contract_frame(VIEW, 400, seed=1), config)
+    config = MonitoringConfig(drift=DriftConfig(method="psi", threshold=0.5))
+    result, _ = check(contract_frame(400, seed=1), config)
     numbers = [c for c in result.columns if c.column in VIEW.numeric_features]
     assert {(c.method, c.threshold) for c in numbers} == {("psi", 0.5)}
 
 
-def test_reports_are_the_json_decisions_and_evidently_html(tmp_path: Path) -> None:
-    result, report = check(contract_frame(VIEW, 400, seed=1))
+def test_the_same_distribution_does_not_drift_and_is_reported_as_json_and_html(
+    tmp_path: Path,
+) -> None:
+    result, report = check(contract_frame(400, seed=1))
+    assert not result.dataset_drift
+    assert result.drift_share < 0.2
+    assert result.failed_checks == []
+    assert result.prediction is not None and not result.prediction.drifted
     stamp = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-    paths = write_reports(report, result.to_dict(), tmp_path, stamp)
-    assert [path.name for path in paths] == [
+    json_file, html_file = write_reports(report, asdict(result), tmp_path, stamp)
+    assert (json_file.name, html_file.name) == (
         "drift_20250102T030405Z.json",
         "drift_20250102T030405Z.html",
-    ]
-    content = json.loads(paths[0].read_text())
-    assert content["drifted_columns"] == result.drifted_columns
+    )
+    content = json.loads(json_file.read_text())
+    assert content["dataset_drift"] is False
     assert len(content["evidently"]["metrics"]) == 3 * len(FEATURES) + 1
-    assert "<html" in paths[1].read_text().lower()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    assert "<html" in html_file.read_text().lower()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([json_file.name, html_file.name])

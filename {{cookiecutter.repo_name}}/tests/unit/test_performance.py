@@ -1,8 +1,7 @@
 import pandas as pd
 import pytest
 
-from src.monitoring.config import PerformanceConfig
-from src.monitoring.performance import PerformanceResult, evaluate_performance
+from src.monitoring.performance import PerformanceConfig, PerformanceResult, evaluate_performance
 
 CONFIG = PerformanceConfig(min_labelled_rows=4)
 

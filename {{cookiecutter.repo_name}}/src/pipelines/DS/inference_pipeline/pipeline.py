@@ -41,10 +41,8 @@ from src.data.predictions import (
 from src.errors import DataValidationError
 from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
 from src.model.predictor import Predictor
-from src.monitoring.config import MonitoringConfig
-from src.monitoring.drift import DriftResult
+from src.monitoring.drift import DriftResult, MonitoringConfig, check_batch_drift
 from src.names import batch_files_prefix
-from src.pipelines.DS.inference_pipeline.monitoring import check_batch_drift
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def run_retrieval(workdir: Path, features: int, max_rows: int) -> dict[str, Any]
 
 
 def bench_training_config(max_rows: int, trials: int, folds: int) -> Any:
-    from src.model.config import TrainingConfig
+    from src.model.train import TrainingConfig
 
     return TrainingConfig.model_validate(
         {
@@ -209,7 +209,7 @@ def run_training(
     workdir: Path, features: int, max_rows: int, trials: int, folds: int
 ) -> dict[str, Any]:
     from src.context import ProjectContext
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     context = ProjectContext(settings_for(workdir))
     config = bench_training_config(max_rows, trials, folds)
@@ -271,7 +271,7 @@ def import_everything() -> None:
     import src.pipelines.DE.pipeline
     import src.pipelines.DS.inference_pipeline.pipeline
     import src.pipelines.DS.monitoring_pipeline
-    import src.pipelines.DS.training_pipeline.pipeline  # noqa: F401
+    import src.pipelines.DS.training_pipeline  # noqa: F401
 
 
 def run_phase(phase: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
-from src.model.config import TrainingConfig, load_training_config
+from src.model.train import TrainingConfig, load_training_config
 from src.monitoring.config import MonitoringConfig, load_monitoring_config
 from src.pipelines.DE.pipeline import STEPS, Step, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings

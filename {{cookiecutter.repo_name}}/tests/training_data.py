@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from src.data.feature_store import Column, FeatureView, load_feature_view
-from src.model.config import Task, TrainingConfig
+from src.model.train import Task, TrainingConfig
 from src.settings import FEATURES_FILE
 from tests.conftest import synthesize_rows
 
@@ -26,6 +26,11 @@ SPACES: dict[str, dict[str, Any]] = {
     "regression": {"alpha": {"type": "float", "low": 1e-3, "high": 1e3, "log": True}},
 }
 GATES = {"classification": "roc_auc", "regression": "rmse"}
+# The holdout pictures of each task (plots/<name>.png).
+PICTURES = {
+    "classification": {"confusion_matrix", "roc_curve", "precision_recall_curve", "calibration"},
+    "regression": {"residuals"},
+}
 
 
 def task_view(task: Task) -> FeatureView:

@@ -20,7 +20,7 @@ from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValu
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
 from src.errors import ConfigError, DataValidationError
-from src.model.config import Task
+from src.model.train import Task
 from src.monitoring.config import MonitoringConfig
 
 # Exit code of `drift-check` when it finds a problem (docs/monitoring.md).

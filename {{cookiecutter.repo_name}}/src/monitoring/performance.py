@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
 
 from src.data.predictions import PREDICTION
-from src.model.config import Task
+from src.model.train import Task
 from src.monitoring.config import PerformanceConfig
 
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "rmse": False, "mae": False}

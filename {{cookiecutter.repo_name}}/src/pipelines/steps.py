@@ -43,7 +43,7 @@ def run_training(context: ProjectContext, reason: str, trials: int | None = None
 
     `trials` overrides the search's n_trials for this run (as `make train-local TRIALS=n`).
     """
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     log.info("training on %s (%s)", context.view.table, reason)
     config = context.training if trials is None else context.training.with_search(n_trials=trials)

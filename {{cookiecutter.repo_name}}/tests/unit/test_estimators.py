@@ -10,10 +10,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from src.errors import ConfigError, ProjectError
-from src.model.config import ModelConfig, Task
 from src.model.mlflow_manager import contract_signature, pinned_requirements, trusted_types
 from src.model.predictor import Predictor
-from src.model.train import build_model
+from src.model.train import ModelConfig, Task, build_model
 from tests.training_data import AMOUNT, FLAG, PLAN, task_config, task_rows, task_view
 
 LIGHTGBM = {"classification": "lightgbm.LGBMClassifier", "regression": "lightgbm.LGBMRegressor"}
@@ -49,7 +48,7 @@ def test_the_pipeline_follows_the_feature_kinds_and_the_estimator(task: Task) ->
 
 
 @pytest.mark.parametrize(
-    "estimator", ["sklearn.linear_model.LogisticRegression", "lightgbm.LGBMClassifier"]
+    "estimator", ["sklearn.linear_model.LogisticRegression", LIGHTGBM["classification"]]
 )
 def test_categories_and_missing_values_are_handled_inside_the_model(estimator: str) -> None:
     features, labels = task_rows(task_view("classification"))
@@ -109,10 +108,9 @@ def test_only_the_estimators_packages_are_trusted_and_pinned() -> None:
     assert {"lightgbm", "skops", "scikit-learn"} <= pins
     # A model holding code of its own (a project function) is refused when it is logged.
     foreign = Pipeline([("shift", FunctionTransformer(shift)), ("model", Ridge())])
+    foreign.fit(features.select_dtypes("number").fillna(0), np.arange(len(labels)))
     with pytest.raises(ProjectError, match=r"cannot be trusted on load.*shift"):
-        trusted_types(
-            foreign.fit(features.select_dtypes("number").fillna(0), np.arange(len(labels)))
-        )
+        trusted_types(foreign)
 
 
 def shift(values: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from src.errors import ConfigError, DataValidationError
-from src.model.config import Task
+from src.model.train import Task
 from src.pipelines.DS.training_pipeline.training import FOLD_SCORES, search_params
 from tests.training_data import ESTIMATORS, task_config, task_rows, task_view
 

@@ -16,8 +16,8 @@ from src.data.lake import Lake
 from src.data.predictions import prediction_window_versions, sample_prediction_window
 from src.data.sampling import sample_batches
 from src.errors import ModelNotFoundError, ProjectError
-from src.model.config import parse_task
 from src.model.mlflow_manager import METRIC_TAG_PREFIX, PRODUCTION_ALIAS, TASK_TAG, MlflowManager
+from src.model.train import parse_task
 from src.monitoring.alerts import AlertTargets, deliver
 from src.monitoring.check import MonitoringOutcome
 from src.monitoring.config import MonitoringConfig

@@ -1,12 +1,7 @@
 """What a model is: its configuration (config/training.yaml, checked on load), its metrics
-as scikit-learn scorers, and the configured estimator behind the steps its features need.
-
-Every metric is a scorer, so cross-validation, the holdout, the segments and permutation
-importance compute it the same way; a `neg_` scorer (lower is better) is reported positive.
-Everything learned from data lives inside the one pipeline that is logged, built from the
-contract's feature kinds: categories one-hot encoded, nullable numbers imputed unless the
-estimator takes NaN, then optional selection and scaling.
-"""
+as scikit-learn scorers (so cross-validation, the holdout, the segments and permutation
+importance compute each the same way), and the configured estimator in one pipeline with
+everything it learns from data: encoding, imputation, selection and scaling."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def busy_machine() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def history(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory) -> History:
     """Worse, better, worse, better again (v1-v4); then production rolled back to v2 and the
-    better one trained_context again with the machine loaded (v5)."""
+    better one trained again with the machine loaded (v5)."""
     root = tmp_path_factory.mktemp("history")
     context = ProjectContext(isolated_settings(root, data_dir=trained_context.settings.data_dir))
     good, bad = quick(context.training), quick(context.training, select_k_best=1)
@@ -169,19 +169,16 @@ def history(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFa
     return context, steps
 
 
-def test_a_worse_candidate_never_reaches_production(history: History) -> None:
-    context, steps = history
-    assert steps[2][0].decision.state == "staging"  # it beats the baseline only
-    assert steps[2][1] == {"production": "2", "staging": "3"}
-    tags = version(context, "3").tags
-    assert tags[DECISION_TAG] == "staging"
-    assert "production left untouched" in tags[DECISION_REASON_TAG]
-
-
-def test_a_better_candidate_moves_both_aliases_and_records_the_move(history: History) -> None:
+def test_a_worse_candidate_stops_at_staging_and_a_better_one_moves_production(
+    history: History,
+) -> None:
     context, steps = history
     assert steps[0][1] == {"production": "1", "staging": "1"}
     assert steps[1][0].decision.promoted and steps[1][1] == {"production": "2", "staging": "2"}
+    assert steps[2][0].decision.state == "staging"  # it beats the baseline only
+    assert steps[2][1] == {"production": "2", "staging": "3"}
+    tags = version(context, "3").tags
+    assert tags[DECISION_TAG] == "staging" and "untouched" in tags[DECISION_REASON_TAG]
     moved = version(context, "4").tags[PROMOTED_BY_TAG]
     assert moved.startswith(f"training run {steps[3][0].run_id} at ")
 
@@ -233,7 +230,7 @@ def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
     history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The integration check loads the model back by `staging`, as serving will; one that
-    predicts otherwise than the trained_context candidate is rejected and staging restored."""
+    predicts otherwise than the trained candidate is rejected and staging restored."""
     context, before = history[0], aliases(history[0])
     weak = context.mlflow.load_version(
         context.settings.model_name, version(context, "1"), "staging"

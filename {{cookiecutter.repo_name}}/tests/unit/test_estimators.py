@@ -96,12 +96,7 @@ def test_only_the_estimators_packages_are_trusted_and_pinned() -> None:
     model.fit(features, labels)
     trusted = trusted_types(model)
     assert "lightgbm.basic.Booster" in trusted
-    assert {name.split(".")[0] for name in trusted} <= {
-        "sklearn",
-        "numpy",
-        "lightgbm",
-        "collections",
-    }
+    assert {n.split(".")[0] for n in trusted} <= {"sklearn", "numpy", "lightgbm", "collections"}
     loaded = skops.io.loads(skops.io.dumps(model), trusted=trusted)
     np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
     pins = {pin.split("==")[0] for pin in pinned_requirements(model)}

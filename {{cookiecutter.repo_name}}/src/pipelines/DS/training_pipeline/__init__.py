@@ -18,7 +18,14 @@ import mlflow
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.model.mlflow_manager import MAX_DESCRIPTION, MODEL_CARD_FILE, MlflowManager
+from src.model.mlflow_manager import (
+    DATA_SNAPSHOT_TAG,
+    DATA_TABLE_TAG,
+    GIT_COMMIT_TAG,
+    MAX_DESCRIPTION,
+    MODEL_CARD_FILE,
+    MlflowManager,
+)
 from src.model.train import TrainingConfig
 from src.pipelines.DS.training_pipeline.dataset import extract_training_set, split_dataset
 from src.pipelines.DS.training_pipeline.evaluation import evaluate_candidate
@@ -53,9 +60,9 @@ def run_training_pipeline(
     """The six steps. `guard` holds the promotion lock while production is compared and
     moved; with `stage_only`, `production` is left for a deployment to move (`promote`)."""
     on_step("extraction")
-    extract = extract_training_set(lake, view, config)
+    frame, snapshot_id = extract_training_set(lake, view, config)
     on_step("preprocessing")
-    split = split_dataset(extract.frame, view, config)
+    split = split_dataset(frame, view, config)
     manager.activate()
     experiment_id, run_name = manager.get_or_create_experiment(), f"train-{config.model.estimator}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
@@ -65,8 +72,10 @@ def run_training_pipeline(
         on_step("evaluation")
         evaluation = evaluate_candidate(model, split, config)
         on_step("registration")
+        lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table}
+        lineage[DATA_SNAPSHOT_TAG] = snapshot_id
         version = register_candidate(
-            manager, model_name, model, view, config, extract, split, evaluation, commit
+            manager, model_name, model, view, config, split, evaluation, lineage
         )
         on_step("promotion")
         actor = f"training run {run_id}"
@@ -74,7 +83,7 @@ def run_training_pipeline(
             manager, model_name, version, model, evaluation, split, config, guard, stage_only, actor
         )
         outcome = TrainingOutcome(
-            model_name, version, run_id, commit, extract, split, search, evaluation, decision
+            model_name, version, run_id, commit, snapshot_id, split, search, evaluation, decision
         )
         card = render_model_card(outcome, view, config)  # the run's artifact, the version's text
         mlflow.log_text(card, MODEL_CARD_FILE)

@@ -19,13 +19,6 @@ MIN_TRAINING_ROWS = 50
 
 
 @dataclass(frozen=True)
-class Extract:
-    frame: pd.DataFrame
-    table: str
-    snapshot_id: str  # the data version a model is tagged with
-
-
-@dataclass(frozen=True)
 class DatasetSplit:
     x_train: pd.DataFrame
     x_test: pd.DataFrame
@@ -34,9 +27,11 @@ class DatasetSplit:
     segment_feature: str  # the feature the error analysis slices by
 
 
-def extract_training_set(lake: Lake, view: FeatureView, config: TrainingConfig) -> Extract:
+def extract_training_set(
+    lake: Lake, view: FeatureView, config: TrainingConfig
+) -> tuple[pd.DataFrame, str]:
     """At most `data.max_rows` labelled rows (a seeded sample drawn by the lake's engine,
-    stratified by label for classification), as of one snapshot of the view."""
+    stratified by label for classification), and the snapshot of the view they were read at."""
     classes = config.task == "classification"
     sample = TrainingSample(max_rows=config.data.max_rows, seed=config.seed, stratified=classes)
     frame, snapshot_id = get_training_set(lake, view, sample)
@@ -54,7 +49,7 @@ def extract_training_set(lake: Lake, view: FeatureView, config: TrainingConfig) 
             f"{view.table} has missing values in features {', '.join(incomplete)}; features "
             "not marked nullable in config/features.yaml must be complete (see the silver rules)"
         )
-    return Extract(frame, view.table, "none" if snapshot_id is None else str(snapshot_id))
+    return frame, "none" if snapshot_id is None else str(snapshot_id)
 
 
 def choose_segment_feature(frame: pd.DataFrame, view: FeatureView, config: TrainingConfig) -> str:

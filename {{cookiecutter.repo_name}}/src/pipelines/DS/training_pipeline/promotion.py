@@ -1,12 +1,8 @@
 """Step 6, promotion: `staging` behind the baseline gate and integration checks on the model
-loaded back by that alias; then, under the promotion lock, production scored on the same
-holdout and `production` behind the production gate.
-
-The gates are data (`Gate`), applied in one place (`decide`). Every move of `production`
-(training, `promote`, `rollback`) goes through `move_production`: MLflow has no conditional
-alias update, so reading the current production, deciding and moving happen under the lock,
-and the version records who moved it and why.
-"""
+loaded back by that alias; then `production` behind the production gate. The gates are data
+(`Gate`), applied in one place (`decide`). MLflow has no conditional alias update, so every
+move of `production` (training, `promote`, `rollback`) reads the current one, decides and
+moves under the promotion lock (`move_production`), recording who moved it and why."""
 
 from __future__ import annotations
 
@@ -225,21 +221,16 @@ def promote_to_production(
     return decision
 
 
-def check_staged_model(
-    staged: Predictor, candidate: Pipeline, sample: pd.DataFrame
-) -> tuple[bool, dict[str, float]]:
-    """Whether the model loaded by its `staging` alias, as serving loads it, predicts as the
-    trained candidate does, and its single-row latency. The latency is logged, never
-    deciding: on a shared machine it says more about the load than the model (issue 23)."""
-    expected = replace(staged, estimator=candidate).predict_frame(sample)
-    same = expected.equals(staged.predict_frame(sample))
+def measure_latency(staged: Predictor, sample: pd.DataFrame) -> dict[str, float]:
+    """Single-row latency of the staged model: logged, never deciding, since on a shared
+    machine it says more about the load than about the model (issue 23)."""
     timings = []
     for position in range(len(sample)):
         started = time.perf_counter()
         staged.predict_frame(sample.iloc[[position]])
         timings.append((time.perf_counter() - started) * 1000)
     p50, p95 = np.percentile(timings, [50, 95])
-    return same, {"p50": float(p50), "p95": float(p95)}
+    return {"p50": float(p50), "p95": float(p95)}
 
 
 def promote_candidate(
@@ -254,16 +245,17 @@ def promote_candidate(
     stage_only: bool,
     actor: str,
 ) -> PromotionDecision:
-    """`staging` if the baseline gate passes and the staged model checks out (else it is put
-    back), then `production` if the production gate passes too; the decision is recorded."""
+    """`staging` if the baseline gate passes and the model loaded back by that alias, as
+    serving loads it, predicts as the trained candidate does (else `staging` is put back);
+    then `production` if the production gate passes too. The decision is recorded."""
     decision = decide(evaluation, None, config)
     if decision.staged:
         previous = manager.get_version(model_name, STAGING_ALIAS)
         manager.set_alias(model_name, STAGING_ALIAS, version)
         staged = manager.load_predictor(model_name, STAGING_ALIAS)
         sample = split.x_test.head(config.integration.sample_rows)
-        same, latency = check_staged_model(staged, candidate, sample)
-        if same:
+        expected = replace(staged, estimator=candidate).predict_frame(sample)
+        if staged.predict_frame(sample).equals(expected):
             scorer = partial(score_production, split=split, config=config)
             decision = promote_to_production(
                 manager, model_name, version, evaluation, scorer, config, guard, stage_only, actor
@@ -273,7 +265,7 @@ def promote_candidate(
             manager.set_alias(model_name, STAGING_ALIAS, back)
             reason = "integration checks on staging failed: the staged model predicts differently"
             decision = PromotionDecision(REJECTED, f"{reason} from the trained candidate")
-        decision = replace(decision, latency_ms=latency)
+        decision = replace(decision, latency_ms=measure_latency(staged, sample))
     record_decision(manager, model_name, version, decision)
     return decision
 

@@ -1,6 +1,6 @@
-"""Step 5, registration: log the candidate, its datasets and the drift reference set, and
-register a new version tagged with its lineage (git commit, data snapshot, metrics). Once
-promotion has decided, the model card becomes the version's description."""
+"""Step 5, registration: the candidate, its datasets and the drift reference set logged, and
+a new version tagged with its lineage (git commit, data snapshot, metrics). Once promotion
+has decided, the model card becomes the version's description."""
 
 from __future__ import annotations
 
@@ -18,13 +18,11 @@ from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
 from src.model.mlflow_manager import (
     DATA_SNAPSHOT_TAG,
-    DATA_TABLE_TAG,
-    GIT_COMMIT_TAG,
     METRIC_TAG_PREFIX,
     MlflowManager,
 )
 from src.model.train import TrainingConfig
-from src.pipelines.DS.training_pipeline.dataset import DatasetSplit, Extract
+from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 from src.pipelines.DS.training_pipeline.promotion import PromotionDecision
 from src.pipelines.DS.training_pipeline.training import SearchResult
@@ -38,15 +36,11 @@ class TrainingOutcome:
     version: str
     run_id: str
     git_commit: str
-    extract: Extract
+    snapshot_id: str
     split: DatasetSplit
     search: SearchResult
     evaluation: Evaluation
     decision: PromotionDecision
-
-    @property
-    def snapshot_id(self) -> str:
-        return self.extract.snapshot_id
 
 
 def current_git_commit() -> str:
@@ -62,17 +56,20 @@ def current_git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def log_datasets(
+def register_candidate(
     manager: MlflowManager,
+    model_name: str,
     model: Pipeline,
     view: FeatureView,
     config: TrainingConfig,
-    extract: Extract,
     split: DatasetSplit,
-) -> None:
-    """The drift reference (a seeded sample of at most `data.reference_rows` training rows
-    with label and prediction) next to the model, and the run's Datasets panel: schema,
-    profile and digest of the training, evaluation and reference sets, with their snapshot."""
+    evaluation: Evaluation,
+    lineage: dict[str, str],
+) -> str:
+    """Log the model, the drift reference (a seeded sample of at most `data.reference_rows`
+    training rows with label and prediction) and the run's Datasets panel (schema, profile
+    and digest of each set, with its snapshot); returns the new version's number."""
+    info = manager.log_model(model, view, split.x_train, config.task)
     label, rows = view.label.name, min(config.data.reference_rows, len(split.x_train))
     reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()
     reference[label] = split.y_train.loc[reference.index]
@@ -83,29 +80,10 @@ def log_datasets(
         "evaluation": split.x_test.assign(**{label: split.y_test}),
         "reference": reference,
     }
-    tags = {DATA_TABLE_TAG: extract.table, DATA_SNAPSHOT_TAG: extract.snapshot_id}
+    name = f"{view.table}@{lineage[DATA_SNAPSHOT_TAG]}"
     for context, frame in sets.items():
-        name = f"{extract.table}@{extract.snapshot_id}"
         dataset = from_pandas(frame.reset_index(drop=True), name=name, targets=label)
-        mlflow.log_input(dataset, context=context, tags=tags)
-
-
-def register_candidate(
-    manager: MlflowManager,
-    model_name: str,
-    model: Pipeline,
-    view: FeatureView,
-    config: TrainingConfig,
-    extract: Extract,
-    split: DatasetSplit,
-    evaluation: Evaluation,
-    git_commit: str,
-) -> str:
-    """Log the model, the reference and the datasets; returns the new version's number."""
-    info = manager.log_model(model, view, split.x_train, config.task)
-    log_datasets(manager, model, view, config, extract, split)
-    lineage = {GIT_COMMIT_TAG: git_commit, DATA_TABLE_TAG: extract.table}
-    lineage[DATA_SNAPSHOT_TAG] = extract.snapshot_id
+        mlflow.log_input(dataset, context=context, tags=lineage)
     mlflow.set_tags(lineage)
     metrics = {f"{METRIC_TAG_PREFIX}{k}": f"{v:.6f}" for k, v in evaluation.candidate.items()}
     tags = {**lineage, **metrics, "feature_view": view.name, "estimator": config.model.estimator}
@@ -130,14 +108,14 @@ def render_model_card(outcome: TrainingOutcome, view: FeatureView, config: Train
     comparison = pd.DataFrame(models).T.reset_index(names="model")
     params = json.dumps({**config.model.params, **search.best_params}, default=str)
     top = evaluation.importance.head(5).itertuples()
-    extract, split = outcome.extract, outcome.split
+    split = outcome.split
     lines = [
         f"# Model card: {outcome.model_name} v{outcome.version}\n",
         f"**Decision:** {decision.state} ({decision.reason})\n\n## Model",
         f"- {config.task} with `{config.model.estimator}`, parameters `{params}`, on the "
         f"{len(view.features)} features of `{view.name}` (label `{view.label.name}`); not "
         "validated outside the training distribution, which the drift check watches",
-        f"- Data: `{extract.table}` at Iceberg snapshot `{extract.snapshot_id}`; "
+        f"- Data: `{view.table}` at Iceberg snapshot `{outcome.snapshot_id}`; "
         f"{len(split.x_train)} training, {len(split.x_test)} holdout rows (seed {config.seed})",
         f"- Search: {len(search.history)} Optuna trials, {config.search.cv_folds}-fold CV "
         f"{search.metric} {search.cv_mean:.4f} ± {search.cv_std:.4f}\n",

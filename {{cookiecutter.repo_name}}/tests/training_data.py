@@ -53,14 +53,13 @@ def task_rows(view: FeatureView, rows: int = 300, seed: int = 7) -> tuple[pd.Dat
     return frame[view.feature_names], frame[view.label.name]
 
 
-def task_config(task: Task, estimator: str | None = None, **changes: Any) -> TrainingConfig:
+def task_config(task: Task, **changes: Any) -> TrainingConfig:
     """A quick search (3 trials, 3 folds) of the task's linear model, gates at zero."""
-    space = SPACES[task] if estimator is None else {}
     gates = {"min_improvement_over_baseline": 0, "min_improvement_over_production": 0}
     content: dict[str, Any] = {
         "task": task,
-        "model": {"estimator": estimator or ESTIMATORS[task], "params": {}},
-        "search": {"n_trials": 3, "cv_folds": 3, "space": space},
+        "model": {"estimator": ESTIMATORS[task], "params": {}},
+        "search": {"n_trials": 3, "cv_folds": 3, "space": SPACES[task]},
         "promotion": {"gate_metric": GATES[task], **gates},
     }
     return TrainingConfig.model_validate({**content, **changes})

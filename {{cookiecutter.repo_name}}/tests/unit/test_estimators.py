@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from src.errors import ConfigError, ProjectError
 from src.model.mlflow_manager import contract_signature, pinned_requirements, trusted_types
 from src.model.predictor import Predictor
-from src.model.train import ModelConfig, Task, build_model
+from src.model.train import Task, build_model
 from tests.training_data import AMOUNT, FLAG, PLAN, task_config, task_rows, task_view
 
 LIGHTGBM = {"classification": "lightgbm.LGBMClassifier", "regression": "lightgbm.LGBMRegressor"}
@@ -20,8 +20,7 @@ SMALL_LIGHTGBM = {"n_estimators": 20, "verbosity": -1}
 
 
 def with_estimator(task: Task, name: str, **params: object) -> Pipeline:
-    config = task_config(task)
-    config = config.model_copy(update={"model": ModelConfig(estimator=name, params=params)})
+    config = task_config(task, model={"estimator": name, "params": params})
     return build_model(config, task_view(task))
 
 

@@ -174,11 +174,7 @@ def promote_staged_version(
 
 
 def rollback_production(
-    manager: MlflowManager,
-    model_name: str,
-    version: str,
-    guard: LeaseGuard = unguarded,
-    actor: str = "rollback",
+    manager: MlflowManager, model_name: str, version: str, guard: LeaseGuard, actor: str
 ) -> str | None:
     """`production` back to an earlier version (incident response); returns the one replaced."""
 

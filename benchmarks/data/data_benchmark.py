@@ -191,7 +191,7 @@ def run_retrieval(workdir: Path, features: int, max_rows: int) -> dict[str, Any]
 
 
 def bench_training_config(max_rows: int, trials: int, folds: int) -> Any:
-    from src.model.config import TrainingConfig
+    from src.model.train import TrainingConfig
 
     return TrainingConfig.model_validate(
         {

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import optuna
 
     from src.data.quality import QualityReport
-    from src.pipelines.DS.training_pipeline.pipeline import TrainingOutcome
+    from src.pipelines.DS.training_pipeline import TrainingOutcome
 
 app = typer.Typer(
     help="{{ cookiecutter.project_name }}: data, training, inference and monitoring commands.",
@@ -301,7 +301,7 @@ class TrainingProgress:
         self.task = progress.add_task("search", total=trials, visible=False)
 
     def step(self, name: str) -> None:
-        from src.pipelines.DS.training_pipeline.pipeline import STEPS
+        from src.pipelines.DS.training_pipeline import STEPS
 
         self.steps += 1
         self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}")
@@ -350,7 +350,7 @@ def train(
     ] = False,
 ) -> None:
     """Search, train, evaluate, register and promote a model from the feature store."""
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     context = build_context()
     config = context.training

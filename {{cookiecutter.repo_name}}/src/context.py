@@ -26,7 +26,7 @@ from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
-from src.model.config import TrainingConfig, load_training_config
+from src.model.train import TrainingConfig, load_training_config
 from src.names import PREDICTIONS_TABLE, EcsStep
 from src.pipelines.DE.pipeline import STEPS, Step, parse_steps, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
@@ -147,7 +147,7 @@ def build_context(settings: Settings | None = None) -> ProjectContext:
 
 def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
     """The training steps under one MLflow run; `trials` overrides search.n_trials."""
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     log.info("training on %s (%s)", context.view.table, reason)
     config = context.training if trials is None else context.training.with_search(n_trials=trials)

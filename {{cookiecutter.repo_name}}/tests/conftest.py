@@ -109,7 +109,7 @@ def lake_context(context: ProjectContext) -> ProjectContext:
 @pytest.fixture(scope="session")
 def trained_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectContext]:
     """One sample lake with a model in production, shared by tests that only read them."""
-    from src.pipelines.DS.training_pipeline.pipeline import run_training_pipeline
+    from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     context = ProjectContext(isolated_settings(tmp_path_factory.mktemp("trained")))
     build_sample_lake(context)

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from src.data.feature_store import Column, FeatureView, load_feature_view
-from src.model.config import Task, TrainingConfig
+from src.model.train import Task, TrainingConfig
 from src.settings import FEATURES_FILE
 from tests.conftest import synthesize_rows
 
@@ -26,6 +26,11 @@ SPACES: dict[str, dict[str, Any]] = {
     "regression": {"alpha": {"type": "float", "low": 1e-3, "high": 1e3, "log": True}},
 }
 GATES = {"classification": "roc_auc", "regression": "rmse"}
+# The holdout pictures of each task (plots/<name>.png).
+PICTURES = {
+    "classification": {"confusion_matrix", "roc_curve", "precision_recall_curve", "calibration"},
+    "regression": {"residuals"},
+}
 
 
 def task_view(task: Task) -> FeatureView:
@@ -48,14 +53,13 @@ def task_rows(view: FeatureView, rows: int = 300, seed: int = 7) -> tuple[pd.Dat
     return frame[view.feature_names], frame[view.label.name]
 
 
-def task_config(task: Task, estimator: str | None = None, **changes: Any) -> TrainingConfig:
+def task_config(task: Task, **changes: Any) -> TrainingConfig:
     """A quick search (3 trials, 3 folds) of the task's linear model, gates at zero."""
-    space = SPACES[task] if estimator is None else {}
     gates = {"min_improvement_over_baseline": 0, "min_improvement_over_production": 0}
     content: dict[str, Any] = {
         "task": task,
-        "model": {"estimator": estimator or ESTIMATORS[task], "params": {}},
-        "search": {"n_trials": 3, "cv_folds": 3, "space": space},
+        "model": {"estimator": ESTIMATORS[task], "params": {}},
+        "search": {"n_trials": 3, "cv_folds": 3, "space": SPACES[task]},
         "promotion": {"gate_metric": GATES[task], **gates},
     }
     return TrainingConfig.model_validate({**content, **changes})

@@ -1,4 +1,4 @@
-"""MLflow: experiments, runs, model logging, the registry, its aliases and model loading.
+"""MLflow: experiments, runs, model logging, the registry's aliases and model loading.
 
 The lifecycle uses the aliases `staging` and `production` (MLflow's stages are deprecated).
 Models are saved with skops, never pickle: only the types of scikit-learn, NumPy and the
@@ -12,8 +12,6 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any
@@ -24,18 +22,18 @@ import pandas as pd
 import pyarrow.parquet as pq
 import skops.io
 from mlflow import MlflowClient
-from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
-from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from sklearn.base import is_classifier
 
 from src.data.feature_store import FeatureView
 from src.data.sampling import sample_batches
 from src.errors import ModelNotFoundError, ProjectError
-from src.model.config import Task, parse_task
 from src.model.predictor import Predictor
+from src.model.train import Task
 from src.names import PRODUCTION_ALIAS as PRODUCTION_ALIAS
 from src.names import STAGING_ALIAS as STAGING_ALIAS
 
@@ -51,14 +49,18 @@ DECISION_REASON_TAG = "decision_reason"
 PROMOTED_BY_TAG = "production_moved_by"
 # One version tag per holdout metric, `metric.<name>`: live monitoring compares against them.
 METRIC_TAG_PREFIX = "metric."
-# Registered version descriptions hold at most 5000 characters (MLflow's SQL schema); the
-# whole model card stays a run artifact.
+# Version descriptions hold at most 5000 characters (MLflow's SQL schema); the whole model
+# card stays a run artifact.
 MAX_DESCRIPTION = 5000
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "collections.OrderedDict", "collections.defaultdict")
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
 # A missing value makes a pandas integer column float: nullable int64 features are doubles.
-SIGNATURE_TYPES = {"float64": DataType.double, "int64": DataType.long,
-                   "string": DataType.string, "bool": DataType.boolean}  # fmt: skip
+SIGNATURE_TYPES = {
+    "float64": DataType.double,
+    "int64": DataType.long,
+    "string": DataType.string,
+    "bool": DataType.boolean,
+}
 # The input schema is the contract's, so MLflow's hint about integer columns (inferred
 # schemas) does not apply; uv environments have no pip for MLflow to write into conda.yaml.
 warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
@@ -96,17 +98,15 @@ def pinned_requirements(model: Any) -> list[str]:
 
 def contract_signature(view: FeatureView, outputs: Any) -> ModelSignature:
     """The model's inputs as config/features.yaml types them (nullable ones optional)."""
-    inputs = Schema(
-        [
-            ColSpec(
-                DataType.double if f.nullable and f.dtype == "int64" else SIGNATURE_TYPES[f.dtype],
-                f.name,
-                required=not f.nullable,
-            )
-            for f in view.features
-        ]
-    )
-    return ModelSignature(inputs, infer_signature(model_output=outputs).outputs)
+    specs: list[ColSpec | TensorSpec] = [
+        ColSpec(
+            DataType.double if f.nullable and f.dtype == "int64" else SIGNATURE_TYPES[f.dtype],
+            f.name,
+            required=not f.nullable,
+        )
+        for f in view.features
+    ]
+    return ModelSignature(Schema(specs), infer_signature(model_output=outputs).outputs)
 
 
 class MlflowManager:
@@ -134,13 +134,6 @@ class MlflowManager:
             self.client.restore_experiment(experiment.experiment_id)
         return str(experiment.experiment_id)
 
-    @contextmanager
-    def start_run(self, run_name: str) -> Iterator[Run]:
-        self.activate()
-        experiment_id = self.get_or_create_experiment()
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            yield run
-
     def log_model(
         self, model: Any, view: FeatureView, example: pd.DataFrame, task: Task
     ) -> ModelInfo:
@@ -162,7 +155,7 @@ class MlflowManager:
     def log_reference(self, reference: pd.DataFrame) -> None:
         """Store the reference set drift checks compare against, next to the model."""
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(REFERENCE_PATH).name
+            path = Path(folder, Path(REFERENCE_PATH).name)
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_PATH).parent))
 
@@ -179,32 +172,9 @@ class MlflowManager:
             frame: pd.DataFrame = sample_batches(batches, max_rows, seed).to_pandas()
             return frame
 
-    def register(
-        self, model: ModelInfo, model_name: str, tags: dict[str, str], description: str
-    ) -> str:
-        """A new version of `model_name` (created when absent); returns its number."""
-        try:
-            self.client.create_registered_model(model_name)
-        except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        # A tracking server only accepts a models:/ source together with its model id.
-        version = self.client.create_model_version(
-            model_name,
-            source=model.model_uri,
-            run_id=model.run_id,
-            tags=tags,
-            description=description[:MAX_DESCRIPTION],
-            model_id=model.model_id,
-        )
-        return str(version.version)
-
     def set_version_tags(self, model_name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(model_name, version, key, value)
-
-    def set_description(self, model_name: str, version: str, description: str) -> None:
-        self.client.update_model_version(model_name, version, description[:MAX_DESCRIPTION])
 
     def set_alias(self, model_name: str, alias: str, version: str | None) -> None:
         """Point `alias` at `version`, or remove it (None)."""
@@ -234,25 +204,23 @@ class MlflowManager:
         self.activate()
         uri = f"models:/{model_name}/{version.version}"
         info = mlflow.models.get_model_info(uri)
-        if info.signature is None or info.signature.inputs is None:
-            raise ProjectError(f"{uri} was logged without a signature")
         serialization = info.flavors.get("sklearn", {}).get("serialization_format")
         if serialization != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
             raise ProjectError(
                 f"{uri} is saved as {serialization or 'no scikit-learn model'}, not skops: "
                 "the project never loads pickled models"
             )
-        run = self.client.get_run(version.run_id) if version.run_id else None
-        if run is None or TASK_TAG not in run.data.tags:
-            raise ProjectError(f"{uri} has no run with a {TASK_TAG!r} tag")
+        if info.signature is None or info.signature.inputs is None:
+            raise ProjectError(f"{uri} was logged without a signature")
         inputs = info.signature.inputs.inputs
 
         def named(*types: DataType) -> frozenset[str]:
             return frozenset(str(spec.name) for spec in inputs if spec.type in types)
 
+        estimator = mlflow.sklearn.load_model(uri)
         return Predictor(
-            estimator=mlflow.sklearn.load_model(uri),
-            task=parse_task(run.data.tags[TASK_TAG]),
+            estimator=estimator,
+            task="classification" if is_classifier(estimator) else "regression",
             feature_names=[str(spec.name) for spec in inputs],
             categorical=named(DataType.string, DataType.boolean),
             boolean=named(DataType.boolean),

@@ -20,8 +20,7 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from src.data.predictions import PREDICTION, PROBABILITY
-from src.model.config import Task
-from src.model.train import encoded_categories
+from src.model.train import Task, encoded_categories
 
 # Fitted on a DataFrame, scored on a matrix in the same column order: the warning that the
 # matrix has no column names says nothing useful and costs time on every call.

@@ -1,37 +1,185 @@
-"""The model pipeline: the configured estimator behind the steps its features need.
-
-`model.estimator` names any class with scikit-learn's estimator API by import path
-(`sklearn.linear_model.LogisticRegression`, `lightgbm.LGBMClassifier`). Everything learned
-from data lives inside the one pipeline that is logged, built from the contract's feature
-kinds: categories (strings, booleans) one-hot encoded, nullable numbers imputed unless the
-estimator takes NaN, then optional selection and scaling. An all-numeric view without
-missing values gets exactly [select] -> [scale] -> model.
-"""
+"""What a model is: its configuration (config/training.yaml, checked on load), its metrics
+as scikit-learn scorers (so cross-validation, the holdout, the segments and permutation
+importance compute each the same way), and the configured estimator in one pipeline with
+everything it learns from data: encoding, imputation, selection and scaling."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, Self, get_args
 
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.base import is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectKBest, f_classif, f_regression
 from sklearn.impute import SimpleImputer
+from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import get_tags
 
+from src.settings import load_yaml_config
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError
-from src.model.config import Task, TrainingConfig
 
+Task = Literal["classification", "regression"]
+# name -> scorer when the labels are 0/1, scorer otherwise (several classes or strings:
+# macro averages; ROC AUC one-vs-rest, which is the plain ROC AUC for two classes).
+CLASSIFICATION_SCORERS = {
+    "roc_auc": ("roc_auc_ovr", "roc_auc_ovr"),
+    "accuracy": ("accuracy", "accuracy"),
+    "f1": ("f1", "f1_macro"),
+    "precision": ("precision", "precision_macro"),
+    "recall": ("recall", "recall_macro"),
+    "log_loss": ("neg_log_loss", "neg_log_loss"),
+}
+REGRESSION_SCORERS = {
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+}
+# Metrics of the class probabilities: a classifier without predict_proba has none of them.
+PROBABILISTIC = frozenset({"roc_auc", "log_loss"})
 # Estimators of these modules compare features by magnitude (coefficients, distances):
 # they get standardised inputs unless preprocessing.scale says otherwise.
 SCALED_MODULES = tuple(
-    f"sklearn.{name}" for name in ("linear_model", "svm", "neighbors", "neural_network")
+    f"sklearn.{m}" for m in ("linear_model", "svm", "neighbors", "neural_network")
 )
+
+
+def parse_task(value: str) -> Task:
+    for task in get_args(Task):
+        if value == task:
+            return task  # type: ignore[no-any-return]
+    raise ConfigError(f"unknown task {value!r}; choose one of: {', '.join(get_args(Task))}")
+
+
+class StrictModel(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(StrictModel):
+    estimator: str = Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")  # module.Class
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PreprocessingConfig(StrictModel):
+    select_k_best: int | None = Field(default=None, ge=1)
+    scale: bool | None = None
+
+
+class ParamSpace(StrictModel):
+    # A float or int range, or choices; Optuna checks the bounds and names what is wrong.
+    type: Literal["float", "int", "categorical"]
+    low: float = 0
+    high: float = 0
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+    choices: list[Any] = Field(default_factory=list)
+
+
+class SearchConfig(StrictModel):
+    n_trials: int = Field(default=20, ge=1)
+    cv_folds: int = Field(default=5, ge=2)
+    space: dict[str, ParamSpace] = Field(default_factory=dict)
+
+
+class EvaluationConfig(StrictModel):
+    segment_feature: str | None = None
+    segments: int = Field(default=3, ge=2)
+
+
+class PromotionConfig(StrictModel):
+    # The metric the search optimises and the gates compare; its direction is the metric's.
+    gate_metric: str
+    min_improvement_over_baseline: float = Field(ge=0)
+    min_improvement_over_production: float = Field(ge=0)
+
+
+class IntegrationConfig(StrictModel):
+    sample_rows: int = Field(default=50, ge=1)
+
+
+class DataConfig(StrictModel):
+    max_rows: int = Field(default=1_000_000, ge=1)
+    reference_rows: int = Field(default=50_000, ge=1)
+
+
+class TrainingConfig(StrictModel):
+    task: Task
+    seed: int = 42
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig
+    preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    promotion: PromotionConfig
+    integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
+
+    @model_validator(mode="after")
+    def check_gate_metric(self) -> Self:
+        if (metric := self.promotion.gate_metric) not in (names := metric_names(self.task)):
+            raise ValueError(
+                f"promotion.gate_metric {metric!r} is not a {self.task} metric; "
+                f"choose one of: {', '.join(names)}"
+            )
+        return self
+
+    def with_search(self, **changes: Any) -> TrainingConfig:
+        """A validated copy with some search settings changed (quick runs, tests)."""
+        search = {**self.search.model_dump(), **changes}
+        return TrainingConfig.model_validate({**self.model_dump(), "search": search})
+
+
+def load_training_config(path: Path) -> TrainingConfig:
+    return load_yaml_config(path, TrainingConfig)
+
+
+def metric_names(task: Task) -> list[str]:
+    return list(CLASSIFICATION_SCORERS if task == "classification" else REGRESSION_SCORERS)
+
+
+def scorer_name(task: Task, name: str, labels: pd.Series) -> str:
+    if task == "regression":
+        return REGRESSION_SCORERS[name]
+    binary, other = CLASSIFICATION_SCORERS[name]
+    return binary if set(np.unique(labels)) <= {0, 1} else other
+
+
+def higher_is_better(task: Task, name: str) -> bool:
+    return not scorer_name(task, name, pd.Series([0, 1])).startswith("neg_")
+
+
+def score(
+    task: Task,
+    model: Any,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    names: list[str] | None = None,
+    all_labels: pd.Series | None = None,
+) -> dict[str, float]:
+    """The named metrics (by default every one the model can give: LinearSVC has no
+    probabilities) on these rows, from one prediction. On a part of a table (a segment) the
+    scorers follow `all_labels`, and a metric undefined there (ROC AUC of one class) is NaN."""
+    probabilities = task == "regression" or hasattr(model, "predict_proba")
+    chosen = names or [n for n in metric_names(task) if probabilities or n not in PROBABILISTIC]
+    reference = labels if all_labels is None else all_labels
+    scorers = {name: scorer_name(task, name, reference) for name in chosen}
+    scoring = check_scoring(model, scoring=scorers, raise_exc=all_labels is None)
+    values = scoring(model, features, labels)  # with raise_exc=False a failure is its text
+    number = {
+        n: float(v) if isinstance(v, int | float | np.number) else math.nan
+        for n, v in values.items()
+    }
+    return {n: -number[n] if scorers[n].startswith("neg_") else number[n] for n in chosen}
 
 
 def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: int) -> Any:
@@ -64,21 +212,18 @@ def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: 
 
 def build_encoder(view: FeatureView, impute: bool) -> Any:
     """Numbers (median-imputed where they may be missing and the estimator needs it) next to
-    one-hot categories; an unseen category encodes as none of the known ones, a missing
-    one is a category of its own. None when no step is needed."""
+    one-hot categories, where an unseen category is none of the known ones and a missing one
+    is a category of its own; None when no step is needed."""
     nullable = impute and any(name in view.nullable_features for name in view.numeric_features)
     # keep_empty_features: the width never changes, so serving keeps its layout.
     imputer = SimpleImputer(strategy="median", keep_empty_features=True)
     if not view.categorical_features:
         return imputer if nullable else None
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [
             ("numeric", imputer if nullable else "passthrough", view.numeric_features),
-            (
-                "categorical",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                view.categorical_features,
-            ),
+            ("categorical", encoder, view.categorical_features),
         ],
         verbose_feature_names_out=False,
     )

@@ -24,7 +24,7 @@ from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
 from src.data.sampling import sample_batches
 from src.errors import ConfigError, DataValidationError
-from src.model.config import Task
+from src.model.train import Task
 from src.monitoring.performance import PerformanceConfig
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION, PREDICTION_DATE, PREDICTION_ID
 from src.errors import DataValidationError
-from src.model.config import Task
+from src.model.train import Task
 from src.names import LABELS_TABLE
 
 HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "rmse": False, "mae": False}

@@ -12,19 +12,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
-from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
+from sklearn.linear_model import LinearRegression
 
 from src.context import ProjectContext
 from src.data.feature_store import get_training_set
 from src.errors import ProjectError
-from src.model.config import TrainingConfig
-from src.model.metrics import higher_is_better
 from src.model.mlflow_manager import (
     DATA_SNAPSHOT_TAG,
     DECISION_REASON_TAG,
@@ -35,23 +34,18 @@ from src.model.mlflow_manager import (
     MlflowManager,
 )
 from src.model.predictor import Predictor
-from src.pipelines.DS.training_pipeline.pipeline import TrainingOutcome, run_training_pipeline
+from src.model.train import TrainingConfig, higher_is_better
+from src.pipelines.DS.training_pipeline import TrainingOutcome, run_training_pipeline
 from src.pipelines.DS.training_pipeline.promotion import rollback_production
 from tests.conftest import isolated_settings
+from tests.training_data import PICTURES
 
 pytestmark = pytest.mark.integration
 
 # The seed's model tests: the shipped configuration must reach these on the holdout, and no
 # segment of the error analysis may fall further than the bound behind the whole holdout.
-HOLDOUT_THRESHOLDS = {
-    "classification": {"roc_auc": 0.95, "accuracy": 0.9},
-    "regression": {"r2": 0.35},
-}
+HOLDOUT = {"classification": {"roc_auc": 0.95, "accuracy": 0.9}, "regression": {"r2": 0.35}}
 SLICE_BOUNDS = {"classification": ("accuracy", 0.10), "regression": ("mae", 10.0)}
-TASK_PICTURES = {
-    "classification": {"confusion_matrix", "roc_curve", "precision_recall_curve", "calibration"},
-    "regression": {"residuals"},
-}
 
 
 def train(context: ProjectContext, config: TrainingConfig) -> TrainingOutcome:
@@ -78,19 +72,13 @@ def version(context: ProjectContext, number: str) -> ModelVersion:
     return context.mlflow.client.get_model_version(context.settings.model_name, number)
 
 
-@pytest.fixture(scope="module")
-def production(trained_context: ProjectContext) -> tuple[ModelVersion, Run]:
-    found = trained_context.mlflow.get_version(trained_context.settings.model_name, "production")
-    assert found is not None and found.run_id
-    return found, trained_context.mlflow.client.get_run(found.run_id)
+def first_run(context: ProjectContext) -> str:
+    return str(version(context, "1").run_id)
 
 
-def test_the_first_model_is_registered_and_promoted(
-    trained_context: ProjectContext, production: tuple[ModelVersion, Run]
-) -> None:
-    found, _ = production
-    assert aliases(trained_context) == dict.fromkeys(("production", "staging"), str(found.version))
-    assert found.tags[DECISION_TAG] == "production"
+def test_the_first_model_is_registered_and_promoted(trained_context: ProjectContext) -> None:
+    assert aliases(trained_context) == {"production": "1", "staging": "1"}
+    assert version(trained_context, "1").tags[DECISION_TAG] == "production"
     predictor = trained_context.mlflow.load_predictor(
         trained_context.settings.model_name, "production"
     )
@@ -98,15 +86,17 @@ def test_the_first_model_is_registered_and_promoted(
 
 
 def test_the_holdout_and_every_segment_meet_their_thresholds(
-    trained_context: ProjectContext, production: tuple[ModelVersion, Run]
+    trained_context: ProjectContext,
 ) -> None:
-    task, (_, run) = trained_context.training.task, production
-    metrics = run.data.metrics
-    for name, threshold in HOLDOUT_THRESHOLDS[task].items():
-        assert metrics[f"holdout_{name}"] >= threshold, name
-    path = trained_context.mlflow.client.download_artifacts(
-        run.info.run_id, "evaluation/segments.json"
+    task, client, run_id = (
+        trained_context.training.task,
+        trained_context.mlflow.client,
+        first_run(trained_context),
     )
+    metrics = client.get_run(run_id).data.metrics
+    for name, threshold in HOLDOUT[task].items():
+        assert metrics[f"holdout_{name}"] >= threshold, name
+    path = client.download_artifacts(run_id, "evaluation/segments.json")
     content = json.loads(Path(path).read_text())
     segments = pd.DataFrame(content["data"], columns=content["columns"])
     name, bound = SLICE_BOUNDS[task]
@@ -118,35 +108,38 @@ def test_the_holdout_and_every_segment_meet_their_thresholds(
 
 
 def test_the_run_shows_trials_pictures_datasets_and_lineage(
-    trained_context: ProjectContext, production: tuple[ModelVersion, Run]
+    trained_context: ProjectContext,
 ) -> None:
-    client, config, (found, run) = (
+    client, config, found = (
         trained_context.mlflow.client,
         trained_context.training,
-        production,
+        version(trained_context, "1"),
     )
+    run = client.get_run(first_run(trained_context))
     gate, run_id = config.promotion.gate_metric, run.info.run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     assert len(children) == config.search.n_trials
     folds = client.get_metric_history(children[0].info.run_id, f"fold_{gate}")
     assert len(folds) == config.search.cv_folds
-    assert {f"cv_{gate}_mean", f"cv_{gate}_std", "integration_latency_ms_p95"} <= set(
-        run.data.metrics
-    )
+    assert {f"cv_{gate}_mean", "integration_latency_ms_p95"} <= set(run.data.metrics)
     pictures = {item.path for item in client.list_artifacts(run_id, "plots")}
-    expected = TASK_PICTURES[config.task] | {"feature_importance", "optimization_history"}
+    expected = PICTURES[config.task] | {"feature_importance", "optimization_history"}
     assert pictures == {f"plots/{name}.png" for name in expected}
     assert run.inputs is not None
-    inputs = [tag for dataset in run.inputs.dataset_inputs for tag in dataset.tags]
-    contexts = {tag.value for tag in inputs if tag.key == "mlflow.data.context"}
+    tags = [tag for dataset in run.inputs.dataset_inputs for tag in dataset.tags]
+    contexts = {tag.value for tag in tags if tag.key == "mlflow.data.context"}
     assert contexts == {"training", "evaluation", "reference"}
     snapshot = trained_context.lake.load(trained_context.view.table).current_snapshot()
     assert snapshot is not None
-    for tags in (run.data.tags, found.tags):
-        assert tags[DATA_SNAPSHOT_TAG] == str(snapshot.snapshot_id) and tags[GIT_COMMIT_TAG]
+    for tags_of in (run.data.tags, found.tags):
+        assert tags_of[DATA_SNAPSHOT_TAG] == str(snapshot.snapshot_id) and tags_of[GIT_COMMIT_TAG]
     assert f"metric.{gate}" in found.tags
     card = Path(client.download_artifacts(run_id, MODEL_CARD_FILE)).read_text()
     assert card == found.description and "**Decision:** production (" in card
+
+
+# The history's context, and each training's outcome with the aliases after it.
+History = tuple[ProjectContext, list[tuple[TrainingOutcome, dict[str, str]]]]
 
 
 @contextmanager
@@ -162,94 +155,67 @@ def busy_machine() -> Iterator[None]:
             loop.wait()
 
 
-@dataclass(frozen=True)
-class Step:
-    outcome: TrainingOutcome
-    aliases: dict[str, str]
-
-
 @pytest.fixture(scope="module")
-def history(
-    trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[ProjectContext, list[Step]]:
-    """worse, better, worse, better again (v1-v4); then production rolled back to v2 and the
+def history(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory) -> History:
+    """Worse, better, worse, better again (v1-v4); then production rolled back to v2 and the
     better one trained again with the machine loaded (v5)."""
-    root: Path = tmp_path_factory.mktemp("history")
+    root = tmp_path_factory.mktemp("history")
     context = ProjectContext(isolated_settings(root, data_dir=trained_context.settings.data_dir))
     good, bad = quick(context.training), quick(context.training, select_k_best=1)
-    steps = [Step(train(context, config), aliases(context)) for config in (bad, good, bad, good)]
+    steps = [(train(context, config), aliases(context)) for config in (bad, good, bad, good)]
     rollback_production(context.mlflow, context.settings.model_name, "2", context.guard, "tester")
     with busy_machine():
-        steps.append(Step(train(context, good), aliases(context)))
+        steps.append((train(context, good), aliases(context)))
     return context, steps
 
 
-def test_a_worse_candidate_never_reaches_production(
-    history: tuple[ProjectContext, list[Step]],
+def test_a_worse_candidate_stops_at_staging_and_a_better_one_moves_production(
+    history: History,
 ) -> None:
     context, steps = history
-    assert steps[2].outcome.decision.state == "staging"  # it beats the baseline only
-    assert steps[2].aliases == {"production": "2", "staging": "3"}
+    assert steps[0][1] == {"production": "1", "staging": "1"}
+    assert steps[1][0].decision.promoted and steps[1][1] == {"production": "2", "staging": "2"}
+    assert steps[2][0].decision.state == "staging"  # it beats the baseline only
+    assert steps[2][1] == {"production": "2", "staging": "3"}
     tags = version(context, "3").tags
-    assert (
-        tags[DECISION_TAG] == "staging" and "production left untouched" in tags[DECISION_REASON_TAG]
-    )
-
-
-def test_a_better_candidate_moves_both_aliases_and_records_the_move(
-    history: tuple[ProjectContext, list[Step]],
-) -> None:
-    context, steps = history
-    assert steps[0].aliases == {"production": "1", "staging": "1"}
-    assert steps[1].outcome.decision.promoted and steps[1].aliases == {
-        "production": "2",
-        "staging": "2",
-    }
+    assert tags[DECISION_TAG] == "staging" and "untouched" in tags[DECISION_REASON_TAG]
     moved = version(context, "4").tags[PROMOTED_BY_TAG]
-    assert moved.startswith(f"training run {steps[3].outcome.run_id} at ")
+    assert moved.startswith(f"training run {steps[3][0].run_id} at ")
 
 
-def test_same_snapshot_and_config_give_identical_metrics(
-    history: tuple[ProjectContext, list[Step]],
-) -> None:
+def test_same_snapshot_and_config_give_identical_metrics(history: History) -> None:
     context, steps = history
-    first, second = steps[1].outcome, steps[3].outcome
-    assert first.snapshot_id == second.snapshot_id
-    assert (
-        first.evaluation.candidate == second.evaluation.candidate and first.search == second.search
-    )
+    first, second = steps[1][0], steps[3][0]
+    assert first.snapshot_id == second.snapshot_id and first.search == second.search
+    assert first.evaluation.candidate == second.evaluation.candidate
     runs = [context.mlflow.client.get_run(outcome.run_id).data for outcome in (first, second)]
     # Production differs between the two runs (v1, then v2); latency is measured live.
     live = ("production_", "integration_")
     same = [{k: v for k, v in run.metrics.items() if not k.startswith(live)} for run in runs]
     assert same[0] == same[1] and runs[0].params == runs[1].params
-    assert steps[3].aliases["production"] == second.version  # a tie meets a zero margin
+    assert steps[3][1]["production"] == second.version  # a tie meets a zero margin
 
 
-def test_the_decision_does_not_depend_on_the_load_of_the_machine(
-    history: tuple[ProjectContext, list[Step]],
-) -> None:
+def test_the_decision_does_not_depend_on_the_load_of_the_machine(history: History) -> None:
     """Issue 23, point 8: the same candidate against the same production (v2), once on a
     quiet machine and once with every core busy: the same decision; latency only logged."""
-    _, steps = history
-    quiet, loaded = steps[3].outcome.decision, steps[4].outcome.decision
+    quiet, loaded = history[1][3][0].decision, history[1][4][0].decision
     assert (loaded.state, loaded.reason) == (quiet.state, quiet.reason)
     assert loaded.promoted and "against production v2" in loaded.reason
     assert quiet.latency_ms and loaded.latency_ms
 
 
 def test_rollback_moves_production_under_the_lock_and_records_who_and_why(
-    history: tuple[ProjectContext, list[Step]],
+    history: History,
 ) -> None:
-    context, _ = history
-    held: list[tuple[str, str]] = []
+    context, name, held = history[0], history[0].settings.model_name, []
 
     @contextmanager
-    def guard(name: str, scope: str) -> Iterator[None]:
-        held.append((name, scope))
+    def guard(lock: str, scope: str) -> Iterator[None]:
+        held.append((lock, scope))
         yield
 
-    name, before = context.settings.model_name, aliases(context)["production"]
+    before = aliases(context)["production"]
     assert rollback_production(context.mlflow, name, "1", guard, "tester") == before
     assert held == [("promotion", name)] and aliases(context)["production"] == "1"
     tags = version(context, "1").tags
@@ -261,12 +227,11 @@ def test_rollback_moves_production_under_the_lock_and_records_who_and_why(
 
 
 def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
-    history: tuple[ProjectContext, list[Step]], monkeypatch: pytest.MonkeyPatch
+    history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The integration check loads the model back by `staging`, as serving will; one that
     predicts otherwise than the trained candidate is rejected and staging restored."""
-    context, _ = history
-    before = aliases(context)
+    context, before = history[0], aliases(history[0])
     weak = context.mlflow.load_version(
         context.settings.model_name, version(context, "1"), "staging"
     )
@@ -283,19 +248,13 @@ def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
 
 def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> None:
     """Only skops files load: a pickle in the registry (logged by hand, say) never runs."""
-    import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.linear_model import LinearRegression
-
     features = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
-    model = LinearRegression().fit(features, [0.0, 1.0, 2.0])
     context.mlflow.activate()
     with mlflow.start_run(experiment_id=context.mlflow.get_or_create_experiment()):
         mlflow.sklearn.log_model(
-            model,
+            LinearRegression().fit(features, [0.0, 1.0, 2.0]),
             name="model",
             serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-            signature=infer_signature(features, model.predict(features)),
             registered_model_name="pickled",
         )
     pickled = context.mlflow.client.get_model_version("pickled", "1")
@@ -306,7 +265,7 @@ def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> 
 def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(
     trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    root: Path = tmp_path_factory.mktemp("bounded")
+    root = tmp_path_factory.mktemp("bounded")
     context = ProjectContext(isolated_settings(root, data_dir=trained_context.settings.data_dir))
     config = quick(context.training)
     data = config.data.model_copy(update={"max_rows": 150, "reference_rows": 40})

@@ -10,10 +10,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from src.errors import ConfigError, ProjectError
-from src.model.config import ModelConfig, Task
 from src.model.mlflow_manager import contract_signature, pinned_requirements, trusted_types
 from src.model.predictor import Predictor
-from src.model.train import build_model
+from src.model.train import Task, build_model
 from tests.training_data import AMOUNT, FLAG, PLAN, task_config, task_rows, task_view
 
 LIGHTGBM = {"classification": "lightgbm.LGBMClassifier", "regression": "lightgbm.LGBMRegressor"}
@@ -21,8 +20,7 @@ SMALL_LIGHTGBM = {"n_estimators": 20, "verbosity": -1}
 
 
 def with_estimator(task: Task, name: str, **params: object) -> Pipeline:
-    config = task_config(task)
-    config = config.model_copy(update={"model": ModelConfig(estimator=name, params=params)})
+    config = task_config(task, model={"estimator": name, "params": params})
     return build_model(config, task_view(task))
 
 
@@ -49,7 +47,7 @@ def test_the_pipeline_follows_the_feature_kinds_and_the_estimator(task: Task) ->
 
 
 @pytest.mark.parametrize(
-    "estimator", ["sklearn.linear_model.LogisticRegression", "lightgbm.LGBMClassifier"]
+    "estimator", ["sklearn.linear_model.LogisticRegression", LIGHTGBM["classification"]]
 )
 def test_categories_and_missing_values_are_handled_inside_the_model(estimator: str) -> None:
     features, labels = task_rows(task_view("classification"))
@@ -97,22 +95,16 @@ def test_only_the_estimators_packages_are_trusted_and_pinned() -> None:
     model.fit(features, labels)
     trusted = trusted_types(model)
     assert "lightgbm.basic.Booster" in trusted
-    assert {name.split(".")[0] for name in trusted} <= {
-        "sklearn",
-        "numpy",
-        "lightgbm",
-        "collections",
-    }
+    assert {n.split(".")[0] for n in trusted} <= {"sklearn", "numpy", "lightgbm", "collections"}
     loaded = skops.io.loads(skops.io.dumps(model), trusted=trusted)
     np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
     pins = {pin.split("==")[0] for pin in pinned_requirements(model)}
     assert {"lightgbm", "skops", "scikit-learn"} <= pins
     # A model holding code of its own (a project function) is refused when it is logged.
     foreign = Pipeline([("shift", FunctionTransformer(shift)), ("model", Ridge())])
+    foreign.fit(features.select_dtypes("number").fillna(0), np.arange(len(labels)))
     with pytest.raises(ProjectError, match=r"cannot be trusted on load.*shift"):
-        trusted_types(
-            foreign.fit(features.select_dtypes("number").fillna(0), np.arange(len(labels)))
-        )
+        trusted_types(foreign)
 
 
 def shift(values: np.ndarray) -> np.ndarray:

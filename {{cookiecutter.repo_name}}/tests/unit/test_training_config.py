@@ -7,8 +7,7 @@ import yaml
 
 from src.context import TRAINING_FILE
 from src.errors import ConfigError
-from src.model.config import load_training_config
-from src.model.metrics import metric_names
+from src.model.train import load_training_config, metric_names
 
 
 def write(tmp_path: Path, changes: dict[str, object]) -> Path:

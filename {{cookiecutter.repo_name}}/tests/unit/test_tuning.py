@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from src.errors import ConfigError, DataValidationError
-from src.model.config import Task
+from src.model.train import Task
 from src.pipelines.DS.training_pipeline.training import FOLD_SCORES, search_params
 from tests.training_data import ESTIMATORS, task_config, task_rows, task_view
 
@@ -54,10 +54,9 @@ def test_a_bad_search_is_a_config_error(
     features, labels = task_rows(view)
     model = {"estimator": ESTIMATORS["classification"], **model}
     search = {"n_trials": 1, "cv_folds": 3, "space": space}
+    config = task_config("classification", model=model, search=search)
     with pytest.raises(ConfigError, match=message):
-        search_params(
-            task_config("classification", model=model, search=search), view, features, labels
-        )
+        search_params(config, view, features, labels)
 
 
 def test_a_class_rarer_than_the_folds_is_a_data_error() -> None:

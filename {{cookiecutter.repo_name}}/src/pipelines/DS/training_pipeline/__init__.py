@@ -1,10 +1,91 @@
-"""The training pipeline, one module per step of the seed, run in order by `pipeline.py`:
+"""The training pipeline: the seed's six steps in order, under one MLflow run with a child
+run per trial.
 
-1. extraction     the labelled rows of the feature store, as of one snapshot, checked
-2. preprocessing  the split into training rows and a holdout
-3. training       the Optuna search with cross-validation, each trial an MLflow child run
-4. evaluation     the candidate against the naive baseline and production, error analysis
-5. registration   a registry version with lineage tags, reference set and model card
-6. promotion      `staging` behind the baseline gate and integration checks, then
-                  `production` behind the production gate, under the promotion lock
+1. extraction     (dataset.py) the labelled rows of the feature store, as of one snapshot
+2. preprocessing  (dataset.py) the split into training rows and a holdout
+3. training       (training.py) the Optuna search with cross-validation
+4. evaluation     (evaluation.py) the candidate against the naive baseline, error analysis
+5. registration   (registration.py) a registry version with lineage, reference and model card
+6. promotion      (promotion.py) `staging` behind the baseline gate and integration checks,
+                  then `production` behind the production gate, under the promotion lock
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mlflow
+
+from src.data.feature_store import FeatureView
+from src.data.lake import Lake
+from src.model.mlflow_manager import (
+    DATA_SNAPSHOT_TAG,
+    DATA_TABLE_TAG,
+    GIT_COMMIT_TAG,
+    MAX_DESCRIPTION,
+    MODEL_CARD_FILE,
+    MlflowManager,
+)
+from src.model.train import TrainingConfig
+from src.pipelines.DS.training_pipeline.dataset import extract_training_set, split_dataset
+from src.pipelines.DS.training_pipeline.evaluation import evaluate_candidate
+from src.pipelines.DS.training_pipeline.promotion import LeaseGuard, promote_candidate, unguarded
+from src.pipelines.DS.training_pipeline.registration import (
+    TrainingOutcome,
+    current_git_commit,
+    register_candidate,
+    render_model_card,
+)
+from src.pipelines.DS.training_pipeline.training import TrialCallback, train_candidate
+
+STEPS = ("extraction", "preprocessing", "training", "evaluation", "registration", "promotion")
+__all__ = ["STEPS", "TrainingOutcome", "run_training_pipeline"]
+
+
+def ignore(*_: object) -> None:
+    pass
+
+
+def run_training_pipeline(
+    lake: Lake,
+    view: FeatureView,
+    config: TrainingConfig,
+    manager: MlflowManager,
+    model_name: str,
+    stage_only: bool = False,
+    guard: LeaseGuard = unguarded,
+    on_step: Callable[[str], None] = ignore,
+    on_trial: TrialCallback = ignore,
+) -> TrainingOutcome:
+    """The six steps. `guard` holds the promotion lock while production is compared and
+    moved; with `stage_only`, `production` is left for a deployment to move (`promote`)."""
+    on_step("extraction")
+    frame, snapshot_id = extract_training_set(lake, view, config)
+    on_step("preprocessing")
+    split = split_dataset(frame, view, config)
+    manager.activate()
+    experiment_id, run_name = manager.get_or_create_experiment(), f"train-{config.model.estimator}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        run_id, commit = run.info.run_id, current_git_commit()
+        on_step("training")
+        model, search = train_candidate(split, view, config, run, on_trial)
+        on_step("evaluation")
+        evaluation = evaluate_candidate(model, split, config)
+        on_step("registration")
+        lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table}
+        lineage[DATA_SNAPSHOT_TAG] = snapshot_id
+        version = register_candidate(
+            manager, model_name, model, view, config, split, evaluation, lineage
+        )
+        on_step("promotion")
+        actor = f"training run {run_id}"
+        decision = promote_candidate(
+            manager, model_name, version, model, evaluation, split, config, guard, stage_only, actor
+        )
+        outcome = TrainingOutcome(
+            model_name, version, run_id, commit, snapshot_id, split, search, evaluation, decision
+        )
+        card = render_model_card(outcome, view, config)  # the run's artifact, the version's text
+        mlflow.log_text(card, MODEL_CARD_FILE)
+        manager.client.update_model_version(model_name, version, card[:MAX_DESCRIPTION])
+    return outcome

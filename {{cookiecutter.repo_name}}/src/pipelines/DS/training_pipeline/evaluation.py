@@ -1,7 +1,7 @@
-"""Step 4: the candidate and the naive baseline on the holdout, error analysis by segment,
-permutation importance and the pictures (scikit-learn's Display classes drawn on matplotlib
-Figures, never pyplot's global state: nothing is shown, nothing leaks between runs). The
-production model is scored on the same holdout by the promotion step, under its lock."""
+"""Step 4, evaluation: the candidate and the naive baseline on the holdout, error analysis by
+segment, permutation importance and the pictures (scikit-learn's Display classes drawn on
+matplotlib Figures, never pyplot's global state: nothing leaks between runs). Production is
+scored on the same holdout by the promotion step, under its lock."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from sklearn.metrics import (
     RocCurveDisplay,
 )
 
-from src.model.config import Task, TrainingConfig
-from src.model.metrics import default_metrics, score, scorer_name
-from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
+from src.model.train import Task, TrainingConfig, score, scorer_name
+from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 
 TOP_FEATURES = 20
 # Curves of each class's probability (one-vs-rest; the positive class alone when binary).
@@ -49,9 +48,8 @@ def segment_labels(values: pd.Series, segments: int) -> pd.Series:
     many = values.nunique() > segments
     if many and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         bins = pd.qcut(values, q=segments, duplicates="drop")
-        return bins.cat.rename_categories(
-            [f"({b.left:.4g}, {b.right:.4g}]" for b in bins.cat.categories]
-        )
+        names = [f"({b.left:.4g}, {b.right:.4g}]" for b in bins.cat.categories]
+        return bins.cat.rename_categories(names)
     common = values.value_counts().index[: segments - 1 if many else segments]
     named = values.map(lambda value: f"= {value:g}" if isinstance(value, float) else f"= {value}")
     return named.where(values.isin(common), "(other)")
@@ -61,14 +59,11 @@ def score_segments(task: Task, model: Any, split: DatasetSplit, segments: int) -
     """One row per segment of the segment feature: its size and every metric (NaN where
     one is undefined, as ROC AUC on a segment of one class)."""
     feature, x, y = split.segment_feature, split.x_test, split.y_test
-    groups = segment_labels(x[feature], segments)
-    rows = []
+    groups, rows = segment_labels(x[feature], segments), []
     for name, index in groups.groupby(groups, observed=True).groups.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            metrics = score(
-                task, model, x.loc[index], y.loc[index], default_metrics(task, model), y
-            )
+            metrics = score(task, model, x.loc[index], y.loc[index], all_labels=y)
         rows.append({"segment": f"{feature} {name}", "rows": len(index), **metrics})
     return pd.DataFrame(rows)
 
@@ -77,16 +72,12 @@ def compute_importance(
     task: Task, model: Any, split: DatasetSplit, metric: str, seed: int
 ) -> pd.DataFrame:
     """How much `metric` worsens when a feature is shuffled, for any estimator."""
-    scoring = scorer_name(task, metric, split.y_test)
+    x, y = split.x_test, split.y_test
     result = permutation_importance(
-        model, split.x_test, split.y_test, scoring=scoring, n_repeats=3, random_state=seed
+        model, x, y, scoring=scorer_name(task, metric, y), n_repeats=3, random_state=seed
     )
     frame = pd.DataFrame(
-        {
-            "feature": split.x_test.columns,
-            "importance": result.importances_mean,
-            "std": result.importances_std,
-        }
+        {"feature": x.columns, "importance": result.importances_mean, "std": result.importances_std}
     )
     return frame.sort_values("importance", ascending=False, ignore_index=True)
 
@@ -104,15 +95,14 @@ def plot_holdout(
     task: Task, model: Any, features: pd.DataFrame, labels: pd.Series
 ) -> dict[str, Figure]:
     """The task's holdout pictures, by artifact file name."""
-    predicted, figures = model.predict(features), {"confusion_matrix.png": Figure()}
+    predicted = model.predict(features)
     if task == "regression":
-        figures = {"residuals.png": Figure(figsize=(10, 4.5))}
-        panels = figures["residuals.png"].subplots(1, 2)
-        for axes, kind in zip(
-            panels, ("residual_vs_predicted", "actual_vs_predicted"), strict=True
-        ):
+        figure = Figure(figsize=(10, 4.5))
+        kinds = ("residual_vs_predicted", "actual_vs_predicted")
+        for axes, kind in zip(figure.subplots(1, 2), kinds, strict=True):
             PredictionErrorDisplay.from_predictions(labels, predicted, kind=kind, ax=axes)
-        return figures
+        return {"residuals.png": figure}
+    figures = {"confusion_matrix.png": Figure()}
     axes = figures["confusion_matrix.png"].subplots()
     ConfusionMatrixDisplay.from_predictions(
         labels, predicted, labels=model.classes_, ax=axes, colorbar=False
@@ -120,11 +110,10 @@ def plot_holdout(
     if not hasattr(model, "predict_proba"):  # LinearSVC, RidgeClassifier: classes only
         return figures
     probabilities, classes = model.predict_proba(features), list(model.classes_)
-    shown = classes[1:] if len(classes) == 2 else classes
     for file, display in CURVES.items():
         figures[file] = Figure()
         axes = figures[file].subplots()
-        for cls in shown:
+        for cls in classes[1:] if len(classes) == 2 else classes:
             probability = probabilities[:, classes.index(cls)]
             display.from_predictions(labels == cls, probability, name=f"class {cls}", ax=axes)
     return figures
@@ -135,9 +124,10 @@ def evaluate_candidate(candidate: Any, split: DatasetSplit, config: TrainingConf
     # The naive model a candidate must beat: class priors, or the mean.
     baseline = DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor()
     baseline.fit(split.x_train, split.y_train)
+    scores = score(task, candidate, x, y)
     evaluation = Evaluation(
-        candidate=score(task, candidate, x, y),
-        baseline=score(task, baseline, x, y, default_metrics(task, candidate)),
+        candidate=scores,
+        baseline=score(task, baseline, x, y, list(scores)),
         segments=score_segments(task, candidate, split, config.evaluation.segments),
         importance=compute_importance(task, candidate, split, metric, config.seed),
     )

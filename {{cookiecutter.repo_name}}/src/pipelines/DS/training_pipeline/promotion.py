@@ -1,11 +1,8 @@
-"""Step 6: `staging` behind the baseline gate and integration checks on the model loaded back
-by that alias; then, under the promotion lock, production scored on the same holdout and
-`production` behind the production gate.
-
-The gates are data (`Gate`), applied in one place (`decide`). `production` moves only through
-`move_production` (training, `promote`, `rollback`): under the lock, a check of the current
-production decides whether and why it moves, and the version records who moved it and why.
-"""
+"""Step 6, promotion: `staging` behind the baseline gate and integration checks on the model
+loaded back by that alias; then `production` behind the production gate. The gates are data
+(`Gate`), applied in one place (`decide`). MLflow has no conditional alias update, so every
+move of `production` (training, `promote`, `rollback`) reads the current one, decides and
+moves under the promotion lock (`move_production`), recording who moved it and why."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 import mlflow
 import numpy as np
@@ -23,8 +21,6 @@ from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
 from src.errors import ProjectError
-from src.model.config import Task, TrainingConfig
-from src.model.metrics import higher_is_better, improvement, score
 from src.model.mlflow_manager import (
     DECISION_REASON_TAG,
     DECISION_TAG,
@@ -34,9 +30,10 @@ from src.model.mlflow_manager import (
     MlflowManager,
 )
 from src.model.predictor import Predictor
+from src.model.train import TrainingConfig, higher_is_better, score
 from src.names import PROMOTION_LEASE
+from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
-from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
 
 REJECTED = "rejected"
 # Tag of a version that passed both gates under `train --stage-only`: what `promote` accepts.
@@ -63,11 +60,11 @@ class Gate:
     def check(
         self, candidate: Mapping[str, float], reference: Mapping[str, float], name: str
     ) -> tuple[bool, str]:
-        gain = improvement(candidate[self.metric], reference[self.metric], self.higher_is_better)
+        gain = candidate[self.metric] - reference[self.metric]
+        gain = gain if self.higher_is_better else -gain
         passed = gain >= self.min_improvement
-        verdict = "meeting" if passed else "less than"
-        required = f"{verdict} the required {self.min_improvement}"
-        return passed, f"{self.metric} {gain:+.4f} against {name}, {required}"
+        verdict = f"{'meeting' if passed else 'less than'} the required {self.min_improvement}"
+        return passed, f"{self.metric} {gain:+.4f} against {name}, {verdict}"
 
 
 @dataclass(frozen=True)
@@ -84,9 +81,8 @@ class PromotionDecision:
     state: str  # rejected, staging or production: where the version ended up
     reason: str
     production: Production | None = None
-    # Passed both gates under `train --stage-only`: a deployment promotes it.
-    held: bool = False
-    latency_ms: dict[str, float] = field(default_factory=dict)
+    held: bool = False  # passed both gates under `train --stage-only`: a deployment promotes
+    latency_ms: dict[str, float] = field(default_factory=dict)  # informational only
 
     @property
     def staged(self) -> bool:
@@ -100,61 +96,51 @@ class PromotionDecision:
 def decide(
     evaluation: Evaluation, production: Production | None, config: TrainingConfig
 ) -> PromotionDecision:
-    """Both gates: `staging` needs the baseline beaten by `min_improvement_over_baseline`,
-    `production` the current production model (if any) by `min_improvement_over_production`."""
+    """`staging` needs the baseline beaten by `min_improvement_over_baseline`, `production`
+    the current production model (if any) by `min_improvement_over_production`."""
     rules, higher = config.promotion, higher_is_better(config.task, config.promotion.gate_metric)
     to_staging = Gate(rules.gate_metric, rules.min_improvement_over_baseline, higher)
-    to_production = Gate(rules.gate_metric, rules.min_improvement_over_production, higher)
     passed, reason = to_staging.check(evaluation.candidate, evaluation.baseline, "the baseline")
     if not passed:
         return PromotionDecision(REJECTED, reason)
     if production is None:
         return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; no production model yet")
-    if production.metrics is None:
-        return PromotionDecision(
-            STAGING_ALIAS,
-            f"{reason}; {production.unavailable}; production left untouched",
-            production,
-        )
-    name = f"production v{production.version}"
-    passed, versus = to_production.check(evaluation.candidate, production.metrics, name)
+    versus, passed = production.unavailable, False
+    if production.metrics is not None:
+        to_production = Gate(rules.gate_metric, rules.min_improvement_over_production, higher)
+        name = f"production v{production.version}"
+        passed, versus = to_production.check(evaluation.candidate, production.metrics, name)
     if not passed:
-        return PromotionDecision(
-            STAGING_ALIAS, f"{reason}; {versus}; production left untouched", production
-        )
+        untouched = f"{reason}; {versus}; production left untouched"
+        return PromotionDecision(STAGING_ALIAS, untouched, production)
     return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; {versus}", production)
 
 
-def score_production(production: Predictor, split: DatasetSplit, task: Task) -> Production:
+def score_production(
+    production: Predictor, split: DatasetSplit, config: TrainingConfig
+) -> Production:
     missing = [name for name in production.feature_names if name not in split.x_test.columns]
     if missing:
         why = f"production v{production.version} needs features the holdout lacks: {missing}"
         return Production(production.version, None, why)
     features = split.x_test[production.feature_names]
-    return Production(production.version, score(task, production.estimator, features, split.y_test))
+    metrics = score(config.task, production.estimator, features, split.y_test)
+    return Production(production.version, metrics)
 
 
 def move_production(
     manager: MlflowManager, model_name: str, version: str, actor: str, guard: LeaseGuard, vet: Vet
 ) -> str | None:
-    """Point `production` at `version` if `vet` says why; returns the version it held.
-
-    MLflow has no conditional alias update: the read of the current production, `vet`'s
-    decision and the move happen under the promotion lock, a compare-and-set."""
+    """Point `production` at `version` if `vet`, seeing the current production under the
+    lock, says why (a compare-and-set); returns the version it held."""
     with guard(PROMOTION_LEASE, model_name):
         current = manager.get_version(model_name, PRODUCTION_ALIAS)
-        reason = vet(current)
-        if reason is not None:
+        if (reason := vet(current)) is not None:
             manager.set_alias(model_name, PRODUCTION_ALIAS, version)
             moved = f"{actor} at {datetime.now(UTC).isoformat(timespec='seconds')}"
-            tags = {
-                DECISION_TAG: PRODUCTION_ALIAS,
-                DECISION_REASON_TAG: reason,
-                PROMOTED_BY_TAG: moved,
-            }
-            manager.set_version_tags(
-                model_name, version, {**tags, AWAITING_PRODUCTION_TAG: "false"}
-            )
+            tags = {DECISION_TAG: PRODUCTION_ALIAS, DECISION_REASON_TAG: reason}
+            tags |= {PROMOTED_BY_TAG: moved, AWAITING_PRODUCTION_TAG: "false"}
+            manager.set_version_tags(model_name, version, tags)
     return None if current is None else str(current.version)
 
 
@@ -188,11 +174,7 @@ def promote_staged_version(
 
 
 def rollback_production(
-    manager: MlflowManager,
-    model_name: str,
-    version: str,
-    guard: LeaseGuard = unguarded,
-    actor: str = "rollback",
+    manager: MlflowManager, model_name: str, version: str, guard: LeaseGuard, actor: str
 ) -> str | None:
     """`production` back to an earlier version (incident response); returns the one replaced."""
 
@@ -235,29 +217,16 @@ def promote_to_production(
     return decision
 
 
-def check_staged_model(
-    manager: MlflowManager, model_name: str, version: str, candidate: Pipeline, sample: pd.DataFrame
-) -> tuple[list[str], dict[str, float]]:
-    """The model loaded by its `staging` alias, as serving loads it: it must be this version
-    and predict as the trained candidate does. Its single-row latency is measured and
-    logged, never deciding: on a shared machine it says more about the load than the model."""
-    staged = manager.load_predictor(model_name, STAGING_ALIAS)
-    failures = []
-    if staged.version != version:
-        failures.append(f"`staging` resolves to v{staged.version}, not v{version}")
-    try:
-        pd.testing.assert_frame_equal(
-            replace(staged, estimator=candidate).predict_frame(sample), staged.predict_frame(sample)
-        )
-    except AssertionError:
-        failures.append("the staged model predicts differently from the trained candidate")
+def measure_latency(staged: Predictor, sample: pd.DataFrame) -> dict[str, float]:
+    """Single-row latency of the staged model: logged, never deciding, since on a shared
+    machine it says more about the load than about the model (issue 23)."""
     timings = []
     for position in range(len(sample)):
         started = time.perf_counter()
         staged.predict_frame(sample.iloc[[position]])
         timings.append((time.perf_counter() - started) * 1000)
     p50, p95 = np.percentile(timings, [50, 95])
-    return failures, {"p50": float(p50), "p95": float(p95)}
+    return {"p50": float(p50), "p95": float(p95)}
 
 
 def promote_candidate(
@@ -272,27 +241,29 @@ def promote_candidate(
     stage_only: bool,
     actor: str,
 ) -> PromotionDecision:
-    """`staging` if the baseline gate passes and the staged model checks out (else it is put
-    back), then `production` if the production gate passes too."""
+    """`staging` if the baseline gate passes and the model loaded back by that alias, as
+    serving loads it, predicts as the trained candidate does (else `staging` is put back);
+    then `production` if the production gate passes too. The decision is recorded."""
     decision = decide(evaluation, None, config)
-    if not decision.staged:
-        return decision
-    previous = manager.get_version(model_name, STAGING_ALIAS)
-    manager.set_alias(model_name, STAGING_ALIAS, version)
-    sample = split.x_test.head(config.integration.sample_rows)
-    failures, latency = check_staged_model(manager, model_name, version, candidate, sample)
-    if failures:
-        manager.set_alias(model_name, STAGING_ALIAS, str(previous.version) if previous else None)
-        reason = f"integration checks on staging failed: {'; '.join(failures)}"
-        return PromotionDecision(REJECTED, reason, latency_ms=latency)
-
-    def scorer(production: Predictor) -> Production:
-        return score_production(production, split, config.task)
-
-    decision = promote_to_production(
-        manager, model_name, version, evaluation, scorer, config, guard, stage_only, actor
-    )
-    return replace(decision, latency_ms=latency)
+    if decision.staged:
+        previous = manager.get_version(model_name, STAGING_ALIAS)
+        manager.set_alias(model_name, STAGING_ALIAS, version)
+        staged = manager.load_predictor(model_name, STAGING_ALIAS)
+        sample = split.x_test.head(config.integration.sample_rows)
+        expected = replace(staged, estimator=candidate).predict_frame(sample)
+        if staged.predict_frame(sample).equals(expected):
+            scorer = partial(score_production, split=split, config=config)
+            decision = promote_to_production(
+                manager, model_name, version, evaluation, scorer, config, guard, stage_only, actor
+            )
+        else:
+            back = str(previous.version) if previous else None
+            manager.set_alias(model_name, STAGING_ALIAS, back)
+            reason = "integration checks on staging failed: the staged model predicts differently"
+            decision = PromotionDecision(REJECTED, f"{reason} from the trained candidate")
+        decision = replace(decision, latency_ms=measure_latency(staged, sample))
+    record_decision(manager, model_name, version, decision)
+    return decision
 
 
 def record_decision(

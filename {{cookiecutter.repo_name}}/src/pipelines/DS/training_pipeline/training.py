@@ -1,10 +1,7 @@
-"""Step 3: Optuna's seeded TPE sampler over `search.space`, each trial scored by
+"""Step 3, training: Optuna's seeded TPE sampler over `search.space`, each trial scored by
 `cross_val_score` on folds shuffled with the same seed (the same data and configuration give
-the same trials, parameters and scores); then the best parameters fitted on all training rows.
-
-Each trial is an MLflow child run of the training run: its parameters, the score of each
-fold, their mean and spread. The parent run gets the best parameters and the history.
-"""
+the same trials and scores) and logged as an MLflow child run; then the best parameters
+fitted on all training rows."""
 
 from __future__ import annotations
 
@@ -24,10 +21,15 @@ from sklearn.pipeline import Pipeline
 
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError, DataValidationError
-from src.model.config import ParamSpace, TrainingConfig
-from src.model.metrics import PROBABILISTIC, higher_is_better, scorer_name
-from src.model.train import build_model
-from src.pipelines.DS.training_pipeline.preprocessing import DatasetSplit
+from src.model.train import (
+    PROBABILISTIC,
+    ParamSpace,
+    TrainingConfig,
+    build_model,
+    higher_is_better,
+    scorer_name,
+)
+from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 
 FOLD_SCORES = "fold_scores"
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -39,14 +41,8 @@ class SearchResult:
     best_params: dict[str, Any]
     fold_scores: tuple[float, ...]  # of the best trial
     history: tuple[float, ...]  # each trial's cross-validated mean, in order
-
-    @property
-    def cv_mean(self) -> float:
-        return statistics.fmean(self.fold_scores)
-
-    @property
-    def cv_std(self) -> float:
-        return statistics.pstdev(self.fold_scores)
+    cv_mean: float
+    cv_std: float
 
 
 def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[str, Any]:
@@ -55,14 +51,11 @@ def suggest_params(trial: optuna.Trial, space: dict[str, ParamSpace]) -> dict[st
         if spec.type == "categorical":
             params[name] = trial.suggest_categorical(name, spec.choices)
         elif spec.type == "int":
-            step = int(spec.step or 1)
-            params[name] = trial.suggest_int(
-                name, int(spec.low), int(spec.high), step=step, log=spec.log
-            )
+            low, high, step = int(spec.low), int(spec.high), int(spec.step or 1)
+            params[name] = trial.suggest_int(name, low, high, step=step, log=spec.log)
         else:
-            params[name] = trial.suggest_float(
-                name, spec.low, spec.high, step=spec.step, log=spec.log
-            )
+            bounds = (spec.low, spec.high)
+            params[name] = trial.suggest_float(name, *bounds, step=spec.step, log=spec.log)
     return params
 
 
@@ -112,14 +105,15 @@ def search_params(
     except ValueError as error:  # Optuna's checks of search.space, the estimator's of values
         raise ConfigError(f"search of {config.model.estimator} failed: {error}") from error
     best, history = study.best_trial, tuple(float(trial.value or 0) for trial in study.trials)
-    return SearchResult(metric, best.params, tuple(best.user_attrs[FOLD_SCORES]), history)
+    scores = best.user_attrs[FOLD_SCORES]
+    mean, std = statistics.fmean(scores), statistics.pstdev(scores)
+    return SearchResult(metric, best.params, tuple(scores), history, mean, std)
 
 
 def log_trial(metric: str, trial: optuna.trial.FrozenTrial, parent: Run) -> None:
-    """One trial as a child run of the training run."""
-    scores, experiment_id = trial.user_attrs[FOLD_SCORES], parent.info.experiment_id
-    name = f"trial-{trial.number:03d}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True):
+    """One trial as a child run of the training run: parameters, each fold, mean and spread."""
+    scores, name = trial.user_attrs[FOLD_SCORES], f"trial-{trial.number:03d}"
+    with mlflow.start_run(experiment_id=parent.info.experiment_id, run_name=name, nested=True):
         mlflow.log_params(trial.params)
         summary = {"mean": statistics.fmean(scores), "std": statistics.pstdev(scores)}
         mlflow.log_metrics({f"cv_{metric}_{key}": value for key, value in summary.items()})
@@ -147,14 +141,14 @@ def train_candidate(
     on_trial: TrialCallback,
 ) -> tuple[Pipeline, SearchResult]:
     """The search, then the candidate: the best parameters fitted on all training rows."""
-    search = config.search
-    mlflow.log_params({
-        "estimator": config.model.estimator, "seed": config.seed, "n_trials": search.n_trials,
-        "cv_folds": search.cv_folds, "select_k_best": config.preprocessing.select_k_best,
-        "train_rows": len(split.x_train), "holdout_rows": len(split.x_test),
-        **{f"fixed_{name}": value for name, value in config.model.params.items()},
-    })  # fmt: skip
-    metric = config.promotion.gate_metric
+    search, metric = config.search, config.promotion.gate_metric
+    rows = {"train_rows": len(split.x_train), "holdout_rows": len(split.x_test)}
+    fixed = {f"fixed_{name}": value for name, value in config.model.params.items()}
+    settings = {"n_trials": search.n_trials, "cv_folds": search.cv_folds, "seed": config.seed}
+    k_best = config.preprocessing.select_k_best
+    mlflow.log_params(
+        {"estimator": config.model.estimator, "select_k_best": k_best, **settings, **rows, **fixed}
+    )
 
     def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         log_trial(metric, trial, run)

@@ -83,7 +83,6 @@ COMMON = {
     "src/inference/api.py",
     "src/inference/model_state.py",
     "src/inference/monitoring.py",
-    "src/inference/schemas.py",
     "src/model/__init__.py",
     "src/model/config.py",
     "src/model/metrics.py",

@@ -1,10 +1,9 @@
 """The online prediction API (FastAPI) and the server that runs it (`python -m src serve`).
 
-Routes: POST /predict (the seed's body), POST /predict/batch, GET /health, GET /ready,
-GET /model, GET /metrics; docs/serving.md describes them. Bodies are typed by the models
-of src/inference/schemas.py, built from config/features.yaml. The model is loaded by a
-background thread once the server answers (src/inference/model_state.py); predictions go
-to the lake's predictions table through the prediction log (src/inference/monitoring.py).
+Request and response bodies are pydantic models built from config/features.yaml, so FastAPI
+validates and documents the contract (docs/serving.md). The model is loaded and kept current
+by src/inference/model_state.py; predictions go to the lake through the prediction log and
+metrics to Prometheus (src/inference/monitoring.py).
 """
 
 import copy
@@ -28,21 +27,23 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic_core import PydanticCustomError
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.context import ProjectContext
+from src.data.feature_store import Column, FeatureView
 from src.data.predictions import SOURCE_ONLINE, append_prediction_table, predictions_schema
 from src.errors import ConfigError
 from src.inference import monitoring
 from src.inference.model_state import Batcher, ModelWatcher
-from src.inference.schemas import Contract, ModelDescription, Ready
 from src.model.predictor import Predictor
 from src.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="key_id:secret's secret")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key's secret")
 ANONYMOUS = "anonymous"
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 # What the prediction log may take at shutdown: with the graceful shutdown of in-flight
@@ -50,6 +51,9 @@ SOURCE_DIR = Path(__file__).resolve().parents[1]
 SHUTDOWN_FLUSH_SECONDS = 3.0
 MAX_ERRORS = 20
 GIL_SWITCH_SECONDS = 0.0005
+SCALAR_TYPES: dict[str, type] = {"float64": float, "int64": int, "string": str, "bool": bool}
+MAX_TEXT_LENGTH = 1024
+FORBID_EXTRA = ConfigDict(extra="forbid")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid X-API-Key"},
     413: {"description": "Body over API__MAX_BODY_BYTES"},
@@ -57,20 +61,90 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def one_of(allowed: list[Any]) -> AfterValidator:
+    """The contract's allowed values, refused with the message ingestion's quarantine gives."""
+    listed = ", ".join(str(value) for value in allowed)
+
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise PydanticCustomError("not_allowed", f"{value} is not one of [{listed}]")
+        return value
+
+    return AfterValidator(check)
+
+
+def feature_field(column: Column) -> tuple[Any, Any]:
+    """A feature's dtype taken strictly (a string or `true` is never a number), numbers
+    finite, `values` enforced; a nullable feature may be null or left out."""
+    kind: Any = SCALAR_TYPES[column.dtype]
+    constraints: dict[str, Any] = {"strict": True, "description": column.description}
+    if kind is float:
+        constraints["allow_inf_nan"] = False
+    if kind is str:
+        constraints["max_length"] = MAX_TEXT_LENGTH
+    if column.values is not None:
+        kind = Annotated[kind, one_of(column.values)]
+        constraints["json_schema_extra"] = {"enum": column.values}
+    if column.nullable:
+        return kind | None, Field(default=None, **constraints)
+    return kind, Field(**constraints)
+
+
+class Contract:
+    """The request and response models of one feature view (typed Any: built at run time)."""
+
+    def __init__(self, view: FeatureView, max_batch_size: int) -> None:
+        fields: dict[str, Any] = {column.name: feature_field(column) for column in view.features}
+        self.features: Any = create_model("Features", __config__=FORBID_EXTRA, **fields)
+        self.request: Any = create_model(
+            "PredictRequest",
+            __config__=FORBID_EXTRA,
+            features=(self.features, ...),
+            entity_id=(str | None, Field(default=None, max_length=128)),
+        )
+        request: Any = self.request
+        self.batch_request: Any = create_model(
+            "BatchPredictRequest",
+            __config__=FORBID_EXTRA,
+            instances=(list[request], Field(min_length=1, max_length=max_batch_size)),
+        )
+        prediction: Any = create_model(
+            "Prediction",
+            prediction=(SCALAR_TYPES[view.label.dtype], ...),
+            probability=(float | None, Field(default=None, description="Of the class predicted")),
+            probabilities=(dict[str, float] | None, None),
+            prediction_id=(str, Field(description="The row's id in the predictions table")),
+        )
+        served: dict[str, Any] = {"model_name": (str, ...), "model_version": (str, ...)}
+        self.response: Any = create_model("PredictResponse", __base__=prediction, **served)
+        self.batch_response: Any = create_model(
+            "BatchPredictResponse", predictions=(list[prediction], ...), **served
+        )
+
+
+class ModelDescription(BaseModel):
+    model_name: str
+    version: str
+    alias: str
+    run_id: str
+    task: str
+    source: str
+    inputs: list[Column]
+    classes: list[str]
+    loaded_at: datetime
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app serving `models:/<MODEL_NAME>@<API__MODEL_ALIAS>` (uvicorn's factory)."""
     settings = settings or get_settings()
     context, api = ProjectContext(settings), settings.api
     # A store the settings cannot locate is a ConfigError now; one that is down is retried.
-    stores = [settings.resolved_tracking_uri]
-    if api.prediction_log_enabled and settings.app_env != "aws":  # the SQL catalog
-        stores.append(settings.resolved_catalog_uri)
+    uses_catalog = api.prediction_log_enabled and settings.app_env != "aws"  # the SQL catalog
+    _ = settings.resolved_tracking_uri, uses_catalog and settings.resolved_catalog_uri
     model = ModelWatcher(context, settings.model_name, api.model_alias)
     log = None
-    if api.prediction_log_enabled:
+    if api.prediction_log_enabled:  # the lake is built in the log's thread, on first use
         log = monitoring.PredictionLog(
-            # The lake is built on first use, in the log's thread: a catalog down at start
-            # delays the log, never the server, and is retried at the next flush.
             lambda table: append_prediction_table(context.lake, context.view, table),
             predictions_schema(context.view),
             api.prediction_log_flush_seconds,
@@ -97,7 +171,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Serves the registry's model; see docs/serving.md.",
         lifespan=lifespan,
     )
-    app.add_middleware(MeteredRequests, max_bytes=api.max_body_bytes)
+    # Starlette counts a body while it is read: a chunked one without a length is bounded too.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=api.max_body_bytes)
+    app.add_middleware(metered)
     app.add_exception_handler(RequestValidationError, name_invalid_input)
     app.mount("/metrics", monitoring.metrics_app())
     caller = Security(check_key(api.api_keys))
@@ -134,25 +210,13 @@ def check_key(keys: dict[str, SecretStr]) -> Callable[..., Awaitable[str]]:
     return caller
 
 
-class MeteredRequests:
-    """Counts and times every request by route; refuses a body over `max_bytes` with 413
-    while it is read, so a chunked body without a length is bounded too."""
+def metered(app: ASGIApp) -> ASGIApp:
+    """Counts and times every request by route template (pure ASGI: no per-request task)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def measure(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started, status, received = time.perf_counter(), 500, 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, f"body over {self.max_bytes} bytes")
-            return message
+            return await app(scope, receive, send)
+        started, status = time.perf_counter(), 500
 
         async def observed(message: Message) -> None:
             nonlocal status
@@ -161,61 +225,47 @@ class MeteredRequests:
             await send(message)
 
         try:
-            await self.app(scope, limited, observed)
+            await app(scope, receive, observed)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             monitoring.REQUESTS.labels(route, scope["method"], status).inc()
             monitoring.REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
 
+    return measure
+
 
 def add_prediction_routes(
-    app: FastAPI,
-    contract: Contract,
-    caller: Any,
-    served: Any,
-    log: monitoring.PredictionLog | None,
+    app: FastAPI, contract: Contract, caller: Any, served: Any, log: Any
 ) -> None:
     PredictRequest, BatchRequest = contract.request, contract.batch_request  # noqa: N806
     names, batcher = list(contract.features.model_fields), Batcher()
+    shared: Any = {"response_model_exclude_none": True, "responses": ERRORS}
 
-    async def answer(predictor: Predictor, bodies: list[Any], key_id: str) -> list[dict[str, Any]]:
+    async def answer(predictor: Predictor, bodies: list[Any], key_id: str) -> dict[str, Any]:
         answers, rows = await score(batcher, predictor, names, bodies)
         if log is not None:
             log.add(rows)
-        logger.info(
-            "audit: %s scored %d rows with %s v%s",
-            key_id, len(bodies), predictor.model_name, predictor.version,
-        )  # fmt: skip
-        return answers
+        name, version = predictor.model_name, predictor.version
+        logger.info("audit: %s scored %d rows with %s v%s", key_id, len(rows), name, version)
+        return {"predictions": answers, "model_name": name, "model_version": version}
 
-    @app.post("/predict", response_model=contract.response, response_model_exclude_none=True,
-              responses=ERRORS, summary="Score one instance")  # fmt: skip
+    @app.post("/predict", response_model=contract.response, summary="Score one instance", **shared)
     async def predict(
         body: PredictRequest,  # type: ignore[valid-type]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
     ) -> Any:
-        (prediction,) = await answer(predictor, [body], key_id)
-        return {
-            **prediction,
-            "model_name": predictor.model_name,
-            "model_version": predictor.version,
-        }
+        answered = await answer(predictor, [body], key_id)
+        return answered.pop("predictions")[0] | answered
 
-    @app.post("/predict/batch", response_model=contract.batch_response,
-              response_model_exclude_none=True, responses=ERRORS,
-              summary="Score a list of instances (at most API__MAX_BATCH_SIZE)")  # fmt: skip
+    @app.post("/predict/batch", response_model=contract.batch_response, **shared)
     async def predict_batch(
         body: BatchRequest,  # type: ignore[valid-type]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
     ) -> Any:
-        predictions = await answer(predictor, body.instances, key_id)  # type: ignore[attr-defined]
-        return {
-            "predictions": predictions,
-            "model_name": predictor.model_name,
-            "model_version": predictor.version,
-        }
+        """At most API__MAX_BATCH_SIZE instances, answered in their order."""
+        return await answer(predictor, body.instances, key_id)  # type: ignore[attr-defined]
 
 
 async def score(
@@ -247,11 +297,11 @@ async def score(
         {"prediction": p, "probability": q, "probabilities": c, "prediction_id": i}
         for p, q, c, i in zip(predictions, probabilities, by_class, ids, strict=True)
     ]
+    served = (predictor.model_name, predictor.version, SOURCE_ONLINE, now, now.date())
     rows = [
-        (i, body.entity_id, *row, p, q, predictor.model_name, predictor.version, SOURCE_ONLINE,
-         now, now.date())
+        (i, body.entity_id, *row, p, q, *served)
         for i, body, row, p, q in zip(ids, bodies, values, predictions, probabilities, strict=True)
-    ]  # fmt: skip
+    ]
     return answers, rows
 
 
@@ -262,35 +312,22 @@ def add_operation_routes(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", response_model=Ready, response_model_exclude_none=True,
-             responses={503: {"description": "No model yet, and why"}},
-             summary="Readiness: a model is loaded")  # fmt: skip
-    async def ready() -> Any:
-        predictor = model.predictor
-        if predictor is None:
-            return JSONResponse({"detail": f"model not loaded: {model.problem}"}, 503)
-        return Ready(
-            status="ready",
-            model_name=predictor.model_name,
-            model_version=predictor.version,
-            reload_error=model.problem,
-        )
+    @app.get("/ready", responses={503: ERRORS[503]}, summary="Readiness: a model is loaded")
+    async def ready() -> dict[str, str]:
+        """Which model serves, and `reload_error` when the last reload failed."""
+        if (predictor := model.predictor) is None:
+            raise HTTPException(503, f"model not loaded: {model.problem}")
+        reload_error = {"reload_error": model.problem} if model.problem else {}
+        served = {"model_name": predictor.model_name, "model_version": predictor.version}
+        return {"status": "ready", **served, **reload_error}
 
     @app.get("/model", responses=ERRORS, summary="The model served and the features it takes")
     async def describe_model(
         key_id: Annotated[str, caller], predictor: Annotated[Predictor, served]
     ) -> ModelDescription:
-        return ModelDescription(
-            name=predictor.model_name,
-            version=predictor.version,
-            alias=predictor.alias,
-            run_id=predictor.run_id,
-            task=predictor.task,
-            source=model.source,
-            inputs=context.view.features,
-            classes=[str(name) for name in predictor.classes],
-            loaded_at=predictor.loaded_at,
-        )
+        classes = [str(name) for name in predictor.classes]
+        described = vars(predictor) | {"classes": classes, "source": model.source}
+        return ModelDescription(**described, inputs=context.view.features)
 
 
 def run_server(

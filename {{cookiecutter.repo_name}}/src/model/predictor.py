@@ -1,9 +1,8 @@
 """A registered model loaded for scoring: the estimator, its features and where it came from.
 
-Online and batch inference hand it a NumPy matrix whose columns follow `feature_names`. A
-model with categorical features was fitted on a DataFrame whose encoder selects columns by
-name: it gets one, typed like its training data. Predictions are the model's own `predict`
-(a threshold-tuned classifier keeps its rule); probabilities come from `predict_proba`.
+Callers hand it a NumPy matrix whose columns follow `feature_names`; a model with categorical
+features gets a DataFrame typed like its training data (its encoder selects columns by name).
+Predictions are the model's own `predict` (a threshold-tuned classifier keeps its rule).
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 @dataclass(frozen=True)
 class PredictionArrays:
     predictions: np.ndarray
-    # Of the predicted class, and of every class in the model's order (classifiers only).
-    probabilities: np.ndarray | None
+    # Of the predicted class, and of every class in `Predictor.classes` (classifiers only).
+    probabilities: np.ndarray | None = None
     class_probabilities: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> PredictionArrays:
@@ -51,11 +50,7 @@ class Predictor:
     version: str
     alias: str
     run_id: str
-    # Features the signature types as strings or booleans (of those, the booleans), and
-    # those that may be missing.
-    categorical: frozenset[str] = frozenset()
-    boolean: frozenset[str] = frozenset()
-    nullable: frozenset[str] = frozenset()
+    categorical: frozenset[str] = frozenset()  # typed as strings or booleans by the signature
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -63,12 +58,7 @@ class Predictor:
         return self.task == "regression"
 
     @property
-    def output_columns(self) -> list[str]:
-        return [PREDICTION] if self.is_regression else [PREDICTION, PROBABILITY]
-
-    @property
     def classes(self) -> list[Any]:
-        """The classes in the order of `class_probabilities` (none for regression)."""
         return [] if self.is_regression else np.asarray(self.estimator.classes_).tolist()
 
     @cached_property
@@ -85,8 +75,7 @@ class Predictor:
         return None, self.estimator
 
     def predict_array(self, matrix: np.ndarray, assume_finite: bool = False) -> PredictionArrays:
-        """Predictions for a matrix whose columns are `feature_names`, in that order;
-        `assume_finite` skips scikit-learn's scan for NaN and infinities."""
+        """`assume_finite` skips scikit-learn's scan for NaN and infinities."""
         rows: Any = matrix
         if self.input_categories:
             numbers = [name for name in self.feature_names if name not in self.input_categories]
@@ -97,7 +86,7 @@ class Predictor:
             rows = rows if transforms is None else transforms.transform(rows)
             predictions = np.asarray(model.predict(rows))
             if self.is_regression or not hasattr(model, "predict_proba"):
-                return PredictionArrays(predictions, None)
+                return PredictionArrays(predictions)
             by_class = np.asarray(model.predict_proba(rows), dtype=float)
         classes = np.asarray(self.estimator.classes_)
         order = np.argsort(classes)

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from src.data.feature_store import FeatureView
-from src.inference.schemas import Contract
+from src.inference.api import Contract
 
 # A contract unlike the sample's in every way a feature can differ.
 VIEW = FeatureView.model_validate(

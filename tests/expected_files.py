@@ -81,7 +81,6 @@ COMMON = {
     "src/errors.py",
     "src/inference/__init__.py",
     "src/inference/api.py",
-    "src/inference/model_state.py",
     "src/inference/monitoring.py",
     "src/model/__init__.py",
     "src/model/config.py",

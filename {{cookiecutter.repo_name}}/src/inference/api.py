@@ -1,18 +1,19 @@
 """The online prediction API (FastAPI) and the server that runs it (`python -m src serve`).
 
-Request and response bodies are pydantic models built from config/features.yaml, so FastAPI
-validates and documents the contract (docs/serving.md). The model is loaded and kept current
-by src/inference/model_state.py; predictions go to the lake through the prediction log and
-metrics to Prometheus (src/inference/monitoring.py).
+Bodies are pydantic models built from config/features.yaml, so FastAPI validates and
+documents the contract; the model is loaded and kept current by a background thread;
+predictions and metrics go through src/inference/monitoring.py. See docs/serving.md.
 """
 
 import copy
+import gc
 import hmac
 import logging
 import math
 import os
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +28,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, create_model
 from pydantic_core import PydanticCustomError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,22 +36,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from src.context import ProjectContext
 from src.data.feature_store import Column, FeatureView
 from src.data.predictions import SOURCE_ONLINE, append_prediction_table, predictions_schema
-from src.errors import ConfigError
+from src.errors import ConfigError, ModelNotFoundError, ProjectError
 from src.inference import monitoring
-from src.inference.model_state import Batcher, ModelWatcher
-from src.model.predictor import Predictor
+from src.model.predictor import Batcher, Predictor
 from src.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key's secret")
-ANONYMOUS = "anonymous"
-SOURCE_DIR = Path(__file__).resolve().parents[1]
 # What the prediction log may take at shutdown: with the graceful shutdown of in-flight
 # requests (API__GRACEFUL_SHUTDOWN_SECONDS) well under the 10 s a container gets.
 SHUTDOWN_FLUSH_SECONDS = 3.0
 MAX_ERRORS = 20
-GIL_SWITCH_SECONDS = 0.0005
 SCALAR_TYPES: dict[str, type] = {"float64": float, "int64": int, "string": str, "bool": bool}
 MAX_TEXT_LENGTH = 1024
 FORBID_EXTRA = ConfigDict(extra="forbid")
@@ -122,16 +119,59 @@ class Contract:
         )
 
 
-class ModelDescription(BaseModel):
-    model_name: str
-    version: str
-    alias: str
-    run_id: str
-    task: str
-    source: str
-    inputs: list[Column]
-    classes: list[str]
-    loaded_at: datetime
+class ModelWatcher:
+    """Loads `models:/<name>@<alias>` in a daemon thread once the server answers (a registry
+    that is down or hangs never holds startup or shutdown), then checks the alias every
+    `interval` seconds and swaps in the version it moved to; a failed load keeps the old one."""
+
+    def __init__(self, context: ProjectContext, name: str, alias: str) -> None:
+        self.context, self.name, self.alias = context, name, alias
+        self.source = f"models:/{name}@{alias}"
+        self.predictor: Predictor | None = None  # swapped by one assignment, read once
+        # Why no model serves yet, or why the last reload failed while an older one serves.
+        self.problem: str | None = "loading"
+        self.stopped = threading.Event()
+
+    async def current(self) -> Predictor:
+        """The model to answer with (a FastAPI dependency; async, so no thread pool)."""
+        if (predictor := self.predictor) is None:
+            raise HTTPException(503, f"model not loaded: {self.problem}")
+        return predictor
+
+    def run(self, interval: float) -> None:
+        self.refresh()
+        while not self.stopped.wait(interval):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Serve the version the alias points at now; any failure keeps the current model."""
+        served = self.predictor
+        try:
+            manager = self.context.mlflow  # built here: MLflow takes seconds to import
+            current = manager.get_version(self.name, self.alias)
+            if current is None:
+                raise ModelNotFoundError(f"{self.source} points at no model version")
+            if served is not None and served.version == str(current.version):
+                self.problem = None
+                return
+            predictor = manager.load_version(self.name, current, self.alias)
+            if predictor.feature_names != self.context.view.feature_names:
+                raise ProjectError(f"v{predictor.version} takes other features than the contract")
+        except Exception as error:  # the registry may be down: report, keep serving, retry
+            monitoring.MODEL_LOAD_FAILURES.inc()
+            logger.warning("loading %s failed", self.source, exc_info=error)
+            # A project error is a sentence for the operator; anything else is named only.
+            reason = str(error) if isinstance(error, ProjectError) else type(error).__name__
+            still = f"; still serving v{served.version}" if served is not None else ""
+            self.problem = f"loading {self.source} failed: {reason}{still}"
+            return
+        self.predictor, self.problem = predictor, None
+        monitoring.record_model_served(predictor.model_name, predictor.version, predictor.alias)
+        logger.info("serving %s v%s in process %d", self.source, predictor.version, os.getpid())
+        # The model and the libraries live as long as the process: out of the collector's
+        # reach, full collections stop walking them (they stalled requests for 200+ ms).
+        gc.collect()
+        gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -144,33 +184,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     model = ModelWatcher(context, settings.model_name, api.model_alias)
     log = None
     if api.prediction_log_enabled:  # the lake is built in the log's thread, on first use
-        log = monitoring.PredictionLog(
-            lambda table: append_prediction_table(context.lake, context.view, table),
-            predictions_schema(context.view),
-            api.prediction_log_flush_seconds,
-            api.prediction_log_flush_rows,
-            api.prediction_log_max_rows,
-        )
+        write = lambda table: append_prediction_table(context.lake, context.view, table)  # noqa: E731
+        log = monitoring.PredictionLog(write, predictions_schema(context.view), api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The prediction log and the model watcher run Python in threads: a request waiting
         # for the interpreter gets it within 0.5 ms instead of 5 (p99 under load with a
         # flush every second went from 13-32 ms to 11 ms; docs/serving.md).
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
-        model.start(api.reload_interval_seconds)
+        sys.setswitchinterval(0.0005)
+        threading.Thread(target=model.run, args=(api.reload_interval_seconds,), daemon=True).start()
         if log is not None:
-            log.start()
+            log.thread.start()
         yield
         model.stopped.set()
         if log is not None:
             log.close(SHUTDOWN_FLUSH_SECONDS)
 
-    app = FastAPI(
-        title=f"{settings.model_name} prediction API",
-        description="Serves the registry's model; see docs/serving.md.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title=f"{settings.model_name} prediction API", lifespan=lifespan)
     # Starlette counts a body while it is read: a chunked one without a length is bounded too.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=api.max_body_bytes)
     app.add_middleware(metered)
@@ -197,15 +228,13 @@ def check_key(keys: dict[str, SecretStr]) -> Callable[..., Awaitable[str]]:
 
     async def caller(presented: Annotated[str | None, Security(API_KEY)] = None) -> str:
         if not secrets:
-            return ANONYMOUS
-        matched = None
-        for key_id, secret in secrets:
-            if hmac.compare_digest((presented or "").encode(), secret):
-                matched = key_id
-        if matched is None:
+            return "anonymous"
+        given = (presented or "").encode()
+        matched = [key_id for key_id, secret in secrets if hmac.compare_digest(given, secret)]
+        if not matched:
             logger.warning("audit: refused a request without a valid X-API-Key")
             raise HTTPException(401, "a valid X-API-Key header is required")
-        return matched
+        return matched[0]
 
     return caller
 
@@ -237,7 +266,6 @@ def metered(app: ASGIApp) -> ASGIApp:
 def add_prediction_routes(
     app: FastAPI, contract: Contract, caller: Any, served: Any, log: Any
 ) -> None:
-    PredictRequest, BatchRequest = contract.request, contract.batch_request  # noqa: N806
     names, batcher = list(contract.features.model_fields), Batcher()
     shared: Any = {"response_model_exclude_none": True, "responses": ERRORS}
 
@@ -251,7 +279,7 @@ def add_prediction_routes(
 
     @app.post("/predict", response_model=contract.response, summary="Score one instance", **shared)
     async def predict(
-        body: PredictRequest,  # type: ignore[valid-type]
+        body: contract.request,  # type: ignore[name-defined]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
     ) -> Any:
@@ -260,12 +288,11 @@ def add_prediction_routes(
 
     @app.post("/predict/batch", response_model=contract.batch_response, **shared)
     async def predict_batch(
-        body: BatchRequest,  # type: ignore[valid-type]
+        body: contract.batch_request,  # type: ignore[name-defined]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
     ) -> Any:
-        """At most API__MAX_BATCH_SIZE instances, answered in their order."""
-        return await answer(predictor, body.instances, key_id)  # type: ignore[attr-defined]
+        return await answer(predictor, body.instances, key_id)
 
 
 async def score(
@@ -282,8 +309,7 @@ async def score(
         probabilities = arrays.probabilities.tolist()
         classes = [str(name) for name in predictor.classes]
         by_class = [dict(zip(classes, row, strict=True)) for row in arrays.class_probabilities]
-    # What the metrics follow, and what must be a finite number: the probability, or the
-    # predicted value of a regression (a classifier without probabilities gives classes).
+    # The probability, or a regression's value: what the metrics follow and must be finite.
     followed = predictions if arrays.probabilities is None else probabilities
     labels_only = not predictor.is_regression and arrays.probabilities is None
     if not (labels_only or all(math.isfinite(value) for value in followed)):
@@ -314,7 +340,6 @@ def add_operation_routes(
 
     @app.get("/ready", responses={503: ERRORS[503]}, summary="Readiness: a model is loaded")
     async def ready() -> dict[str, str]:
-        """Which model serves, and `reload_error` when the last reload failed."""
         if (predictor := model.predictor) is None:
             raise HTTPException(503, f"model not loaded: {model.problem}")
         reload_error = {"reload_error": model.problem} if model.problem else {}
@@ -324,10 +349,12 @@ def add_operation_routes(
     @app.get("/model", responses=ERRORS, summary="The model served and the features it takes")
     async def describe_model(
         key_id: Annotated[str, caller], predictor: Annotated[Predictor, served]
-    ) -> ModelDescription:
+    ) -> dict[str, Any]:
         classes = [str(name) for name in predictor.classes]
-        described = vars(predictor) | {"classes": classes, "source": model.source}
-        return ModelDescription(**described, inputs=context.view.features)
+        described = {"source": model.source, "inputs": context.view.features, "classes": classes}
+        for field in ("model_name", "version", "alias", "run_id", "task", "loaded_at"):
+            described[field] = getattr(predictor, field)
+        return described
 
 
 def run_server(
@@ -358,7 +385,7 @@ def run_server(
         port=port,
         workers=workers,
         reload=reload,
-        reload_dirs=[str(SOURCE_DIR)] if reload else None,
+        reload_dirs=[str(Path(__file__).resolve().parents[1])] if reload else None,
         log_config=log_config,
         access_log=not prod,
         timeout_graceful_shutdown=int(settings.api.graceful_shutdown_seconds),

@@ -1,9 +1,5 @@
-"""What the API reports about itself: Prometheus metrics and the prediction log.
-
-The metric names are the ones monitoring/prometheus/alerts.yml and the Grafana dashboards
-use. Under serve-prod the workers share prometheus-client's multiprocess folder and /metrics
-sums them (counters are per process otherwise).
-"""
+"""What the API reports about itself: Prometheus metrics (the names alerts.yml and the
+Grafana dashboards use) and the prediction log."""
 
 from __future__ import annotations
 
@@ -17,6 +13,8 @@ import pyarrow as pa
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.asgi import make_asgi_app
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from src.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 
@@ -74,22 +72,16 @@ class PredictionLog:
     `flush_seconds`, or sooner once `flush_rows` wait. A failed append keeps the rows for
     the next one; past `max_rows` new rows are dropped and counted rather than slow a request."""
 
-    def __init__(
-        self,
-        write: Callable[[pa.Table], None],
-        schema: pa.Schema,
-        flush_seconds: float,
-        flush_rows: int,
-        max_rows: int,
-    ) -> None:
-        self.write, self.schema = write, schema
-        self.flush_seconds, self.flush_rows, self.max_rows = flush_seconds, flush_rows, max_rows
+    def __init__(self, write: Callable[[pa.Table], None], schema: pa.Schema, api: ApiSettings):
+        self.write, self.schema, self.flush_seconds = (
+            write,
+            schema,
+            api.prediction_log_flush_seconds,
+        )
+        self.flush_rows, self.max_rows = api.prediction_log_flush_rows, api.prediction_log_max_rows
         self.rows: list[tuple[Any, ...]] = []
         self.lock, self.wake, self.stopping = threading.Lock(), threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self.run, name="prediction-log", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
         """Hold rows (in the schema's column order); never waits for the lake."""
@@ -106,28 +98,25 @@ class PredictionLog:
         while not self.stopping.is_set():
             self.wake.wait(self.flush_seconds)
             self.wake.clear()
-            while self.flush() and len(self.rows) >= self.flush_rows:
-                pass  # a backlog goes out in appends of at most flush_rows rows
-        while self.rows and self.flush():
-            pass
+            self.flush()
+        self.flush()
 
-    def flush(self) -> bool:
-        """Append the oldest rows (at most flush_rows); on failure they stay."""
+    def flush(self) -> None:
+        """Append every row held in one commit; on failure they stay for the next flush."""
         with self.lock:
-            rows = self.rows[: self.flush_rows]
+            rows = self.rows[:]
         if not rows:
-            return False
+            return
         try:
             columns = [list(column) for column in zip(*rows, strict=True)]
             self.write(pa.Table.from_arrays(columns, schema=self.schema))
         except Exception:  # the lake may be down: keep the rows for the next flush
             LOG_FAILURES.inc()
             logger.exception("writing %d predictions failed; retrying later", len(rows))
-            return False
+            return
         with self.lock:
             del self.rows[: len(rows)]  # only this thread removes rows
         LOG_WRITTEN.inc(len(rows))
-        return True
 
     def close(self, timeout: float) -> None:
         """Write what is held, waiting at most `timeout` seconds; what is left is counted."""

@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 REGRESSION_CLASS = "value"  # the predicted_class of a regression's predictions
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-# Probabilities, then predicted values of a regression.
 VALUE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10, 50, 100, 200, 300, 500)
 
 REQUESTS = Counter("api_requests_total", "HTTP requests.", ["route", "method", "status"])

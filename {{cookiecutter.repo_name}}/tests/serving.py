@@ -1,5 +1,5 @@
-"""Helpers of the serving tests: the API on a trained project, in-process or as the real
-`python -m src serve` process, and polling with deadlines."""
+"""Helpers of the serving tests: the API in-process or as `python -m src serve`, and polling
+with deadlines."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from typing import Any, cast
 import requests
 import uvicorn
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from src.context import ProjectContext
 from src.settings import ApiSettings, Settings
@@ -53,24 +52,22 @@ def wait_for(condition: Callable[[], Any], timeout: float = 120, what: str = "co
     raise AssertionError(f"{what} not met within {timeout:.0f} s")
 
 
-def wait_until_ready(client: TestClient | str, timeout: float = 180) -> None:
+def wait_until_ready(url: str, timeout: float = 180) -> None:
     """Until /ready answers 200: a busy machine takes a while to import and load."""
-    if isinstance(client, TestClient):
-        wait_for(lambda: client.get("/ready").status_code == 200, timeout, what="/ready")
-    else:
-        ready = f"{client}/ready"
-        wait_for(lambda: requests.get(ready, timeout=5).status_code == 200, timeout, what="/ready")
+    wait_for(lambda: requests.get(f"{url}/ready", timeout=5).status_code == 200, timeout, "/ready")
 
 
 @contextmanager
-def running_server(app: FastAPI, port: int | None = None) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 (a free port by default) in a thread."""
-    server = uvicorn.Server(uvicorn.Config(app, port=port or free_port(), log_level="warning"))
+def running_server(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a thread; yields its URL once ready."""
+    server = uvicorn.Server(uvicorn.Config(app, port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), what="the test server")
+    url = f"http://127.0.0.1:{server.config.port}"
     try:
-        yield f"http://127.0.0.1:{server.config.port}"
+        wait_until_ready(url)
+        yield url
     finally:
         server.should_exit = True
         thread.join(30)
@@ -83,8 +80,7 @@ class ServeProcess:
     log: Path
 
     def stop(self) -> float:
-        """SIGTERM, then the seconds the process took to exit (a single process re-raises
-        the signal once shut down, as uvicorn does: its exit code is then -15)."""
+        """SIGTERM, then the seconds the process took to exit."""
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
@@ -99,9 +95,13 @@ def serve_process(env: dict[str, str], log: Path, *options: str) -> Iterator[Ser
     command = [sys.executable, "-m", "src", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, *options], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=output,
+            [*command, *options],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=output,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         yield ServeProcess(process, f"http://127.0.0.1:{port}", log)
     finally:

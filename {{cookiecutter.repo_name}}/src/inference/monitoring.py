@@ -1,13 +1,5 @@
-"""What the API reports about itself: Prometheus metrics and the prediction log.
-
-The metric names are the ones monitoring/prometheus/alerts.yml and the Grafana dashboards
-use. With several workers (serve-prod), prometheus-client's multiprocess mode sums them.
-
-The prediction log holds online predictions in memory and appends them to the lake's
-predictions table from a background thread every `flush_seconds`, or sooner once
-`flush_rows` wait. A failed write keeps the rows for the next flush; past `max_rows` new
-rows are dropped and counted rather than slow a request down.
-"""
+"""What the API reports about itself: Prometheus metrics (the names alerts.yml and the
+Grafana dashboards use) and the prediction log."""
 
 from __future__ import annotations
 
@@ -19,49 +11,49 @@ from typing import Any
 
 import pyarrow as pa
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.asgi import make_asgi_app
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from src.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 
 # prometheus-client reads it at import; serve-prod sets it for its workers.
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 REGRESSION_CLASS = "value"  # the predicted_class of a regression's predictions
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+VALUE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10, 50, 100, 200, 300, 500)
 
-REQUESTS = Counter(
-    "api_requests_total",
-    "HTTP requests by route, method and status.",
-    ["route", "method", "status"],
-)
+REQUESTS = Counter("api_requests_total", "HTTP requests.", ["route", "method", "status"])
 REQUEST_SECONDS = Histogram(
-    "api_request_duration_seconds", "Request latency by route.", ["route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)  # fmt: skip
+    "api_request_duration_seconds", "Request latency.", ["route"], buckets=LATENCY_BUCKETS
+)
 PREDICTIONS = Counter(
-    "model_predictions_total", "Rows predicted, by model version and predicted class.",
-    ["model_version", "predicted_class"],
-)  # fmt: skip
+    "model_predictions_total", "Rows predicted.", ["model_version", "predicted_class"]
+)
 PREDICTION_VALUE = Histogram(
-    "model_prediction_value", "The predicted value, or the probability of the class predicted.",
+    "model_prediction_value",
+    "The predicted value, or the probability of the class predicted.",
     ["model_version"],
-    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 10, 50, 100, 200, 300, 500),
-)  # fmt: skip
+    buckets=VALUE_BUCKETS,
+)
 MODEL_INFO = Gauge(
-    "model_info", "1 for the model served, 0 for those served before.",
-    ["model_name", "model_version", "alias"], multiprocess_mode="livemax",
-)  # fmt: skip
+    "model_info",
+    "1 for the model served, 0 for those served before.",
+    ["model_name", "model_version", "alias"],
+    multiprocess_mode="livemax",
+)
 MODEL_LOAD_FAILURES = Counter("model_load_failures_total", "Model loads that failed.")
 LOG_WRITTEN = Counter("prediction_log_rows_written_total", "Rows written to the lake.")
 LOG_DROPPED = Counter("prediction_log_rows_dropped_total", "Rows dropped: the log was full.")
 LOG_FAILURES = Counter("prediction_log_write_failures_total", "Writes that failed (retried).")
-_served: set[tuple[str, str, str]] = set()
 
 
 def record_model_served(model_name: str, model_version: str, alias: str) -> None:
-    """Set to 0 rather than removed: a removed series lives on in a worker's file."""
-    for labels in _served:
-        MODEL_INFO.labels(*labels).set(0)
-    _served.add((model_name, model_version, alias))
+    """Earlier versions go to 0 rather than away: a removed series lives on in a worker's file."""
+    for metric in MODEL_INFO.collect():
+        for sample in metric.samples:
+            MODEL_INFO.labels(**sample.labels).set(0)
     MODEL_INFO.labels(model_name, model_version, alias).set(1)
 
 
@@ -70,23 +62,25 @@ def metrics_app() -> Any:
     if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
         return make_asgi_app(REGISTRY)
     registry = CollectorRegistry()
-    prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return make_asgi_app(registry)
 
 
 class PredictionLog:
-    def __init__(
-        self, write: Callable[[pa.Table], None], schema: pa.Schema,
-        flush_seconds: float, flush_rows: int, max_rows: int,
-    ) -> None:  # fmt: skip
-        self.write, self.schema = write, schema
-        self.flush_seconds, self.flush_rows, self.max_rows = flush_seconds, flush_rows, max_rows
+    """Holds online predictions and appends them to the lake from a thread every
+    `flush_seconds`, or sooner once `flush_rows` wait. A failed append keeps the rows for
+    the next one; past `max_rows` new rows are dropped and counted rather than slow a request."""
+
+    def __init__(self, write: Callable[[pa.Table], None], schema: pa.Schema, api: ApiSettings):
+        self.write, self.schema, self.flush_seconds = (
+            write,
+            schema,
+            api.prediction_log_flush_seconds,
+        )
+        self.flush_rows, self.max_rows = api.prediction_log_flush_rows, api.prediction_log_max_rows
         self.rows: list[tuple[Any, ...]] = []
         self.lock, self.wake, self.stopping = threading.Lock(), threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self.run, name="prediction-log", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
         """Hold rows (in the schema's column order); never waits for the lake."""
@@ -103,31 +97,25 @@ class PredictionLog:
         while not self.stopping.is_set():
             self.wake.wait(self.flush_seconds)
             self.wake.clear()
-            while self.flush() and len(self.rows) >= self.flush_rows:
-                pass  # a backlog goes out in appends of at most flush_rows rows
-        while self.rows and self.flush():
-            pass
+            self.flush()
+        self.flush()
 
-    def flush(self) -> bool:
-        """Append the oldest rows (at most flush_rows) to the lake; on failure they stay."""
+    def flush(self) -> None:
+        """Append every row held in one commit; on failure they stay for the next flush."""
         with self.lock:
-            rows = self.rows[: self.flush_rows]
+            rows = self.rows[:]
         if not rows:
-            return False
+            return
         try:
-            columns = zip(*rows, strict=True)
-            arrays = [
-                pa.array(values, f.type) for values, f in zip(columns, self.schema, strict=True)
-            ]
-            self.write(pa.Table.from_arrays(arrays, schema=self.schema))
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.write(pa.Table.from_arrays(columns, schema=self.schema))
         except Exception:  # the lake may be down: keep the rows for the next flush
             LOG_FAILURES.inc()
             logger.exception("writing %d predictions failed; retrying later", len(rows))
-            return False
+            return
         with self.lock:
             del self.rows[: len(rows)]  # only this thread removes rows
         LOG_WRITTEN.inc(len(rows))
-        return True
 
     def close(self, timeout: float) -> None:
         """Write what is held, waiting at most `timeout` seconds; what is left is counted."""

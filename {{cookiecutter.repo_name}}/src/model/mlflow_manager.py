@@ -223,8 +223,6 @@ class MlflowManager:
             task="classification" if is_classifier(estimator) else "regression",
             feature_names=[str(spec.name) for spec in inputs],
             categorical=named(DataType.string, DataType.boolean),
-            boolean=named(DataType.boolean),
-            nullable=frozenset(str(spec.name) for spec in inputs if not spec.required),
             model_name=model_name,
             version=str(version.version),
             alias=alias,

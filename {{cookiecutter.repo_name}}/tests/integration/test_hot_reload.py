@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from src.context import ProjectContext
 from src.inference.api import create_app
 from src.model.mlflow_manager import PRODUCTION_ALIAS
-from tests.serving import running_server, sample_rows, serving_settings, wait_for, wait_until_ready
+from tests.serving import running_server, sample_rows, serving_settings, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,6 @@ def test_alias_moves_swap_the_model_and_a_broken_version_keeps_the_last_one(
 
     try:
         with running_server(app) as url:
-            wait_until_ready(url)
             clients = [threading.Thread(target=client_loop, args=(url,)) for _ in range(4)]
             for thread in clients:
                 thread.start()

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from src.data.feature_store import FeatureView
-from src.inference.schemas import Contract
+from src.inference.api import Contract
 
 # A contract unlike the sample's in every way a feature can differ.
 VIEW = FeatureView.model_validate(
@@ -52,9 +52,17 @@ def test_a_value_outside_the_allowed_ones_is_named_with_them() -> None:
 
 @pytest.mark.parametrize(
     ("name", "bad"),
-    [("amount", "1.5"), ("amount", True), ("amount", float("nan")), ("visits", 3.5),
-     ("region", 1), ("member", "yes"), ("member", 1), ("colour", "red")],
-)  # fmt: skip
+    [
+        ("amount", "1.5"),
+        ("amount", True),
+        ("amount", float("nan")),
+        ("visits", 3.5),
+        ("region", 1),
+        ("member", "yes"),
+        ("member", 1),
+        ("colour", "red"),
+    ],
+)
 def test_each_dtype_takes_its_json_type_strictly_and_nothing_else(name: str, bad: Any) -> None:
     assert list(errors({**VALID, name: bad})) == [name]
 

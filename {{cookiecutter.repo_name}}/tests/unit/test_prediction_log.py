@@ -10,8 +10,11 @@ import pyarrow as pa
 from prometheus_client import REGISTRY
 
 from src.inference.monitoring import PredictionLog
+from src.settings import ApiSettings
 from tests.serving import wait_for
 
+# An append every 0.01 s, or as soon as 2 rows wait.
+FAST = ApiSettings(prediction_log_flush_seconds=0.01, prediction_log_flush_rows=2)
 SCHEMA = pa.schema([pa.field("prediction_id", pa.string()), pa.field("value", pa.float64())])
 
 
@@ -36,9 +39,9 @@ def rows(*ids: str) -> list[tuple[str, float]]:
 def test_failed_writes_keep_the_rows_until_the_lake_is_back() -> None:
     lake = FlakyLake()
     lake.down.set()
-    log = PredictionLog(lake.write, SCHEMA, flush_seconds=0.01, flush_rows=2, max_rows=100)
-    log.start()
-    log.add(rows("a", "b", "c"))  # more than flush_rows: two appends
+    log = PredictionLog(lake.write, SCHEMA, FAST)
+    log.thread.start()
+    log.add(rows("a", "b", "c"))
     failures = "prediction_log_write_failures_total"
     before = REGISTRY.get_sample_value(failures) or 0.0
     wait_for(lambda: (REGISTRY.get_sample_value(failures) or 0.0) > before)
@@ -52,8 +55,8 @@ def test_failed_writes_keep_the_rows_until_the_lake_is_back() -> None:
 def test_a_full_log_drops_and_counts_new_rows_without_waiting() -> None:
     lake = FlakyLake()
     lake.hang.clear()  # the lake answers nothing
-    log = PredictionLog(lake.write, SCHEMA, flush_seconds=0.01, flush_rows=2, max_rows=3)
-    log.start()
+    log = PredictionLog(lake.write, SCHEMA, FAST.model_copy(update={"prediction_log_max_rows": 3}))
+    log.thread.start()
     dropped = REGISTRY.get_sample_value("prediction_log_rows_dropped_total") or 0.0
     started = time.monotonic()
     for name in "abcde":

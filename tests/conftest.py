@@ -5,9 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +103,67 @@ def default_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     project = render(tmp_path_factory.mktemp("default"))
     run_ok(["make", "setup"], project)
     yield project
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1, in TEST_PORTS=first-last when the machine reserves one."""
+    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError(f"no free port in TEST_PORTS={os.environ.get('TEST_PORTS')}")
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
+@contextmanager
+def served(project: Path) -> Iterator[str]:
+    """`make serve` on a free port, as a user starts it: its URL once /ready answers 200."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("make serve did not become ready within 180 s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def assert_suite_passed(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """pytest's closing summary of a generated project's `make test`: nothing failed, and
+    in CI (CI=true) nothing skipped either, since CI installs every tool a test needs."""
+    summary = last_line(result)
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) ([a-z]+)", summary)}
+    problems = {k: n for k, n in counts.items() if k in {"failed", "error", "errors", "xpassed"}}
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        problems |= {k: n for k, n in counts.items() if k == "skipped"}
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert result.returncode == 0 and counts.get("passed", 0) > 0 and not problems, (
+        f"make test exited with {result.returncode}: {summary}\n"
+        + "\n".join(skipped)
+        + f"\n--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-3000:]}"
+    )
+    return counts

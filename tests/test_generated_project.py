@@ -7,19 +7,16 @@ account, no Docker): the slowest tests of the template, marked `slow`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import render, run, run_ok, tool_env
+from tests.conftest import assert_suite_passed, last_line, render, run, run_ok, served
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +34,7 @@ ALTERNATIVE = {
 @pytest.fixture(scope="module")
 def alternative_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = render(tmp_path_factory.mktemp("alternative"), **ALTERNATIVE)
-    run_ok(["make", "install"], project)
+    run_ok(["make", "setup"], project)
     return project
 
 
@@ -105,19 +102,11 @@ def test_setup_reruns_the_steps_whose_input_changed_and_no_other(default_project
     assert (setup_steps_run(again), stages_run(again)) == (set(), set())
 
 
-def test_generated_suite_passes(default_project: Path) -> None:
-    result = run_ok(["make", "test"], default_project, timeout=1800)
-    assert " passed" in result.stdout.splitlines()[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def last_line(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stdout.strip().splitlines()[-1]
+# The suite of each problem type: the regression render runs the branches only it has.
+@pytest.mark.parametrize("name", ["default_project", "alternative_project"])
+def test_generated_suite_passes(name: str, request: pytest.FixtureRequest) -> None:
+    project: Path = request.getfixturevalue(name)
+    assert_suite_passed(run(["make", "test"], project, timeout=1800))
 
 
 @pytest.fixture(scope="module")
@@ -129,28 +118,8 @@ def trained_project(default_project: Path) -> Path:
 
 @pytest.fixture
 def served_api(trained_project: Path) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
-        cwd=trained_project, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("make serve did not become ready within 180 s")
+    with served(trained_project) as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 def sample_features(project: Path) -> dict[str, float]:

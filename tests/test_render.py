@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import re
@@ -171,6 +172,11 @@ def test_env_file_has_fresh_private_secrets(tmp_path: Path) -> None:
     assert "admin/admin" not in env_a and not re.search(r"_PASSWORD=admin$", env_a, re.MULTILINE)
     assert ".env" in (first / ".gitignore").read_text().splitlines()
     assert (first / ".env").stat().st_mode & 0o077 == 0
+    (fernet,) = re.findall(r"^AIRFLOW_FERNET_KEY=(.+)$", env_a, re.MULTILINE)
+    assert len(base64.urlsafe_b64decode(fernet)) == 32
+    # `make env` (the same script) never overwrites an existing .env.
+    run([sys.executable, "scripts/generate_env.py"], first)
+    assert (first / ".env").read_text() == env_a
 
 
 @pytest.mark.parametrize(

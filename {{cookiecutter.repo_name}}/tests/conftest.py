@@ -8,13 +8,11 @@ from __future__ import annotations
 import functools
 import io
 import os
-import signal
+import socket
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -119,13 +117,15 @@ def trained_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Projec
     yield context
 
 
-def synthesize_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFrame:
+def synthesize_rows(
+    view: FeatureView, rows: int = 600, seed: int = 7, end: date = SAMPLE_END
+) -> pd.DataFrame:
     """Raw rows that honour config/features.yaml, whatever dataset it describes: each column's
     dtype, bounds and allowed values, some missing values where a column is nullable, event
-    times over the `SAMPLE_DAYS` days before `SAMPLE_END`, and a label that follows the
+    times over the `SAMPLE_DAYS` days before `end`, and a label that follows the
     features (classes of `values`, or a number), so a model can learn it."""
     rng = np.random.default_rng(seed)
-    start = datetime.combine(SAMPLE_END - timedelta(days=SAMPLE_DAYS), datetime.min.time(), UTC)
+    start = datetime.combine(end - timedelta(days=SAMPLE_DAYS), datetime.min.time(), UTC)
     frame = pd.DataFrame({
         view.entity.name: [f"E{n:05d}" for n in range(rows)] if view.entity.dtype == "string"
         else np.arange(rows),
@@ -195,10 +195,10 @@ def land_raw_frame(context: ProjectContext, frame: pd.DataFrame, suffix: str = "
         write_bytes(context.store, key, buffer.getvalue())
 
 
-def build_sample_lake(context: ProjectContext) -> DataInterval:
+def build_sample_lake(context: ProjectContext, end: date = SAMPLE_END) -> DataInterval:
     """Contract data landed in the raw zone and built through gold; returns its interval."""
-    land_raw_frame(context, synthesize_rows(context.view))
-    interval = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
+    land_raw_frame(context, synthesize_rows(context.view, end=end))
+    interval = DataInterval(end - timedelta(days=SAMPLE_DAYS), end)
     context.run_data_pipeline(interval)
     return interval
 
@@ -254,24 +254,6 @@ def http_receiver() -> Iterator[HttpReceiver]:
         thread.join(timeout=10)
 
 
-def get_test_ports() -> range:
-    """The ports this test process may use: TEST_PORTS=first-last (shared machines), else
-    range(0, 1), where port 0 lets the system pick. Under pytest-xdist each worker gets its
-    own slice of the range, so two workers are never handed the same port."""
-    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
-    ports = range(int(first), int(last or first) + 1)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if ports.start == 0 or workers == 1:
-        return ports
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    share = len(ports) // workers
-    if share == 0:
-        raise RuntimeError(
-            f"TEST_PORTS={os.environ['TEST_PORTS']} is too small for {workers} workers"
-        )
-    return ports[worker * share : (worker + 1) * share]
-
-
 # Where the next search for a free port starts: a port is only probed, not held, so a
 # caller asking for several (an API, a Pushgateway and a Prometheus) before starting any
 # must get different ones.
@@ -279,11 +261,15 @@ _next_port_index = 0
 
 
 def free_port() -> int:
-    """A free port on 127.0.0.1 in `get_test_ports()`, a different one on each call."""
-    import socket
-
+    """A free port on 127.0.0.1, a different one on each call: in TEST_PORTS=first-last when
+    set (a shared machine), each pytest-xdist worker in its own slice; else the system's."""
     global _next_port_index
-    ports = get_test_ports()
+    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
+    ports = range(int(first), int(last or first) + 1)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if ports.start and workers > 1:
+        worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+        ports = ports[worker * (len(ports) // workers) :][: len(ports) // workers]
     for offset in range(len(ports)):
         index = (_next_port_index + offset) % len(ports)
         with socket.socket() as probe:
@@ -296,33 +282,13 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {ports} (TEST_PORTS={os.environ.get('TEST_PORTS')})")
 
 
-@contextmanager
-def served_by_make(
-    project: Path, env: dict[str, str], port: int, ready_within: float = 180
-) -> Iterator[str]:
-    """`make serve` in `project` on `port`, as a user starts it; yields its URL once /ready
-    answers 200, and stops the server (its whole process group) afterwards."""
-    server = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_within
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (a server being polled until it is ready)."""
     try:
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"make serve did not become ready within {ready_within:.0f} s")
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")
@@ -342,7 +308,6 @@ def moto_endpoint() -> Iterator[str]:
 def moto_api(endpoint: str, path: str, body: dict[str, Any] | None = None) -> None:
     """POST to moto's own control API (reset, state transitions, canned Athena results)."""
     import json
-    import urllib.request
 
     request = urllib.request.Request(  # noqa: S310
         f"{endpoint}/moto-api/{path}",

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from mlflow import MlflowClient
 from src.context import ProjectContext
 from tests.conftest import (
     PROJECT_ROOT,
+    answers,
     build_sample_lake,
     free_port,
     isolated_env,
@@ -24,14 +24,6 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def test_mlflow_local_serves_training_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -51,7 +43,7 @@ def test_mlflow_local_serves_training_and_stops_on_sigterm(tmp_path: Path) -> No
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while not answers(url):
+        while not answers(f"{url}/health"):
             assert server.poll() is None and time.monotonic() < deadline, "mlflow-local: no answer"
             time.sleep(0.5)
         trained = make("train-local", {**env, "MLFLOW_TRACKING_URI": url}, "TRIALS=2")
@@ -69,6 +61,6 @@ def test_mlflow_local_serves_training_and_stops_on_sigterm(tmp_path: Path) -> No
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     deadline = time.monotonic() + 30
-    while answers(url):
+    while answers(f"{url}/health"):
         assert time.monotonic() < deadline, "the server still answers 30 s after SIGTERM"
         time.sleep(0.2)

@@ -7,6 +7,7 @@ with the answers; the tables themselves are real Iceberg tables in moto's Glue a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,7 +23,14 @@ from src.data.quality import build_silver_queries
 from src.names import quarantine_table, silver_table
 from src.pipelines.DE.gold import gold_query
 from src.settings import Settings
-from tests.conftest import Answer, land_raw_frame, queue_athena_results, synthesize_rows
+from tests.conftest import (
+    Answer,
+    isolated_env,
+    land_raw_frame,
+    make,
+    queue_athena_results,
+    synthesize_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +43,23 @@ def submitted(settings: Settings) -> list[dict[str, Any]]:
     return sorted(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
 
 
-def test_init_aws_creates_everything_then_only_finds_it(aws_settings: Settings) -> None:
-    first, second = ensure_aws_resources(aws_settings), ensure_aws_resources(aws_settings)
-    assert all(line.startswith("created") for line in first), first
-    assert all(line.startswith("  found") for line in second), second
-    assert len(first) == 3 + len(aws_settings.aws.ecr.repositories)
+def test_init_aws_creates_what_is_missing_then_only_finds_it(
+    aws_settings: Settings, tmp_path: Path
+) -> None:
     s3 = boto3.client("s3", endpoint_url=aws_settings.aws_endpoint_url)
-    bucket = aws_settings.aws.s3.bucket
+    bucket, repositories = aws_settings.aws.s3.bucket, len(aws_settings.aws.ecr.repositories)
+    database = aws_settings.lake_database  # made by hand, say; everything else is missing
+    glue = boto3.client("glue", endpoint_url=aws_settings.aws_endpoint_url)
+    glue.create_database(DatabaseInput={"Name": database})
+    env = {**isolated_env(tmp_path), "APP_ENV": "aws"}
+    env["AWS_ENDPOINT_URL"] = aws_settings.aws_endpoint_url or ""
+    result = make("init-aws", env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert f"created  bucket {bucket}" in lines and f"  found  Glue database {database}" in lines
+    assert lines[-1].startswith(f"init-aws: {2 + repositories} created, 1 found")
+    again = make("init-aws", env).stdout.strip().splitlines()
+    assert again[-1].startswith(f"init-aws: 0 created, {3 + repositories} found"), again
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     athena = boto3.client("athena", endpoint_url=aws_settings.aws_endpoint_url)

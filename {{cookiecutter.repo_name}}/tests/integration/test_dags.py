@@ -183,18 +183,3 @@ def test_runner_ecs_launches_each_heavy_step_with_its_task_definition_and_comman
         if step != "training":  # the run's data interval: the day that ended at its date
             assert (options["--start"], options["--end"]) == (str(day), str(day + timedelta(1)))
         assert options["--result-key"] == result_key("runs", dag_id, run.run_id, task_id)
-
-
-def test_make_airflow_local_runs_standalone_on_the_project_dags() -> None:
-    # It takes one to two minutes to start here: the command line make runs is checked.
-    result = subprocess.run(
-        ["make", "--dry-run", "airflow-local", "AIRFLOW_PORT=8091"], cwd=DAGS_FOLDER.parents[1],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    expected = [
-        f"AIRFLOW_HOME={DAGS_FOLDER.parent} ", f"AIRFLOW__CORE__DAGS_FOLDER={DAGS_FOLDER} ",
-        "AIRFLOW__CORE__LOAD_EXAMPLES=False ", "AIRFLOW__API__PORT=8091 ",
-        # In the background of the recipe's shell, which turns Ctrl-C into one SIGTERM.
-        " airflow standalone & trap 'kill -TERM $!' INT TERM; wait $! || wait $!",
-    ]  # fmt: skip
-    assert [part for part in expected if part not in result.stdout] == [], result.stdout

@@ -64,20 +64,18 @@ def writable(environment: str, settings: Settings) -> dict[str, set[str]]:
     view = yaml.safe_load(FEATURES_FILE.read_text())
     dataset, s3 = view["dataset"], settings.aws.s3
     table = f"{s3.warehouse_prefix}/{settings.for_environment(environment).lake_database}.db/"
-    quality, runs, data = f"{s3.quality_prefix}/{dataset}", s3.runs_prefix, "leases/data-pipeline"
+    quality, runs = f"{s3.quality_prefix}/{dataset}", s3.runs_prefix
     sql = {s3.athena_results_prefix, runs}  # in the environment's own bucket
     return {
-        "bronze": {quality, data, table + bronze_table(dataset), *sql},
-        "silver": {quality, data, table + silver_table(dataset),
-                   table + quarantine_table(dataset), *sql},
-        "gold": {data, table + gold_table(view["name"]), *sql},
+        "bronze": {quality, table + bronze_table(dataset), *sql},
+        "silver": {quality, table + silver_table(dataset), table + quarantine_table(dataset), *sql},
+        "gold": {table + gold_table(view["name"]), *sql},
         "training": {"leases/promotion", *sql},
-        "batch-inference": {runs, "leases/batch-inference", f"{s3.processed_prefix}/predictions",
-                            table + PREDICTIONS_TABLE},
+        "batch-inference": {runs, f"{s3.processed_prefix}/predictions", table + PREDICTIONS_TABLE},
         "drift-check": {runs},
         "api": {table + PREDICTIONS_TABLE},
         "mlflow": {s3.mlflow_artifacts_prefix},
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("environment", NAMES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from src.context import ProjectContext
@@ -18,7 +16,7 @@ from tests.serving import running_server, serving_settings
 pytestmark = pytest.mark.integration
 
 
-def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -> None:
+def test_stage_promote_and_smoke(lake_context: ProjectContext) -> None:
     context, name = lake_context, lake_context.settings.model_name
     outcome = run_training_pipeline(
         context.lake, context.view, context.training, context.mlflow, name, stage_only=True
@@ -31,6 +29,8 @@ def test_stage_promote_and_smoke(lake_context: ProjectContext, tmp_path: Path) -
     staging = serving_settings(context, model_alias="staging")
     with running_server(create_app(staging)) as url:
         assert run_smoke_test(url, wait=30) == outcome.version
+        with pytest.raises(SmokeTestError, match="not v42"):
+            run_smoke_test(url, expected_version="42", wait=5)
 
     with pytest.raises(ProjectError, match="not v99"):
         promote_staged_version(context.mlflow, name, "99")
@@ -47,24 +47,11 @@ def test_promote_refuses_a_model_that_failed_the_production_gate(
     context, name = lake_context, lake_context.settings.model_name
     run_training_pipeline(context.lake, context.view, context.training, context.mlflow, name)
     # A second, identical model is staged but does not beat production by the margin.
-    config = context.training.model_copy(
-        update={
-            "promotion": context.training.promotion.model_copy(
-                update={"min_improvement_over_production": 1.0}
-            )
-        }
-    )
+    stricter = context.training.promotion.model_copy(update={"min_improvement_over_production": 1})
+    config = context.training.model_copy(update={"promotion": stricter})
     second = run_training_pipeline(
         context.lake, context.view, config, context.mlflow, name, stage_only=True
     )
     assert second.decision.staged and not second.decision.held
     with pytest.raises(ProjectError, match="did not pass the production gate"):
         promote_staged_version(context.mlflow, name, second.version)
-
-
-def test_smoke_test_fails_on_the_wrong_version(
-    trained_context: ProjectContext, tmp_path: Path
-) -> None:
-    app = create_app(serving_settings(trained_context))
-    with running_server(app) as url, pytest.raises(SmokeTestError, match="not v42"):
-        run_smoke_test(url, expected_version="42", wait=5)

@@ -274,30 +274,6 @@ def test_each_step_role_grants_every_call_the_step_makes(
         assert any(c.action == action and fragment in c.resource for c in calls), (action, fragment)
 
 
-def test_a_role_missing_a_prefix_or_listing_by_prefix_is_caught(
-    step_run: StepRun, synthesized: Synthesized
-) -> None:
-    quality = f"/{step_run.settings.aws.s3.quality_prefix}/"
-    narrowed = [
-        {**s, "Resource": [r for r in s["Resource"] if quality not in r]}
-        for s in step_role(synthesized, "bronze")
-    ]
-    refused = denied(step_run.calls["bronze"], narrowed)
-    assert refused and all(quality in line.split(" <- ")[0] for line in refused)
-    # A table writer lists the whole bucket: S3 answers PyIceberg's "absent?" with 404.
-    by_prefix = {"StringLike": {"s3:prefix": ["warehouse/*", "leases/*"]}}
-    silver = step_role(synthesized, "silver")
-    listing = [
-        {**s, "Condition": by_prefix} if "s3:ListBucket" in s["Action"] else s for s in silver
-    ]
-    refused = denied(step_run.calls["silver"], listing)
-    assert refused and all("(404)" in line for line in refused)
-    # Least privilege across steps: the drift check's role cannot do what bronze does.
-    refused = denied(step_run.calls["bronze"], step_role(synthesized, "drift-check"))
-    assert any(line.startswith("glue:UpdateTable") for line in refused)
-    assert any(line.startswith("s3:GetObject") and "/raw/" in line for line in refused)
-
-
 def test_athena_queries_need_the_workgroup_the_results_and_the_tables_as_the_caller(
     step_run: StepRun, synthesized: Synthesized
 ) -> None:

@@ -24,9 +24,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import get_tags
 
-from src.settings import load_yaml_config
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError
+from src.settings import load_yaml_config
 
 Task = Literal["classification", "regression"]
 # name -> scorer when the labels are 0/1, scorer otherwise (several classes or strings:

@@ -19,13 +19,13 @@ from evidently import DataDefinition, Dataset, Report, Run
 from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
 from pydantic import BaseModel, Field
 
-from src.settings import load_yaml_config
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
 from src.data.sampling import sample_batches
 from src.errors import ConfigError, DataValidationError
 from src.model.train import Task
 from src.monitoring.performance import PerformanceConfig
+from src.settings import load_yaml_config
 
 if TYPE_CHECKING:
     from src.model.mlflow_manager import MlflowManager

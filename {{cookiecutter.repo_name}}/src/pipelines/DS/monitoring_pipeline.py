@@ -12,8 +12,8 @@ from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import prediction_window_versions, sample_prediction_window
 from src.errors import DataValidationError, ModelNotFoundError, ProjectError
-from src.model.train import parse_task
 from src.model.mlflow_manager import METRIC_TAG_PREFIX, PRODUCTION_ALIAS, TASK_TAG, MlflowManager
+from src.model.train import parse_task
 from src.monitoring.alerts import AlertTargets, MonitoringOutcome, deliver
 from src.monitoring.drift import MonitoringConfig, run_drift_report, write_reports
 from src.monitoring.performance import HIGHER_IS_BETTER, evaluate_performance, join_labels

@@ -9,7 +9,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.main import get_command
 
@@ -81,8 +80,7 @@ def test_compose_reads_only_variables_that_env_example_defines() -> None:
 def test_airflow_image_matches_the_locked_airflow() -> None:
     dockerfile = PROJECT_ROOT / "docker" / "airflow.Dockerfile"
     lock = PROJECT_ROOT / "uv.lock"
-    if not lock.exists():
-        pytest.skip("no uv.lock yet: `make setup` writes it")
+    assert lock.exists(), "no uv.lock: `make setup` writes it"
     image = re.search(r"^FROM apache/airflow:(\d+\.\d+\.\d+)-python", dockerfile.read_text(), re.M)
     locked = re.search(r'name = "apache-airflow"\nversion = "([^"]+)"', lock.read_text())
     assert image and locked

@@ -2,7 +2,7 @@
 database, Athena workgroup; every other environment's is in its own stack), the ECR
 repositories{% if cookiecutter.ci_provider == "github" %} and GitHub's way in (OIDC){% endif %}.
 
-`make init-aws` (src/data/aws_resources.py) creates the same bucket, database, workgroup
+`make init-aws` (src/data/aws_integration.py) creates the same bucket, database, workgroup
 and repositories without CloudFormation, e.g. in a sandbox account. An account runs one or
 the other: CloudFormation will not adopt a bucket made outside it (`cdk import` can).
 """

@@ -60,7 +60,7 @@ def clear_benchmark_day(context: object) -> None:
     view = context.view  # type: ignore[attr-defined]
     empty = predictions_schema(view).empty_table()
     name = context.settings.model_name  # type: ignore[attr-defined]
-    replace_batch_predictions(context.lake, view, empty, BENCH_DAY, name)  # type: ignore[attr-defined]
+    replace_batch_predictions(context.lake, view, lambda: [empty], BENCH_DAY, name)  # type: ignore[attr-defined]
 
 
 def main() -> int:

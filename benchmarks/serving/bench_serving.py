@@ -76,9 +76,8 @@ def serve_and_load(
 def register_lightgbm(context: object, name: str) -> None:
     """A LightGBM model of the training set, registered under `name` as production."""
     from src.data.feature_store import get_training_set
-    from src.model.train import ModelConfig
     from src.model.mlflow_manager import PRODUCTION_ALIAS
-    from src.model.train import build_model
+    from src.model.train import ModelConfig, build_model
 
     manager = context.mlflow  # type: ignore[attr-defined]
     if manager.get_version(name, PRODUCTION_ALIAS) is not None:
@@ -89,10 +88,13 @@ def register_lightgbm(context: object, name: str) -> None:
     kind = "Classifier" if config.task == "classification" else "Regressor"
     estimator = ModelConfig(estimator=f"lightgbm.LGBM{kind}", params=LIGHTGBM_PARAMS)
     model = build_model(config.model_copy(update={"model": estimator}), view).fit(features, label)
-    with manager.start_run(run_name="bench-lightgbm"):
+    import mlflow
+
+    manager.activate()
+    with mlflow.start_run(experiment_id=manager.get_or_create_experiment(), run_name=name):
         info = manager.log_model(model, view, features, config.task)
-        version = manager.register(info, name, {}, "serving benchmark")
-    manager.set_alias(name, PRODUCTION_ALIAS, version)
+    version = mlflow.register_model(info.model_uri, name).version
+    manager.set_alias(name, PRODUCTION_ALIAS, str(version))
 
 
 def bench_model(

@@ -151,9 +151,7 @@ def deliver(
         try:
             push_to_gateway(url, JOB, registry, grouping_key=group, timeout=TIMEOUT_SECONDS)
         except (URLError, OSError) as error:
-            raise ProjectError(
-                f"could not push metrics to the Pushgateway at {url}: {error}"
-            ) from error
+            raise ProjectError(f"could not push metrics to {url}: {error}") from error
         return f"metrics pushed to {url}; Prometheus' rules alert on them"
     if not outcome.problems:
         return "no alert: nothing found"

@@ -331,12 +331,10 @@ def add_operation_routes(
         return {"status": "ok"}
 
     @app.get("/ready", responses={503: ERRORS[503]}, summary="Readiness: a model is loaded")
-    async def ready() -> dict[str, str]:
-        if (predictor := model.predictor) is None:
-            raise HTTPException(503, f"model not loaded: {model.problem}")
+    async def ready(predictor: Annotated[Predictor, served]) -> dict[str, str]:
         reload_error = {"reload_error": model.problem} if model.problem else {}
-        served = {"model_name": predictor.model_name, "model_version": predictor.version}
-        return {"status": "ready", **served, **reload_error}
+        current = {"model_name": predictor.model_name, "model_version": predictor.version}
+        return {"status": "ready", **current, **reload_error}
 
     @app.get("/model", responses=ERRORS, summary="The model served and the features it takes")
     async def describe_model(

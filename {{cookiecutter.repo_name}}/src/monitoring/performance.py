@@ -95,7 +95,7 @@ def read_labels_file(path: Path, view: FeatureView) -> pd.DataFrame:
     """A CSV/Parquet file of `prediction_id` and the label column, checked row by row."""
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as error:
+    except (ValueError, OSError) as error:  # a ParserError is a ValueError
         raise DataValidationError(f"labels file {path} is not readable: {error}") from error
     label = view.label.name
     if frame.empty or {PREDICTION_ID, label} - set(frame.columns):

@@ -29,7 +29,7 @@ from src.data.quality import QualityConfig, QualityReport, load_quality_config
 from src.model.train import TrainingConfig, load_training_config
 from src.names import PREDICTIONS_TABLE, EcsStep
 from src.pipelines.DE.pipeline import STEPS, Step, parse_steps, run_data_pipeline
-from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings
+from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings, load_yaml_config
 
 if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
@@ -64,9 +64,9 @@ class ProjectContext:
 
     @cached_property
     def monitoring(self) -> MonitoringConfig:
-        from src.monitoring.drift import load_monitoring_config  # Evidently takes seconds
+        from src.monitoring.drift import MonitoringConfig  # Evidently takes seconds
 
-        return load_monitoring_config(MONITORING_FILE)
+        return load_yaml_config(MONITORING_FILE, MonitoringConfig)
 
     @cached_property
     def lake(self) -> Lake:

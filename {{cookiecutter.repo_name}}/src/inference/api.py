@@ -1,9 +1,5 @@
-"""The online prediction API (FastAPI) and the server that runs it (`python -m src serve`).
-
-Bodies are pydantic models built from config/features.yaml, so FastAPI validates and
-documents the contract; the model is loaded and kept current by a background thread;
-predictions and metrics go through src/inference/monitoring.py. See docs/serving.md.
-"""
+"""The prediction API (FastAPI), its bodies built from config/features.yaml, and the server
+that runs it (`python -m src serve`). See docs/serving.md."""
 
 import copy
 import gc
@@ -71,8 +67,7 @@ def one_of(allowed: list[Any]) -> AfterValidator:
 
 
 def feature_field(column: Column) -> tuple[Any, Any]:
-    """A feature's dtype taken strictly (a string or `true` is never a number), numbers
-    finite, `values` enforced; a nullable feature may be null or left out."""
+    """A feature's dtype taken strictly (`true` is no number), numbers finite, `values` kept."""
     kind: Any = SCALAR_TYPES[column.dtype]
     constraints: dict[str, Any] = {"strict": True, "description": column.description}
     if kind is float:
@@ -120,9 +115,8 @@ class Contract:
 
 
 class ModelWatcher:
-    """Loads `models:/<name>@<alias>` in a daemon thread once the server answers (a registry
-    that is down or hangs never holds startup or shutdown), then checks the alias every
-    `interval` seconds and swaps in the version it moved to; a failed load keeps the old one."""
+    """Loads `models:/<name>@<alias>` in a thread once the server answers (a registry that
+    hangs never holds startup or shutdown), then follows the alias; a failed load keeps the old."""
 
     def __init__(self, context: ProjectContext, name: str, alias: str) -> None:
         self.context, self.name, self.alias = context, name, alias
@@ -214,8 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def name_invalid_input(request: Request, error: Exception) -> JSONResponse:
-    """422 naming each problem, without echoing the input (it may hold NaN, which JSON
-    cannot carry) and with at most MAX_ERRORS of them, so the answer stays small."""
+    """422 naming at most MAX_ERRORS problems, not echoing the input (NaN is no JSON)."""
     problems = error.errors() if isinstance(error, RequestValidationError) else []
     detail = [{key: item[key] for key in ("type", "loc", "msg")} for item in problems]
     return JSONResponse({"detail": detail[:MAX_ERRORS]}, 422)
@@ -338,12 +331,10 @@ def add_operation_routes(
         return {"status": "ok"}
 
     @app.get("/ready", responses={503: ERRORS[503]}, summary="Readiness: a model is loaded")
-    async def ready() -> dict[str, str]:
-        if (predictor := model.predictor) is None:
-            raise HTTPException(503, f"model not loaded: {model.problem}")
+    async def ready(predictor: Annotated[Predictor, served]) -> dict[str, str]:
         reload_error = {"reload_error": model.problem} if model.problem else {}
-        served = {"model_name": predictor.model_name, "model_version": predictor.version}
-        return {"status": "ready", **served, **reload_error}
+        current = {"model_name": predictor.model_name, "model_version": predictor.version}
+        return {"status": "ready", **current, **reload_error}
 
     @app.get("/model", responses=ERRORS, summary="The model served and the features it takes")
     async def describe_model(

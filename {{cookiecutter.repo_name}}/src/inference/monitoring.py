@@ -72,11 +72,8 @@ class PredictionLog:
     the next one; past `max_rows` new rows are dropped and counted rather than slow a request."""
 
     def __init__(self, write: Callable[[pa.Table], None], schema: pa.Schema, api: ApiSettings):
-        self.write, self.schema, self.flush_seconds = (
-            write,
-            schema,
-            api.prediction_log_flush_seconds,
-        )
+        self.write, self.schema = write, schema
+        self.flush_seconds = api.prediction_log_flush_seconds
         self.flush_rows, self.max_rows = api.prediction_log_flush_rows, api.prediction_log_max_rows
         self.rows: list[tuple[Any, ...]] = []
         self.lock, self.wake, self.stopping = threading.Lock(), threading.Event(), threading.Event()

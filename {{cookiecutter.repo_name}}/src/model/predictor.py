@@ -31,9 +31,7 @@ class PredictionArrays:
     class_probabilities: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> PredictionArrays:
-        parts: list[Any] = [
-            None if part is None else part[start:stop] for part in vars(self).values()
-        ]
+        parts: Any = [None if part is None else part[start:stop] for part in vars(self).values()]
         return PredictionArrays(*parts)
 
 

@@ -118,14 +118,10 @@ def build_registry(outcome: MonitoringOutcome, finished: datetime) -> CollectorR
 def alert_text(outcome: MonitoringOutcome, reports: list[Path]) -> str:
     """The problems, the verdict with their figures, the reports and runbooks (Slack markup)."""
     problems = outcome.problems
-    return "\n".join(
-        [
-            f"*Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}*",
-            f"{outcome.source}: {outcome.verdict()}",
-            "Reports: " + ", ".join(str(path) for path in reports),
-            "Runbooks: " + ", ".join(RUNBOOKS[problem] for problem in problems),
-        ]
-    )
+    title = f"*Model {outcome.model_name} v{outcome.model_version}: {', '.join(problems)}*"
+    runbooks = ", ".join(RUNBOOKS[problem] for problem in problems)
+    files = ", ".join(str(path) for path in reports)
+    return f"{title}\n{outcome.source}: {outcome.verdict()}\nReports: {files}\nRunbooks: {runbooks}"
 
 
 def post_alert(text: str, url: str) -> None:
@@ -151,9 +147,7 @@ def deliver(
         try:
             push_to_gateway(url, JOB, registry, grouping_key=group, timeout=TIMEOUT_SECONDS)
         except (URLError, OSError) as error:
-            raise ProjectError(
-                f"could not push metrics to the Pushgateway at {url}: {error}"
-            ) from error
+            raise ProjectError(f"could not push metrics to {url}: {error}") from error
         return f"metrics pushed to {url}; Prometheus' rules alert on them"
     if not outcome.problems:
         return "no alert: nothing found"

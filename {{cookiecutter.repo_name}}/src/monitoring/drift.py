@@ -1,9 +1,6 @@
-"""Drift and data quality of current data against the reference set: one Evidently report.
-
-Each feature of config/features.yaml (categories like numbers) and the model's output get a
-`ValueDrift`, Evidently's test for the column or the configured one; quality is the share of
-values missing or outside the reference. A column drifted when its test failed, the dataset
-when the share of drifted features reaches `drift_share`."""
+"""Drift and data quality of current data against the reference set in one Evidently report:
+a `ValueDrift` per feature and for the model's output, the shares missing and outside the
+reference; the dataset drifted when the share of drifted features reaches `drift_share`."""
 
 from __future__ import annotations
 
@@ -25,7 +22,6 @@ from src.data.sampling import sample_batches
 from src.errors import ConfigError, DataValidationError
 from src.model.train import Task
 from src.monitoring.performance import PerformanceConfig
-from src.settings import load_yaml_config
 
 if TYPE_CHECKING:
     from src.model.mlflow_manager import MlflowManager
@@ -62,10 +58,6 @@ class MonitoringConfig(BaseModel):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
-
-
-def load_monitoring_config(path: Path) -> MonitoringConfig:
-    return load_yaml_config(path, MonitoringConfig)
 
 
 @dataclass(frozen=True)

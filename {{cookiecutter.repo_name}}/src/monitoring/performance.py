@@ -84,23 +84,18 @@ def evaluate_performance(
         )
     live = live_metrics(task, labelled[label], labelled[PREDICTION])
     baseline = {name: value for name, value in training.items() if name in live}
-    tolerance = config.max_relative_degradation
-    # Worse by more than the tolerance, in the metric's direction.
-    worse = {
-        name: (value - live[name]) * (1 if HIGHER_IS_BETTER[name] else -1)
-        for name, value in baseline.items()
-    }
-    degraded = [name for name, by in worse.items() if by > abs(baseline[name]) * tolerance]
+    # Worse by more than the (relative) tolerance, in the metric's direction.
+    limit = config.max_relative_degradation
+    worse = {n: (v - live[n]) * (1 if HIGHER_IS_BETTER[n] else -1) for n, v in baseline.items()}
+    degraded = [name for name, by in worse.items() if by > abs(baseline[name]) * limit]
     return PerformanceResult(len(labelled), live, baseline, degraded)
 
 
 def read_labels_file(path: Path, view: FeatureView) -> pd.DataFrame:
     """A CSV/Parquet file of `prediction_id` and the label column, checked row by row."""
-    if not path.is_file():
-        raise DataValidationError(f"labels file {path} does not exist")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as error:
+    except (ValueError, OSError) as error:  # a ParserError is a ValueError
         raise DataValidationError(f"labels file {path} is not readable: {error}") from error
     label = view.label.name
     if frame.empty or {PREDICTION_ID, label} - set(frame.columns):

@@ -11,7 +11,7 @@ from pathlib import Path
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import prediction_window_versions, sample_prediction_window
-from src.errors import DataValidationError, ModelNotFoundError, ProjectError
+from src.errors import ModelNotFoundError, ProjectError
 from src.model.mlflow_manager import METRIC_TAG_PREFIX, PRODUCTION_ALIAS, TASK_TAG, MlflowManager
 from src.model.train import parse_task
 from src.monitoring.alerts import AlertTargets, MonitoringOutcome, deliver
@@ -41,8 +41,6 @@ def run_drift_check(
     stamp: datetime,
 ) -> DriftCheckRun:
     """Check `current` (a file, or the window ending that day); reports stamped `stamp`."""
-    if isinstance(current, Path) and not current.is_file():
-        raise DataValidationError(f"input file {current} does not exist")
     found = manager.get_version(model_name, PRODUCTION_ALIAS)
     if found is None or not found.run_id:
         raise ModelNotFoundError(f"model {model_name!r} has no production version to check")
@@ -51,14 +49,11 @@ def run_drift_check(
     tags = {name: found.tags.get(METRIC_TAG_PREFIX + name) for name in HIGHER_IS_BETTER}
     training = {name: float(value) for name, value in tags.items() if value is not None}
     drift, version = config.drift, str(found.version)
+    days, rows, seed = drift.window_days, drift.max_current_rows, drift.sample_seed
     if isinstance(current, Path):
-        frame = read_scoring_file(current)
-        frame = frame.sample(
-            min(len(frame), drift.max_current_rows), random_state=drift.sample_seed
-        )
-        source = str(current)
+        frame, source = read_scoring_file(current), str(current)
+        frame = frame.sample(min(len(frame), rows), random_state=seed)
     else:  # the version's predictions of the window, a seeded sample, with their labels
-        days, rows, seed = drift.window_days, drift.max_current_rows, drift.sample_seed
         frame = sample_prediction_window(lake, current, days, model_name, version, rows, seed)
         if frame.empty:
             others = prediction_window_versions(lake, current, days, model_name)
@@ -67,11 +62,9 @@ def run_drift_check(
                 f"(production); it has {', '.join(f'{model_name} v{v}' for v in others) or 'none'}"
                 ": run `make batch-inference` first"
             )
-        frame, source = (
-            join_labels(lake, view, frame),
-            f"predictions of the {days} days to {current}",
-        )
-    reference = manager.load_reference(found.run_id, drift.max_reference_rows, drift.sample_seed)
+        frame = join_labels(lake, view, frame)
+        source = f"predictions of the {days} days to {current}"
+    reference = manager.load_reference(found.run_id, drift.max_reference_rows, seed)
     result, report = run_drift_report(reference, frame, view, task, config)
     performance = evaluate_performance(frame, view.label.name, task, training, config.performance)
     notes = [performance] if isinstance(performance, str) else []  # why there is none

@@ -1,7 +1,6 @@
 """Step 3, training: Optuna's seeded TPE sampler over `search.space`, each trial scored by
-`cross_val_score` on folds shuffled with the same seed (the same data and configuration give
-the same trials and scores) and logged as an MLflow child run; then the best parameters
-fitted on all training rows."""
+`cross_val_score` on seeded folds (the same data and configuration give the same trials) and
+logged as an MLflow child run; then the best parameters fitted on all training rows."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import importlib
 import inspect
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
 import numpy as np
@@ -25,7 +24,6 @@ from sklearn.utils import get_tags
 
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError
-from src.settings import load_yaml_config
 
 Task = Literal["classification", "regression"]
 # name -> scorer when the labels are 0/1, scorer otherwise (several classes or strings:
@@ -136,10 +134,6 @@ class TrainingConfig(StrictModel):
         """A validated copy with some search settings changed (quick runs, tests)."""
         search = {**self.search.model_dump(), **changes}
         return TrainingConfig.model_validate({**self.model_dump(), "search": search})
-
-
-def load_training_config(path: Path) -> TrainingConfig:
-    return load_yaml_config(path, TrainingConfig)
 
 
 def metric_names(task: Task) -> list[str]:

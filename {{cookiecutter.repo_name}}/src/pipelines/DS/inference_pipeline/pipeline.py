@@ -70,9 +70,8 @@ def read_scoring_file(path: Path) -> pd.DataFrame:
 
 
 def check_features(frame: pd.DataFrame, view: FeatureView) -> pd.DataFrame:
-    """Step 2: the features in the contract's order, refused as an online request would be:
-    a missing column, a missing value where the feature is not nullable, a value outside
-    `values`, a number that is not finite."""
+    """Step 2: the features in the contract's order, refused as an online request would be
+    (missing, null where not nullable, outside `values`, not finite)."""
     problems = [f"{name} is missing" for name in view.feature_names if name not in frame]
     for feature in [f for f in view.features if f.name in frame]:
         values = frame[feature.name]
@@ -100,8 +99,7 @@ def load_model(manager: MlflowManager, model_name: str, view: FeatureView) -> Pr
 
 
 def predict(predictor: Predictor, rows: pa.Table, view: FeatureView, day: date) -> pa.Table:
-    """Step 4: one batch scored, in the predictions table's schema. Gold rows get ids from
-    (model, version, entity, event time), so a rerun gives every row the id it had."""
+    """Step 4: one batch scored, in the predictions table's schema, with rerun-stable ids."""
     frame = rows.to_pandas()
     scored = pd.concat([frame, predictor.predict_frame(check_features(frame, view))], axis=1)
     scored[PREDICTION_ID] = prediction_ids(predictor, rows, view, day)

@@ -29,8 +29,6 @@ from src.pipelines.DS.training_pipeline.training import SearchResult
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """What one training run made: the candidate's data, search, results, version, decision."""
-
     model_name: str
     version: str
     run_id: str

@@ -46,8 +46,7 @@ DECISION_REASON_TAG = "decision_reason"
 PROMOTED_BY_TAG = "production_moved_by"
 # One version tag per holdout metric, `metric.<name>`: live monitoring compares against them.
 METRIC_TAG_PREFIX = "metric."
-# Version descriptions hold at most 5000 characters (MLflow's SQL schema); the whole model
-# card stays a run artifact.
+# MLflow's SQL schema caps version descriptions; the whole model card stays a run artifact.
 MAX_DESCRIPTION = 5000
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "collections.OrderedDict", "collections.defaultdict")
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -58,8 +57,7 @@ SIGNATURE_TYPES = {
     "string": DataType.string,
     "bool": DataType.boolean,
 }
-# The input schema is the contract's, so MLflow's hint about integer columns (inferred
-# schemas) does not apply; uv environments have no pip for MLflow to write into conda.yaml.
+# The schema is the contract's, not inferred; uv environments have no pip for conda.yaml.
 warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 # MLflow gates loading scikit-learn models behind this variable; the project loads only skops

@@ -159,8 +159,7 @@ def score(
     names: list[str] | None = None,
     all_labels: pd.Series | None = None,
 ) -> dict[str, float]:
-    """The named metrics (by default all the model can give) from one prediction. On a segment
-    the scorers follow `all_labels`, and a metric undefined there is NaN."""
+    """The named metrics (default: all the model gives); on a segment, undefined ones are NaN."""
     probabilities = task == "regression" or hasattr(model, "predict_proba")
     chosen = names or [n for n in metric_names(task) if probabilities or n not in PROBABILISTIC]
     reference = labels if all_labels is None else all_labels
@@ -202,8 +201,7 @@ def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: 
 
 
 def build_encoder(view: FeatureView, impute: bool) -> Any:
-    """Numbers (median-imputed if nullable and the estimator needs it) next to one-hot
-    categories (unseen: none of the known ones); None when no step is needed."""
+    """Numbers (imputed if nullable and needed) beside one-hot categories; None if no step."""
     nullable = impute and any(name in view.nullable_features for name in view.numeric_features)
     # keep_empty_features: the width never changes, so serving keeps its layout.
     imputer = SimpleImputer(strategy="median", keep_empty_features=True)

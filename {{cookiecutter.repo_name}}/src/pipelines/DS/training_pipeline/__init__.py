@@ -48,8 +48,7 @@ def run_training_pipeline(
     on_step: Callable[[str], None] = ignore,
     on_trial: TrialCallback = ignore,
 ) -> TrainingOutcome:
-    """`guard` holds the promotion lock while production is compared and moved; with
-    `stage_only`, `production` is left for a deployment to move (`promote`)."""
+    """`guard` holds the promotion lock; `stage_only` leaves `production` to `promote`."""
     on_step("extraction")
     frame, snapshot_id = extract_training_set(lake, view, config)
     on_step("preprocessing")

@@ -29,8 +29,7 @@ class DatasetSplit:
 def extract_training_set(
     lake: Lake, view: FeatureView, config: TrainingConfig
 ) -> tuple[pd.DataFrame, str]:
-    """At most `data.max_rows` labelled rows (seeded, stratified for classification), and the
-    snapshot they were read at."""
+    """At most `data.max_rows` labelled rows (a seeded sample), and the snapshot read."""
     classes = config.task == "classification"
     sample = TrainingSample(max_rows=config.data.max_rows, seed=config.seed, stratified=classes)
     frame, snapshot_id = get_training_set(lake, view, sample)

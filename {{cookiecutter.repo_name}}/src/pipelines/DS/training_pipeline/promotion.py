@@ -127,8 +127,7 @@ def score_production(
 def move_production(
     manager: MlflowManager, model_name: str, version: str, actor: str, guard: LeaseGuard, vet: Vet
 ) -> str | None:
-    """Point `production` at `version` if `vet`, seeing the current production under the lock,
-    says why (a compare-and-set); returns the version it held."""
+    """A compare-and-set: `production` to `version` if `vet` says why; returns the one held."""
     with guard(PROMOTION_LEASE, model_name):
         current = manager.get_version(model_name, PRODUCTION_ALIAS)
         if (reason := vet(current)) is not None:
@@ -194,8 +193,7 @@ def promote_to_production(
     stage_only: bool = False,
     actor: str = "training",
 ) -> PromotionDecision:
-    """Under the lock, production as it is then scored by `scorer` and the gates decided;
-    `stage_only` holds a passing candidate at `staging` for a deployment to promote."""
+    """The gates against production as it is under the lock, scored by `scorer`."""
     decision = decide(evaluation, None, config)
 
     def vet(current: ModelVersion | None) -> str | None:

@@ -63,8 +63,7 @@ def register_candidate(
     evaluation: Evaluation,
     lineage: dict[str, str],
 ) -> str:
-    """Log the model, the drift reference (at most `data.reference_rows` training rows with
-    label and prediction) and the run's datasets; returns the new version's number."""
+    """Log the model, the drift reference and the datasets; returns the new version."""
     info = manager.log_model(model, view, split.x_train, config.task)
     label, rows = view.label.name, min(config.data.reference_rows, len(split.x_train))
     reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()

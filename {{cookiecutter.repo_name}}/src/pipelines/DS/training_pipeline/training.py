@@ -76,8 +76,7 @@ def search_params(
     labels: pd.Series,
     callbacks: list[TrialCallback] | None = None,
 ) -> SearchResult:
-    """The best parameters by cross-validated gate metric; each finished trial goes to the
-    `callbacks` (MLflow child runs, progress) with its fold scores in `user_attrs`."""
+    """The best parameters by cross-validated gate metric; trials go to the `callbacks`."""
     metric, estimator = config.promotion.gate_metric, build_model(config, view).steps[-1][1]
     if metric in PROBABILISTIC and not hasattr(estimator, "predict_proba"):
         raise ConfigError(

@@ -26,7 +26,7 @@ from src.data.feature_store import FeatureView, load_feature_view
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, build_lake
 from src.data.quality import QualityConfig, QualityReport, load_quality_config
-from src.model.train import TrainingConfig, load_training_config
+from src.model.train import TrainingConfig
 from src.names import PREDICTIONS_TABLE, EcsStep
 from src.pipelines.DE.pipeline import STEPS, Step, parse_steps, run_data_pipeline
 from src.settings import CONFIG_DIR, FEATURES_FILE, Settings, get_settings, load_yaml_config
@@ -60,7 +60,7 @@ class ProjectContext:
 
     @cached_property
     def training(self) -> TrainingConfig:
-        return load_training_config(TRAINING_FILE)
+        return load_yaml_config(TRAINING_FILE, TrainingConfig)
 
     @cached_property
     def monitoring(self) -> MonitoringConfig:

@@ -1,10 +1,7 @@
-"""MLflow: experiments, runs, model logging, the registry's aliases and model loading.
-
-The lifecycle uses the aliases `staging` and `production` (MLflow's stages are deprecated).
-Models are saved with skops, never pickle: only the types of scikit-learn, NumPy and the
-configured estimator's package (LightGBM, XGBoost...) are trusted on load, so a model file
-cannot run arbitrary code. The signature is the feature contract (config/features.yaml).
-"""
+"""MLflow: experiments, runs, model logging, the registry's aliases (`staging`, `production`:
+stages are deprecated) and model loading. Models are saved with skops, never pickle, trusting
+only scikit-learn's, NumPy's and the estimator package's types, so a model file cannot run
+arbitrary code. The signature is the feature contract (config/features.yaml)."""
 
 from __future__ import annotations
 
@@ -49,8 +46,7 @@ DECISION_REASON_TAG = "decision_reason"
 PROMOTED_BY_TAG = "production_moved_by"
 # One version tag per holdout metric, `metric.<name>`: live monitoring compares against them.
 METRIC_TAG_PREFIX = "metric."
-# Version descriptions hold at most 5000 characters (MLflow's SQL schema); the whole model
-# card stays a run artifact.
+# MLflow's SQL schema caps version descriptions; the whole model card stays a run artifact.
 MAX_DESCRIPTION = 5000
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "collections.OrderedDict", "collections.defaultdict")
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
@@ -61,13 +57,11 @@ SIGNATURE_TYPES = {
     "string": DataType.string,
     "bool": DataType.boolean,
 }
-# The input schema is the contract's, so MLflow's hint about integer columns (inferred
-# schemas) does not apply; uv environments have no pip for MLflow to write into conda.yaml.
+# The schema is the contract's, not inferred; uv environments have no pip for conda.yaml.
 warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
-# MLflow gates loading every scikit-learn format behind this variable, whose default may
-# change; the project loads only skops files (load_version refuses others) and allows
-# that explicitly. An operator who sets it to false keeps that choice.
+# MLflow gates loading scikit-learn models behind this variable; the project loads only skops
+# files (load_version refuses others), so it allows them unless an operator says false.
 DESERIALIZATION_VARIABLE = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 
 
@@ -79,8 +73,7 @@ def estimator_packages(model: Any) -> list[str]:
 
 
 def trusted_types(model: Any) -> list[str]:
-    """Types skops must trust to load `model`: scikit-learn's, NumPy's and the estimator
-    package's; anything else (a project function, another library) is refused."""
+    """Types skops must trust to load `model`; any but the trusted packages' are refused."""
     prefixes = TRUSTED_PREFIXES + tuple(f"{name}." for name in estimator_packages(model))
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     foreign = [name for name in untrusted if not name.startswith(prefixes)]
@@ -120,8 +113,7 @@ class MlflowManager:
         self.activate()
 
     def activate(self) -> None:
-        """Point MLflow's process-wide fluent API at this manager's store: another manager
-        in the same process (a second project context, a test) may have moved it."""
+        """Point MLflow's process-wide fluent API at this store (another manager may not)."""
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         os.environ.setdefault(DESERIALIZATION_VARIABLE, "true")
@@ -137,8 +129,7 @@ class MlflowManager:
     def log_model(
         self, model: Any, view: FeatureView, example: pd.DataFrame, task: Task
     ) -> ModelInfo:
-        """Log the model with the contract's signature, an input example and pinned
-        requirements, saved by skops with the types it needs trusted."""
+        """Log the model by skops with the contract's signature and pinned requirements."""
         info: ModelInfo = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -162,8 +153,7 @@ class MlflowManager:
     def load_reference(
         self, run_id: str, max_rows: int | None = None, seed: int = 0
     ) -> pd.DataFrame:
-        """The run's reference set; with `max_rows`, a seeded sample of at most that many
-        rows (references logged before their size was bounded can be large)."""
+        """The run's reference set; with `max_rows`, a seeded sample of at most that many."""
         with tempfile.TemporaryDirectory() as folder:
             path = self.client.download_artifacts(run_id, REFERENCE_PATH, folder)
             if max_rows is None:
@@ -213,16 +203,13 @@ class MlflowManager:
         if info.signature is None or info.signature.inputs is None:
             raise ProjectError(f"{uri} was logged without a signature")
         inputs = info.signature.inputs.inputs
-
-        def named(*types: DataType) -> frozenset[str]:
-            return frozenset(str(spec.name) for spec in inputs if spec.type in types)
-
+        texts = (DataType.string, DataType.boolean)
         estimator = mlflow.sklearn.load_model(uri)
         return Predictor(
             estimator=estimator,
             task="classification" if is_classifier(estimator) else "regression",
             feature_names=[str(spec.name) for spec in inputs],
-            categorical=named(DataType.string, DataType.boolean),
+            categorical=frozenset(str(spec.name) for spec in inputs if spec.type in texts),
             model_name=model_name,
             version=str(version.version),
             alias=alias,

@@ -1,7 +1,6 @@
-"""What a model is: its configuration (config/training.yaml, checked on load), its metrics
-as scikit-learn scorers (so cross-validation, the holdout, the segments and permutation
-importance compute each the same way), and the configured estimator in one pipeline with
-everything it learns from data: encoding, imputation, selection and scaling."""
+"""What a model is: its configuration (config/training.yaml, checked on load), its metrics as
+scikit-learn scorers (so cross-validation, the holdout, segments and permutation importance
+agree), and the configured estimator in one pipeline with everything it learns from data."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import importlib
 import inspect
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal, Self, get_args
 
 import numpy as np
@@ -26,7 +24,6 @@ from sklearn.utils import get_tags
 
 from src.data.feature_store import FeatureView
 from src.errors import ConfigError
-from src.settings import load_yaml_config
 
 Task = Literal["classification", "regression"]
 # name -> scorer when the labels are 0/1, scorer otherwise (several classes or strings:
@@ -139,10 +136,6 @@ class TrainingConfig(StrictModel):
         return TrainingConfig.model_validate({**self.model_dump(), "search": search})
 
 
-def load_training_config(path: Path) -> TrainingConfig:
-    return load_yaml_config(path, TrainingConfig)
-
-
 def metric_names(task: Task) -> list[str]:
     return list(CLASSIFICATION_SCORERS if task == "classification" else REGRESSION_SCORERS)
 
@@ -166,9 +159,7 @@ def score(
     names: list[str] | None = None,
     all_labels: pd.Series | None = None,
 ) -> dict[str, float]:
-    """The named metrics (by default every one the model can give: LinearSVC has no
-    probabilities) on these rows, from one prediction. On a part of a table (a segment) the
-    scorers follow `all_labels`, and a metric undefined there (ROC AUC of one class) is NaN."""
+    """The named metrics (default: all the model gives); on a segment, undefined ones are NaN."""
     probabilities = task == "regression" or hasattr(model, "predict_proba")
     chosen = names or [n for n in metric_names(task) if probabilities or n not in PROBABILISTIC]
     reference = labels if all_labels is None else all_labels
@@ -183,8 +174,7 @@ def score(
 
 
 def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: int) -> Any:
-    """The estimator named by `path` (module.Class), seeded when it takes a `random_state`
-    that config does not set; a ConfigError says what is wrong with it."""
+    """The estimator `path` (module.Class) names, seeded unless config sets `random_state`."""
     module_name, _, class_name = path.rpartition(".")
     try:
         estimator_class = getattr(importlib.import_module(module_name), class_name, None)
@@ -211,9 +201,7 @@ def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: 
 
 
 def build_encoder(view: FeatureView, impute: bool) -> Any:
-    """Numbers (median-imputed where they may be missing and the estimator needs it) next to
-    one-hot categories, where an unseen category is none of the known ones and a missing one
-    is a category of its own; None when no step is needed."""
+    """Numbers (imputed if nullable and needed) beside one-hot categories; None if no step."""
     nullable = impute and any(name in view.nullable_features for name in view.numeric_features)
     # keep_empty_features: the width never changes, so serving keeps its layout.
     imputer = SimpleImputer(strategy="median", keep_empty_features=True)

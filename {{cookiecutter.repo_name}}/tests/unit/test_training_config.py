@@ -7,7 +7,8 @@ import yaml
 
 from src.context import TRAINING_FILE
 from src.errors import ConfigError
-from src.model.train import load_training_config, metric_names
+from src.model.train import TrainingConfig, metric_names
+from src.settings import load_yaml_config
 
 
 def write(tmp_path: Path, changes: dict[str, object]) -> Path:
@@ -24,7 +25,7 @@ def write(tmp_path: Path, changes: dict[str, object]) -> Path:
 
 
 def test_the_shipped_configuration_loads() -> None:
-    config = load_training_config(TRAINING_FILE)
+    config = load_yaml_config(TRAINING_FILE, TrainingConfig)
     assert config.promotion.gate_metric in metric_names(config.task)
     assert config.search.space, "the default search has a space to explore"
     quick = config.with_search(n_trials=2)
@@ -46,5 +47,5 @@ def test_a_bad_value_is_one_clear_error(
     tmp_path: Path, changes: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=r"training\.yaml") as error:
-        load_training_config(write(tmp_path, changes))
+        load_yaml_config(write(tmp_path, changes), TrainingConfig)
     assert message in str(error.value)

@@ -1,16 +1,7 @@
-"""The six batch inference steps of the seed, in order, for one run date.
-
-1. loading     the day's gold rows (or a file) in record batches
-2. features    the contract's features, checked as online requests are (config/features.yaml)
-3. model       the `production` model from the registry
-4. prediction  predictions with ids that survive reruns
-5. storage     a Parquet file in the object store and the model's rows of the day in the
-               predictions table, replaced in one snapshot
-6. monitoring  the drift report `make drift-check` makes, on the day's predictions
-
-Batches are scored into a local Parquet file as they come, so memory follows a batch,
-not the day; nothing reaches the object store or the table until every batch passed.
-"""
+"""The seed's six batch inference steps for one run date: loading, features, model,
+prediction, storage (a Parquet file in the object store and the day's rows of the predictions
+table) and monitoring (drift). Batches are scored into a local file as they come, so memory
+follows a batch, and nothing is stored until every batch passed."""
 
 from __future__ import annotations
 
@@ -79,9 +70,8 @@ def read_scoring_file(path: Path) -> pd.DataFrame:
 
 
 def check_features(frame: pd.DataFrame, view: FeatureView) -> pd.DataFrame:
-    """Step 2: the features in the contract's order, refused as an online request would be:
-    a missing column, a missing value where the feature is not nullable, a value outside
-    `values`, a number that is not finite."""
+    """Step 2: the features in the contract's order, refused as an online request would be
+    (missing, null where not nullable, outside `values`, not finite)."""
     problems = [f"{name} is missing" for name in view.feature_names if name not in frame]
     for feature in [f for f in view.features if f.name in frame]:
         values = frame[feature.name]
@@ -109,8 +99,7 @@ def load_model(manager: MlflowManager, model_name: str, view: FeatureView) -> Pr
 
 
 def predict(predictor: Predictor, rows: pa.Table, view: FeatureView, day: date) -> pa.Table:
-    """Step 4: one batch scored, in the predictions table's schema. Gold rows get ids from
-    (model, version, entity, event time), so a rerun gives every row the id it had."""
+    """Step 4: one batch scored, in the predictions table's schema, with rerun-stable ids."""
     frame = rows.to_pandas()
     scored = pd.concat([frame, predictor.predict_frame(check_features(frame, view))], axis=1)
     scored[PREDICTION_ID] = prediction_ids(predictor, rows, view, day)
@@ -135,26 +124,18 @@ def prediction_ids(predictor: Predictor, rows: pa.Table, view: FeatureView, day:
     return ids.column("id").combine_chunks()
 
 
-def store(
-    lake: Lake, objects: pafs.FileSystem, view: FeatureView, path: Path, key: str, day: date,
-    model_name: str,
-) -> None:  # fmt: skip
-    """Step 5: the file to the object store (overwritten on a rerun), and its rows in place
-    of the model's batch rows of the day, in one snapshot, a chunk at a time."""
-    upload_file(objects, path, key)
-
-    def chunks() -> Iterator[pa.Table]:
-        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=500_000):
-            yield pa.Table.from_batches([batch])
-
-    replace_batch_predictions(lake, view, chunks, day, model_name)
-
-
 def run_batch_inference(
-    lake: Lake, objects: pafs.FileSystem, view: FeatureView, manager: MlflowManager,
-    model_name: str, day: date, processed_prefix: str, monitoring: MonitoringConfig,
-    reports_dir: Path, input_file: Path | None = None,
-) -> BatchInferenceOutcome:  # fmt: skip
+    lake: Lake,
+    objects: pafs.FileSystem,
+    view: FeatureView,
+    manager: MlflowManager,
+    model_name: str,
+    day: date,
+    processed_prefix: str,
+    monitoring: MonitoringConfig,
+    reports_dir: Path,
+    input_file: Path | None = None,
+) -> BatchInferenceOutcome:
     """The six steps for `day` (or `input_file`) with the production model."""
     predictor = load_model(manager, model_name, view)
     key = f"{batch_files_prefix(processed_prefix)}/{PREDICTION_DATE}={day}/{model_name}.parquet"
@@ -165,7 +146,13 @@ def run_batch_inference(
                 scored = predict(predictor, batch, view, day)
                 output.write_table(scored)
                 rows += scored.num_rows
-        store(lake, objects, view, path, key, day, model_name)
+        upload_file(objects, path, key)  # step 5: overwritten on a rerun, then the table
+
+        def chunks() -> Iterator[pa.Table]:
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=500_000):
+                yield pa.Table.from_batches([batch])
+
+        replace_batch_predictions(lake, view, chunks, day, model_name)
         drift, why = None, None
         try:
             drift, _ = check_batch_drift(manager, predictor, view, path, monitoring, reports_dir)

@@ -1,14 +1,5 @@
-"""The training pipeline: the seed's six steps in order, under one MLflow run with a child
-run per trial.
-
-1. extraction     (dataset.py) the labelled rows of the feature store, as of one snapshot
-2. preprocessing  (dataset.py) the split into training rows and a holdout
-3. training       (training.py) the Optuna search with cross-validation
-4. evaluation     (evaluation.py) the candidate against the naive baseline, error analysis
-5. registration   (registration.py) a registry version with lineage, reference and model card
-6. promotion      (promotion.py) `staging` behind the baseline gate and integration checks,
-                  then `production` behind the production gate, under the promotion lock
-"""
+"""The training pipeline: the seed's six steps in order (STEPS, one module each), under one
+MLflow run with a child run per trial."""
 
 from __future__ import annotations
 
@@ -57,8 +48,7 @@ def run_training_pipeline(
     on_step: Callable[[str], None] = ignore,
     on_trial: TrialCallback = ignore,
 ) -> TrainingOutcome:
-    """The six steps. `guard` holds the promotion lock while production is compared and
-    moved; with `stage_only`, `production` is left for a deployment to move (`promote`)."""
+    """`guard` holds the promotion lock; `stage_only` leaves `production` to `promote`."""
     on_step("extraction")
     frame, snapshot_id = extract_training_set(lake, view, config)
     on_step("preprocessing")

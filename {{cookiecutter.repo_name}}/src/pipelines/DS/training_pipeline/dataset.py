@@ -1,7 +1,6 @@
-"""Steps 1 and 2, extraction and preprocessing: the labelled rows of the feature store as of
-one snapshot, checked before anything trains on them, then a seeded split into training rows
-and a holdout. Encoding, imputation, selection and scaling are steps inside the model
-pipeline (src/model/train.py): fitted on training folds only, they travel with the model."""
+"""Steps 1 and 2, extraction and preprocessing: the labelled rows as of one snapshot, checked,
+then a seeded split. Encoding, imputation, selection and scaling are steps of the model
+pipeline (src/model/train.py), fitted on training folds only."""
 
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ class DatasetSplit:
 def extract_training_set(
     lake: Lake, view: FeatureView, config: TrainingConfig
 ) -> tuple[pd.DataFrame, str]:
-    """At most `data.max_rows` labelled rows (a seeded sample drawn by the lake's engine,
-    stratified by label for classification), and the snapshot of the view they were read at."""
+    """At most `data.max_rows` labelled rows (a seeded sample), and the snapshot read."""
     classes = config.task == "classification"
     sample = TrainingSample(max_rows=config.data.max_rows, seed=config.seed, stratified=classes)
     frame, snapshot_id = get_training_set(lake, view, sample)
@@ -52,18 +50,6 @@ def extract_training_set(
     return frame, "none" if snapshot_id is None else str(snapshot_id)
 
 
-def choose_segment_feature(frame: pd.DataFrame, view: FeatureView, config: TrainingConfig) -> str:
-    """`evaluation.segment_feature`, else a natural slice: of the categories and features of
-    few values, the one with the fewest; else the first feature."""
-    chosen = config.evaluation.segment_feature
-    if chosen is not None and chosen not in view.feature_names:
-        raise ConfigError(f"evaluation.segment_feature {chosen!r} is not a feature of {view.name}")
-    counts = {name: int(frame[name].nunique()) for name in view.feature_names}
-    limit = config.evaluation.segments
-    few = [n for n in counts if n in view.categorical_features or counts[n] <= limit]
-    return chosen or min(few, key=counts.__getitem__, default=view.feature_names[0])
-
-
 def split_dataset(frame: pd.DataFrame, view: FeatureView, config: TrainingConfig) -> DatasetSplit:
     label = frame[view.label.name]
     x_train, x_test, y_train, y_test = train_test_split(
@@ -73,5 +59,13 @@ def split_dataset(frame: pd.DataFrame, view: FeatureView, config: TrainingConfig
         random_state=config.seed,
         stratify=label if config.task == "classification" else None,
     )
-    segment_feature = choose_segment_feature(frame, view, config)
-    return DatasetSplit(x_train, x_test, y_train, y_test, segment_feature)
+    # The slice error analysis uses: the configured one, else the category or feature of
+    # fewest values (at most `evaluation.segments`), else the first feature.
+    chosen = config.evaluation.segment_feature
+    if chosen is not None and chosen not in view.feature_names:
+        raise ConfigError(f"evaluation.segment_feature {chosen!r} is not a feature of {view.name}")
+    counts = {name: int(frame[name].nunique()) for name in view.feature_names}
+    limit = config.evaluation.segments
+    few = [n for n in counts if n in view.categorical_features or counts[n] <= limit]
+    chosen = chosen or min(few, key=counts.__getitem__, default=view.feature_names[0])
+    return DatasetSplit(x_train, x_test, y_train, y_test, chosen)

@@ -1,7 +1,6 @@
 """Step 4, evaluation: the candidate and the naive baseline on the holdout, error analysis by
-segment, permutation importance and the pictures (scikit-learn's Display classes drawn on
-matplotlib Figures, never pyplot's global state: nothing leaks between runs). Production is
-scored on the same holdout by the promotion step, under its lock."""
+segment, permutation importance and the pictures (drawn on matplotlib Figures, never pyplot's
+global state, so nothing leaks between runs). Production is scored by the promotion step."""
 
 from __future__ import annotations
 
@@ -43,8 +42,8 @@ class Evaluation:
 
 
 def segment_labels(values: pd.Series, segments: int) -> pd.Series:
-    """Each row's segment: the value itself for a feature of few values, a category's most
-    frequent values (the rest as "(other)"), else the quantile bin, named by its range."""
+    """Each row's segment: its value when there are few, else its quantile bin for a number,
+    else its category if among the most frequent, else "(other)"."""
     many = values.nunique() > segments
     if many and pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         bins = pd.qcut(values, q=segments, duplicates="drop")
@@ -56,8 +55,7 @@ def segment_labels(values: pd.Series, segments: int) -> pd.Series:
 
 
 def score_segments(task: Task, model: Any, split: DatasetSplit, segments: int) -> pd.DataFrame:
-    """One row per segment of the segment feature: its size and every metric (NaN where
-    one is undefined, as ROC AUC on a segment of one class)."""
+    """One row per segment: its size and every metric (NaN where undefined, as ROC AUC)."""
     feature, x, y = split.segment_feature, split.x_test, split.y_test
     groups, rows = segment_labels(x[feature], segments), []
     for name, index in groups.groupby(groups, observed=True).groups.items():

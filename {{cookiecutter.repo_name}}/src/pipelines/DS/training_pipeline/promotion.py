@@ -1,17 +1,15 @@
-"""Step 6, promotion: `staging` behind the baseline gate and integration checks on the model
-loaded back by that alias; then `production` behind the production gate. The gates are data
-(`Gate`), applied in one place (`decide`). MLflow has no conditional alias update, so every
-move of `production` (training, `promote`, `rollback`) reads the current one, decides and
-moves under the promotion lock (`move_production`), recording who moved it and why."""
+"""Step 6, promotion: `staging` behind the baseline gate and an integration check, then
+`production` behind the production gate. MLflow has no conditional alias update, so every move
+of `production` decides and moves under the promotion lock (`move_production`), recorded."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from timeit import timeit
 
 import mlflow
 import numpy as np
@@ -38,7 +36,7 @@ from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 REJECTED = "rejected"
 # Tag of a version that passed both gates under `train --stage-only`: what `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
-# Moves of `production` hold the lock PROMOTION_LEASE (ProjectContext.guard -> hold_lock).
+# ProjectContext.guard: holds a lock (PROMOTION_LEASE) by name and scope.
 LeaseGuard = Callable[[str, str], AbstractContextManager[object]]
 # Sees the current production under the lock: why `production` moves, or None to leave it.
 Vet = Callable[[ModelVersion | None], str | None]
@@ -50,8 +48,7 @@ def unguarded(name: str, scope: str) -> AbstractContextManager[object]:
 
 @dataclass(frozen=True)
 class Gate:
-    """The candidate's `metric` beats a reference model's by at least `min_improvement`,
-    in the metric's own direction."""
+    """The candidate's `metric` beats a reference's by `min_improvement`, in its direction."""
 
     metric: str
     min_improvement: float
@@ -96,8 +93,7 @@ class PromotionDecision:
 def decide(
     evaluation: Evaluation, production: Production | None, config: TrainingConfig
 ) -> PromotionDecision:
-    """`staging` needs the baseline beaten by `min_improvement_over_baseline`, `production`
-    the current production model (if any) by `min_improvement_over_production`."""
+    """`staging` needs the baseline beaten, `production` the current production (if any)."""
     rules, higher = config.promotion, higher_is_better(config.task, config.promotion.gate_metric)
     to_staging = Gate(rules.gate_metric, rules.min_improvement_over_baseline, higher)
     passed, reason = to_staging.check(evaluation.candidate, evaluation.baseline, "the baseline")
@@ -131,8 +127,7 @@ def score_production(
 def move_production(
     manager: MlflowManager, model_name: str, version: str, actor: str, guard: LeaseGuard, vet: Vet
 ) -> str | None:
-    """Point `production` at `version` if `vet`, seeing the current production under the
-    lock, says why (a compare-and-set); returns the version it held."""
+    """A compare-and-set: `production` to `version` if `vet` says why; returns the one held."""
     with guard(PROMOTION_LEASE, model_name):
         current = manager.get_version(model_name, PRODUCTION_ALIAS)
         if (reason := vet(current)) is not None:
@@ -151,9 +146,8 @@ def promote_staged_version(
     guard: LeaseGuard = unguarded,
     actor: str = "promote",
 ) -> str | None:
-    """`production` to the version `staging` holds, as its staging service was smoke-tested
-    (a model staged meanwhile is never promoted unseen), if it passed the production gate
-    under `train --stage-only`. Returns the version replaced (`version` when already there)."""
+    """`production` to `version` if `staging` still holds it (a model staged meanwhile is never
+    promoted unseen) and it passed the production gate under `train --stage-only`."""
 
     def vet(current: ModelVersion | None) -> str | None:
         staged = manager.get_version(model_name, STAGING_ALIAS)
@@ -199,9 +193,7 @@ def promote_to_production(
     stage_only: bool = False,
     actor: str = "training",
 ) -> PromotionDecision:
-    """Under the lock, production (whichever version it is then) scored by `scorer` on the
-    candidate's holdout and the gates decided; `production` moves if the candidate passes,
-    unless `stage_only` holds it at `staging` for a deployment to promote."""
+    """The gates against production as it is under the lock, scored by `scorer`."""
     decision = decide(evaluation, None, config)
 
     def vet(current: ModelVersion | None) -> str | None:
@@ -218,13 +210,9 @@ def promote_to_production(
 
 
 def measure_latency(staged: Predictor, sample: pd.DataFrame) -> dict[str, float]:
-    """Single-row latency of the staged model: logged, never deciding, since on a shared
-    machine it says more about the load than about the model (issue 23)."""
-    timings = []
-    for position in range(len(sample)):
-        started = time.perf_counter()
-        staged.predict_frame(sample.iloc[[position]])
-        timings.append((time.perf_counter() - started) * 1000)
+    """Single-row latency: logged, never deciding (on a shared machine it measures the load)."""
+    rows = [sample.iloc[[position]] for position in range(len(sample))]
+    timings = [timeit(partial(staged.predict_frame, row), number=1) * 1000 for row in rows]
     p50, p95 = np.percentile(timings, [50, 95])
     return {"p50": float(p50), "p95": float(p95)}
 
@@ -241,9 +229,8 @@ def promote_candidate(
     stage_only: bool,
     actor: str,
 ) -> PromotionDecision:
-    """`staging` if the baseline gate passes and the model loaded back by that alias, as
-    serving loads it, predicts as the trained candidate does (else `staging` is put back);
-    then `production` if the production gate passes too. The decision is recorded."""
+    """`staging` if the baseline gate passes and the model loaded back by that alias predicts
+    as the candidate does (else `staging` is put back), then `production`; recorded."""
     decision = decide(evaluation, None, config)
     if decision.staged:
         previous = manager.get_version(model_name, STAGING_ALIAS)
@@ -262,14 +249,6 @@ def promote_candidate(
             reason = "integration checks on staging failed: the staged model predicts differently"
             decision = PromotionDecision(REJECTED, f"{reason} from the trained candidate")
         decision = replace(decision, latency_ms=measure_latency(staged, sample))
-    record_decision(manager, model_name, version, decision)
-    return decision
-
-
-def record_decision(
-    manager: MlflowManager, model_name: str, version: str, decision: PromotionDecision
-) -> None:
-    """The decision and its reason as tags of the version and the run."""
     tags = {DECISION_TAG: decision.state, DECISION_REASON_TAG: decision.reason}
     if decision.held:
         tags[AWAITING_PRODUCTION_TAG] = "true"
@@ -278,3 +257,4 @@ def record_decision(
     mlflow.log_metrics({f"integration_latency_ms_{k}": v for k, v in decision.latency_ms.items()})
     if decision.production and decision.production.metrics:
         mlflow.log_metrics({f"production_{k}": v for k, v in decision.production.metrics.items()})
+    return decision

@@ -1,6 +1,5 @@
-"""Step 5, registration: the candidate, its datasets and the drift reference set logged, and
-a new version tagged with its lineage (git commit, data snapshot, metrics). Once promotion
-has decided, the model card becomes the version's description."""
+"""Step 5, registration: the candidate, its datasets and the drift reference logged, and a
+version tagged with its lineage; the model card becomes its description once promotion decided."""
 
 from __future__ import annotations
 
@@ -30,8 +29,6 @@ from src.pipelines.DS.training_pipeline.training import SearchResult
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """What one training run made: the candidate's data, search, results, version, decision."""
-
     model_name: str
     version: str
     run_id: str
@@ -66,9 +63,7 @@ def register_candidate(
     evaluation: Evaluation,
     lineage: dict[str, str],
 ) -> str:
-    """Log the model, the drift reference (a seeded sample of at most `data.reference_rows`
-    training rows with label and prediction) and the run's Datasets panel (schema, profile
-    and digest of each set, with its snapshot); returns the new version's number."""
+    """Log the model, the drift reference and the datasets; returns the new version."""
     info = manager.log_model(model, view, split.x_train, config.task)
     label, rows = view.label.name, min(config.data.reference_rows, len(split.x_train))
     reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()
@@ -90,15 +85,6 @@ def register_candidate(
     return str(mlflow.register_model(info.model_uri, model_name, tags=tags).version)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value: object) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    lines = [list(map(str, frame.columns)), ["---"] * len(frame.columns)]
-    lines += [[cell(value) for value in row] for row in frame.itertuples(index=False)]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-
-
 def render_model_card(outcome: TrainingOutcome, view: FeatureView, config: TrainingConfig) -> str:
     """What a reviewer needs to trust a version: data, search, results, lineage, decision."""
     search, evaluation, decision = outcome.search, outcome.evaluation, outcome.decision
@@ -108,6 +94,9 @@ def render_model_card(outcome: TrainingOutcome, view: FeatureView, config: Train
     comparison = pd.DataFrame(models).T.reset_index(names="model")
     params = json.dumps({**config.model.params, **search.best_params}, default=str)
     top = evaluation.importance.head(5).itertuples()
+    four = "{:.4f}".format
+    metrics = comparison.to_string(index=False, float_format=four)
+    segments = evaluation.segments.to_string(index=False, float_format=four)
     split = outcome.split
     lines = [
         f"# Model card: {outcome.model_name} v{outcome.version}\n",
@@ -119,8 +108,8 @@ def render_model_card(outcome: TrainingOutcome, view: FeatureView, config: Train
         f"{len(split.x_train)} training, {len(split.x_test)} holdout rows (seed {config.seed})",
         f"- Search: {len(search.history)} Optuna trials, {config.search.cv_folds}-fold CV "
         f"{search.metric} {search.cv_mean:.4f} ± {search.cv_std:.4f}\n",
-        f"## Holdout metrics (gate: `{search.metric}`)\n{markdown_table(comparison)}\n",
-        f"## Error analysis by `{split.segment_feature}`\n{markdown_table(evaluation.segments)}\n",
+        f"## Holdout metrics (gate: `{search.metric}`)\n```\n{metrics}\n```\n",
+        f"## Error analysis by `{split.segment_feature}`\n```\n{segments}\n```\n",
         "## Most important features (permutation, holdout)",
         *(f"- `{row.feature}`: {row.importance:.4f}" for row in top),
         f"\n## Lineage\n- git commit `{outcome.git_commit}`; MLflow run `{outcome.run_id}`",

@@ -1,7 +1,6 @@
 """Step 3, training: Optuna's seeded TPE sampler over `search.space`, each trial scored by
-`cross_val_score` on folds shuffled with the same seed (the same data and configuration give
-the same trials and scores) and logged as an MLflow child run; then the best parameters
-fitted on all training rows."""
+`cross_val_score` on seeded folds (the same data and configuration give the same trials) and
+logged as an MLflow child run; then the best parameters fitted on all training rows."""
 
 from __future__ import annotations
 
@@ -77,8 +76,7 @@ def search_params(
     labels: pd.Series,
     callbacks: list[TrialCallback] | None = None,
 ) -> SearchResult:
-    """The best parameters by cross-validated gate metric; each finished trial goes to the
-    `callbacks` (MLflow child runs, progress) with its fold scores in `user_attrs`."""
+    """The best parameters by cross-validated gate metric; trials go to the `callbacks`."""
     metric, estimator = config.promotion.gate_metric, build_model(config, view).steps[-1][1]
     if metric in PROBABILISTIC and not hasattr(estimator, "predict_proba"):
         raise ConfigError(

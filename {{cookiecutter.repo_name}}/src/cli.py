@@ -37,8 +37,8 @@ app = typer.Typer(
 )
 # Messages are printed as text (a regex or a list in brackets is not Rich markup), and
 # summaries stay on one line whatever the terminal width.
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, markup=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def command(function: Callable[..., None]) -> Callable[..., None]:

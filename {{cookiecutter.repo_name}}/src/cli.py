@@ -7,17 +7,18 @@ with a non-zero code (1 for failures, 2 for bad usage, 3 for drift found by drif
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from src.context import build_context
@@ -39,35 +40,24 @@ app = typer.Typer(
 console = Console(soft_wrap=True, markup=False, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
+def command(function: Callable[..., None]) -> Callable[..., None]:
+    """Register a command (named after the function, `_` as `-`) whose ProjectError is one
+    `error:` line and exit code 1, without a traceback."""
 
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ProjectError into one `error:` line and exit code 1, without a traceback."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> None:
         try:
-            return command(*args, **kwargs)
+            function(*args, **kwargs)
         except ProjectError as error:
             errors.print(f"error: {error}", style="red")
             raise typer.Exit(code=1) from None
 
-    return run
+    return app.command()(run)
 
 
 def today() -> date:
     return datetime.now(UTC).date()
-
-
-def parse_day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
 def write_json(path: Path, content: object) -> None:
@@ -76,22 +66,19 @@ def write_json(path: Path, content: object) -> None:
 
 
 RAW_DIR = Path("data/raw")
-EndDate = Annotated[
-    str | None, typer.Option(help="Last day (exclusive) of the sample data; default today.")
-]
+Summary = Annotated[Path | None, typer.Option(help="Write the command's result here (JSON).")]
 
 
-@app.command("setup-lake")
-@reports_errors
-def setup_lake(end_date: EndDate = None) -> None:
-    """Land the sample raw files and build bronze, silver and gold from them."""
+@command
+def setup_lake() -> None:
+    """Land the sample raw files (up to today) and build bronze, silver and gold from them."""
     import tempfile
 
     from src.data.intervals import DataInterval
     from src.data.raw_data import SAMPLE_DAYS, land_raw_files, write_sample_files
 
     context = build_context()
-    end = parse_day(end_date, "--end-date") or today()
+    end = today()
     with tempfile.TemporaryDirectory() as folder:
         write_sample_files(Path(folder), context.view, end)
         copied, _ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
@@ -108,36 +95,22 @@ def describe(report: QualityReport) -> str:
     )
 
 
-@app.command("lake-maintenance")
-@reports_errors
-def lake_maintenance(
-    table: Annotated[
-        list[str] | None, typer.Option(help="Only this table (repeatable); default every table.")
-    ] = None,
-) -> None:
+@command
+def lake_maintenance() -> None:
     """Expire old snapshots and unreferenced files of the lake's tables (docs/data.md)."""
     with console.status("maintaining the lake"):
-        lines = build_context().run_lake_maintenance(table or None)
+        lines = build_context().run_lake_maintenance()
     for line in lines:
         console.print(line)
     console.print(f"lake maintenance: {len(lines)} tables maintained")
 
 
-@app.command("data-pipeline")
-@reports_errors
+@command
 def data_pipeline(
-    start: Annotated[
-        str | None, typer.Option(help="First day (YYYY-MM-DD); default the first raw day.")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(help="Day after the last one; default start + 1 day.")
-    ] = None,
-    step: Annotated[
-        list[str] | None, typer.Option(help="Only this step (bronze, silver, gold); repeatable.")
-    ] = None,
-    summary: Annotated[
-        Path | None, typer.Option(help="Write rows and checksums of the steps' tables (JSON).")
-    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day; default the first raw day.")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the last; default start + 1.")] = None,
+    step: Annotated[list[str] | None, typer.Option(help="bronze, silver or gold.")] = None,
+    summary: Summary = None,
 ) -> None:
     """Run bronze -> silver -> gold for a data interval (idempotent for it); without
     --start, the interval covers every day of the raw zone."""
@@ -164,17 +137,12 @@ def data_pipeline(
     console.print(f"data pipeline {interval}: {describe(report)}")
 
 
-@app.command("step")
-@reports_errors
+@command
 def step(
-    name: Annotated[
-        str, typer.Argument(help="bronze, silver, gold, training, batch-inference or drift-check.")
-    ],
+    name: Annotated[str, typer.Argument(help="A step of src.names.EcsStep.")],
     start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
     end: Annotated[str, typer.Option(help="Day after the interval's last day.")],
-    result_key: Annotated[
-        str | None, typer.Option(help="Write the step's JSON summary to this object store key.")
-    ] = None,
+    result_key: Annotated[str | None, typer.Option(help="Object store key of the result.")] = None,
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
@@ -191,30 +159,24 @@ def step(
     console.print(f"step {chosen} {interval}: {document}")
 
 
-@app.command("sample-data")
-@reports_errors
+@command
 def sample_data(
     out: Annotated[Path, typer.Option(help="Folder of raw files, as the raw zone.")] = RAW_DIR,
-    end_date: EndDate = None,
 ) -> None:
-    """Write the sample raw files into a local folder, unless it holds raw files already."""
+    """Write the sample raw files (up to today) into a local folder, unless it holds some."""
     from src.data.raw_data import has_raw_files, write_sample_files
 
     if out.is_dir() and has_raw_files(out):
         console.print(f"sample data: {out} already holds raw files; kept")
         return
-    end = parse_day(end_date, "--end-date") or today()
-    written = write_sample_files(out, build_context().view, end)
+    written = write_sample_files(out, build_context().view, today())
     console.print(f"sample data: {written} raw files written under {out}")
 
 
-@app.command("ingest")
-@reports_errors
+@command
 def ingest(
     source: Annotated[Path, typer.Option(help="Folder of raw files to land.")] = RAW_DIR,
-    summary: Annotated[
-        Path | None, typer.Option(help="Write where the files went and their checksum (JSON).")
-    ] = None,
+    summary: Summary = None,
 ) -> None:
     """Land local raw files (the DVC-tracked data/raw) in the lake's raw zone."""
     from src.data.raw_data import land_raw_files
@@ -230,8 +192,7 @@ def ingest(
     console.print(f"ingest: {copied} files copied, {same} already in place under {where}")
 
 
-@app.command("features")
-@reports_errors
+@command
 def features() -> None:
     """List the feature store's feature definitions."""
     view = build_context().view
@@ -243,8 +204,7 @@ def features() -> None:
     console.print(f"{len(view.features)} features; label {view.label.name}")
 
 
-@app.command("init-aws")
-@reports_errors
+@command
 def init_aws() -> None:
     """Create the S3 bucket, Glue database, Athena workgroup and ECR repositories (idempotent)."""
     from src.data.aws_integration import ensure_aws_resources
@@ -262,8 +222,7 @@ def init_aws() -> None:
     console.print(f"init-aws: {created} created, {len(lines) - created} found")
 
 
-@app.command("data-remote")
-@reports_errors
+@command
 def data_remote() -> None:
     """Point DVC at the remote for this environment (local folder, S3/MinIO or DVC_REMOTE_URL)."""
     from src.data.raw_data import configure_dvc_remote
@@ -272,8 +231,7 @@ def data_remote() -> None:
     console.print(f"DVC remote: {configure_dvc_remote(build_context().settings, PROJECT_ROOT)}")
 
 
-@app.command("init-mlflow")
-@reports_errors
+@command
 def init_mlflow() -> None:
     """Create the MLflow experiment (idempotent)."""
     context = build_context()
@@ -286,104 +244,67 @@ def init_mlflow() -> None:
 
 def who() -> str:
     """Who moves `production` by hand, as the version's tag records it."""
-    import getpass
-    import socket
-
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-class TrainingProgress:
-    """The training steps as lines and the Optuna trials as a progress bar (one line per
-    trial instead when the output is not a terminal: CI logs, Airflow)."""
-
-    def __init__(self, progress: Progress, trials: int) -> None:
-        self.progress, self.steps = progress, 0
-        self.task = progress.add_task("search", total=trials, visible=False)
-
-    def step(self, name: str) -> None:
-        from src.pipelines.DS.training_pipeline import STEPS
-
-        self.steps += 1
-        self.progress.console.print(f"[{self.steps}/{len(STEPS)}] {name}")
-        self.progress.update(self.task, visible=name == "training")
-
-    def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        text = f"trial {trial.number + 1}: cv {trial.value:.4f}; best {study.best_value:.4f}"
-        self.progress.update(self.task, completed=trial.number + 1, description=text)
-        if not self.progress.console.is_terminal:
-            self.progress.console.print(f"  {text}")
+def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    console.print(f"  trial {trial.number + 1}: cv {trial.value:.4f}; best {study.best_value:.4f}")
 
 
 def print_decision_table(model_name: str, outcome: TrainingOutcome) -> None:
-    search, decision = outcome.search, outcome.decision
+    search, production = outcome.search, outcome.decision.production
     params = ", ".join(f"{name}={value}" for name, value in search.best_params.items())
     console.print(
         f"search: {len(search.history)} trials; best cv {search.metric} {search.cv_mean:.4f} "
         f"± {search.cv_std:.4f}" + (f" with {params}" if params else ""),
     )
-    production = decision.production.metrics if decision.production else None
-    version = decision.production.version if decision.production else "-"
-    table = Table(title=f"{model_name}: holdout metrics and decision")
-    for column in ("metric", "baseline", f"production v{version}", f"candidate v{outcome.version}"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    baseline = outcome.evaluation.baseline
+    version, metrics = (production.version, production.metrics) if production else ("-", None)
+    columns = ("metric", "baseline", f"production v{version}", f"candidate v{outcome.version}")
+    table = Table(*columns, title=f"{model_name}: holdout metrics and decision")
     for name, value in outcome.evaluation.candidate.items():
+        other = f"{metrics[name]:.4f}" if metrics else "-"
+        baseline = f"{outcome.evaluation.baseline[name]:.4f}"
         gate = " (gate)" if name == search.metric else ""
-        other = f"{production[name]:.4f}" if production else "-"
-        table.add_row(name + gate, f"{baseline[name]:.4f}", other, f"{value:.4f}")
+        table.add_row(name + gate, baseline, other, f"{value:.4f}")
     table.add_section()
-    table.add_row("decision", "", "", decision.state, style="bold")
+    table.add_row("decision", "", "", outcome.decision.state, style="bold")
     console.print(table)
 
 
-@app.command("train")
-@reports_errors
+@command
 def train(
-    trials: Annotated[
-        int | None, typer.Option(min=1, help="Optuna trials; default search.n_trials.")
-    ] = None,
-    stage_only: Annotated[
-        bool,
-        typer.Option(
-            "--stage-only", help="Move `staging` at most; a deployment promotes it later."
-        ),
-    ] = False,
+    trials: Annotated[int | None, typer.Option(min=1, help="Default search.n_trials.")] = None,
+    stage_only: Annotated[bool, typer.Option(help="Move `staging` at most.")] = False,
 ) -> None:
     """Search, train, evaluate, register and promote a model from the feature store."""
     from src.pipelines.DS.training_pipeline import run_training_pipeline
 
     context = build_context()
-    config = context.training
+    name, config = context.settings.model_name, context.training
     if trials is not None:
         config = config.with_search(n_trials=trials)
-    columns = (*Progress.get_default_columns(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        shown = TrainingProgress(progress, config.search.n_trials)
-        outcome = run_training_pipeline(
-            context.lake,
-            context.view,
-            config,
-            context.mlflow,
-            context.settings.model_name,
-            stage_only=stage_only,
-            guard=context.guard,
-            on_step=shown.step,
-            on_trial=shown.trial,
-        )
-    print_decision_table(context.settings.model_name, outcome)
+    outcome = run_training_pipeline(
+        context.lake,
+        context.view,
+        config,
+        context.mlflow,
+        name,
+        stage_only,
+        context.guard,
+        on_step=lambda step: console.print(f"step: {step}"),
+        on_trial=print_trial,
+    )
+    print_decision_table(name, outcome)
     decision = outcome.decision
     console.print(
-        f"trained {context.settings.model_name} v{outcome.version}: {decision.state} "
+        f"trained {name} v{outcome.version}: {decision.state} "
         f"({decision.reason}; data snapshot {outcome.snapshot_id})",
     )
 
 
-@app.command("promote")
-@reports_errors
+@command
 def promote(
-    version: Annotated[
-        str, typer.Option("--version", help="The version `staging` holds, as smoke-tested.")
-    ],
+    version: Annotated[str, typer.Option(help="The version `staging` holds, smoke-tested.")],
 ) -> None:
     """Point `production` at the staged model version (the CD's promotion step)."""
     from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
@@ -398,24 +319,19 @@ def promote(
     console.print(f"promoted {model_name} v{version} to production, {replaced}")
 
 
-@app.command("batch-inference")
-@reports_errors
+@command
 def batch_inference(
-    run_date: Annotated[
-        str | None,
-        typer.Option("--date", help="Run date to score (YYYY-MM-DD); default the latest day."),
-    ] = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input", help="Score this CSV/Parquet file instead.")
-    ] = None,
+    run_date: Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"])] = None,
+    input_file: Annotated[Path | None, typer.Option("--input", help="A CSV/Parquet file.")] = None,
 ) -> None:
-    """Score a day of the feature store (or a file) with the production model."""
+    """Score a day (default the latest) of the feature store, or a file, with the production
+    model."""
     import pyarrow.compute as pc
 
     from src.data.feature_store import INGEST_DATE
 
     context = build_context()
-    day = parse_day(run_date, "--date")
+    day = run_date.date() if run_date else None
     if day is None:
         days = context.lake.read(context.view.table, columns=[INGEST_DATE]).column(INGEST_DATE)
         day = pc.max(days).as_py()
@@ -431,18 +347,13 @@ def batch_inference(
     )
 
 
-@app.command("serve")
-@reports_errors
+@command
 def serve(
-    prod: Annotated[
-        bool, typer.Option(help="Production: API__WORKERS workers, JSON access log, no reload.")
-    ] = False,
+    prod: Annotated[bool, typer.Option(help="Workers, JSON access log, no reload.")] = False,
     reload: Annotated[bool, typer.Option(help="Restart when a file under src/ changes.")] = False,
-    host: Annotated[str | None, typer.Option(help="Address to bind; default API__HOST.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port; default API__PORT.")] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes with --prod; default API__WORKERS.")
-    ] = None,
+    host: Annotated[str | None, typer.Option(help="Default API__HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default API__PORT.")] = None,
+    workers: Annotated[int | None, typer.Option(help="With --prod; default API__WORKERS.")] = None,
 ) -> None:
     """Serve the production model over HTTP until interrupted."""
     from src.inference.api import run_server
@@ -461,13 +372,9 @@ def serve(
     )
 
 
-@app.command("drift-check")
-@reports_errors
+@command
 def drift_check(
-    current: Annotated[
-        Path | None,
-        typer.Option(help="CSV/Parquet file of current data; default the predictions table."),
-    ] = None,
+    current: Annotated[Path | None, typer.Option(help="Default the predictions table.")] = None,
 ) -> None:
     """Check current data against the production model's reference set.
 
@@ -482,20 +389,16 @@ def drift_check(
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
     for line in [*run.outcome.notes, run.delivery]:
         console.print(line)
-    verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
-    console.print(verdict)
+    console.print(f"drift check of {run.outcome.source}: {run.outcome.verdict()}")
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:
         raise typer.Exit(code=EXIT_DRIFT)
 
 
-@app.command("log-labels")
-@reports_errors
+@command
 def log_labels(
-    labels_file: Annotated[
-        Path, typer.Option("--file", help="CSV/Parquet of prediction_id and the label column.")
-    ],
+    labels_file: Annotated[Path, typer.Option("--file", help="prediction_id and the label.")],
 ) -> None:
     """Record ground-truth labels of earlier predictions (upsert by prediction id)."""
     from src.monitoring.performance import read_labels_file, record_labels
@@ -506,8 +409,7 @@ def log_labels(
     console.print(f"labels recorded: {rows} rows from {labels_file}")
 
 
-@app.command("rollback")
-@reports_errors
+@command
 def rollback(
     version: Annotated[str, typer.Option(help="Registered version to serve as production.")],
 ) -> None:
@@ -529,7 +431,3 @@ def main() -> None:
     # MLflow set up its logger when this module imported it, before the line above.
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"])
     app()
-
-
-if __name__ == "__main__":
-    main()

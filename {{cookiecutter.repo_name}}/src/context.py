@@ -1,12 +1,8 @@
 """Everything a pipeline needs, built once from the settings: the entry points' wiring.
 
-The entry points (the CLI, the API, the orchestrator's tasks) build a `ProjectContext` and
-pass its parts to the library code, which never reads the environment itself. The jobs
-that both the CLI and a DAG run are wired here once, so the two cannot drift apart.
-
-`run_step` runs one heavy step for a data interval and returns a JSON-ready summary,
-whoever runs it: a task of the orchestrator in its own process, or `python -m src step`
-in an ECS task of the project's image, which writes the summary to the object store.
+The CLI, the API and the DAGs build a `ProjectContext` and pass its parts to the library
+code, which never reads the environment. Jobs both the CLI and a DAG run are wired here once;
+`run_step` runs one heavy step for an interval (in a DAG task or an ECS task's `step`).
 """
 
 from __future__ import annotations
@@ -100,10 +96,10 @@ class ProjectContext:
             self.lake, self.store, self.view, self.quality, prefixes, interval, steps
         )
 
-    def run_lake_maintenance(self, tables: list[str] | None = None) -> list[str]:
+    def run_lake_maintenance(self) -> list[str]:
         """Expire old snapshots and unreferenced files (Athena's OPTIMIZE and VACUUM on AWS)
         of the project's tables; one line per table."""
-        names = tables or [name for _, name in self.lake.catalog.list_tables(self.lake.database)]
+        names = [name for _, name in self.lake.catalog.list_tables(self.lake.database)]
         retention = timedelta(hours=self.settings.lake_snapshot_retention_hours)
         return [self.lake.maintain(name, retention, timedelta(hours=24)) for name in names]
 

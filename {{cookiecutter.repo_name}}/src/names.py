@@ -1,14 +1,8 @@
 """Names the runtime (src/, the DAGs) and the AWS stacks (infra/) share: one place for each.
 
 Standard library only (and src.errors): `python -m infra` synthesizes without the ML stack.
-
-- Tables: `<project>_<layer>_<name>`, so two projects sharing a Glue database never share a
-  table; each table records its owner (`OWNER_PROPERTY`). Production uses the configured
-  database, any other environment `<database>_<environment>`.
-- Heavy steps: each runs as its own ECS task definition `<project>-<environment>-<step>`
-  whose container `step` runs `python -m src step <step> ...` and leaves its JSON result
-  under the runs prefix.
-- Registry aliases, lease and object-store prefixes the task roles grant.
+Tables are `<project>_<layer>_<name>`, so two projects sharing a Glue database never share
+one; each heavy step is an ECS task definition `<project>-<environment>-<step>`.
 """
 
 from __future__ import annotations
@@ -27,24 +21,17 @@ PROJECT = "{{ cookiecutter.repo_name|replace('-', '_') }}"
 OWNER_PROPERTY = "project.owner"
 PRODUCTION_ENVIRONMENT = "production"
 
-LAYERS = ("bronze", "silver", "quarantine", "gold", "monitoring")
-BRONZE, SILVER, QUARANTINE, GOLD, MONITORING = LAYERS
-
 # Registry aliases: staging holds the candidate, production what the API serves.
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 
-# Locks (src.data.aws_integration.hold_lock) live under `leases/`: promotion takes one.
+# Locks (src.data.aws_integration.hold_lock): promotion takes one.
 LEASES_PREFIX = "leases"
 PROMOTION_LEASE = "promotion"
-# Batch inference's daily Parquet files, below the processed prefix.
-BATCH_FILES_DIR = "predictions"
 
-# The steps that may run in a container of their own, each with its own task definition.
 EcsStep = Literal["bronze", "silver", "gold", "training", "batch-inference", "drift-check"]
 ECS_STEPS: tuple[EcsStep, ...] = get_args(EcsStep)
-# The container of each step's task definition, and its awslogs stream prefix.
-CONTAINER_NAME = "step"
+CONTAINER_NAME = "step"  # in each step's task definition, and its awslogs stream prefix
 LOG_STREAM_PREFIX = CONTAINER_NAME
 
 
@@ -53,28 +40,23 @@ def table_name(layer: str, name: str) -> str:
 
 
 def bronze_table(dataset: str) -> str:
-    return table_name(BRONZE, dataset)
+    return table_name("bronze", dataset)
 
 
 def silver_table(dataset: str) -> str:
-    return table_name(SILVER, dataset)
+    return table_name("silver", dataset)
 
 
 def quarantine_table(dataset: str) -> str:
-    return table_name(QUARANTINE, dataset)
+    return table_name("quarantine", dataset)
 
 
 def gold_table(feature_view: str) -> str:
-    return table_name(GOLD, feature_view)
+    return table_name("gold", feature_view)
 
 
-PREDICTIONS_TABLE = table_name(MONITORING, "predictions")
-LABELS_TABLE = table_name(MONITORING, "labels")
-
-
-def table_name_pattern() -> str:
-    """A glob matching exactly this project's tables."""
-    return f"{PROJECT}_*"
+PREDICTIONS_TABLE = table_name("monitoring", "predictions")
+LABELS_TABLE = table_name("monitoring", "labels")
 
 
 def environment_name(name: str, environment: str, separator: str = "-") -> str:
@@ -99,7 +81,8 @@ def database_location(settings: Settings) -> str:
 
 
 def batch_files_prefix(processed_prefix: str) -> str:
-    return f"{processed_prefix}/{BATCH_FILES_DIR}"
+    """Batch inference's daily Parquet files."""
+    return f"{processed_prefix}/predictions"
 
 
 def parse_step(name: str) -> EcsStep:

@@ -1,8 +1,7 @@
-"""The project's settings: one object, read from the environment, `.env` and `config/`.
+"""The project's settings, read from the environment, `.env` and `config/aws_config.yaml`.
 
-`APP_ENV` chooses where everything runs: `local` (embedded: folders, SQLite, DuckDB),
-`compose` (the docker-compose stack: MinIO, Postgres, MLflow server) or `aws` (S3, Glue,
-Athena). This module and the client factories are the only places that look at it.
+`APP_ENV` chooses where everything runs: `local` (folders, SQLite, DuckDB), `compose` (MinIO,
+Postgres, MLflow server) or `aws` (S3, Glue, Athena).
 """
 
 from __future__ import annotations
@@ -12,19 +11,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from src.errors import ConfigError
 from src.names import PRODUCTION_ENVIRONMENT, environment_database
@@ -35,7 +23,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
 AWS_CONFIG_FILE = CONFIG_DIR / "aws_config.yaml"
-# The feature view: the data contract every step reads.
 FEATURES_FILE = CONFIG_DIR / "features.yaml"
 # The embedded MLflow store: runs and registry in SQLite, artifacts in a folder.
 LOCAL_TRACKING_DB = PROJECT_ROOT / "mlflow.db"
@@ -51,9 +38,7 @@ class S3Settings(BaseModel):
     athena_results_prefix: str = "athena-results"
     quality_prefix: str = "quality"
     dvc_prefix: str = "dvc"
-    # The MLflow server's artifact store on AWS (it proxies artifacts; clients never read it).
-    mlflow_artifacts_prefix: str = "mlflow-artifacts"
-    # JSON results that steps run as ECS tasks leave for the run that launched them.
+    mlflow_artifacts_prefix: str = "mlflow-artifacts"  # the MLflow server's, on AWS
     runs_prefix: str = "runs"
 
 
@@ -68,17 +53,14 @@ class EcrSettings(BaseModel):
 
 
 class EcsSettings(BaseModel):
-    """The ECS cluster and network the heavy steps' tasks run in (orchestration.runner=ecs)."""
+    """Where the heavy steps' ECS tasks run (orchestration.runner=ecs); names as in infra/."""
 
-    # The environment stack's cluster (infra/: <repo>-<environment>).
     cluster: str = "{{ cookiecutter.repo_name }}-production"
-    # The deployment the task definitions belong to: families are <repo>-<environment>-<step>.
     environment: str = "production"
     launch_type: Literal["FARGATE", "EC2"] = "FARGATE"
     subnets: list[str] = Field(default_factory=list)
     security_groups: list[str] = Field(default_factory=list)
     assign_public_ip: bool = False
-    # CloudWatch Logs group of the tasks' containers (awslogs driver, stream prefix "step").
     log_group: str | None = None
 
 
@@ -124,13 +106,10 @@ class ApiSettings(BaseModel):
     reload_interval_seconds: float = Field(default=30, gt=0)
     # The registry alias served: a staging deployment serves the candidate it smoke-tests.
     model_alias: Literal["staging", "production"] = "production"
-    # How long in-flight requests may take to finish at shutdown (the whole stop stays
-    # under the 10 s a container is given).
+    # In-flight requests' time to finish at shutdown (a container is given 10 s in all).
     graceful_shutdown_seconds: float = Field(default=5, gt=0, le=6)
-    # Online predictions go to the lake's predictions table from an in-memory buffer: one
-    # append per worker every flush_seconds (what a crash can lose), or sooner at
-    # flush_rows rows; beyond max_rows held (about 1.2 KB each), new rows are dropped and
-    # counted. An append shares the worker's interpreter for 0.1-0.5 s: few and large.
+    # The prediction log's buffer: appended every flush_seconds (what a crash can lose) or
+    # at flush_rows; past max_rows (about 1.2 KB each) new rows are dropped and counted.
     prediction_log_enabled: bool = True
     prediction_log_flush_seconds: float = Field(default=60, gt=0)
     prediction_log_flush_rows: int = Field(default=50_000, ge=1)
@@ -148,22 +127,16 @@ class ApiSettings(BaseModel):
 
 
 class DuckDbSettings(BaseModel):
-    """DuckDB, the SQL engine of the local and compose lake; env variables `DUCKDB__<FIELD>`.
-
-    Past `memory_limit` DuckDB spills to `temp_directory` (default: the system's temporary
-    folder) instead of growing with the data, so a query's memory is set here.
-    """
+    """DuckDB, the local and compose lake's SQL engine: past `memory_limit` it spills to
+    `temp_directory` (default the system's) instead of growing with the data."""
 
     memory_limit: str = Field(default="2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
     temp_directory: Path | None = None
 
 
 class OrchestrationSettings(BaseModel):
-    """Where the heavy steps run; env variable ORCHESTRATION__RUNNER.
-
-    `local`: in the process of whoever runs them (the CLI, or a task of the orchestrator).
-    `ecs`: each as an ECS task of the project's image (APP_ENV=aws only).
-    """
+    """Where the heavy steps run: `local` in the caller's process, `ecs` each as an ECS task
+    of the project's image (APP_ENV=aws only)."""
 
     runner: Literal["local", "ecs"] = "local"
 
@@ -216,8 +189,7 @@ class Settings(BaseSettings):
 
     app_env: AppEnv = "local"
     aws: AwsSettings
-    # Endpoint overrides: AWS_ENDPOINT_URL for every AWS API (moto), AWS_ENDPOINT_URL_S3 for
-    # S3 only (MinIO). These are the names boto3 itself reads.
+    # The endpoint overrides boto3 itself reads: every AWS API (moto), S3 only (MinIO).
     aws_endpoint_url: str | None = None
     aws_endpoint_url_s3: str | None = None
 
@@ -232,8 +204,7 @@ class Settings(BaseSettings):
     mlflow_artifact_root: str | None = None
     mlflow_experiment_name: str = "{{ cookiecutter.mlflow_experiment_name }}"
     model_name: str = "{{ cookiecutter.model_name }}"
-    # Which deployment this process belongs to: production uses the configured database,
-    # any other (staging, dev) `<database>_<environment>`, with tables of its own.
+    # Production uses the configured database, any other `<database>_<environment>`.
     deployment_environment: str = Field(default=PRODUCTION_ENVIRONMENT, pattern=r"^[a-z][a-z0-9]*$")
 
     api: ApiSettings = Field(default_factory=ApiSettings)
@@ -260,10 +231,6 @@ class Settings(BaseSettings):
             file_secret_settings,
             YamlAwsConfigSource(settings_cls),
         )
-
-    def for_environment(self, environment: str) -> Settings:
-        """These settings as a deployment environment runs them (its own lake database)."""
-        return self.model_copy(update={"deployment_environment": environment})
 
     @property
     def lake_database(self) -> str:

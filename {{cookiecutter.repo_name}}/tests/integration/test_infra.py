@@ -24,6 +24,7 @@ from src.names import (
     PREDICTIONS_TABLE,
     REPO_NAME,
     bronze_table,
+    environment_database,
     environment_name,
     gold_table,
     quarantine_table,
@@ -63,7 +64,8 @@ def writable(environment: str, settings: Settings) -> dict[str, set[str]]:
     """Where each task may put objects (the tables among them), from the names."""
     view = yaml.safe_load(FEATURES_FILE.read_text())
     dataset, s3 = view["dataset"], settings.aws.s3
-    table = f"{s3.warehouse_prefix}/{settings.for_environment(environment).lake_database}.db/"
+    database = environment_database(settings.aws.athena.database, environment)
+    table = f"{s3.warehouse_prefix}/{database}.db/"
     quality, runs = f"{s3.quality_prefix}/{dataset}", s3.runs_prefix
     sql = {s3.athena_results_prefix, runs}  # in the environment's own bucket
     return {

@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -177,7 +177,7 @@ def build_catalog(settings: Settings) -> Catalog:
 class Athena:
     """Runs SQL in the project's workgroup, database and result folder."""
 
-    settings: Settings
+    settings: Settings = field(repr=False)  # its secrets stay out of logs
 
     def query(self, sql: str) -> pa.Table:
         from pyathena.arrow.cursor import ArrowCursor

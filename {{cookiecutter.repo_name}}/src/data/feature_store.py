@@ -216,10 +216,8 @@ def _sampled_events(view: FeatureView, sample: TrainingSample) -> str:
 
 
 def cast_to_view(table: pa.Table, view: FeatureView) -> pd.DataFrame:
-    schema = view.arrow_schema()
-    names = [*view.key_columns, *view.feature_names, view.label.name]
-    fields = [schema.field(name) for name in names]
-    frame: pd.DataFrame = table.select(names).cast(pa.schema(fields)).to_pandas()
+    schema = pa.schema(list(view.arrow_schema())[:-1])  # keys, features, label; no ingest date
+    frame: pd.DataFrame = table.select(schema.names).cast(schema).to_pandas()
     return frame
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
 import sqlglot
 from pydantic import BaseModel, Field
 from sqlglot import exp
@@ -109,18 +110,15 @@ def typed_expression(name: str, dtype: str) -> str:
     """The trimmed text in its contract type; NULL for blank text and text that fails."""
     text = _text(name)
     number = f"TRY_CAST({text} AS DOUBLE)"
-    if dtype == "float64":
-        return f"CASE WHEN abs({number}) <= {MAX_DOUBLE} THEN {number} END"
-    if dtype == "int64":  # only whole numbers: TRY_CAST('1.5' AS BIGINT) would round
-        return (
-            f"CASE WHEN abs({number}) < 9007199254740992 AND {number} = trunc({number}) "
-            f"THEN CAST({number} AS BIGINT) END"
-        )
-    if dtype == "bool":
-        return f"TRY_CAST({text} AS BOOLEAN)"
-    if dtype == "timestamp":
-        return f"TRY_CAST({text} AS TIMESTAMPTZ)"
-    return text
+    casts = {
+        "float64": f"CASE WHEN abs({number}) <= {MAX_DOUBLE} THEN {number} END",
+        # Only whole numbers: TRY_CAST('1.5' AS BIGINT) would round.
+        "int64": f"CASE WHEN abs({number}) < 9007199254740992 AND {number} = trunc({number}) "
+        f"THEN CAST({number} AS BIGINT) END",
+        "bool": f"TRY_CAST({text} AS BOOLEAN)",
+        "timestamp": f"TRY_CAST({text} AS TIMESTAMPTZ)",
+    }
+    return casts.get(dtype, text)
 
 
 def contract_conditions(column: Column, action: Action, required: bool) -> list[Condition]:
@@ -204,6 +202,12 @@ def build_silver_queries(
         f"WHERE {REJECT_RULE} IS NOT NULL",
         actions=actions,
     )
+
+
+def quarantine_schema(view: FeatureView) -> pa.Schema:
+    """Rejected rows as received (text), with the failed check, its reason and lineage."""
+    text = [*raw_columns(view), REJECT_RULE, REJECT_REASON, SOURCE_FILE, RAW_LINE]
+    return pa.schema([*((name, pa.string()) for name in text), (INGEST_DATE, pa.date32())])
 
 
 def _judged(

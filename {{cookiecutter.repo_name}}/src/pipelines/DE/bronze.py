@@ -135,8 +135,7 @@ def parse_raw_file(key: str, content: bytes, view: FeatureView, config: QualityC
             header = [name.strip() for name in next(csv.reader([first_line]), [])]
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as error:
         raise RefusedFileError(f"cannot be read: {error}") from error
-    why = check_raw_header(header, view, config)
-    if why:
+    if why := check_raw_header(header, view, config):
         raise RefusedFileError(why)
     return parse_csv(content, view) if table is None else table
 
@@ -158,21 +157,6 @@ def _bronze_rows(table: pa.Table, view: FeatureView, source: str, day: date) -> 
     )
 
 
-def _day_files(
-    store: pafs.FileSystem, view: FeatureView, config: QualityConfig, prefix: str, day: date,
-    report: QualityReport,
-) -> Iterator[pa.Table]:  # fmt: skip
-    for key in list_keys(store, raw_day_prefix(prefix, view.dataset, day)):
-        try:
-            table = parse_raw_file(key, read_bytes(store, key), view, config)
-        except RefusedFileError as why:
-            report.files_refused[key] = str(why)
-            continue
-        if key not in report.files_ingested:
-            report.files_ingested.append(key)
-        yield _bronze_rows(table, view, key, day)
-
-
 def ingest_bronze(
     lake: Lake, store: pafs.FileSystem, view: FeatureView, config: QualityConfig,
     raw_prefix: str, interval: DataInterval, report: QualityReport,
@@ -180,8 +164,20 @@ def ingest_bronze(
     """Replace bronze's days of `interval` with the raw files of those days; returns rows."""
     table = bronze_table(view.dataset)
     lake.create_table(table, bronze_schema(view), partition_by=INGEST_DATE)
+
+    def day_files(day: date) -> Iterator[pa.Table]:
+        for key in list_keys(store, raw_day_prefix(raw_prefix, view.dataset, day)):
+            try:
+                parsed = parse_raw_file(key, read_bytes(store, key), view, config)
+            except RefusedFileError as why:
+                report.files_refused[key] = str(why)
+                continue
+            if key not in report.files_ingested:
+                report.files_ingested.append(key)
+            yield _bronze_rows(parsed, view, key, day)
+
     rows = 0
     for day in interval.days():
-        files = partial(_day_files, store, view, config, raw_prefix, day, report)
-        rows += lake.replace(table, EqualTo(term=INGEST_DATE, value=day.isoformat()), files)
+        where = EqualTo(term=INGEST_DATE, value=day.isoformat())
+        rows += lake.replace(table, where, partial(day_files, day))
     return rows

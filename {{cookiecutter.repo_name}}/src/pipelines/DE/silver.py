@@ -4,28 +4,11 @@ the counts come first, so a blocking failure stops the step before anything is w
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
-from src.data.quality import (
-    RAW_LINE,
-    REJECT_REASON,
-    REJECT_RULE,
-    SOURCE_FILE,
-    QualityConfig,
-    QualityReport,
-    build_silver_queries,
-    raw_columns,
-)
+from src.data.quality import QualityConfig, QualityReport, build_silver_queries, quarantine_schema
 from src.names import bronze_table, quarantine_table, silver_table
-
-
-def quarantine_schema(view: FeatureView) -> pa.Schema:
-    """Rejected rows as received (text), with the failed check, its reason and lineage."""
-    text = [*raw_columns(view), REJECT_RULE, REJECT_REASON, SOURCE_FILE, RAW_LINE]
-    return pa.schema([*((name, pa.string()) for name in text), (INGEST_DATE, pa.date32())])
 
 
 def build_silver(

@@ -1,9 +1,5 @@
-"""Clients of the object store (a local folder, MinIO or S3), the Iceberg catalog and Athena.
-
-Each is built from `Settings`, so the same pipeline code runs on the embedded lake, on the
-compose stack and on AWS. The object store is a PyArrow file system rooted at the bucket
-(locally: a folder laid out like it), so an object key is a path in it; the Iceberg tables'
-data files are read through the same file systems. `ensure_aws_resources` is `make init-aws`.
+"""Clients of the object store (a local folder, MinIO or S3), the Iceberg catalog and Athena,
+built from `Settings` so the same code runs locally, on compose and on AWS; `make init-aws`.
 """
 
 from __future__ import annotations
@@ -14,7 +10,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -42,9 +38,7 @@ BOTO_CONFIG = BotoConfig(retries={"max_attempts": 8, "mode": "standard"})
 
 def build_aws_client(settings: Settings, service: str) -> Any:
     """A boto3 client for `service`, honouring the endpoint overrides (MinIO, moto)."""
-    endpoint = settings.aws_endpoint_url
-    if service == "s3" and settings.aws_endpoint_url_s3:
-        endpoint = settings.aws_endpoint_url_s3
+    endpoint = (service == "s3" and settings.aws_endpoint_url_s3) or settings.aws_endpoint_url
     return boto3.client(
         service, region_name=settings.aws.region, endpoint_url=endpoint, config=BOTO_CONFIG
     )
@@ -54,13 +48,12 @@ def build_filesystem(settings: Settings) -> pafs.FileSystem:
     """The file system of the lake's files: the local disk, or S3 (MinIO, moto) by path."""
     if settings.is_local:
         return pafs.LocalFileSystem()
-    endpoint = settings.aws_endpoint_url_s3 or settings.aws_endpoint_url
-    if endpoint:
-        url = urlparse(endpoint)
-        return pafs.S3FileSystem(
-            region=settings.aws.region, endpoint_override=url.netloc, scheme=url.scheme
-        )
-    return pafs.S3FileSystem(region=settings.aws.region)
+    url = urlparse(settings.aws_endpoint_url_s3 or settings.aws_endpoint_url or "")
+    return pafs.S3FileSystem(
+        region=settings.aws.region,
+        endpoint_override=url.netloc or None,
+        scheme=url.scheme or "https",
+    )
 
 
 def build_object_store(settings: Settings) -> pafs.FileSystem:
@@ -80,9 +73,7 @@ def locate(filesystem: pafs.FileSystem, location: str) -> str:
 
 def _make_parent(store: pafs.FileSystem, key: str) -> None:
     """A local folder needs the key's parent folders; S3 has none to make."""
-    if isinstance(store, pafs.SubTreeFileSystem) and isinstance(
-        store.base_fs, pafs.LocalFileSystem
-    ):
+    if isinstance(getattr(store, "base_fs", None), pafs.LocalFileSystem):
         store.create_dir(key.rpartition("/")[0], recursive=True)
 
 
@@ -118,9 +109,8 @@ def list_keys(store: pafs.FileSystem, prefix: str) -> list[str]:
 
 @contextmanager
 def hold_lock(settings: Settings, name: str, wait_seconds: float = 300) -> Iterator[None]:
-    """Hold the lock `name` (an object under `leases/` created only if absent) while the
-    block runs; a second holder waits up to `wait_seconds`, then fails naming the lock.
-    A lock older than `LOCK_STALE_SECONDS` was left by a crashed run and is taken over."""
+    """Hold the lock `name` (an object under `leases/` created only if absent) while the block
+    runs; others wait up to `wait_seconds`; one older than an hour (a crashed run's) is taken."""
     key = f"{LEASES_PREFIX}/{name}.lock"
     deadline = time.monotonic() + wait_seconds
     while not _try_lock(settings, key):
@@ -185,17 +175,11 @@ def build_catalog(settings: Settings) -> Catalog:
 
 @dataclass(frozen=True)
 class Athena:
-    """Runs SQL on Athena (PyAthena) in the project's workgroup, database and result folder."""
+    """Runs SQL in the project's workgroup, database and result folder."""
 
-    region: str
-    workgroup: str
-    output_location: str
-    database: str
-    endpoint_url: str | None = None
-    poll_interval_seconds: float = 1.0
+    settings: Settings = field(repr=False)  # its secrets stay out of logs
 
     def query(self, sql: str) -> pa.Table:
-        """Run `sql`; PyAthena's ArrowCursor reads the result file Athena wrote."""
         from pyathena.arrow.cursor import ArrowCursor
 
         result: pa.Table = self._run(sql, ArrowCursor).as_arrow()
@@ -212,14 +196,15 @@ class Athena:
         from pyathena import connect
         from pyathena.error import DatabaseError
 
+        settings = self.settings
         connection = connect(
-            s3_staging_dir=self.output_location,
-            work_group=self.workgroup,
-            region_name=self.region,
-            schema_name=self.database,
-            endpoint_url=self.endpoint_url,
+            s3_staging_dir=settings.athena_output_location,
+            work_group=settings.aws.athena.workgroup,
+            region_name=settings.aws.region,
+            schema_name=settings.lake_database,
+            endpoint_url=settings.aws_endpoint_url,
             config=BOTO_CONFIG,
-            poll_interval=self.poll_interval_seconds,
+            poll_interval=settings.aws.athena.poll_interval_seconds,
             cursor_class=cursor_class,
         )
         try:
@@ -230,34 +215,17 @@ class Athena:
             connection.close()
 
 
-def build_athena(settings: Settings) -> Athena:
-    return Athena(
-        region=settings.aws.region,
-        workgroup=settings.aws.athena.workgroup,
-        output_location=settings.athena_output_location,
-        database=settings.lake_database,
-        endpoint_url=settings.aws_endpoint_url,
-        poll_interval_seconds=settings.aws.athena.poll_interval_seconds,
-    )
-
-
-# --- make init-aws ----------------------------------------------------------------------
-
-
 def is_not_found(error: ClientError) -> bool:
-    """Whether AWS answered "no such thing", whatever code the service uses for it (Athena:
-    InvalidRequestException "... is not found"; moto 5.2.6: a bare 404)."""
+    """Whether AWS answered "no such thing", whatever the code (moto 5.2.6: a bare 404)."""
     code = str(error.response.get("Error", {}).get("Code", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     found_words = "not found" in str(error).lower() or "does not exist" in str(error).lower()
     return status == 404 or "NotFound" in code or "NoSuch" in code or found_words
 
 
-AWS_SERVICES = ("s3", "glue", "athena", "ecr")
-
-
 def ensure(kind: str, name: str, find: Callable[[], Any], create: Callable[[], Any]) -> str:
-    """Create a resource `find` does not find (an error saying so, or an empty answer)."""
+    """Create a resource `find` does not find (an error saying so, or an empty answer; AWS
+    answers a missing workgroup with an error, moto with an empty answer)."""
     try:
         if find():
             return f"  found  {kind} {name}"
@@ -282,44 +250,32 @@ def create_bucket(s3: Any, bucket: str, region: str) -> None:
 
 
 def ensure_aws_resources(settings: Settings) -> list[str]:
-    """`make init-aws`: the bucket, Glue database, Athena workgroup and ECR repositories,
-    each created when missing; one line per resource. Safe to rerun."""
-    s3, glue, athena, ecr = (build_aws_client(settings, name) for name in AWS_SERVICES)
+    """`make init-aws`: bucket, Glue database, Athena workgroup, ECR repositories, each
+    created when missing; one line per resource."""
+    s3, glue, athena, ecr = (
+        build_aws_client(settings, name) for name in ("s3", "glue", "athena", "ecr")
+    )
     bucket, database = settings.aws.s3.bucket, settings.lake_database
     group = settings.aws.athena.workgroup
-    database_input = {
-        "Name": database,
-        "LocationUri": f"{settings.warehouse_location}/{database}.db",
-    }
+    location = f"{settings.warehouse_location}/{database}.db"
+    database_input = {"Name": database, "LocationUri": location}
     results = {
         "OutputLocation": settings.athena_output_location,
         "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
     }
     configuration = {"ResultConfiguration": results, "EnforceWorkGroupConfiguration": True}
+    new_bucket = partial(create_bucket, s3, bucket, settings.aws.region)
+    new_database = partial(glue.create_database, DatabaseInput=database_input)
+    new_group = partial(athena.create_work_group, Name=group, Configuration=configuration)
+    find_group = lambda: athena.get_work_group(WorkGroup=group).get("WorkGroup")  # noqa: E731
     lines = [
-        ensure(
-            "bucket",
-            bucket,
-            partial(s3.head_bucket, Bucket=bucket),
-            partial(create_bucket, s3, bucket, settings.aws.region),
-        ),
-        ensure(
-            "Glue database",
-            database,
-            partial(glue.get_database, Name=database),
-            partial(glue.create_database, DatabaseInput=database_input),
-        ),
-        # AWS answers a missing workgroup with an error, moto with an empty answer.
-        ensure(
-            "Athena workgroup",
-            group,
-            lambda: athena.get_work_group(WorkGroup=group).get("WorkGroup"),
-            partial(athena.create_work_group, Name=group, Configuration=configuration),
-        ),
+        ensure("bucket", bucket, partial(s3.head_bucket, Bucket=bucket), new_bucket),
+        ensure("Glue database", database, partial(glue.get_database, Name=database), new_database),
+        ensure("Athena workgroup", group, find_group, new_group),
     ]
+    scan = {"scanOnPush": True}
     for name in settings.aws.ecr.repositories:
         find = partial(ecr.describe_repositories, repositoryNames=[name])
-        scan = {"scanOnPush": True}
         create = partial(
             ecr.create_repository, repositoryName=name, imageScanningConfiguration=scan
         )

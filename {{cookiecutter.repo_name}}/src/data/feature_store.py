@@ -1,20 +1,14 @@
-"""The feature store: feature definitions (config/features.yaml) and point-in-time retrieval.
+"""The feature store: the contract (config/features.yaml) and the point-in-time training set.
 
-A feature view is one gold table: per entity and event time, the feature values and,
-when known, the label. Training reads it through a point-in-time join: each label event
-gets the latest feature values of its entity at or before the event's time, never later
-ones, so no future information leaks into training.
-
-Rows of a view are unique per (entity, event time, ingest date). When the same entity and
-event time arrive again on a later ingest date (a correction, or a late-arriving copy),
-the later ingestion wins.
+Each label event gets its entity's latest features at or before its time, so nothing from
+the future leaks into training; of two ingestions of one (entity, event time) the later wins.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 import pyarrow as pa
@@ -26,12 +20,7 @@ from src.names import gold_table
 from src.settings import load_yaml_config
 
 DType = Literal["float64", "int64", "string", "bool"]
-ARROW_TYPES = {
-    "float64": pa.float64(),
-    "int64": pa.int64(),
-    "string": pa.string(),
-    "bool": pa.bool_(),
-}
+ARROW_TYPES = {dtype: pa.type_for_alias(dtype) for dtype in get_args(DType)}
 SQL_TYPES = {"float64": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN"}
 EVENT_TIME_TYPE = pa.timestamp("us", tz="UTC")
 # The partition column of every medallion table: the day the rows arrived.
@@ -97,10 +86,6 @@ class FeatureView(BaseModel):
         return [*measured, *self.source_columns, self.label]
 
     @property
-    def derived_features(self) -> list[Column]:
-        return [feature for feature in self.features if feature.expression is not None]
-
-    @property
     def numeric_features(self) -> list[str]:
         return [feature.name for feature in self.features if feature.is_numeric]
 
@@ -121,7 +106,7 @@ class FeatureView(BaseModel):
         return gold_table(self.name)
 
     def keyed_schema(self, columns: list[Column]) -> pa.Schema:
-        """Keys, `columns` typed, the ingest date: silver's and gold's schema."""
+        """Keys, `columns` typed, the ingest date."""
         keys = [
             (self.entity.name, ARROW_TYPES[self.entity.dtype]),
             (self.event_timestamp, EVENT_TIME_TYPE),
@@ -154,15 +139,8 @@ EVENT_ORDER_DATE = "DATE '9999-12-31'"
 
 @dataclass(frozen=True)
 class TrainingSample:
-    """At most `max_rows` rows of the training set, the same ones for the same seed.
-
-    Each row draws md5(seed | entity | event time in microseconds); for classification the
-    rows are ranked by draw within their label and the `max_rows` rows of lowest rank
-    share (rank / label count) are kept, so every label keeps its share of the rows (to
-    within one row). Without `stratified` the `max_rows` lowest draws are kept. The draw
-    depends on the row's keys only, so the same data and seed give the same sample in
-    DuckDB and Athena, whatever the file order.
-    """
+    """At most `max_rows` rows, drawn by md5(seed, keys) so both engines pick the same ones;
+    `stratified` keeps each label's share of the rows (to within one row)."""
 
     max_rows: int
     seed: int
@@ -174,35 +152,9 @@ class TrainingSample:
 
 
 def training_set_query(view: FeatureView, source: str, sample: TrainingSample | None = None) -> str:
-    """The point-in-time training set as one SQL query over the table named `source`.
-
-    Each labelled (entity, event time) once, with the label of its latest ingestion; its
-    features from the entity's latest feature row (one with any feature set) at or before
-    the event, ties on event time broken by the later ingest date; events with no such row
-    are dropped; sorted by entity and event time. DuckDB's dialect, written to mean the
-    same in Trino once SQLGlot transpiles it (window functions, no ASOF JOIN, no QUALIFY).
-    The windows sort keys only: each event finds its feature row's (event time, ingest
-    date), the sample is drawn among those events, and only the chosen events fetch their
-    features; past the engine's memory the sorts spill, and narrow rows spill little.
-    """
-    entity, event_time = (quote_identifier(c) for c in view.key_columns)
-    label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
-    features = ", ".join(f"f.{quote_identifier(name)}" for name in view.feature_names)
-    chosen = "events"
-    query = _matched_events(view, source)
-    if sample is not None:
-        query += _sampled_events(view, sample)
-        chosen = "sampled"
-    return (
-        f"{query} SELECT e.{entity}, e.{event_time}, {features}, e.{label} "  # noqa: S608  # nosec B608
-        f"FROM {chosen} AS e JOIN source AS f ON f.{entity} = e.{entity} "
-        f"AND f.{event_time} = e._feature_time AND f.{ingest_date} = e._feature_date "
-        f"ORDER BY e.{entity}, e.{event_time}"
-    )
-
-
-def _matched_events(view: FeatureView, source: str) -> str:
-    """CTEs up to `events`: each label event with its feature row's time and ingest date."""
+    """The point-in-time training set as one SQL query over `source`, meaning the same in
+    Trino once transpiled (windows, no ASOF JOIN); events without earlier features drop.
+    The windows sort keys only; only the chosen events fetch their features."""
     entity, event_time = (quote_identifier(c) for c in view.key_columns)
     label, ingest_date = quote_identifier(view.label.name), quote_identifier(INGEST_DATE)
     features = [quote_identifier(name) for name in view.feature_names]
@@ -214,7 +166,8 @@ def _matched_events(view: FeatureView, source: str) -> str:
         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     latest = "last_value(CASE WHEN _is_event = 0 THEN {} END IGNORE NULLS) " + so_far
-    return (
+    # CTEs up to `events`: each label event with its feature row's time and ingest date.
+    query = (
         f"WITH source AS (SELECT {keys}, {', '.join(features)}, {label}, {ingest_date} "  # noqa: S608  # nosec B608
         f"FROM {source}), "
         f"label_events AS (SELECT {keys}, {label} FROM (SELECT {keys}, {label}, row_number() "
@@ -229,10 +182,20 @@ def _matched_events(view: FeatureView, source: str) -> str:
         f"events AS (SELECT {keys}, {label}, _feature_time, _feature_date FROM matched "
         f"WHERE _is_event = 1 AND _feature_time IS NOT NULL)"
     )
+    chosen = "events"
+    if sample is not None:
+        query += _sampled_events(view, sample)
+        chosen = "sampled"
+    return (
+        f"{query} SELECT e.{entity}, e.{event_time}, {', '.join('f.' + f for f in features)}, "  # noqa: S608  # nosec B608
+        f"e.{label} FROM {chosen} AS e JOIN source AS f ON f.{entity} = e.{entity} "
+        f"AND f.{event_time} = e._feature_time AND f.{ingest_date} = e._feature_date "
+        f"ORDER BY e.{entity}, e.{event_time}"
+    )
 
 
 def _sampled_events(view: FeatureView, sample: TrainingSample) -> str:
-    """CTEs `drawn`, `ranked`, `sampled`: the seeded sample of `events` (see TrainingSample)."""
+    """CTEs `drawn`, `ranked`, `sampled`: the seeded sample of `events`."""
     entity, event_time = (quote_identifier(c) for c in view.key_columns)
     label = quote_identifier(view.label.name)
     columns = f"{entity}, {event_time}, {label}, _feature_time, _feature_date"
@@ -253,21 +216,16 @@ def _sampled_events(view: FeatureView, sample: TrainingSample) -> str:
 
 
 def cast_to_view(table: pa.Table, view: FeatureView) -> pd.DataFrame:
-    """A training set's rows in the contract's types: keys, features, label."""
-    schema = view.arrow_schema()
-    names = [*view.key_columns, *view.feature_names, view.label.name]
-    fields = [schema.field(name) for name in names]
-    frame: pd.DataFrame = table.select(names).cast(pa.schema(fields)).to_pandas()
+    schema = pa.schema(list(view.arrow_schema())[:-1])  # keys, features, label; no ingest date
+    frame: pd.DataFrame = table.select(schema.names).cast(schema).to_pandas()
     return frame
 
 
 def get_training_set(
     lake: Lake, view: FeatureView, sample: TrainingSample | None = None
 ) -> tuple[pd.DataFrame, int | None]:
-    """Every label event with the features known at its time (or the seeded `sample` of
-    them), and the id of the gold snapshot it was computed from. The lake's engine runs the
-    query (DuckDB here, Athena on AWS); a commit landing meanwhile makes it run again, so
-    the id a model is tagged with is the data it saw."""
+    """The training set and the gold snapshot id it was read from (a commit landing
+    meanwhile makes it read again, so a model's tag is the data it saw)."""
     query = training_set_query(view, lake.identifier(view.table), sample)
     for _ in range(3):
         before = lake.snapshot_id(view.table)

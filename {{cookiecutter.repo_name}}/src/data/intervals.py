@@ -1,7 +1,4 @@
-"""Data intervals: the unit every pipeline step is idempotent for.
-
-Light on purpose (the standard library): the DAG files import it when Airflow parses them.
-"""
+"""Data intervals; light on purpose: the DAG files import it when Airflow parses them."""
 
 from __future__ import annotations
 
@@ -17,8 +14,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DataInterval:
-    """Days from `start` (inclusive) to `end` (exclusive), like Airflow's data interval:
-    the unit every pipeline step is idempotent for."""
+    """Days from `start` (inclusive) to `end` (exclusive), like Airflow's data interval."""
 
     start: date
     end: date

@@ -1,16 +1,7 @@
-"""The lake: Iceberg tables read and written through PyIceberg, queried with SQL.
+"""The lake: Iceberg tables through PyIceberg, SQL in DuckDB's dialect naming `<database>.<table>`.
 
-Tables are addressed by short names (`src.names`) inside the project's database.
-SQL is written once, in DuckDB's dialect, naming tables `<database>.<table>`: locally and on
-the compose stack DuckDB runs it over the tables' current data files (under
-`DUCKDB__MEMORY_LIMIT`, spilling to disk past it); on AWS SQLGlot transpiles it to Athena's
-dialect (Trino) and Athena runs it where the tables are.
-
-A transform replaces the rows of a data interval (`replace_from_query`): DuckDB computes
-them and PyIceberg commits the delete and the appends as one snapshot; two runs of one
-interval at once cannot both commit (Iceberg's optimistic concurrency), and the loser runs
-again. On AWS Athena runs DELETE and INSERT INTO on the table in place, two commits: a
-reader between them sees the interval empty, and a rerun repairs a failure between them.
+DuckDB runs it locally and on compose; on AWS SQLGlot transpiles it and Athena runs it. An
+interval's rows are replaced in one snapshot (on Athena: DELETE then INSERT, a rerun repairs).
 """
 
 from __future__ import annotations
@@ -20,6 +11,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -37,16 +29,12 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
     ValidationException,
 )
-from pyiceberg.expressions import (
-    AlwaysTrue,
-    BooleanExpression,
-    EqualTo,
-)
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table
 from sqlglot.errors import ErrorLevel, SqlglotError
 
-from src.data.aws_integration import Athena, build_athena, build_catalog, build_filesystem, locate
+from src.data.aws_integration import Athena, build_catalog, build_filesystem, locate
 from src.data.intervals import DataInterval
 from src.errors import ProjectError
 from src.names import OWNER_PROPERTY, PROJECT
@@ -77,22 +65,14 @@ def transpile_to_athena(sql: str) -> str:
     return statement
 
 
+@dataclass(eq=False)
 class Lake:
-    def __init__(
-        self,
-        catalog: Catalog,
-        database: str,
-        filesystem: pafs.FileSystem,
-        athena: Athena | None = None,
-        memory_limit: str = "2GB",
-        spill_parent: Path | None = None,
-    ) -> None:
-        self.catalog = catalog
-        self.database = database
-        self.filesystem = filesystem
-        self.athena = athena
-        self.memory_limit = memory_limit
-        self.spill_parent = spill_parent
+    catalog: Catalog
+    database: str
+    filesystem: pafs.FileSystem
+    athena: Athena | None = None
+    memory_limit: str = "2GB"
+    spill_parent: Path | None = None
 
     def identifier(self, table: str) -> str:
         return f"{self.database}.{table}"
@@ -109,10 +89,7 @@ class Lake:
             ) from error
 
     def create_table(self, table: str, schema: pa.Schema, partition_by: str | None = None) -> None:
-        """Create the table, or add the columns of `schema` it lacks (older rows read null).
-
-        Two writers creating it at once is fine; a table another project owns is refused.
-        """
+        """Create the table or add the columns it lacks; a table another project owns is refused."""
         if not self.exists(table):
             if not self.catalog.namespace_exists(self.database):
                 with contextlib.suppress(Exception):  # created meanwhile, or by the stack
@@ -144,10 +121,8 @@ class Lake:
             self.load(table).append(data)
 
     def replace(self, table: str, where: Where, parts: Callable[[], Iterable[pa.Table]]) -> int:
-        """Delete the rows matching `where` and append the tables `parts()` yields, in one
-        snapshot: readers see the old rows or all the new ones, one part is in memory at a
-        time. A commit that lost a race with another writer is made again from `parts()`,
-        so two runs of one interval at once leave one run's rows. Returns the rows."""
+        """Delete `where` and append `parts()` in one snapshot, one part in memory at a time;
+        a commit that lost a race is made again from `parts()`. Returns the rows appended."""
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             rows = 0
             try:
@@ -167,23 +142,24 @@ class Lake:
         raise AssertionError("unreachable")
 
     def read(
-        self, table: str, where: Where = None, columns: list[str] | None = None,
+        self,
+        table: str,
+        where: Where = None,
+        columns: list[str] | None = None,
         snapshot_id: int | None = None,
-    ) -> pa.Table:  # fmt: skip
+    ) -> pa.Table:
         """Rows matching `where`, only `columns`; `snapshot_id` reads the table's past."""
         fields = tuple(columns) if columns else ("*",)
-        scan = self.load(table).scan(as_filter(where), fields, snapshot_id=snapshot_id)
-        return scan.to_arrow()
+        return self.load(table).scan(as_filter(where), fields, snapshot_id=snapshot_id).to_arrow()
 
     def stream(
         self, table: str, where: Where = None, columns: list[str] | None = None
     ) -> pa.RecordBatchReader:
-        """`read` as record batches, for results larger than memory."""
+        """Rows matching `where`, only `columns`, as record batches (bounded memory)."""
         fields = tuple(columns) if columns else ("*",)
         return self.load(table).scan(as_filter(where), fields).to_arrow_batch_reader()
 
     def count(self, table: str, where: Where = None) -> int:
-        """Rows matching `where`, from the manifests where the filter covers whole files."""
         return int(self.load(table).scan(as_filter(where)).count())
 
     def snapshot_id(self, table: str) -> int | None:
@@ -191,7 +167,6 @@ class Lake:
         return None if snapshot is None else snapshot.snapshot_id
 
     def sql(self, query: str) -> pa.Table:
-        """Run a SELECT written in DuckDB's dialect on the lake's engine."""
         if self.athena is not None:
             return self.athena.query(transpile_to_athena(query))
         with self._duckdb(query) as relation:
@@ -203,7 +178,12 @@ class Lake:
         """Replace the rows of `interval` (on the DATE `column`) with what `query` selects
         (the table's columns in its order); returns the rows the interval now holds."""
         if self.athena is not None:
-            return self._replace_on_athena(self.athena, table, query, interval, column)
+            target, where = self.identifier(table), interval.sql(column)
+            columns = ", ".join(self.load(table).schema().column_names)
+            self.athena.execute(transpile_to_athena(f"DELETE FROM {target} WHERE {where}"))  # noqa: S608  # nosec B608
+            self.athena.execute(transpile_to_athena(f"INSERT INTO {target} ({columns}) {query}"))
+            counted = self.sql(f"SELECT count(*) AS n FROM {target} WHERE {where}")  # noqa: S608  # nosec B608
+            return int(counted.column(0)[0].as_py())
         schema = self.load(table).schema().as_arrow()
 
         def parts() -> Iterator[pa.Table]:
@@ -213,22 +193,9 @@ class Lake:
 
         return self.replace(table, interval.row_filter(column), parts)
 
-    def _replace_on_athena(
-        self, athena: Athena, table: str, query: str, interval: DataInterval, column: str
-    ) -> int:
-        target, where = self.identifier(table), interval.sql(column)
-        columns = ", ".join(self.load(table).schema().column_names)
-        athena.execute(transpile_to_athena(f"DELETE FROM {target} WHERE {where}"))  # noqa: S608  # nosec B608
-        athena.execute(transpile_to_athena(f"INSERT INTO {target} ({columns}) {query}"))
-        counted = self.sql(f"SELECT count(*) AS n FROM {target} WHERE {where}")  # noqa: S608  # nosec B608
-        return int(counted.column(0)[0].as_py())
-
     def maintain(self, table: str, retention: timedelta, orphan_age: timedelta) -> str:
-        """Compact, expire and clean one table. Locally and on compose: each closed day
-        (a partition before today) of several files is rewritten as one, snapshots older
-        than `retention` expire (time travel reaches that far back) and data files no
-        snapshot references, older than `orphan_age`, are deleted. On AWS: Athena's
-        OPTIMIZE (compaction) and VACUUM (expiry and orphans, by the table's properties)."""
+        """Compact closed days, expire snapshots older than `retention`, delete unreferenced
+        files older than `orphan_age`; on AWS Athena's OPTIMIZE and VACUUM do it."""
         if self.athena is not None:
             target = self.identifier(table)
             self.athena.execute(f"OPTIMIZE {target} REWRITE DATA USING BIN_PACK")
@@ -259,8 +226,8 @@ class Lake:
         )
 
     def _compact_closed_days(self, table: str) -> int:
-        """Rewrite each partition before today that has several data files as one file (the
-        prediction log appends a small file per flush); returns the partitions rewritten."""
+        """Rewrite each partition before today of several files (the prediction log appends
+        one per flush) as one; returns the partitions rewritten."""
         loaded = self.load(table)
         if not loaded.spec().fields:
             return 0
@@ -274,17 +241,15 @@ class Lake:
 
     @contextlib.contextmanager
     def _duckdb(self, query: str) -> Iterator[duckdb.DuckDBPyRelation]:
-        """`query`'s relation in a DuckDB connection of its own, each table it names a view
-        over the table's current data files (DuckDB pushes columns and filters into them)."""
+        """`query` in a DuckDB connection of its own, each table it names a view over its files."""
         if self.spill_parent is not None:
             self.spill_parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="duckdb-", dir=self.spill_parent) as scratch:
             # A database file, not an in-memory one: what DuckDB holds can spill to disk.
-            config: dict[str, str | bool | int | float | list[str]] = {
-                "memory_limit": self.memory_limit,
-                "temp_directory": scratch,
-            }
-            connection = duckdb.connect(str(Path(scratch) / "query.duckdb"), config=config)
+            connection = duckdb.connect(
+                str(Path(scratch) / "query.duckdb"),
+                config={"memory_limit": self.memory_limit, "temp_directory": scratch},
+            )
             try:
                 connection.execute("SET TimeZone = 'UTC'")
                 connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.database}"')
@@ -300,9 +265,8 @@ class Lake:
                 connection.close()
 
     def _data_files(self, table: str) -> ds.Dataset | pa.Table:
-        """The current snapshot's data files as one dataset of the table's schema (files
-        written before a column was added read it as null). A table with delete files
-        (Athena's row-level deletes) is read through PyIceberg instead."""
+        """The current data files as one dataset (old files read added columns as null); a
+        table with delete files (Athena's row-level deletes) is read through PyIceberg."""
         loaded = self.load(table)
         schema = loaded.schema().as_arrow()
         tasks = list(loaded.scan().plan_files())
@@ -323,7 +287,7 @@ def build_lake(settings: Settings) -> Lake:
         build_catalog(settings),
         settings.lake_database,
         build_filesystem(settings),
-        athena=build_athena(settings) if settings.app_env == "aws" else None,
+        athena=Athena(settings) if settings.app_env == "aws" else None,
         memory_limit=settings.duckdb.memory_limit,
         spill_parent=settings.duckdb.temp_directory,
     )

@@ -1,16 +1,8 @@
-"""Data quality of the silver step: the contract, the team's checks, the report.
+"""Data quality of the silver step: bronze rows judged against config/features.yaml's contract
+and config/quality.yaml's checks, each failure quarantined, counted (`warn`) or blocking.
 
-Every row of an interval's bronze data is typed and judged on its way to silver against
-the contract of config/features.yaml: a missing or untyped entity or event time, a line
-that did not parse, a value that is not of its column's type, a missing required value, a
-number outside `min`/`max`, a value outside `values`. config/quality.yaml says what a
-failure does (`quarantine`: the row goes to the quarantine table with its reason; `warn`:
-counted in the report; `block`: nothing is written and the pipeline fails naming the
-check) and adds the team's own checks, SQL conditions over silver's typed columns.
-
-The judgement is SQL in DuckDB's dialect that Athena runs too once transpiled (no QUALIFY,
-`substr` rather than `left`); column names come from the contract (checked against
-`[a-z][a-z0-9_]*`) and values from the config, never from the data.
+The judgement is SQL both DuckDB and (transpiled) Athena run; names and values come from
+the config, never from the data.
 """
 
 from __future__ import annotations
@@ -20,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pyarrow as pa
 import sqlglot
 from pydantic import BaseModel, Field
 from sqlglot import exp
@@ -32,13 +25,10 @@ from src.settings import load_yaml_config
 
 Action = Literal["quarantine", "warn", "block"]
 # Bronze's lineage columns: the raw file, the row's place in it, a line that did not parse.
-SOURCE_FILE, SOURCE_ROW, RAW_LINE, INGESTED_AT = (
-    "_source_file",
-    "_source_row",
-    "_raw_line",
-    "_ingested_at",
-)
+SOURCE_FILE, SOURCE_ROW = "_source_file", "_source_row"
+RAW_LINE, INGESTED_AT = "_raw_line", "_ingested_at"
 REJECT_RULE, REJECT_REASON = "_rule", "_reason"
+RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 # The largest finite double: NaN and the infinities fail `abs(x) <= it` in both engines.
 MAX_DOUBLE = "1.7976931348623157e308"
 
@@ -63,7 +53,7 @@ class QualityConfig(BaseModel):
 def load_quality_config(path: Path, view: FeatureView) -> QualityConfig:
     """Load the config; every check must parse and name only silver's columns."""
     config = load_yaml_config(path, QualityConfig)
-    known = {*view.key_columns, *(column.name for column in view.raw_columns)}
+    known = set(raw_columns(view))
     for check in config.checks:
         try:
             tree = sqlglot.parse_one(check.condition, read="duckdb")
@@ -85,8 +75,7 @@ def raw_columns(view: FeatureView) -> list[str]:
 
 def check_raw_header(header: list[str], view: FeatureView, config: QualityConfig) -> str | None:
     """Why a raw file's columns break the contract, or None."""
-    missing = [name for name in raw_columns(view) if name not in header]
-    if missing:
+    if missing := [name for name in raw_columns(view) if name not in header]:
         return f"misses columns: {', '.join(missing)}"
     extra = [name for name in header if name not in raw_columns(view)]
     if extra and not config.allow_extra_columns:
@@ -121,45 +110,34 @@ def typed_expression(name: str, dtype: str) -> str:
     """The trimmed text in its contract type; NULL for blank text and text that fails."""
     text = _text(name)
     number = f"TRY_CAST({text} AS DOUBLE)"
-    if dtype == "float64":
-        return f"CASE WHEN abs({number}) <= {MAX_DOUBLE} THEN {number} END"
-    if dtype == "int64":  # only whole numbers: TRY_CAST('1.5' AS BIGINT) would round
-        return (
-            f"CASE WHEN abs({number}) < 9007199254740992 AND {number} = trunc({number}) "
-            f"THEN CAST({number} AS BIGINT) END"
-        )
-    if dtype == "bool":
-        return f"TRY_CAST({text} AS BOOLEAN)"
-    if dtype == "timestamp":
-        return f"TRY_CAST({text} AS TIMESTAMPTZ)"
-    return text
+    casts = {
+        "float64": f"CASE WHEN abs({number}) <= {MAX_DOUBLE} THEN {number} END",
+        # Only whole numbers: TRY_CAST('1.5' AS BIGINT) would round.
+        "int64": f"CASE WHEN abs({number}) < 9007199254740992 AND {number} = trunc({number}) "
+        f"THEN CAST({number} AS BIGINT) END",
+        "bool": f"TRY_CAST({text} AS BOOLEAN)",
+        "timestamp": f"TRY_CAST({text} AS TIMESTAMPTZ)",
+    }
+    return casts.get(dtype, text)
 
 
 def contract_conditions(column: Column, action: Action, required: bool) -> list[Condition]:
     """A column's contract as conditions: type, presence, bounds, allowed values."""
-    name, col = column.name, q(column.name)
-    shown = f"'{name} = ' || substr({_text(name)}, 1, 80)"
-    found = [
-        (
-            f"{_text(name)} IS NOT NULL AND {col} IS NULL",
-            f"{shown} || ' is not of type {column.dtype}'",
-        )
-    ]
-    if required:
-        found.append((f"{_text(name)} IS NULL", f"'{name} is missing'"))
+    name, col, text = column.name, q(column.name), _text(column.name)
+    found = [(f"{text} IS NOT NULL AND {col} IS NULL", f"is not of type {column.dtype}")]
     if column.min is not None:
-        found.append(
-            (f"{col} < {column.min!r}", f"{shown} || ' is below the minimum {column.min:g}'")
-        )
+        found.append((f"{col} < {column.min!r}", f"is below the minimum {column.min:g}"))
     if column.max is not None:
-        found.append(
-            (f"{col} > {column.max!r}", f"{shown} || ' is above the maximum {column.max:g}'")
-        )
+        found.append((f"{col} > {column.max!r}", f"is above the maximum {column.max:g}"))
     if column.values:
         allowed = ", ".join(_literal(value) for value in column.values)
         listed = ", ".join(str(value) for value in column.values).replace("'", "''")
-        found.append((f"{col} NOT IN ({allowed})", f"{shown} || ' is not one of {listed}'"))
-    return [Condition(name, action, failed, reason) for failed, reason in found]
+        found.append((f"{col} NOT IN ({allowed})", f"is not one of {listed}"))
+    shown = f"'{name} = ' || substr({text}, 1, 80) || ' "
+    conditions = [Condition(name, action, failed, f"{shown}{why}'") for failed, why in found]
+    if required:  # a missing value compares as NULL, so no other condition fails on it
+        conditions.append(Condition(name, action, f"{text} IS NULL", f"'{name} is missing'"))
+    return conditions
 
 
 def row_conditions(view: FeatureView, config: QualityConfig) -> list[Condition]:
@@ -185,13 +163,12 @@ def row_conditions(view: FeatureView, config: QualityConfig) -> list[Condition]:
 
 @dataclass(frozen=True)
 class SilverQueries:
-    """Silver of one interval as three SELECTs over bronze: the report's counts (one row),
-    the valid rows (latest copy of each key) and the quarantined rows with their reasons."""
+    """Silver of one interval as SELECTs over bronze: counts, valid rows, quarantined rows."""
 
     counts: str
     silver: str
     quarantine: str
-    condition_names: list[str]
+    actions: dict[str, Action]  # of each condition's name, in judging order
 
 
 def build_silver_queries(
@@ -202,12 +179,12 @@ def build_silver_queries(
     types = {view.entity.name: view.entity.dtype, view.event_timestamp: "timestamp"}
     types |= {column.name: column.dtype for column in view.raw_columns}
     judged = _judged(types, conditions, bronze, interval_sql)
-    names = list(dict.fromkeys(c.name for c in conditions))
+    actions = {c.name: c.action for c in conditions}
     counts = ", ".join(
         f"count(CASE WHEN {'TRUE' if name == 'malformed' else f'{q(RAW_LINE)} IS NULL'} AND ("
         + " OR ".join(f"({c.failed})" for c in conditions if c.name == name)
         + f") THEN 1 END) AS {q('check_' + name)}"
-        for name in names
+        for name in actions
     )
     latest_first = (
         f"row_number() OVER (PARTITION BY {q(view.entity.name)}, {q(view.event_timestamp)} "
@@ -223,15 +200,20 @@ def build_silver_queries(
         f"FROM judged WHERE {REJECT_RULE} IS NULL) AS valid WHERE _copy = 1",
         quarantine=f"{judged} SELECT {', '.join(received + lineage)} FROM judged "  # noqa: S608  # nosec B608
         f"WHERE {REJECT_RULE} IS NOT NULL",
-        condition_names=names,
+        actions=actions,
     )
+
+
+def quarantine_schema(view: FeatureView) -> pa.Schema:
+    """Rejected rows as received (text), with the failed check, its reason and lineage."""
+    text = [*raw_columns(view), REJECT_RULE, REJECT_REASON, SOURCE_FILE, RAW_LINE]
+    return pa.schema([*((name, pa.string()) for name in text), (INGEST_DATE, pa.date32())])
 
 
 def _judged(
     types: dict[str, str], conditions: list[Condition], bronze: str, interval_sql: str
 ) -> str:
-    """The CTEs up to `judged`: each row as received, trimmed, typed, and the first
-    quarantining condition it fails (its name and reason), NULL when it passes them all."""
+    """CTEs up to `judged`: each row trimmed, typed, and its first quarantining failure."""
     lineage = ", ".join(q(c) for c in (SOURCE_FILE, SOURCE_ROW, RAW_LINE, INGESTED_AT, INGEST_DATE))
     trimmed = ", ".join(f"NULLIF(trim({q(name)}), '') AS {_text(name)}" for name in types)
     received = ", ".join(f"{q(name)} AS {q('bronze__' + name)}" for name in types)

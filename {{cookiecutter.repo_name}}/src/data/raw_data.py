@@ -1,16 +1,9 @@
-"""Raw files: the sample data, their landing in the lake's raw zone, the DVC remote.
-
-Code is versioned by Git and data by DVC: the raw files under `data/raw/` are tracked by
-`data/raw.dvc`, and `dvc.yaml` describes the stages that turn them into tables. The DVC
-remote follows the environment: a folder inside the project locally, the project's bucket
-(S3 or MinIO) on compose and AWS, or DVC_REMOTE_URL. It is written to `.dvc/config.local`,
-which Git ignores, so a teammate's remote is never committed over yours.
+"""Raw files: the sample data, their landing in the lake's raw zone, the DVC remote (written
+to `.dvc/config.local`, which Git ignores, so a teammate's remote is never committed over yours).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import subprocess  # nosec B404  # runs the dvc CLI with fixed argument lists, no shell
 import sys
 from collections.abc import Callable
@@ -25,13 +18,13 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from src.data.aws_integration import list_keys, read_bytes, write_bytes
 from src.data.feature_store import INGEST_DATE, FeatureView
+from src.data.quality import RAW_SUFFIXES
 from src.errors import ConfigError, ProjectError
 
 if TYPE_CHECKING:
     from src.settings import Settings
 
 SAMPLE_DAYS = 10
-RAW_FORMATS = ("*.csv", "*.csv.gz", "*.parquet", "*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
 DIABETES_NAMES = {
     "s1": "total_cholesterol",
     "s2": "ldl",
@@ -52,12 +45,13 @@ SAMPLE_LOADERS: dict[str, Callable[[], pd.DataFrame]] = {
 
 def has_raw_files(folder: Path) -> bool:
     """Whether `folder` holds raw files of a format bronze reads."""
-    return any(next(folder.rglob(pattern), None) for pattern in RAW_FORMATS)
+    return any(path.name.endswith(RAW_SUFFIXES) for path in folder.rglob("*"))
 
 
-def build_sample_frame(view: FeatureView, end_date: date, seed: int = 42) -> pd.DataFrame:
-    """The sample dataset in the view's contract, with ids and timestamps spread over the
-    `SAMPLE_DAYS` days before `end_date`; the same for the same seed."""
+def write_sample_files(folder: Path, view: FeatureView, end_date: date, seed: int = 42) -> int:
+    """The sample dataset in the view's contract, spread over the `SAMPLE_DAYS` days before
+    `end_date` (the same for the same seed), as one raw CSV per day under `folder/<dataset>/
+    ingest_date=<day>/`; returns the files."""
     loader = SAMPLE_LOADERS.get(view.dataset)
     if loader is None:
         raise ConfigError(
@@ -79,19 +73,12 @@ def build_sample_frame(view: FeatureView, end_date: date, seed: int = 42) -> pd.
     )
     for name in [*view.feature_names, view.label.name]:
         frame[name] = source[name].to_numpy()
-    return frame.sort_values(view.event_timestamp, ignore_index=True)
-
-
-def write_sample_files(folder: Path, view: FeatureView, end_date: date) -> int:
-    """One raw CSV per day under `folder/<dataset>/ingest_date=<day>/`; returns the files."""
-    frame = build_sample_frame(view, end_date)
+    frame = frame.sort_values(view.event_timestamp)
     days = frame.groupby(frame[view.event_timestamp].dt.date, sort=True)
     for day, rows in days:
         path = folder / view.dataset / f"{INGEST_DATE}={day}" / f"{view.dataset}_{day}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.StringIO()
-        rows.to_csv(buffer, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-        path.write_text(buffer.getvalue())
+        rows.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
     return len(days)
 
 
@@ -107,8 +94,7 @@ def land_raw_files(source: Path, store: pafs.FileSystem, raw_prefix: str) -> tup
         if any(part.startswith(".") for part in relative.split("/")):
             continue
         key, content = f"{raw_prefix}/{relative}", path.read_bytes()
-        digest = hashlib.sha256(content).digest()
-        if key in present and hashlib.sha256(read_bytes(store, key)).digest() == digest:
+        if key in present and read_bytes(store, key) == content:
             same += 1
             continue
         write_bytes(store, key, content)
@@ -116,9 +102,8 @@ def land_raw_files(source: Path, store: pafs.FileSystem, raw_prefix: str) -> tup
     return copied, same
 
 
-def dvc_remote(settings: Settings, project_root: Path) -> tuple[str, dict[str, str]]:
-    """The remote for these settings (DVC_REMOTE_URL, else a local folder or the bucket)
-    and its options."""
+def configure_dvc_remote(settings: Settings, project_root: Path) -> str:
+    """Make DVC_REMOTE_URL, else a local folder or the bucket, this checkout's default remote."""
     if settings.dvc_remote_url:
         url = settings.dvc_remote_url
     elif settings.is_local:
@@ -129,12 +114,6 @@ def dvc_remote(settings: Settings, project_root: Path) -> tuple[str, dict[str, s
     endpoint = settings.aws_endpoint_url_s3 or settings.aws_endpoint_url
     if endpoint and url.startswith("s3://"):
         options["endpointurl"] = endpoint
-    return url, options
-
-
-def configure_dvc_remote(settings: Settings, project_root: Path) -> str:
-    """Make the environment's remote the default DVC remote of this checkout (idempotent)."""
-    url, options = dvc_remote(settings, project_root)
     # --force replaces the whole section, so options of an earlier remote do not linger.
     commands = [["remote", "add", "--local", "--force", "--default", "project", url]]
     commands += [["remote", "modify", "--local", "project", k, v] for k, v in options.items()]

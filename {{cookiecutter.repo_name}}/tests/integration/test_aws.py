@@ -92,7 +92,7 @@ def test_on_aws_silver_and_gold_are_athena_statements_on_the_iceberg_tables(
     interval = DataInterval.for_day(frame[view.event_timestamp].dt.date.iloc[0])
     queries = build_silver_queries(view, context.quality, lake.identifier("bronze"), "TRUE")
     counts: Answer = {"rows_in": ("bigint", "6"), "rows_quarantined": ("bigint", "1")}
-    counts |= {f"check_{name}": ("bigint", "0") for name in queries.condition_names}
+    counts |= {f"check_{name}": ("bigint", "0") for name in queries.actions}
     statement: Answer = {}
     answers = [counts]
     for rows in (1, 5, 5):  # quarantine, silver, gold: DELETE, INSERT, COUNT

@@ -27,8 +27,9 @@ from src.data.predictions import (
     MODEL_VERSION,
     PREDICTION_ID,
     ensure_predictions_table,
+    predictions_schema,
     read_prediction_window,
-    replace_predictions,
+    replace_batch_predictions,
 )
 from src.errors import DataValidationError
 from src.monitoring.drift import DriftConfig
@@ -76,7 +77,8 @@ def test_a_rerun_gives_every_row_its_id_and_leaves_other_models_rows(
         **{MODEL_NAME: "other_model", MODEL_VERSION: "7"}
     )
     other[PREDICTION_ID] = "other-" + other[PREDICTION_ID]
-    replace_predictions(context.lake, context.view, other, DAY, "other_model")
+    table = pa.Table.from_pandas(other, schema=predictions_schema(context.view))
+    replace_batch_predictions(context.lake, context.view, lambda: [table], DAY, "other_model")
     score(context, reordered)
     assert day_rows(context) == first and len(first) == gold.num_rows > 1
     assert len(day_rows(context, "other_model")) == len(first)

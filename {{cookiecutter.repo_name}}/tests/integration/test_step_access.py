@@ -27,7 +27,7 @@ import pytest
 
 from src.context import ProjectContext, run_step
 from src.data import lake as lake_module
-from src.data.aws_integration import build_athena, ensure_aws_resources, read_bytes, write_bytes
+from src.data.aws_integration import Athena, ensure_aws_resources, read_bytes, write_bytes
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
 from src.names import ECS_STEPS, PREDICTIONS_TABLE, REPO_NAME, EcsStep, database_prefix, result_key
@@ -220,7 +220,7 @@ def step_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepRun]:
         for name, value in FAKE_AWS_ENV.items():
             patch.setenv(name, value)
         # moto runs no SQL: the steps' transforms run on DuckDB over the Glue tables.
-        patch.setattr(lake_module, "build_athena", lambda _: None)
+        patch.setattr(lake_module, "Athena", lambda _: None)
         endpoint = f"http://127.0.0.1:{server.server_port}"
         point_pyarrow_s3_at(patch, endpoint)
         root = tmp_path_factory.mktemp("step_access")
@@ -280,7 +280,7 @@ def test_athena_queries_need_the_workgroup_the_results_and_the_tables_as_the_cal
     """The data steps and the training set run SQL on Athena on AWS; the drift check none."""
     context = ProjectContext(step_run.settings)
     gold, on_duckdb = context.view.table, context.lake
-    athena = build_athena(step_run.settings)
+    athena = Athena(step_run.settings)
     lake = Lake(on_duckdb.catalog, on_duckdb.database, on_duckdb.filesystem, athena)
     queue_athena_results(step_run.endpoint, [{"n": ("bigint", "3")}])
     step_run.recorder.take()

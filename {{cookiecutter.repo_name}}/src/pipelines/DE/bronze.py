@@ -1,19 +1,16 @@
-"""Bronze: a day's raw files as received, every value as text, with lineage columns.
-
-Raw files land under `<raw_prefix>/<dataset>/ingest_date=YYYY-MM-DD/` as CSV, Parquet or JSON
-Lines (`.gz` for the text formats). Each run replaces the day's bronze rows with what the
-day's files hold, in one commit and one file in memory at a time, so a rerun (or a run
-racing another) leaves the same rows. Typing is silver's job: a CSV or JSON line that does
-not parse is kept whole in `_raw_line` for silver to quarantine. A file that cannot be read
-or lacks contract columns is refused: it stays in the raw zone and the report names it.
+"""Bronze: a day's raw files (CSV, Parquet, JSON Lines under `<raw>/<dataset>/ingest_date=<day>/`)
+as received, every value as text, with lineage; a line that does not parse is kept whole in
+`_raw_line` for silver to quarantine, a file that cannot be read is refused and reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import partial
@@ -32,6 +29,7 @@ from src.data.lake import Lake
 from src.data.quality import (
     INGESTED_AT,
     RAW_LINE,
+    RAW_SUFFIXES,
     SOURCE_FILE,
     SOURCE_ROW,
     QualityConfig,
@@ -40,8 +38,6 @@ from src.data.quality import (
     raw_columns,
 )
 from src.names import bronze_table
-
-RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 
 class RefusedFileError(Exception):
@@ -69,13 +65,9 @@ def list_raw_days(store: pafs.FileSystem, raw_prefix: str, dataset: str) -> list
     """The days with an `ingest_date=YYYY-MM-DD` folder of files in the raw zone."""
     days = set()
     for key in list_keys(store, f"{raw_prefix}/{dataset}"):
-        for part in key.split("/"):
-            name, _, value = part.partition("=")
-            if name == INGEST_DATE:
-                try:
-                    days.add(date.fromisoformat(value))
-                except ValueError:
-                    continue
+        for value in re.findall(rf"(?:^|/){INGEST_DATE}=([^/]*)", key):
+            with contextlib.suppress(ValueError):
+                days.add(date.fromisoformat(value))
     return sorted(days)
 
 
@@ -104,8 +96,7 @@ def parse_csv(content: bytes, view: FeatureView) -> pa.Table:
 
 
 def parse_json_lines(content: bytes) -> pa.Table:
-    """Every key of the lines' objects as text; a line that is not a JSON object goes whole
-    to `_raw_line`; a key missing from a line is a missing value."""
+    """Every key of the lines' objects as text; a line that is not an object goes to `_raw_line`."""
     rows: list[dict[str, str | None]] = []
     for line in content.decode("utf-8-sig", errors="replace").splitlines():
         try:
@@ -144,8 +135,7 @@ def parse_raw_file(key: str, content: bytes, view: FeatureView, config: QualityC
             header = [name.strip() for name in next(csv.reader([first_line]), [])]
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as error:
         raise RefusedFileError(f"cannot be read: {error}") from error
-    why = check_raw_header(header, view, config)
-    if why:
+    if why := check_raw_header(header, view, config):
         raise RefusedFileError(why)
     return parse_csv(content, view) if table is None else table
 
@@ -167,21 +157,6 @@ def _bronze_rows(table: pa.Table, view: FeatureView, source: str, day: date) -> 
     )
 
 
-def _day_files(
-    store: pafs.FileSystem, view: FeatureView, config: QualityConfig, prefix: str, day: date,
-    report: QualityReport,
-) -> Iterator[pa.Table]:  # fmt: skip
-    for key in list_keys(store, raw_day_prefix(prefix, view.dataset, day)):
-        try:
-            table = parse_raw_file(key, read_bytes(store, key), view, config)
-        except RefusedFileError as why:
-            report.files_refused[key] = str(why)
-            continue
-        if key not in report.files_ingested:
-            report.files_ingested.append(key)
-        yield _bronze_rows(table, view, key, day)
-
-
 def ingest_bronze(
     lake: Lake, store: pafs.FileSystem, view: FeatureView, config: QualityConfig,
     raw_prefix: str, interval: DataInterval, report: QualityReport,
@@ -189,8 +164,20 @@ def ingest_bronze(
     """Replace bronze's days of `interval` with the raw files of those days; returns rows."""
     table = bronze_table(view.dataset)
     lake.create_table(table, bronze_schema(view), partition_by=INGEST_DATE)
+
+    def day_files(day: date) -> Iterator[pa.Table]:
+        for key in list_keys(store, raw_day_prefix(raw_prefix, view.dataset, day)):
+            try:
+                parsed = parse_raw_file(key, read_bytes(store, key), view, config)
+            except RefusedFileError as why:
+                report.files_refused[key] = str(why)
+                continue
+            if key not in report.files_ingested:
+                report.files_ingested.append(key)
+            yield _bronze_rows(parsed, view, key, day)
+
     rows = 0
     for day in interval.days():
-        files = partial(_day_files, store, view, config, raw_prefix, day, report)
-        rows += lake.replace(table, EqualTo(term=INGEST_DATE, value=day.isoformat()), files)
+        where = EqualTo(term=INGEST_DATE, value=day.isoformat())
+        rows += lake.replace(table, where, partial(day_files, day))
     return rows

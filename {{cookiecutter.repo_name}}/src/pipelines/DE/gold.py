@@ -1,9 +1,5 @@
-"""Gold: the feature view the feature store serves, built from silver per interval.
-
-Measured features pass as they are; a derived feature is its `expression` of
-config/features.yaml over the silver row (SQL both DuckDB and, transpiled, Athena run),
-cast to its dtype.
-"""
+"""Gold: the feature view built from silver per interval; a derived feature is its SQL
+`expression` of config/features.yaml over the silver row, cast to its dtype."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ from src.names import silver_table
 
 def gold_query(view: FeatureView, silver: str, interval_sql: str) -> str:
     """Silver rows of the interval as feature-view rows: keys, features, label, ingest date."""
-    derived = {feature.name: feature for feature in view.derived_features}
+    derived = {feature.name: feature for feature in view.features if feature.expression}
     columns = [
         f"CAST(({derived[name].expression}) AS {SQL_TYPES[derived[name].dtype]}) "
         f"AS {quote_identifier(name)}"
@@ -35,7 +31,7 @@ def build_gold(lake: Lake, view: FeatureView, interval: DataInterval) -> int:
     try:
         return lake.replace_from_query(view.table, query, interval, INGEST_DATE)
     except ProjectError as error:
-        if not view.derived_features:
+        names = ", ".join(feature.name for feature in view.features if feature.expression)
+        if not names:
             raise
-        names = ", ".join(feature.name for feature in view.derived_features)
         raise ConfigError(f"a derived feature ({names}) does not compute: {error}") from error

@@ -1,9 +1,5 @@
-"""The data engineering pipeline for one data interval: bronze -> silver -> gold.
-
-Each step replaces its tables' rows of the interval, so a rerun leaves the same rows.
-Bronze and silver write the interval's quality report to
-`<quality_prefix>/<dataset>/<step>/<start>_<end>.json`, also when a blocking check stops them.
-"""
+"""The data pipeline of one interval, bronze -> silver -> gold, each step rerunnable; bronze
+and silver write the quality report, also when a blocking check stops them."""
 
 from __future__ import annotations
 
@@ -37,24 +33,23 @@ def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
     return tuple(step for step in STEPS if step in names or not names)
 
 
-def fingerprint(lake: Lake, table: str) -> dict[str, int | str]:
-    """Rows and an order-independent checksum of a table's content (ingestion time aside):
-    what a DVC stage records, so the next stage reruns only when the content changed."""
-    columns = [name for name in lake.load(table).schema().column_names if name != INGESTED_AT]
-    rows, total = 0, 0
-    for batch in lake.stream(table, columns=columns):
-        frame = batch.to_pandas()
-        rows += len(frame)
-        total = (total + int(pd.util.hash_pandas_object(frame, index=False).sum())) % 2**64
-    return {"table": table, "rows": rows, "checksum": f"{total:016x}"}
-
-
 def fingerprint_steps(
     lake: Lake, view: FeatureView, steps: Sequence[Step]
 ) -> list[dict[str, int | str]]:
+    """Rows and an order-independent checksum of each step's tables (ingestion time aside):
+    what a DVC stage records, so the next stage reruns only when the content changed."""
     tables = {"bronze": [bronze_table(view.dataset)], "gold": [view.table],
               "silver": [silver_table(view.dataset), quarantine_table(view.dataset)]}  # fmt: skip
-    return [fingerprint(lake, table) for step in steps for table in tables[step]]
+    found: list[dict[str, int | str]] = []
+    for table in (table for step in steps for table in tables[step]):
+        columns = [name for name in lake.load(table).schema().column_names if name != INGESTED_AT]
+        rows, total = 0, 0
+        for batch in lake.stream(table, columns=columns):
+            frame = batch.to_pandas()
+            rows += len(frame)
+            total = (total + int(pd.util.hash_pandas_object(frame, index=False).sum())) % 2**64
+        found.append({"table": table, "rows": rows, "checksum": f"{total:016x}"})
+    return found
 
 
 def report_key(quality_prefix: str, dataset: str, step: str, interval: DataInterval) -> str:
@@ -64,8 +59,8 @@ def report_key(quality_prefix: str, dataset: str, step: str, interval: DataInter
 def read_blocked(
     store: pafs.FileSystem, quality_prefix: str, dataset: str, interval: DataInterval
 ) -> list[str]:
-    """What blocked the data pipeline of `interval`, from its report; empty if nothing did
-    (or it has not run): a sensor downstream fails at once instead of waiting for rows."""
+    """What blocked the data pipeline of `interval` (a sensor fails at once on it); empty if
+    nothing did or it has not run."""
     found = set(list_keys(store, f"{quality_prefix}/{dataset}"))
     keys = [report_key(quality_prefix, dataset, step, interval) for step in ("bronze", "silver")]
     return [

@@ -1,37 +1,14 @@
-"""Silver: the interval's bronze rows typed, judged and deduplicated (src/data/quality.py).
-
-Rows that break the contract or a quarantining check go to the quarantine table with the
-check's name and reason; of several copies of an (entity, event time) the latest ingested
-wins. The counts come first: a blocking failure stops the step before anything is written.
+"""Silver: the interval's bronze rows typed, judged (src/data/quality.py) and deduplicated;
+the counts come first, so a blocking failure stops the step before anything is written.
 """
 
 from __future__ import annotations
 
-import pyarrow as pa
-
 from src.data.feature_store import INGEST_DATE, FeatureView
 from src.data.intervals import DataInterval
 from src.data.lake import Lake
-from src.data.quality import (
-    RAW_LINE,
-    REJECT_REASON,
-    REJECT_RULE,
-    SOURCE_FILE,
-    QualityConfig,
-    QualityReport,
-    build_silver_queries,
-    raw_columns,
-    row_conditions,
-)
+from src.data.quality import QualityConfig, QualityReport, build_silver_queries, quarantine_schema
 from src.names import bronze_table, quarantine_table, silver_table
-
-
-def quarantine_schema(view: FeatureView) -> pa.Schema:
-    """Rejected rows as received (text), with the failed check, its reason and lineage."""
-    text = [REJECT_RULE, REJECT_REASON, SOURCE_FILE, RAW_LINE]
-    return pa.schema(
-        [*((name, pa.string()) for name in [*raw_columns(view), *text]), (INGEST_DATE, pa.date32())]
-    )
 
 
 def build_silver(
@@ -44,8 +21,8 @@ def build_silver(
     )
     (counts,) = lake.sql(queries.counts).to_pylist()
     report.rows_in, report.rows_quarantined = counts["rows_in"], counts["rows_quarantined"]
-    report.failed = {name: int(counts[f"check_{name}"]) for name in queries.condition_names}
-    report.actions = {c.name: c.action for c in row_conditions(view, config)}
+    report.failed = {name: int(counts[f"check_{name}"]) for name in queries.actions}
+    report.actions = dict(queries.actions)
     report.raise_if_blocked(config)
     silver, quarantine = silver_table(view.dataset), quarantine_table(view.dataset)
     lake.create_table(silver, view.silver_schema(), partition_by=INGEST_DATE)

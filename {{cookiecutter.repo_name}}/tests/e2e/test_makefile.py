@@ -97,7 +97,7 @@ def test_drift_check_exits_with_the_drift_code_on_shifted_data(
     assert message["text"].startswith(f"*Model {context.settings.model_name} v1: data drift")
     assert "docs/runbooks/data-drift.md" in message["text"]
     report = sorted(context.settings.reports_dir.glob("drift_*.json"))[-1]
-    assert json.loads(report.read_text())["dataset_drift"] is True
+    assert json.loads(report.read_text())["drift"]["dataset_drift"] is True
 
 
 def test_an_error_is_one_line_of_plain_text(trained: tuple[dict[str, str], ProjectContext]) -> None:

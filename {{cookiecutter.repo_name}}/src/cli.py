@@ -81,7 +81,7 @@ def setup_lake() -> None:
     end = today()
     with tempfile.TemporaryDirectory() as folder:
         write_sample_files(Path(folder), context.view, end)
-        copied, _ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
+        copied, *_ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
     report = context.run_data_pipeline(DataInterval(end - timedelta(days=SAMPLE_DAYS), end))
     console.print(f"lake ready: {copied} sample files landed; {describe(report)}")
 
@@ -183,12 +183,13 @@ def ingest(
 
     context = build_context()
     settings, raw_prefix = context.settings, context.settings.aws.s3.raw_prefix
-    copied, same = land_raw_files(source, context.store, raw_prefix)
+    copied, same, checksum = land_raw_files(source, context.store, raw_prefix)
     where = f"{settings.object_store_root}/{raw_prefix}"
     if summary:
-        # Where the files went is part of the result: pointed at another lake (APP_ENV,
-        # DATA_DIR), the same files make a different summary and DVC reruns the chain.
-        write_json(summary, {"raw_zone": where, "warehouse": settings.warehouse_location})
+        # DVC reruns bronze when this changes: other files, or the same files landed in
+        # another lake (APP_ENV, DATA_DIR).
+        content = {"raw_zone": where, "warehouse": settings.warehouse_location}
+        write_json(summary, {**content, "sha256": checksum})
     console.print(f"ingest: {copied} files copied, {same} already in place under {where}")
 
 

@@ -4,6 +4,7 @@ to `.dvc/config.local`, which Git ignores, so a teammate's remote is never commi
 
 from __future__ import annotations
 
+import hashlib
 import subprocess  # nosec B404  # runs the dvc CLI with fixed argument lists, no shell
 import sys
 from collections.abc import Callable
@@ -82,24 +83,27 @@ def write_sample_files(folder: Path, view: FeatureView, end_date: date, seed: in
     return len(days)
 
 
-def land_raw_files(source: Path, store: pafs.FileSystem, raw_prefix: str) -> tuple[int, int]:
+def land_raw_files(source: Path, store: pafs.FileSystem, raw_prefix: str) -> tuple[int, int, str]:
     """Copy the files under `source` to `<raw_prefix>/<same path>` in the store, skipping
-    objects that already hold the same bytes; returns (copied, already in place)."""
+    objects that already hold the same bytes; returns (copied, already in place, a sha256
+    of every landed path and its bytes: what the steps after it depend on)."""
     if not source.is_dir():
         raise ProjectError(f"{source} is not a folder of raw files")
     present = set(list_keys(store, raw_prefix))
     copied = same = 0
+    checksum = hashlib.sha256()
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         relative = path.relative_to(source).as_posix()
         if any(part.startswith(".") for part in relative.split("/")):
             continue
         key, content = f"{raw_prefix}/{relative}", path.read_bytes()
+        checksum.update(f"{relative}\0{len(content)}\0".encode() + content)
         if key in present and read_bytes(store, key) == content:
             same += 1
             continue
         write_bytes(store, key, content)
         copied += 1
-    return copied, same
+    return copied, same, checksum.hexdigest()
 
 
 def configure_dvc_remote(settings: Settings, project_root: Path) -> str:

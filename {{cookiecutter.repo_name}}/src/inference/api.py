@@ -211,6 +211,8 @@ async def name_invalid_input(request: Request, error: Exception) -> JSONResponse
     """422 naming at most MAX_ERRORS problems, not echoing the input (NaN is no JSON)."""
     problems = error.errors() if isinstance(error, RequestValidationError) else []
     detail = [{key: item[key] for key in ("type", "loc", "msg")} for item in problems]
+    # Unknown names first: a misspelt feature is the likely cause of the missing ones.
+    detail.sort(key=lambda item: item["type"] != "extra_forbidden")
     return JSONResponse({"detail": detail[:MAX_ERRORS]}, 422)
 
 

@@ -176,7 +176,7 @@ def test_the_loop_runs_on_the_teams_data(project: tuple[Path, list[str]]) -> Non
     assert drift.returncode == 0 or "Error 3" in drift.stderr, drift.stdout + drift.stderr
     assert last_line(drift).startswith("drift check of predictions"), drift.stdout
     report = json.loads(sorted((root / "reports").glob("drift_*.json"))[-1].read_text())
-    tested = {column["column"] for column in report["columns"]}
+    tested = {column["column"] for column in report["drift"]["columns"]}
     assert {"carrier", "express", "distance_km"} <= tested
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -110,7 +111,10 @@ def test_the_day_streams_in_small_batches_and_gives_the_same_rows(
     batched = read_prediction_window(context.lake, DAY, 1, model).sort_values(PREDICTION_ID)
     assert len(sizes) > 2 and max(sizes) <= 7 and outcome.rows == len(whole) == len(batched)
     columns = [PREDICTION_ID, "prediction", *context.view.feature_names]
-    assert batched[columns].reset_index(drop=True).equals(whole[columns].reset_index(drop=True))
+    # A regressor's float sums may differ in the last bits with the batch size (BLAS blocks).
+    pd.testing.assert_frame_equal(
+        batched[columns].reset_index(drop=True), whole[columns].reset_index(drop=True), rtol=1e-9
+    )
     assert outcome.drift is not None and outcome.drift.current_rows == 40
 
 

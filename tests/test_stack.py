@@ -489,7 +489,11 @@ def test_airflow_runs_the_training_pipeline_into_the_registry(trained: Stack) ->
         status, answer = http(run_url, headers=login)
         if status == 200 and answer["state"] in ("success", "failed"):
             return answer
-        return f"{status} {answer.get('state') if isinstance(answer, dict) else answer}"
+        # What holds the run back: the other runs of the DAG (one runs at a time).
+        _, runs = http(f"{dag}/dagRuns", headers=login)
+        others = [(r["dag_run_id"], r["state"]) for r in runs.get("dag_runs", [])]
+        state = answer.get("state") if isinstance(answer, dict) else answer
+        return f"{status} {state}; runs of the DAG: {others}"
 
     answer = poll("ml_training_pipeline finishing", 1200, finished)
     if answer["state"] != "success":

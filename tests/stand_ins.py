@@ -224,7 +224,8 @@ CMD ["postgres"]
 
 MINIO = r"""#!/bin/sh
 # `minio server DIR [--console-address ADDR]`: an S3 API on :9000 with the root user and
-# password as its only keys (rclone serve s3). The stand-in has no console.
+# password as its only keys (rclone serve s3). The stand-in has no console, and ignores
+# If-None-Match: the project's lock is not exclusive here (moto checks it, test_aws.py).
 set -eu
 [ "${1:-}" = server ] || { echo "stand-in minio: only 'server DIR' is supported" >&2; exit 2; }
 shift

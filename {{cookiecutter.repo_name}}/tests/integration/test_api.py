@@ -93,6 +93,19 @@ def test_bodies_over_the_limit_get_413(client: TestClient, rows: list[dict[str, 
     assert padded.status_code == chunked.status_code == 413
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_a_body_not_sent_as_json_is_refused(
+    client: TestClient, rows: list[dict[str, Any]], content_type: str | None
+) -> None:
+    """What any web page may post without a CORS preflight is not scored (FastAPI's strict
+    Content-Type check): in open `make serve` mode it cannot write the prediction log."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    text = json.dumps({"features": rows[0]})
+    response = client.post("/predict", content=text, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
 @pytest.mark.parametrize("key", [None, "wrong", ""])
 def test_protected_routes_refuse_a_missing_or_wrong_key(
     client: TestClient, rows: list[dict[str, Any]], key: str | None

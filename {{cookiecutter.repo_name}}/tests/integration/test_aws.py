@@ -15,11 +15,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from src.context import ProjectContext
-from src.data.aws_integration import ensure_aws_resources, is_not_found
+from src.data.aws_integration import ensure_aws_resources, hold_lock, is_not_found
 from src.data.feature_store import TrainingSample, get_training_set
 from src.data.intervals import DataInterval
 from src.data.lake import Lake, transpile_to_athena
 from src.data.quality import build_silver_queries
+from src.errors import ProjectError
 from src.names import quarantine_table, silver_table
 from src.pipelines.DE.gold import gold_query
 from src.settings import Settings
@@ -66,6 +67,21 @@ def test_init_aws_creates_what_is_missing_then_only_finds_it(
     workgroup = athena.get_work_group(WorkGroup=aws_settings.aws.athena.workgroup)["WorkGroup"]
     output = workgroup["Configuration"]["ResultConfiguration"]["OutputLocation"]
     assert output == f"s3://{bucket}/athena-results/"
+
+
+def test_the_s3_lock_excludes_a_second_holder_and_leaves_no_object(
+    aws_settings: Settings,
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=aws_settings.aws_endpoint_url)
+    bucket = aws_settings.aws.s3.bucket
+    s3.create_bucket(Bucket=bucket)
+    for _ in range(2):  # a second time: the first release left nothing in the way
+        with hold_lock(aws_settings, "promotion/model", wait_seconds=0):
+            with pytest.raises(ProjectError, match="held by another run"):
+                with hold_lock(aws_settings, "promotion/model", wait_seconds=0):
+                    pass
+        # Not even a directory marker (`leases/promotion/`), which some S3 stores make a file.
+        assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ TRAINING = {
         "gate_metric": "roc_auc",
         "min_improvement_over_baseline": 0.05,
         "min_improvement_over_production": 0.0,
+        "required_holdout_scores": {"roc_auc": 0.8, "accuracy": 0.7},
     },
     "evaluation": {"segment_feature": "carrier", "segments": 3},
 }
@@ -180,13 +181,6 @@ def test_the_loop_runs_on_the_teams_data(project: tuple[Path, list[str]]) -> Non
     assert {"carrier", "express", "distance_km"} <= tested
 
 
-# Known gap (issue 23, point 1), kept visible: on this dataset 24 generated tests still fail
-# (fixtures that skip the contract's derived features and source columns, label types taken
-# from the sample, monitoring tests that assume numeric labels). strict: a pass fails the
-# suite, so the marker goes the day the gap closes.
-@pytest.mark.xfail(
-    strict=True, reason="issue 23.1: the generated suite is not yet contract-driven everywhere"
-)
 def test_the_projects_own_suite_passes_and_src_is_untouched(
     project: tuple[Path, list[str]],
 ) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
@@ -25,9 +26,10 @@ import pytest
 
 from src.context import ProjectContext
 from src.data.aws_integration import write_bytes
-from src.data.feature_store import Column, FeatureView
+from src.data.feature_store import INGEST_DATE, Column, FeatureView, cast_to_view
 from src.data.intervals import DataInterval
 from src.pipelines.DE.bronze import raw_day_prefix
+from src.pipelines.DE.gold import gold_query
 from src.settings import Settings
 from tests.infra_templates import Synthesized, synthesize_app
 
@@ -140,8 +142,26 @@ def synthesize_rows(
         signal += rng.choice([-1.0, 1.0]) * (3.0 if index < 3 else 1.0) * effect
         if column.nullable:
             frame.loc[rng.random(rows) < 0.05, column.name] = None
-    frame[view.label.name] = _label_values(view.label, signal + rng.normal(0, 0.3, rows))
+    days = frame[view.event_timestamp].dt.date.to_numpy()
+    frame[view.label.name] = _label_values(view.label, signal + rng.normal(0, 0.3, rows), days)
     return frame
+
+
+def feature_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFrame:
+    """`synthesize_rows` as the feature view holds them: keys, features (the derived ones
+    computed by gold's own query), label."""
+    raw = synthesize_rows(view, rows, seed)
+    raw[INGEST_DATE] = raw[view.event_timestamp].dt.date
+    return cast_to_view(duckdb.sql(gold_query(view, "raw", "true")).to_arrow_table(), view)
+
+
+def other_labels(labels: pd.Series, task: str, shift: float = 1.0) -> pd.Series:
+    """Each label swapped for a wrong one: the next of the classes seen, or the number
+    moved by `shift`."""
+    if task != "classification":
+        return labels + shift
+    classes = sorted(labels.unique().tolist())
+    return labels.map(dict(zip(classes, classes[1:] + classes[:1], strict=True)))
 
 
 def _column_values(column: Column, rng: np.random.Generator, rows: int) -> tuple[Any, Any]:
@@ -153,7 +173,7 @@ def _column_values(column: Column, rng: np.random.Generator, rows: int) -> tuple
         )
     if column.dtype == "bool":
         flags = rng.random(rows) < 0.5
-        return flags, flags * 2.0 - 1.0
+        return pd.array(flags, dtype="boolean"), flags * 2.0 - 1.0  # nullable: can hold None
     if column.dtype == "string":
         codes = rng.integers(0, 3, rows)
         return np.array(["a", "b", "c"], dtype=object)[codes], codes - 1.0
@@ -165,13 +185,14 @@ def _column_values(column: Column, rng: np.random.Generator, rows: int) -> tuple
     return numbers, (numbers - numbers.mean()) / (numbers.std() or 1)
 
 
-def _label_values(label: Column, signal: np.ndarray) -> Any:
+def _label_values(label: Column, signal: np.ndarray, days: np.ndarray) -> Any:
     classes = label.values or ([False, True] if label.dtype == "bool" else None)
     if classes is None and label.dtype == "string":
         classes = ["no", "yes"]
-    if classes is not None:  # classes of equal share, ordered by the signal
-        ranks = signal.argsort().argsort() * len(classes) // len(signal)
-        return np.array(classes, dtype=object)[ranks]
+    if classes is not None:  # classes of equal share every day, ordered by the signal
+        by_day = pd.Series(signal).groupby(days)
+        ranks = (by_day.rank(method="first") - 1) * len(classes) // by_day.transform("size")
+        return np.array(classes, dtype=object)[ranks.astype(int).to_numpy()]
     low = label.min if label.min is not None else 0.0
     values = low + 50.0 + 10.0 * signal
     values = np.clip(values, low, label.max) if label.max is not None else values

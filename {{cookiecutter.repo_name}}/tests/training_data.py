@@ -13,7 +13,7 @@ import pandas as pd
 from src.data.feature_store import Column, FeatureView, load_feature_view
 from src.model.train import Task, TrainingConfig
 from src.settings import FEATURES_FILE
-from tests.conftest import synthesize_rows
+from tests.conftest import feature_rows
 
 AMOUNT, PLAN, FLAG = "test_amount", "test_plan", "test_flag"
 CLASSES = ["high", "low", "mid"]
@@ -49,7 +49,7 @@ def task_view(task: Task) -> FeatureView:
 
 
 def task_rows(view: FeatureView, rows: int = 300, seed: int = 7) -> tuple[pd.DataFrame, pd.Series]:
-    frame = synthesize_rows(view, rows, seed)
+    frame = feature_rows(view, rows, seed)
     return frame[view.feature_names], frame[view.label.name]
 
 

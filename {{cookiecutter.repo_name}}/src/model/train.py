@@ -98,6 +98,8 @@ class PromotionConfig(StrictModel):
     gate_metric: str
     min_improvement_over_baseline: float = Field(ge=0)
     min_improvement_over_production: float = Field(ge=0)
+    # Holdout scores a candidate must reach to be staged (at least, or at most for an error).
+    required_holdout_scores: dict[str, float] = Field(default_factory=dict)
 
 
 class IntegrationConfig(StrictModel):
@@ -122,12 +124,14 @@ class TrainingConfig(StrictModel):
     integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
 
     @model_validator(mode="after")
-    def check_gate_metric(self) -> Self:
-        if (metric := self.promotion.gate_metric) not in (names := metric_names(self.task)):
-            raise ValueError(
-                f"promotion.gate_metric {metric!r} is not a {self.task} metric; "
-                f"choose one of: {', '.join(names)}"
-            )
+    def check_metric_names(self) -> Self:
+        names = metric_names(self.task)
+        for metric in [self.promotion.gate_metric, *self.promotion.required_holdout_scores]:
+            if metric not in names:
+                raise ValueError(
+                    f"promotion metric {metric!r} is not a {self.task} metric; "
+                    f"choose one of: {', '.join(names)}"
+                )
         return self
 
     def with_search(self, **changes: Any) -> TrainingConfig:
@@ -224,12 +228,15 @@ def build_model(
     params = {**config.model.params, **(searched or {})}
     estimator = construct_estimator(config.task, config.model.estimator, params, config.seed)
     steps: list[tuple[str, Any]] = []
-    encoder = build_encoder(view, impute=not get_tags(estimator).input_tags.allow_nan)
+    select = config.preprocessing.select_k_best
+    # Missing values are imputed for an estimator that refuses them, and for SelectKBest.
+    impute = select is not None or not get_tags(estimator).input_tags.allow_nan
+    encoder = build_encoder(view, impute=impute)
     if encoder is not None:
         steps.append(("encode", encoder))
-    if config.preprocessing.select_k_best is not None:
+    if select is not None:
         test = f_classif if config.task == "classification" else f_regression
-        steps.append(("select", SelectKBest(test, k=config.preprocessing.select_k_best)))
+        steps.append(("select", SelectKBest(test, k=select)))
     scale = config.preprocessing.scale
     inner = getattr(estimator, "estimator", estimator)  # threshold tuners, calibrators
     if scale or (scale is None and type(inner).__module__.startswith(SCALED_MODULES)):

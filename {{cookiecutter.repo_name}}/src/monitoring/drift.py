@@ -179,8 +179,11 @@ def read_decisions(
     checks: list[str] = []
     limit = config.quality.max_out_of_range_share
     for column, (missing, outside) in quality.items():
-        # A feature often missing in the reference (nullable) may be missing that much more.
-        allowed = float(reference[column].isna().mean()) + config.quality.max_missing_share
+        # A feature often missing in the reference (nullable) may be missing that much more,
+        # plus three standard errors of the share in a window of `rows` (chance, not a fault).
+        usual = float(reference[column].isna().mean())
+        chance = 3 * (usual * (1 - usual) / max(rows, 1)) ** 0.5
+        allowed = usual + config.quality.max_missing_share + chance
         if missing > allowed:
             checks.append(f"{column} missing {missing:.1%} > {allowed:.1%}")
         if outside > limit:

@@ -40,7 +40,7 @@ from src.pipelines.DS.inference_pipeline.pipeline import (
     check_features,
     run_batch_inference,
 )
-from tests.conftest import PROJECT_ROOT, SAMPLE_END, isolated_env, synthesize_rows
+from tests.conftest import PROJECT_ROOT, SAMPLE_END, isolated_env, feature_rows
 
 pytestmark = pytest.mark.integration
 DAY = SAMPLE_END - timedelta(days=1)
@@ -122,7 +122,7 @@ def test_rows_breaking_the_contract_are_refused_naming_the_feature(
     trained_context: ProjectContext,
 ) -> None:
     view = trained_context.view
-    rows = synthesize_rows(view, rows=5)[view.feature_names]
+    rows = feature_rows(view, rows=5)[view.feature_names]
     required = next(f for f in view.features if not f.nullable)
     with pytest.raises(DataValidationError, match=f"{required.name}: 1 rows without a value"):
         check_features(rows.assign(**{required.name: [None, *rows[required.name][1:]]}), view)

@@ -51,7 +51,10 @@ def test_a_promotion_race_of_two_candidates_leaves_production_at_the_better_one(
     """Two candidates evaluated while v1 was in production, each better than v1, promoted
     one after the other in both orders and at once: production ends at the better one,
     because each decides against the production it finds under the lock."""
-    context, config = trained_context, trained_context.training
+    context, shipped = trained_context, trained_context.training
+    # The candidates' evaluations hold the gate metric alone: no required holdout scores.
+    gates = shipped.promotion.model_copy(update={"required_holdout_scores": {}})
+    config = shipped.model_copy(update={"promotion": gates})
     manager, name, metric = (
         context.mlflow,
         context.settings.model_name,

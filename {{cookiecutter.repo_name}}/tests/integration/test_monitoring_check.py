@@ -17,7 +17,7 @@ from src.monitoring.drift import DriftConfig, MonitoringConfig
 from src.monitoring.performance import read_labels_file, record_labels
 from src.names import LABELS_TABLE
 from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, run_drift_check
-from tests.conftest import SAMPLE_END, HttpReceiver
+from tests.conftest import SAMPLE_END, HttpReceiver, other_labels
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,8 @@ def test_labels_are_upserted_by_prediction_id(
     for _ in range(2):
         stamp = datetime.now(UTC)
         record_labels(context.lake, context.view, read_labels_file(path, context.view), stamp)
-    corrected = labels.head(1).assign(**{label: labels[label].iloc[0] + 1})
+    corrected = labels.assign(**{label: other_labels(labels[label], context.training.task)})
+    corrected = corrected.head(1)
     record_labels(context.lake, context.view, corrected, datetime.now(UTC))
     stored = context.lake.read(LABELS_TABLE).to_pandas().set_index(PREDICTION_ID)
     assert len(stored) == len(labels)
@@ -99,10 +100,7 @@ def test_shifted_features_and_wrong_labels_alert_once(
     current = read_prediction_window(context.lake, DAY, 1).merge(labels, on=PREDICTION_ID)
     for name in context.view.numeric_features:
         current[name] = current[name] * 1.5 + current[name].std()
-    wrong = (
-        1 - current[label] if context.training.task == "classification" else current[label] + 300
-    )
-    current = current.assign(**{label: wrong})
+    current = current.assign(**{label: other_labels(current[label], context.training.task, 300)})
     path = tmp_path / "shifted.parquet"
     current.to_parquet(path)
     run = check(context, path, context.monitoring, AlertTargets(None, http_receiver.url))

@@ -35,7 +35,8 @@ def test_the_shipped_configuration_loads() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"promotion.gate_metric": "mape"}, "promotion.gate_metric 'mape' is not a"),
+        ({"promotion.gate_metric": "mape"}, "promotion metric 'mape' is not a"),
+        ({"promotion.required_holdout_scores": {"mape": 1}}, "promotion metric 'mape' is not a"),
         ({"search.n_trials": 0}, "search.n_trials"),
         ({"search.trials": 5}, "search.trials: Extra inputs are not permitted"),
         ({"search.space": {"C": {"type": "uniform"}}}, "search.space.C.type"),

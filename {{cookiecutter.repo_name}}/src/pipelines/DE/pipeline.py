@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from src.data.aws_integration import list_keys, read_bytes, write_bytes
@@ -23,6 +24,9 @@ from src.pipelines.DE.silver import build_silver
 
 Step = Literal["bronze", "silver", "gold"]
 STEPS: tuple[Step, ...] = ("bronze", "silver", "gold")
+# Nullable pandas dtypes whether or not a batch holds a null: otherwise a column's values
+# hash differently in a batch with a gap (object, float) than in one without (bool, int).
+NULLABLE_DTYPES = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
 
 
 def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
@@ -45,7 +49,7 @@ def fingerprint_steps(
         columns = [name for name in lake.load(table).schema().column_names if name != INGESTED_AT]
         rows, total = 0, 0
         for batch in lake.stream(table, columns=columns):
-            frame = batch.to_pandas()
+            frame = batch.to_pandas(types_mapper=NULLABLE_DTYPES.get)
             rows += len(frame)
             total = (total + int(pd.util.hash_pandas_object(frame, index=False).sum())) % 2**64
         found.append({"table": table, "rows": rows, "checksum": f"{total:016x}"})

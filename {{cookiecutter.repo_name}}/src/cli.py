@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -56,10 +56,6 @@ def command(function: Callable[..., None]) -> Callable[..., None]:
     return app.command()(run)
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
 def write_json(path: Path, content: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
@@ -78,7 +74,7 @@ def setup_lake() -> None:
     from src.data.raw_data import SAMPLE_DAYS, land_raw_files, write_sample_files
 
     context = build_context()
-    end = today()
+    end = datetime.now(UTC).date()
     with tempfile.TemporaryDirectory() as folder:
         write_sample_files(Path(folder), context.view, end)
         copied, *_ = land_raw_files(Path(folder), context.store, context.settings.aws.s3.raw_prefix)
@@ -169,7 +165,7 @@ def sample_data(
     if out.is_dir() and has_raw_files(out):
         console.print(f"sample data: {out} already holds raw files; kept")
         return
-    written = write_sample_files(out, build_context().view, today())
+    written = write_sample_files(out, build_context().view, datetime.now(UTC).date())
     console.print(f"sample data: {written} raw files written under {out}")
 
 
@@ -386,7 +382,7 @@ def drift_check(
 
     context = build_context()
     with console.status("checking"):
-        run = context.run_drift_check(current or today(), datetime.now(UTC))
+        run = context.run_drift_check(current or datetime.now(UTC).date(), datetime.now(UTC))
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
     for line in [*run.outcome.notes, run.delivery]:
         console.print(line)

@@ -152,7 +152,10 @@ def feature_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFr
     computed by gold's own query), label."""
     raw = synthesize_rows(view, rows, seed)
     raw[INGEST_DATE] = raw[view.event_timestamp].dt.date
-    return cast_to_view(duckdb.sql(gold_query(view, "raw", "true")).to_arrow_table(), view)
+    with duckdb.connect() as database:
+        database.register("raw", raw)
+        table = database.execute(gold_query(view, "raw", "true")).to_arrow_table()
+    return cast_to_view(table, view)
 
 
 def other_labels(labels: pd.Series, task: str, shift: float = 1.0) -> pd.Series:

@@ -120,7 +120,12 @@ def hold_lock(settings: Settings, name: str, wait_seconds: float = 300) -> Itera
     try:
         yield
     finally:
-        _release_lock(settings, key)
+        # Released by the client that took it: pyarrow's delete_file leaves a directory
+        # marker behind, which an S3 store keeping keys as files (rclone) makes a file.
+        if settings.is_local:
+            (settings.data_dir / "lake" / key).unlink(missing_ok=True)
+        else:
+            build_aws_client(settings, "s3").delete_object(Bucket=settings.aws.s3.bucket, Key=key)
 
 
 LOCK_STALE_SECONDS = 3600
@@ -151,15 +156,6 @@ def _try_lock(settings: Settings, key: str) -> bool:
     if (datetime.now(UTC) - held).total_seconds() > LOCK_STALE_SECONDS:
         s3.delete_object(Bucket=bucket, Key=key)
     return False
-
-
-def _release_lock(settings: Settings, key: str) -> None:
-    # By the client that took it: pyarrow's delete_file would leave a directory marker
-    # (`leases/promotion/`), which an S3 store keeping keys as files (rclone) makes a file.
-    if settings.is_local:
-        (settings.data_dir / "lake" / key).unlink(missing_ok=True)
-    else:
-        build_aws_client(settings, "s3").delete_object(Bucket=settings.aws.s3.bucket, Key=key)
 
 
 def build_catalog(settings: Settings) -> Catalog:

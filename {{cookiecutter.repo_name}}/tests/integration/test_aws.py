@@ -76,10 +76,12 @@ def test_the_s3_lock_excludes_a_second_holder_and_leaves_no_object(
     bucket = aws_settings.aws.s3.bucket
     s3.create_bucket(Bucket=bucket)
     for _ in range(2):  # a second time: the first release left nothing in the way
-        with hold_lock(aws_settings, "promotion/model", wait_seconds=0):
-            with pytest.raises(ProjectError, match="held by another run"):
-                with hold_lock(aws_settings, "promotion/model", wait_seconds=0):
-                    pass
+        with (
+            hold_lock(aws_settings, "promotion/model", wait_seconds=0),
+            pytest.raises(ProjectError, match="held by another run"),
+            hold_lock(aws_settings, "promotion/model", wait_seconds=0),
+        ):
+            pass
         # Not even a directory marker (`leases/promotion/`), which some S3 stores make a file.
         assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 

@@ -40,7 +40,7 @@ from src.pipelines.DS.inference_pipeline.pipeline import (
     check_features,
     run_batch_inference,
 )
-from tests.conftest import PROJECT_ROOT, SAMPLE_END, isolated_env, feature_rows
+from tests.conftest import PROJECT_ROOT, SAMPLE_END, feature_rows, isolated_env
 
 pytestmark = pytest.mark.integration
 DAY = SAMPLE_END - timedelta(days=1)

@@ -99,8 +99,11 @@ def decide(
     passed, reason = to_staging.check(evaluation.candidate, evaluation.baseline, "the baseline")
     if not passed:
         return PromotionDecision(REJECTED, reason)
-    if short := shortfalls(evaluation.candidate, config):
-        return PromotionDecision(REJECTED, f"{reason}; but {short}")
+    for metric in rules.required_holdout_scores:  # each a gate against a fixed score
+        floor = Gate(metric, 0.0, higher_is_better(config.task, metric))
+        met, why = floor.check(evaluation.candidate, rules.required_holdout_scores, "its floor")
+        if not met:
+            return PromotionDecision(REJECTED, f"{reason}; but {why}")
     if production is None:
         return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; no production model yet")
     versus, passed = production.unavailable, False
@@ -112,16 +115,6 @@ def decide(
         untouched = f"{reason}; {versus}; production left untouched"
         return PromotionDecision(STAGING_ALIAS, untouched, production)
     return PromotionDecision(PRODUCTION_ALIAS, f"{reason}; {versus}", production)
-
-
-def shortfalls(candidate: Mapping[str, float], config: TrainingConfig) -> str:
-    """The holdout scores short of `promotion.required_holdout_scores`, or ""."""
-    short = []
-    for metric, required in config.promotion.required_holdout_scores.items():
-        higher, value = higher_is_better(config.task, metric), candidate[metric]
-        if (value < required) if higher else (value > required):
-            short.append(f"holdout {metric} {value:.4f} short of the required {required}")
-    return "; ".join(short)
 
 
 def score_production(

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from cookiecutter.main import cookiecutter
 
+from tests.stack_engine import Engine, EngineUnavailable
+
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 CHOICES: dict[str, list[str]] = {
     key: value
@@ -167,3 +169,19 @@ def assert_suite_passed(result: subprocess.CompletedProcess[str]) -> dict[str, i
         + f"\n--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-3000:]}"
     )
     return counts
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """The tests' own Docker engine (tests/stack_engine.py), shared by the stack and CI tests."""
+    engine = Engine()
+    try:
+        engine.start()
+    except EngineUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs a Docker engine for the stack and CI tests: {error}")
+        pytest.skip(f"no Docker engine for the stack and CI tests: {error}")
+    try:
+        yield engine
+    finally:
+        engine.stop()

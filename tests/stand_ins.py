@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tests.stack_engine import ENGINE_ROOT, Engine, download
 
 LABEL = "org.mlops-template.stand-in"
@@ -523,3 +525,22 @@ def build(engine: Engine, tag: str, recipe: Recipe, digest: str) -> None:
         raise RuntimeError(
             f"building the stand-in {tag} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
+
+
+def third_party_images(project: Path) -> list[str]:
+    """The images the compose file and the Dockerfiles name but do not build themselves."""
+    images: list[str] = []
+    for service in yaml.safe_load((project / "docker-compose.yml").read_text())[
+        "services"
+    ].values():
+        if "build" not in service and service["image"] not in images:
+            images.append(service["image"])
+    for dockerfile in sorted((project / "docker").glob("*.Dockerfile")):
+        stages: set[str] = set()
+        for match in re.finditer(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile.read_text(), re.M):
+            image, stage = match.groups()
+            if image not in stages and image != "scratch" and image not in images:
+                images.append(image)
+            if stage:
+                stages.add(stage)
+    return images

@@ -29,8 +29,8 @@ import pytest
 import yaml
 
 from tests.conftest import render, tool_env
-from tests.stack_engine import Engine, EngineUnavailable
-from tests.stand_ins import WITHOUT_STAND_IN, provide
+from tests.stack_engine import Engine
+from tests.stand_ins import WITHOUT_STAND_IN, provide, third_party_images
 
 pytestmark = pytest.mark.slow
 
@@ -135,23 +135,6 @@ def compose_document(project: Path) -> dict[str, Any]:
     return document
 
 
-def third_party_images(project: Path) -> list[str]:
-    """The images the compose file and the Dockerfiles name but do not build themselves."""
-    images: list[str] = []
-    for service in compose_document(project)["services"].values():
-        if "build" not in service and service["image"] not in images:
-            images.append(service["image"])
-    for dockerfile in sorted((project / "docker").glob("*.Dockerfile")):
-        stages: set[str] = set()
-        for match in re.finditer(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", dockerfile.read_text(), re.M):
-            image, stage = match.groups()
-            if image not in stages and image != "scratch" and image not in images:
-                images.append(image)
-            if stage:
-                stages.add(stage)
-    return images
-
-
 def http(
     url: str,
     body: Any = None,
@@ -209,21 +192,6 @@ def stack_env(project: Path, engine: Engine) -> dict[str, str]:
         **{name: str(port) for name, port in PORTS.items()},
         "COMPOSE_FILE": os.pathsep.join([str(project / "docker-compose.yml"), str(OVERRIDE)]),
     }
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    engine = Engine()
-    try:
-        engine.start()
-    except EngineUnavailable as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs a Docker engine for the stack test: {error}")
-        pytest.skip(f"no Docker engine for the stack test: {error}")
-    try:
-        yield engine
-    finally:
-        engine.stop()
 
 
 @pytest.fixture(scope="module")

@@ -530,9 +530,8 @@ def build(engine: Engine, tag: str, recipe: Recipe, digest: str) -> None:
 def third_party_images(project: Path) -> list[str]:
     """The images the compose file and the Dockerfiles name but do not build themselves."""
     images: list[str] = []
-    for service in yaml.safe_load((project / "docker-compose.yml").read_text())[
-        "services"
-    ].values():
+    services = yaml.safe_load((project / "docker-compose.yml").read_text())["services"]
+    for service in services.values():
         if "build" not in service and service["image"] not in images:
             images.append(service["image"])
     for dockerfile in sorted((project / "docker").glob("*.Dockerfile")):

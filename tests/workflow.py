@@ -232,14 +232,12 @@ class WorkflowRun:
         ).stdout.strip()
 
     def github(self) -> dict[str, Any]:
-        return {"event_name": self.event, "ref": self.ref, "sha": self.sha, "workspace": ""}
+        return {"event_name": self.event, "ref": self.ref, "sha": self.sha}
 
     def needs_of(self, spec: dict[str, Any]) -> dict[str, Any]:
-        needs = spec.get("needs", [])
-        needs = [needs] if isinstance(needs, str) else needs
         return {
             job: {"outputs": self.outputs.get(job, {}), "result": self.results.get(job)}
-            for job in needs
+            for job in needed(spec)
         }
 
     def record(self, line: str) -> None:
@@ -305,16 +303,21 @@ class WorkflowRun:
         return values
 
     def order(self, only: set[str] | None) -> list[str]:
+        """The job ids, each after those it needs; a cycle or an unknown job fails at once."""
         jobs = self.document["jobs"]
         done: list[str] = []
         while len(done) < len(jobs):
-            for job_id, spec in jobs.items():
-                needs = spec.get("needs", [])
-                if job_id not in done and set([needs] if isinstance(needs, str) else needs) <= set(
-                    done
-                ):
-                    done.append(job_id)
+            ready = [j for j in jobs if j not in done and set(needed(jobs[j])) <= set(done)]
+            if not ready:
+                raise StepFailed(f"jobs whose needs never finish: {sorted(set(jobs) - set(done))}")
+            done += ready
         return [job for job in done if only is None or job in only]
+
+
+def needed(spec: dict[str, Any]) -> list[str]:
+    """A job's `needs`, a name or a list of names."""
+    needs = spec.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
 
 
 def checkout(job: Job, _: dict[str, Any], env: dict[str, str]) -> None:

@@ -76,7 +76,7 @@ def main() -> int:
     import mlflow.pyfunc
     from src.context import build_context
     from src.data.feature_store import INGEST_DATE
-    from src.model.mlflow_manager import PRODUCTION_ALIAS
+    from src.names import PRODUCTION_ALIAS
 
     context = build_context()
     view, name = context.view, context.settings.model_name

@@ -76,7 +76,7 @@ def serve_and_load(
 def register_lightgbm(context: object, name: str) -> None:
     """A LightGBM model of the training set, registered under `name` as production."""
     from src.data.feature_store import get_training_set
-    from src.model.mlflow_manager import PRODUCTION_ALIAS
+    from src.names import PRODUCTION_ALIAS
     from src.model.train import ModelConfig, build_model
 
     manager = context.mlflow  # type: ignore[attr-defined]

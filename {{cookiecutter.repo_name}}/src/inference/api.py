@@ -294,7 +294,7 @@ async def score(
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
     """The answers to validated requests, and their rows for the predictions table."""
     values = [[getattr(body.features, name) for name in names] for body in bodies]
-    matrix = np.array(values, dtype=object if predictor.input_categories else float)
+    matrix = np.array(values, dtype=object if predictor.categorical else float)
     arrays = await batcher.predict(predictor, matrix)
     predictions: list[Any] = arrays.predictions.tolist()
     probabilities: list[Any] = [None] * len(bodies)

@@ -1,8 +1,6 @@
 """What the API reports about itself: Prometheus metrics (the names alerts.yml and the
 Grafana dashboards use) and the prediction log."""
 
-from __future__ import annotations
-
 import logging
 import os
 import threading

@@ -3,8 +3,6 @@ stages are deprecated) and model loading. Models are saved with skops, never pic
 only scikit-learn's, NumPy's and the estimator package's types, so a model file cannot run
 arbitrary code. The signature is the feature contract (config/features.yaml)."""
 
-from __future__ import annotations
-
 import logging
 import os
 import tempfile
@@ -31,8 +29,6 @@ from src.data.sampling import sample_batches
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.predictor import Predictor
 from src.model.train import Task
-from src.names import PRODUCTION_ALIAS as PRODUCTION_ALIAS
-from src.names import STAGING_ALIAS as STAGING_ALIAS
 
 REFERENCE_PATH = "reference/reference.parquet"
 MODEL_CARD_FILE = "model_card.md"
@@ -150,14 +146,10 @@ class MlflowManager:
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_PATH).parent))
 
-    def load_reference(
-        self, run_id: str, max_rows: int | None = None, seed: int = 0
-    ) -> pd.DataFrame:
-        """The run's reference set; with `max_rows`, a seeded sample of at most that many."""
+    def load_reference(self, run_id: str, max_rows: int, seed: int) -> pd.DataFrame:
+        """A seeded sample of at most `max_rows` rows of the run's reference set."""
         with tempfile.TemporaryDirectory() as folder:
             path = self.client.download_artifacts(run_id, REFERENCE_PATH, folder)
-            if max_rows is None:
-                return pd.read_parquet(path)
             batches = pq.ParquetFile(path).iter_batches()
             frame: pd.DataFrame = sample_batches(batches, max_rows, seed).to_pandas()
             return frame

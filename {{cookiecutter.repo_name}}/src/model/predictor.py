@@ -1,14 +1,11 @@
 """A registered model loaded for scoring (its own `predict`: a threshold-tuned classifier
 keeps its rule), and the batching of its calls by the API."""
 
-from __future__ import annotations
-
 import asyncio
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -16,7 +13,7 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from src.data.predictions import PREDICTION, PROBABILITY
-from src.model.train import Task, encoded_categories
+from src.model.train import Task
 
 # Fitted on a DataFrame, scored on a matrix in the same column order: the warning that the
 # matrix has no column names says nothing useful and costs time on every call.
@@ -30,9 +27,9 @@ class PredictionArrays:
     probabilities: np.ndarray | None = None
     class_probabilities: np.ndarray | None = None
 
-    def rows(self, start: int, stop: int) -> PredictionArrays:
+    def rows(self, start: int, stop: int) -> Self:
         parts: Any = [None if part is None else part[start:stop] for part in vars(self).values()]
-        return PredictionArrays(*parts)
+        return type(self)(*parts)
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class Predictor:
     version: str
     alias: str
     run_id: str
-    categorical: frozenset[str] = frozenset()  # typed as strings or booleans by the signature
+    categorical: frozenset[str]  # typed as strings or booleans by the signature
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -55,16 +52,11 @@ class Predictor:
     def classes(self) -> list[Any]:
         return [] if self.is_regression else np.asarray(self.estimator.classes_).tolist()
 
-    @cached_property
-    def input_categories(self) -> frozenset[str]:
-        """From the signature, or the model's own encoder (a model not yet logged)."""
-        return self.categorical or encoded_categories(self.estimator)
-
     def predict_array(self, matrix: np.ndarray, assume_finite: bool = False) -> PredictionArrays:
         """`assume_finite` skips scikit-learn's scan for NaN and infinities."""
         rows: Any = matrix
-        if self.input_categories:
-            numbers = [name for name in self.feature_names if name not in self.input_categories]
+        if self.categorical:
+            numbers = [name for name in self.feature_names if name not in self.categorical]
             rows = pd.DataFrame(matrix, columns=self.feature_names)
             rows = rows.astype(dict.fromkeys(numbers, "float64"))
         model = self.estimator
@@ -84,7 +76,7 @@ class Predictor:
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
         """Predictions for rows holding at least the model's features."""
-        kind = object if self.input_categories else float
+        kind = object if self.categorical else float
         arrays = self.predict_array(features[self.feature_names].to_numpy(dtype=kind))
         result = pd.DataFrame({PREDICTION: arrays.predictions}, index=features.index)
         if arrays.probabilities is not None:

@@ -2,8 +2,6 @@
 scikit-learn scorers (so cross-validation, the holdout, segments and permutation importance
 agree), and the configured estimator in one pipeline with everything it learns from data."""
 
-from __future__ import annotations
-
 import importlib
 import inspect
 import math
@@ -134,10 +132,10 @@ class TrainingConfig(StrictModel):
                 )
         return self
 
-    def with_search(self, **changes: Any) -> TrainingConfig:
+    def with_search(self, **changes: Any) -> Self:
         """A validated copy with some search settings changed (quick runs, tests)."""
         search = {**self.search.model_dump(), **changes}
-        return TrainingConfig.model_validate({**self.model_dump(), "search": search})
+        return self.model_validate({**self.model_dump(), "search": search})
 
 
 def metric_names(task: Task) -> list[str]:
@@ -242,11 +240,3 @@ def build_model(
     if scale or (scale is None and type(inner).__module__.startswith(SCALED_MODULES)):
         steps.append(("scale", StandardScaler()))
     return Pipeline([*steps, ("model", estimator)])
-
-
-def encoded_categories(model: Any) -> frozenset[str]:
-    """The features a model pipeline one-hot encodes (its `encode` step's categories)."""
-    if not isinstance(model, Pipeline) or "encode" not in model.named_steps:
-        return frozenset()
-    steps = getattr(model.named_steps["encode"], "transformers", [])
-    return frozenset(str(c) for name, _, columns in steps if name == "categorical" for c in columns)

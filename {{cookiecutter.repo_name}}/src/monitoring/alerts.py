@@ -4,8 +4,6 @@ Prometheus' rules (monitoring/prometheus/alerts.yml) alert through Alertmanager;
 (AWS, where the CDK app runs no Prometheus) it posts the alert to a Slack-compatible webhook
 (ALERT_WEBHOOK_URL); with neither it is printed."""
 
-from __future__ import annotations
-
 import json
 import urllib.request
 from dataclasses import asdict, dataclass, field

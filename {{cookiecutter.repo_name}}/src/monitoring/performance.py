@@ -3,9 +3,6 @@ prediction id, so a label sent twice or corrected leaves one row) joined to the 
 against the version's holdout metrics at training (its `metric.<name>` tags): a metric worse
 by more than the tolerance is concept drift."""
 
-from __future__ import annotations
-
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,16 +12,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 from pyiceberg.expressions import GreaterThanOrEqual
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, root_mean_squared_error
 
 from src.data.feature_store import ARROW_TYPES, EVENT_TIME_TYPE, FeatureView
 from src.data.lake import Lake
 from src.data.predictions import PREDICTION, PREDICTION_DATE, PREDICTION_ID
 from src.errors import DataValidationError
-from src.model.train import Task
+from src.model.train import Task, higher_is_better
 from src.names import LABELS_TABLE
 
-HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "rmse": False, "mae": False}
 LABELED_AT, LABEL_DATE = "labeled_at", "label_date"
 
 
@@ -52,20 +48,6 @@ class PerformanceResult:
         return f"{state} on {self.labelled_rows} labelled rows: {live} (training: {training})"
 
 
-def live_metrics(task: Task, label: pd.Series, prediction: pd.Series) -> dict[str, float]:
-    if task == "regression":
-        return {
-            "rmse": math.sqrt(mean_squared_error(label, prediction)),
-            "mae": float(mean_absolute_error(label, prediction)),
-        }
-    # Binary 0/1 labels score F1 of class 1, as training does; other label sets average classes.
-    average = "binary" if set(pd.unique(pd.concat([label, prediction]))) <= {0, 1} else "macro"
-    return {
-        "accuracy": float(accuracy_score(label, prediction)),
-        "f1": float(f1_score(label, prediction, average=average, zero_division=0)),
-    }
-
-
 def evaluate_performance(
     current: pd.DataFrame,
     label: str,
@@ -82,11 +64,20 @@ def evaluate_performance(
             f"live performance skipped: {len(labelled)} labelled rows, needs "
             f"{config.min_labelled_rows} (config/monitoring.yaml performance.min_labelled_rows)"
         )
-    live = live_metrics(task, labelled[label], labelled[PREDICTION])
+    truth, predicted = labelled[label], labelled[PREDICTION]
+    if task == "regression":
+        live = {
+            "rmse": float(root_mean_squared_error(truth, predicted)),
+            "mae": float(mean_absolute_error(truth, predicted)),
+        }
+    else:  # binary 0/1 labels score F1 of class 1, as training does; others average the classes
+        binary = set(pd.unique(pd.concat([truth, predicted]))) <= {0, 1}
+        f1 = f1_score(truth, predicted, average="binary" if binary else "macro", zero_division=0)
+        live = {"accuracy": float(accuracy_score(truth, predicted)), "f1": float(f1)}
     baseline = {name: value for name, value in training.items() if name in live}
     # Worse by more than the (relative) tolerance, in the metric's direction.
-    limit = config.max_relative_degradation
-    worse = {n: (v - live[n]) * (1 if HIGHER_IS_BETTER[n] else -1) for n, v in baseline.items()}
+    limit, sign = config.max_relative_degradation, {n: higher_is_better(task, n) for n in live}
+    worse = {n: (v - live[n]) * (1 if sign[n] else -1) for n, v in baseline.items()}
     degraded = [name for name, by in worse.items() if by > abs(baseline[name]) * limit]
     return PerformanceResult(len(labelled), live, baseline, degraded)
 

@@ -13,9 +13,9 @@ import pytest
 from src.context import ProjectContext
 from src.data.aws_integration import hold_lock
 from src.errors import ProjectError
-from src.model.mlflow_manager import PRODUCTION_ALIAS
 from src.model.predictor import Predictor
 from src.model.train import higher_is_better
+from src.names import PRODUCTION_ALIAS
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 from src.pipelines.DS.training_pipeline.promotion import Production, promote_to_production
 from src.settings import Settings

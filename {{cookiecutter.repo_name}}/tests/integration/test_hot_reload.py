@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from src.context import ProjectContext
 from src.inference.api import create_app
-from src.model.mlflow_manager import PRODUCTION_ALIAS
+from src.names import PRODUCTION_ALIAS
 from tests.serving import running_server, sample_rows, serving_settings, wait_for
 
 pytestmark = pytest.mark.integration

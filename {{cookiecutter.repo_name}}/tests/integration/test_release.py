@@ -7,7 +7,7 @@ import pytest
 from src.context import ProjectContext
 from src.errors import ProjectError
 from src.inference.api import create_app
-from src.model.mlflow_manager import PRODUCTION_ALIAS, STAGING_ALIAS
+from src.names import PRODUCTION_ALIAS, STAGING_ALIAS
 from src.pipelines.DS.training_pipeline import run_training_pipeline
 from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
 from src.release import SmokeTestError, run_smoke_test

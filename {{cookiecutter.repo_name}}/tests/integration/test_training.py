@@ -281,5 +281,5 @@ def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(
     params = context.mlflow.client.get_run(outcome.run_id).data.params
     assert len(get_training_set(context.lake, context.view)[0]) > 150
     assert int(params["train_rows"]) + int(params["holdout_rows"]) == 150
-    reference = context.mlflow.load_reference(outcome.run_id)
+    reference = context.mlflow.load_reference(outcome.run_id, 1000, seed=0)
     assert len(reference) == 40 and context.view.label.name in reference.columns

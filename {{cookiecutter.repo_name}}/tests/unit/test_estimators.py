@@ -54,7 +54,10 @@ def test_categories_and_missing_values_are_handled_inside_the_model(estimator: s
     assert features[[AMOUNT, PLAN, FLAG]].isna().any().all()
     params = SMALL_LIGHTGBM if estimator.startswith("lightgbm") else {}
     model = with_estimator("classification", estimator, **params).fit(features, labels)
-    predictor = Predictor(model, "classification", list(features.columns), "m", "1", "p", "r")
+    categories = frozenset(task_view("classification").categorical_features)
+    predictor = Predictor(
+        model, "classification", list(features.columns), "m", "1", "p", "r", categories
+    )
     rows = features.head(5).copy()
     rows.loc[rows.index[0], PLAN] = "unheard-of"  # an unseen category gets an answer too
     arrays = predictor.predict_array(rows.to_numpy(dtype=object))

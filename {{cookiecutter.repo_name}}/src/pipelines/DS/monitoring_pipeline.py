@@ -2,8 +2,6 @@
 or the production version's window of the predictions table with the labels that arrived,
 against the reference set stored with that version; then reports and the one alert route."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -12,11 +10,12 @@ from src.data.feature_store import FeatureView
 from src.data.lake import Lake
 from src.data.predictions import prediction_window_versions, sample_prediction_window
 from src.errors import ModelNotFoundError, ProjectError
-from src.model.mlflow_manager import METRIC_TAG_PREFIX, PRODUCTION_ALIAS, TASK_TAG, MlflowManager
-from src.model.train import parse_task
+from src.model.mlflow_manager import METRIC_TAG_PREFIX, TASK_TAG, MlflowManager
+from src.model.train import metric_names, parse_task
 from src.monitoring.alerts import AlertTargets, MonitoringOutcome, deliver
 from src.monitoring.drift import MonitoringConfig, run_drift_report, write_reports
-from src.monitoring.performance import HIGHER_IS_BETTER, evaluate_performance, join_labels
+from src.monitoring.performance import evaluate_performance, join_labels
+from src.names import PRODUCTION_ALIAS
 from src.pipelines.DS.inference_pipeline.pipeline import read_scoring_file
 
 
@@ -46,7 +45,7 @@ def run_drift_check(
         raise ModelNotFoundError(f"model {model_name!r} has no production version to check")
     task = parse_task(manager.client.get_run(found.run_id).data.tags.get(TASK_TAG, ""))
     # The holdout metrics at training: the version's `metric.<name>` tags.
-    tags = {name: found.tags.get(METRIC_TAG_PREFIX + name) for name in HIGHER_IS_BETTER}
+    tags = {name: found.tags.get(METRIC_TAG_PREFIX + name) for name in metric_names(task)}
     training = {name: float(value) for name, value in tags.items() if value is not None}
     drift, version = config.drift, str(found.version)
     days, rows, seed = drift.window_days, drift.max_current_rows, drift.sample_seed

@@ -3,8 +3,6 @@ prediction, storage (a Parquet file in the object store and the day's rows of th
 table) and monitoring (drift). Batches are scored into a local file as they come, so memory
 follows a batch, and nothing is stored until every batch passed."""
 
-from __future__ import annotations
-
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,10 +28,10 @@ from src.data.predictions import (
     replace_batch_predictions,
 )
 from src.errors import DataValidationError
-from src.model.mlflow_manager import PRODUCTION_ALIAS, MlflowManager
+from src.model.mlflow_manager import MlflowManager
 from src.model.predictor import Predictor
 from src.monitoring.drift import DriftResult, MonitoringConfig, check_batch_drift
-from src.names import batch_files_prefix
+from src.names import PRODUCTION_ALIAS, batch_files_prefix
 
 
 @dataclass(frozen=True)

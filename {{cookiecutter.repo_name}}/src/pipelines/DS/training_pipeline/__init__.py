@@ -1,8 +1,6 @@
 """The training pipeline: the seed's six steps in order (STEPS, one module each), under one
 MLflow run with a child run per trial."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 import mlflow
@@ -33,10 +31,6 @@ STEPS = ("extraction", "preprocessing", "training", "evaluation", "registration"
 __all__ = ["STEPS", "TrainingOutcome", "run_training_pipeline"]
 
 
-def ignore(*_: object) -> None:
-    pass
-
-
 def run_training_pipeline(
     lake: Lake,
     view: FeatureView,
@@ -45,8 +39,8 @@ def run_training_pipeline(
     model_name: str,
     stage_only: bool = False,
     guard: LeaseGuard = unguarded,
-    on_step: Callable[[str], None] = ignore,
-    on_trial: TrialCallback = ignore,
+    on_step: Callable[[str], None] = lambda step: None,
+    on_trial: TrialCallback = lambda study, trial: None,
 ) -> TrainingOutcome:
     """`guard` holds the promotion lock; `stage_only` leaves `production` to `promote`."""
     on_step("extraction")
@@ -62,8 +56,11 @@ def run_training_pipeline(
         on_step("evaluation")
         evaluation = evaluate_candidate(model, split, config)
         on_step("registration")
-        lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table}
-        lineage[DATA_SNAPSHOT_TAG] = snapshot_id
+        lineage = {
+            GIT_COMMIT_TAG: commit,
+            DATA_TABLE_TAG: view.table,
+            DATA_SNAPSHOT_TAG: snapshot_id,
+        }
         version = register_candidate(
             manager, model_name, model, view, config, split, evaluation, lineage
         )

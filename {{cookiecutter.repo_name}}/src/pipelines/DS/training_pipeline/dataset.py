@@ -2,8 +2,6 @@
 then a seeded split. Encoding, imputation, selection and scaling are steps of the model
 pipeline (src/model/train.py), fitted on training folds only."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import pandas as pd

@@ -2,8 +2,6 @@
 segment, permutation importance and the pictures (drawn on matplotlib Figures, never pyplot's
 global state, so nothing leaks between runs). Production is scored by the promotion step."""
 
-from __future__ import annotations
-
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -80,15 +78,6 @@ def compute_importance(
     return frame.sort_values("importance", ascending=False, ignore_index=True)
 
 
-def plot_importance(importance: pd.DataFrame, metric: str) -> Figure:
-    top = importance.head(TOP_FEATURES).iloc[::-1]
-    figure = Figure(figsize=(7, 0.3 * len(top) + 1.5))
-    axes = figure.subplots()
-    axes.barh(top["feature"], top["importance"], xerr=top["std"])
-    axes.set(xlabel=f"{metric} lost when the feature is shuffled", title="Permutation importance")
-    return figure
-
-
 def plot_holdout(
     task: Task, model: Any, features: pd.DataFrame, labels: pd.Series
 ) -> dict[str, Figure]:
@@ -134,7 +123,11 @@ def evaluate_candidate(candidate: Any, split: DatasetSplit, config: TrainingConf
     mlflow.log_table(evaluation.segments, "evaluation/segments.json")
     mlflow.log_table(evaluation.importance, "evaluation/feature_importance.json")
     figures = plot_holdout(task, candidate, x, y)
-    figures["feature_importance.png"] = plot_importance(evaluation.importance, metric)
+    top = evaluation.importance.head(TOP_FEATURES).iloc[::-1]
+    figures["feature_importance.png"] = bars = Figure(figsize=(7, 0.3 * len(top) + 1.5))
+    axes = bars.subplots()
+    axes.barh(top["feature"], top["importance"], xerr=top["std"])
+    axes.set(xlabel=f"{metric} lost when the feature is shuffled", title="Permutation importance")
     for file, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{file}")
     return evaluation

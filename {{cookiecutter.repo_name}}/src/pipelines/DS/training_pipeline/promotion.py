@@ -2,8 +2,6 @@
 `production` behind the production gate. MLflow has no conditional alias update, so every move
 of `production` decides and moves under the promotion lock (`move_production`), recorded."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -22,14 +20,12 @@ from src.errors import ProjectError
 from src.model.mlflow_manager import (
     DECISION_REASON_TAG,
     DECISION_TAG,
-    PRODUCTION_ALIAS,
     PROMOTED_BY_TAG,
-    STAGING_ALIAS,
     MlflowManager,
 )
 from src.model.predictor import Predictor
 from src.model.train import TrainingConfig, higher_is_better, score
-from src.names import PROMOTION_LEASE
+from src.names import PRODUCTION_ALIAS, PROMOTION_LEASE, STAGING_ALIAS
 from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 

@@ -1,8 +1,6 @@
 """Step 5, registration: the candidate, its datasets and the drift reference logged, and a
 version tagged with its lineage; the model card becomes its description once promotion decided."""
 
-from __future__ import annotations
-
 import json
 import shutil
 import subprocess  # nosec B404  # reads the git commit only, with a fixed argument list
@@ -15,11 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
-from src.model.mlflow_manager import (
-    DATA_SNAPSHOT_TAG,
-    METRIC_TAG_PREFIX,
-    MlflowManager,
-)
+from src.model.mlflow_manager import DATA_SNAPSHOT_TAG, METRIC_TAG_PREFIX, MlflowManager
 from src.model.train import TrainingConfig
 from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation

@@ -2,8 +2,6 @@
 `cross_val_score` on seeded folds (the same data and configuration give the same trials) and
 logged as an MLflow child run; then the best parameters fitted on all training rows."""
 
-from __future__ import annotations
-
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,17 +106,6 @@ def search_params(
     return SearchResult(metric, best.params, tuple(scores), history, mean, std)
 
 
-def log_trial(metric: str, trial: optuna.trial.FrozenTrial, parent: Run) -> None:
-    """One trial as a child run of the training run: parameters, each fold, mean and spread."""
-    scores, name = trial.user_attrs[FOLD_SCORES], f"trial-{trial.number:03d}"
-    with mlflow.start_run(experiment_id=parent.info.experiment_id, run_name=name, nested=True):
-        mlflow.log_params(trial.params)
-        summary = {"mean": statistics.fmean(scores), "std": statistics.pstdev(scores)}
-        mlflow.log_metrics({f"cv_{metric}_{key}": value for key, value in summary.items()})
-        for step, value in enumerate(scores):
-            mlflow.log_metric(f"fold_{metric}", value, step=step)
-
-
 def plot_history(search: SearchResult, higher: bool) -> Figure:
     """Each trial's cross-validated score and the best so far."""
     figure = Figure(figsize=(6, 4))
@@ -149,7 +136,14 @@ def train_candidate(
     )
 
     def track(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        log_trial(metric, trial, run)
+        """The trial as a child run: its parameters, each fold, the mean and the spread."""
+        scores, name = trial.user_attrs[FOLD_SCORES], f"trial-{trial.number:03d}"
+        with mlflow.start_run(experiment_id=run.info.experiment_id, run_name=name, nested=True):
+            mlflow.log_params(trial.params)
+            summary = {"mean": statistics.fmean(scores), "std": statistics.pstdev(scores)}
+            mlflow.log_metrics({f"cv_{metric}_{key}": value for key, value in summary.items()})
+            for step, value in enumerate(scores):
+                mlflow.log_metric(f"fold_{metric}", value, step=step)
         on_trial(study, trial)
 
     result = search_params(config, view, split.x_train, split.y_train, [track])

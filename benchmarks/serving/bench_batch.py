@@ -90,7 +90,7 @@ def main() -> int:
     where = f"{INGEST_DATE} = '{BENCH_DAY.isoformat()}'"
     frame = context.lake.read(view.table, where=where).to_pandas()[view.feature_names]
     predictor = context.mlflow.load_predictor(name, PRODUCTION_ALIAS)
-    matrix = frame.to_numpy(dtype=object if predictor.input_categories else float)
+    matrix = frame.to_numpy(dtype=object if predictor.categorical else float)
     mark = time.perf_counter()
     predictor.predict_array(matrix)
     raw_seconds = time.perf_counter() - mark

@@ -76,8 +76,8 @@ def serve_and_load(
 def register_lightgbm(context: object, name: str) -> None:
     """A LightGBM model of the training set, registered under `name` as production."""
     from src.data.feature_store import get_training_set
-    from src.names import PRODUCTION_ALIAS
     from src.model.train import ModelConfig, build_model
+    from src.names import PRODUCTION_ALIAS
 
     manager = context.mlflow  # type: ignore[attr-defined]
     if manager.get_version(name, PRODUCTION_ALIAS) is not None:

@@ -303,15 +303,16 @@ async def score(
         probabilities = arrays.probabilities.tolist()
         classes = [str(name) for name in predictor.classes]
         by_class = [dict(zip(classes, row, strict=True)) for row in arrays.class_probabilities]
-    # The probability, or a regression's value: what the metrics follow and must be finite.
-    followed = predictions if arrays.probabilities is None else probabilities
-    labels_only = not predictor.is_regression and arrays.probabilities is None
-    if not (labels_only or all(math.isfinite(value) for value in followed)):
-        raise HTTPException(422, "the model gives no finite answer for values this far out")
     labels = [monitoring.REGRESSION_CLASS] * len(bodies) if predictor.is_regression else predictions
+    # What the value histogram follows, and must be finite: a regression's value, or the
+    # probability of the class predicted (None from a classifier without probabilities).
+    followed = predictions if predictor.is_regression else probabilities
+    if not all(value is None or math.isfinite(value) for value in followed):
+        raise HTTPException(422, "the model gives no finite answer for values this far out")
     for label, value in zip(labels, followed, strict=True):
         monitoring.PREDICTIONS.labels(predictor.version, label).inc()
-        monitoring.PREDICTION_VALUE.labels(predictor.version).observe(value)
+        if value is not None:
+            monitoring.PREDICTION_VALUE.labels(predictor.version).observe(value)
     now, ids = datetime.now(UTC), [uuid.uuid4().hex for _ in bodies]
     answers = [
         {"prediction": p, "probability": q, "probabilities": c, "prediction_id": i}

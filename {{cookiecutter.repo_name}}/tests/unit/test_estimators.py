@@ -1,6 +1,9 @@
 """The model pipeline built from the contract's feature kinds, estimators named by import
 path, predictions through the serving Predictor, the signature and the skops trust rule."""
 
+import asyncio
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import skops.io
@@ -10,8 +13,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from src.errors import ConfigError, ProjectError
+from src.inference.api import score
 from src.model.mlflow_manager import contract_signature, pinned_requirements, trusted_types
-from src.model.predictor import Predictor
+from src.model.predictor import Batcher, Predictor
 from src.model.train import Task, build_model
 from tests.training_data import AMOUNT, FLAG, PLAN, task_config, task_rows, task_view
 
@@ -63,6 +67,26 @@ def test_categories_and_missing_values_are_handled_inside_the_model(estimator: s
     arrays = predictor.predict_array(rows.to_numpy(dtype=object))
     np.testing.assert_array_equal(arrays.predictions, model.predict(rows))
     assert arrays.class_probabilities is not None and arrays.class_probabilities.shape == (5, 3)
+
+
+def test_a_classifier_without_probabilities_is_served_its_classes_alone() -> None:
+    """LinearSVC gives classes only (strings here): the API answers them, with no probability."""
+    view = task_view("classification")
+    features, labels = task_rows(view)
+    model = with_estimator("classification", "sklearn.svm.LinearSVC")
+    model.fit(features, labels.map(lambda label: f"class {label}"))
+    categories = frozenset(view.categorical_features)
+    predictor = Predictor(
+        model, "classification", view.feature_names, "m", "1", "p", "r", categories
+    )
+    rows = features.head(3)
+    named = [
+        dict(zip(view.feature_names, row, strict=True)) for row in rows.itertuples(index=False)
+    ]
+    bodies = [SimpleNamespace(features=SimpleNamespace(**row), entity_id=None) for row in named]
+    answers, _ = asyncio.run(score(Batcher(), predictor, view.feature_names, bodies))
+    assert [answer["prediction"] for answer in answers] == model.predict(rows).tolist()
+    assert {answer["probability"] for answer in answers} == {None}
 
 
 @pytest.mark.parametrize(

@@ -56,11 +56,8 @@ def run_training_pipeline(
         on_step("evaluation")
         evaluation = evaluate_candidate(model, split, config)
         on_step("registration")
-        lineage = {
-            GIT_COMMIT_TAG: commit,
-            DATA_TABLE_TAG: view.table,
-            DATA_SNAPSHOT_TAG: snapshot_id,
-        }
+        lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table}
+        lineage[DATA_SNAPSHOT_TAG] = snapshot_id
         version = register_candidate(
             manager, model_name, model, view, config, split, evaluation, lineage
         )

@@ -6,7 +6,7 @@ import importlib
 import inspect
 import math
 from collections.abc import Mapping
-from typing import Any, Literal, Self, get_args
+from typing import Any, Literal, Self, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -49,10 +49,9 @@ SCALED_MODULES = tuple(
 
 
 def parse_task(value: str) -> Task:
-    for task in get_args(Task):
-        if value == task:
-            return task  # type: ignore[no-any-return]
-    raise ConfigError(f"unknown task {value!r}; choose one of: {', '.join(get_args(Task))}")
+    if value not in get_args(Task):
+        raise ConfigError(f"unknown task {value!r}; choose one of: {', '.join(get_args(Task))}")
+    return cast(Task, value)
 
 
 class StrictModel(BaseModel):

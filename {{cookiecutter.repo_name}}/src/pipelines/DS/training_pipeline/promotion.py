@@ -116,8 +116,7 @@ def decide(
 def score_production(
     production: Predictor, split: DatasetSplit, config: TrainingConfig
 ) -> Production:
-    missing = [name for name in production.feature_names if name not in split.x_test.columns]
-    if missing:
+    if missing := [name for name in production.feature_names if name not in split.x_test]:
         why = f"production v{production.version} needs features the holdout lacks: {missing}"
         return Production(production.version, None, why)
     features = split.x_test[production.feature_names]

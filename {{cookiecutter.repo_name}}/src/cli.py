@@ -274,22 +274,10 @@ def train(
     stage_only: Annotated[bool, typer.Option(help="Move `staging` at most.")] = False,
 ) -> None:
     """Search, train, evaluate, register and promote a model from the feature store."""
-    from src.pipelines.DS.training_pipeline import run_training_pipeline
-
     context = build_context()
-    name, config = context.settings.model_name, context.training
-    if trials is not None:
-        config = config.with_search(n_trials=trials)
-    outcome = run_training_pipeline(
-        context.lake,
-        context.view,
-        config,
-        context.mlflow,
-        name,
-        stage_only,
-        context.guard,
-        on_step=lambda step: console.print(f"step: {step}"),
-        on_trial=print_trial,
+    name = context.settings.model_name
+    outcome = context.run_training(
+        trials, stage_only, on_step=lambda step: console.print("step:", step), on_trial=print_trial
     )
     print_decision_table(name, outcome)
     decision = outcome.decision

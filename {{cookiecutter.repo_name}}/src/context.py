@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from src.monitoring.drift import MonitoringConfig
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
+    from src.pipelines.DS.training_pipeline import TrainingOutcome
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,19 @@ class ProjectContext:
         retention = timedelta(hours=self.settings.lake_snapshot_retention_hours)
         return [self.lake.maintain(name, retention, timedelta(hours=24)) for name in names]
 
+    def run_training(
+        self, trials: int | None = None, stage_only: bool = False, **progress: Any
+    ) -> TrainingOutcome:
+        """The training pipeline under one MLflow run; `trials` overrides search.n_trials,
+        `progress` takes its on_step and on_trial callbacks."""
+        from src.pipelines.DS.training_pipeline import run_training_pipeline
+
+        config = self.training if trials is None else self.training.with_search(n_trials=trials)
+        name = self.settings.model_name
+        return run_training_pipeline(
+            self.lake, self.view, config, self.mlflow, name, stage_only, self.guard, **progress
+        )
+
     def run_batch_inference(
         self, day: date, input_file: Path | None = None
     ) -> BatchInferenceOutcome:
@@ -141,19 +155,12 @@ def build_context(settings: Settings | None = None) -> ProjectContext:
     return ProjectContext(settings or get_settings())
 
 
-def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
-    """The training steps under one MLflow run; `trials` overrides search.n_trials."""
-    from src.pipelines.DS.training_pipeline import run_training_pipeline
-
+def run_training_step(context: ProjectContext, reason: str, trials: int | None) -> Summary:
     log.info("training on %s (%s)", context.view.table, reason)
-    config = context.training if trials is None else context.training.with_search(n_trials=trials)
-    name = context.settings.model_name
-    outcome = run_training_pipeline(
-        context.lake, context.view, config, context.mlflow, name, guard=context.guard
-    )
-    decision = outcome.decision
-    return {"model_name": name, "version": outcome.version, "run_id": outcome.run_id,
-            "state": decision.state, "reason": decision.reason}  # fmt: skip
+    outcome = context.run_training(trials)
+    state, why = outcome.decision.state, outcome.decision.reason
+    name, version, run_id = context.settings.model_name, outcome.version, outcome.run_id
+    return {"model_name": name, "version": version, "run_id": run_id, "state": state, "reason": why}
 
 
 def run_batch_inference_step(context: ProjectContext, interval: DataInterval) -> Summary:
@@ -202,7 +209,7 @@ def run_step(
         days = {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
         return {**days, "step": step, **asdict(report)}
     if step == "training":
-        return run_training(context, reason, trials)
+        return run_training_step(context, reason, trials)
     if step == "batch-inference":
         return run_batch_inference_step(context, interval)
     return run_drift_check_step(context, interval)

@@ -34,14 +34,6 @@ STEPS: tuple[Step, ...] = ("bronze", "silver", "gold")
 NULLABLE_DTYPES = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
 
 
-def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
-    """Validated step names in pipeline order; no names means every step."""
-    unknown = sorted(set(names) - set(STEPS))
-    if unknown:
-        raise ProjectError(f"unknown step {unknown[0]!r}; the steps are {', '.join(STEPS)}")
-    return tuple(step for step in STEPS if step in names or not names)
-
-
 def fingerprint_steps(
     lake: Lake, view: FeatureView, steps: Sequence[Step]
 ) -> list[dict[str, int | str]]:
@@ -110,6 +102,13 @@ def build_gold(lake: Lake, view: FeatureView, interval: DataInterval) -> int:
         if not names:
             raise
         raise ConfigError(f"a derived feature ({names}) does not compute: {error}") from error
+
+
+def parse_steps(names: Sequence[str]) -> tuple[Step, ...]:
+    """Validated step names in pipeline order; no names means every step."""
+    if unknown := sorted(set(names) - set(STEPS)):
+        raise ProjectError(f"unknown step {unknown[0]!r}; the steps are {', '.join(STEPS)}")
+    return tuple(step for step in STEPS if step in names or not names)
 
 
 def report_key(quality_prefix: str, dataset: str, step: str, interval: DataInterval) -> str:

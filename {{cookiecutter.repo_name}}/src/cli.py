@@ -97,9 +97,7 @@ def lake_maintenance() -> None:
     """Expire old snapshots and unreferenced files of the lake's tables (docs/data.md)."""
     with console.status("maintaining the lake"):
         lines = build_context().run_lake_maintenance()
-    for line in lines:
-        console.print(line)
-    console.print(f"lake maintenance: {len(lines)} tables maintained")
+    console.print(*lines, f"lake maintenance: {len(lines)} tables maintained", sep="\n")
 
 
 @command
@@ -210,10 +208,8 @@ def init_aws() -> None:
             "set it in .env or the environment"
         )
     lines = ensure_aws_resources(settings)
-    for line in lines:
-        console.print(line)
     created = sum(line.startswith("created") for line in lines)
-    console.print(f"init-aws: {created} created, {len(lines) - created} found")
+    console.print(*lines, f"init-aws: {created} created, {len(lines) - created} found", sep="\n")
 
 
 @command
@@ -366,9 +362,8 @@ def drift_check(
     with console.status("checking"):
         run = context.run_drift_check(current or datetime.now(UTC).date(), datetime.now(UTC))
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
-    for line in [*run.outcome.notes, run.delivery]:
-        console.print(line)
-    console.print(f"drift check of {run.outcome.source}: {run.outcome.verdict()}")
+    verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
+    console.print(*run.outcome.notes, run.delivery, verdict, sep="\n")
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 Summary = dict[str, Any]
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
-MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
-QUALITY_FILE = CONFIG_DIR / "quality.yaml"
 
 
 @dataclass
@@ -53,7 +51,7 @@ class ProjectContext:
 
     @cached_property
     def quality(self) -> QualityConfig:
-        return load_quality_config(QUALITY_FILE, self.view)
+        return load_quality_config(CONFIG_DIR / "quality.yaml", self.view)
 
     @cached_property
     def training(self) -> TrainingConfig:
@@ -63,7 +61,7 @@ class ProjectContext:
     def monitoring(self) -> MonitoringConfig:
         from src.monitoring.drift import MonitoringConfig  # Evidently takes seconds
 
-        return load_yaml_config(MONITORING_FILE, MonitoringConfig)
+        return load_yaml_config(CONFIG_DIR / "monitoring.yaml", MonitoringConfig)
 
     @cached_property
     def lake(self) -> Lake:
@@ -91,8 +89,7 @@ class ProjectContext:
         self, interval: DataInterval, steps: tuple[Step, ...] = STEPS
     ) -> QualityReport:
         """The medallion `steps` for `interval`, with the project's quality rules and prefixes."""
-        s3 = self.settings.aws.s3
-        prefixes = (s3.raw_prefix, s3.quality_prefix)
+        prefixes = (self.settings.aws.s3.raw_prefix, self.settings.aws.s3.quality_prefix)
         return run_data_pipeline(
             self.lake, self.store, self.view, self.quality, prefixes, interval, steps
         )
@@ -183,14 +180,11 @@ def run_drift_check_step(context: ProjectContext, interval: DataInterval) -> Sum
     outcome = run.outcome
     return {
         "window_end": end.isoformat(),
-        "window_days": context.monitoring.drift.window_days,
         "model_version": outcome.model_version,
         "problems": outcome.problems,
-        "dataset_drift": outcome.drift.dataset_drift,
-        "drifted_columns": outcome.drift.drifted_columns,
         "verdict": outcome.verdict(),
         "report": str(run.reports[0]),
-        "deliveries": [run.delivery],
+        "delivery": run.delivery,
         # One retraining per drifted window, however often the day is re-run.
         "retrain_run_id": f"drift_{end.isoformat()}",
     }

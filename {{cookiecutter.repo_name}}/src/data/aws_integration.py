@@ -27,7 +27,7 @@ from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from src.errors import ProjectError
-from src.names import LEASES_PREFIX
+from src.names import LEASES_PREFIX, database_location
 
 if TYPE_CHECKING:
     from src.settings import Settings
@@ -262,8 +262,7 @@ def ensure_aws_resources(settings: Settings) -> list[str]:
     )
     bucket, database = settings.aws.s3.bucket, settings.lake_database
     group = settings.aws.athena.workgroup
-    location = f"{settings.warehouse_location}/{database}.db"
-    database_input = {"Name": database, "LocationUri": location}
+    database_input = {"Name": database, "LocationUri": database_location(settings)}
     results = {
         "OutputLocation": settings.athena_output_location,
         "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},

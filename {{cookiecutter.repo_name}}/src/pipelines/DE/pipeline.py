@@ -119,12 +119,11 @@ def read_blocked(
     store: pafs.FileSystem, quality_prefix: str, dataset: str, interval: DataInterval
 ) -> list[str]:
     """What blocked the data pipeline of `interval` (a sensor fails at once on it); empty if
-    nothing did or it has not run."""
+    nothing did or it has not run. A run leaves the same report under each step it ran."""
     found = set(list_keys(store, f"{quality_prefix}/{dataset}"))
     keys = [report_key(quality_prefix, dataset, step, interval) for step in ("bronze", "silver")]
-    return [
-        why for key in keys if key in found for why in json.loads(read_bytes(store, key))["blocked"]
-    ]
+    reasons = [json.loads(read_bytes(store, key))["blocked"] for key in keys if key in found]
+    return list(dict.fromkeys(why for blocked in reasons for why in blocked))
 
 
 def run_data_pipeline(

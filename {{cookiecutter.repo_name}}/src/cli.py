@@ -23,6 +23,7 @@ from rich.table import Table
 
 from src.context import build_context
 from src.errors import ProjectError
+from src.names import EcsStep
 
 if TYPE_CHECKING:
     import optuna
@@ -96,9 +97,7 @@ def lake_maintenance() -> None:
     """Expire old snapshots and unreferenced files of the lake's tables (docs/data.md)."""
     with console.status("maintaining the lake"):
         lines = build_context().run_lake_maintenance()
-    for line in lines:
-        console.print(line)
-    console.print(f"lake maintenance: {len(lines)} tables maintained")
+    console.print(*lines, f"lake maintenance: {len(lines)} tables maintained", sep="\n")
 
 
 @command
@@ -111,19 +110,17 @@ def data_pipeline(
     """Run bronze -> silver -> gold for a data interval (idempotent for it); without
     --start, the interval covers every day of the raw zone."""
     from src.data.intervals import DataInterval
-    from src.pipelines.DE.bronze import list_raw_days
+    from src.pipelines.DE.bronze import raw_interval
     from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
 
     context = build_context()
     steps = parse_steps(step or [])
-    if start:
-        interval = DataInterval.parse(start, end)
-    else:
-        raw_prefix = context.settings.aws.s3.raw_prefix
-        days = list_raw_days(context.store, raw_prefix, context.view.dataset)
-        if not days:
-            raise ProjectError("the raw zone holds no ingest_date= folders; run `make setup`")
-        interval = DataInterval(days[0], days[-1] + timedelta(days=1))
+    raw_prefix = context.settings.aws.s3.raw_prefix
+    interval = (
+        DataInterval.parse(start, end)
+        if start
+        else raw_interval(context.store, raw_prefix, context.view.dataset)
+    )
     with console.status(f"data pipeline {'+'.join(steps)} {interval}"):
         report = context.run_data_pipeline(interval, steps)
     for file, why in report.files_refused.items():
@@ -135,7 +132,7 @@ def data_pipeline(
 
 @command
 def step(
-    name: Annotated[str, typer.Argument(help="A step of src.names.EcsStep.")],
+    name: Annotated[EcsStep, typer.Argument()],
     start: Annotated[str, typer.Option(help="First day of the data interval (YYYY-MM-DD).")],
     end: Annotated[str, typer.Option(help="Day after the interval's last day.")],
     result_key: Annotated[str | None, typer.Option(help="Object store key of the result.")] = None,
@@ -145,14 +142,12 @@ def step(
     from src.context import run_step
     from src.data.aws_integration import write_bytes
     from src.data.intervals import DataInterval
-    from src.names import parse_step
 
-    context = build_context()
-    chosen, interval = parse_step(name), DataInterval.parse(start, end)
-    document = json.dumps(run_step(context, chosen, interval, reason), sort_keys=True, default=str)
+    context, interval = build_context(), DataInterval.parse(start, end)
+    document = json.dumps(run_step(context, name, interval, reason), sort_keys=True, default=str)
     if result_key:
         write_bytes(context.store, result_key, document.encode())
-    console.print(f"step {chosen} {interval}: {document}")
+    console.print(f"step {name} {interval}: {document}")
 
 
 @command
@@ -213,10 +208,8 @@ def init_aws() -> None:
             "set it in .env or the environment"
         )
     lines = ensure_aws_resources(settings)
-    for line in lines:
-        console.print(line)
     created = sum(line.startswith("created") for line in lines)
-    console.print(f"init-aws: {created} created, {len(lines) - created} found")
+    console.print(*lines, f"init-aws: {created} created, {len(lines) - created} found", sep="\n")
 
 
 @command
@@ -274,22 +267,10 @@ def train(
     stage_only: Annotated[bool, typer.Option(help="Move `staging` at most.")] = False,
 ) -> None:
     """Search, train, evaluate, register and promote a model from the feature store."""
-    from src.pipelines.DS.training_pipeline import run_training_pipeline
-
     context = build_context()
-    name, config = context.settings.model_name, context.training
-    if trials is not None:
-        config = config.with_search(n_trials=trials)
-    outcome = run_training_pipeline(
-        context.lake,
-        context.view,
-        config,
-        context.mlflow,
-        name,
-        stage_only,
-        context.guard,
-        on_step=lambda step: console.print(f"step: {step}"),
-        on_trial=print_trial,
+    name = context.settings.model_name
+    outcome = context.run_training(
+        trials, stage_only, on_step=lambda step: console.print("step:", step), on_trial=print_trial
     )
     print_decision_table(name, outcome)
     decision = outcome.decision
@@ -373,20 +354,16 @@ def serve(
 def drift_check(
     current: Annotated[Path | None, typer.Option(help="Default the predictions table.")] = None,
 ) -> None:
-    """Check current data against the production model's reference set.
-
-    Data quality, data drift, prediction drift and, once labels arrived, live performance.
-    Exit codes: 0 nothing found, 3 drift or another problem found, 1 the check failed.
-    """
+    """Check current data against the production model's reference set: data quality, data
+    drift, prediction drift and, once labels arrived, live performance (exit 3 on a problem)."""
     from src.monitoring.drift import EXIT_DRIFT
 
     context = build_context()
     with console.status("checking"):
         run = context.run_drift_check(current or datetime.now(UTC).date(), datetime.now(UTC))
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
-    for line in [*run.outcome.notes, run.delivery]:
-        console.print(line)
-    console.print(f"drift check of {run.outcome.source}: {run.outcome.verdict()}")
+    verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
+    console.print(*run.outcome.notes, run.delivery, verdict, sep="\n")
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:

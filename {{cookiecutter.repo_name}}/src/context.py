@@ -33,13 +33,12 @@ if TYPE_CHECKING:
     from src.monitoring.drift import MonitoringConfig
     from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
     from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
+    from src.pipelines.DS.training_pipeline import TrainingOutcome
 
 log = logging.getLogger(__name__)
 
 Summary = dict[str, Any]
 TRAINING_FILE = CONFIG_DIR / "training.yaml"
-MONITORING_FILE = CONFIG_DIR / "monitoring.yaml"
-QUALITY_FILE = CONFIG_DIR / "quality.yaml"
 
 
 @dataclass
@@ -52,7 +51,7 @@ class ProjectContext:
 
     @cached_property
     def quality(self) -> QualityConfig:
-        return load_quality_config(QUALITY_FILE, self.view)
+        return load_quality_config(CONFIG_DIR / "quality.yaml", self.view)
 
     @cached_property
     def training(self) -> TrainingConfig:
@@ -62,7 +61,7 @@ class ProjectContext:
     def monitoring(self) -> MonitoringConfig:
         from src.monitoring.drift import MonitoringConfig  # Evidently takes seconds
 
-        return load_yaml_config(MONITORING_FILE, MonitoringConfig)
+        return load_yaml_config(CONFIG_DIR / "monitoring.yaml", MonitoringConfig)
 
     @cached_property
     def lake(self) -> Lake:
@@ -90,8 +89,7 @@ class ProjectContext:
         self, interval: DataInterval, steps: tuple[Step, ...] = STEPS
     ) -> QualityReport:
         """The medallion `steps` for `interval`, with the project's quality rules and prefixes."""
-        s3 = self.settings.aws.s3
-        prefixes = (s3.raw_prefix, s3.quality_prefix)
+        prefixes = (self.settings.aws.s3.raw_prefix, self.settings.aws.s3.quality_prefix)
         return run_data_pipeline(
             self.lake, self.store, self.view, self.quality, prefixes, interval, steps
         )
@@ -102,6 +100,19 @@ class ProjectContext:
         names = [name for _, name in self.lake.catalog.list_tables(self.lake.database)]
         retention = timedelta(hours=self.settings.lake_snapshot_retention_hours)
         return [self.lake.maintain(name, retention, timedelta(hours=24)) for name in names]
+
+    def run_training(
+        self, trials: int | None = None, stage_only: bool = False, **progress: Any
+    ) -> TrainingOutcome:
+        """The training pipeline under one MLflow run; `trials` overrides search.n_trials,
+        `progress` takes its on_step and on_trial callbacks."""
+        from src.pipelines.DS.training_pipeline import run_training_pipeline
+
+        config = self.training if trials is None else self.training.with_search(n_trials=trials)
+        name = self.settings.model_name
+        return run_training_pipeline(
+            self.lake, self.view, config, self.mlflow, name, stage_only, self.guard, **progress
+        )
 
     def run_batch_inference(
         self, day: date, input_file: Path | None = None
@@ -141,19 +152,12 @@ def build_context(settings: Settings | None = None) -> ProjectContext:
     return ProjectContext(settings or get_settings())
 
 
-def run_training(context: ProjectContext, reason: str, trials: int | None = None) -> Summary:
-    """The training steps under one MLflow run; `trials` overrides search.n_trials."""
-    from src.pipelines.DS.training_pipeline import run_training_pipeline
-
+def run_training_step(context: ProjectContext, reason: str, trials: int | None) -> Summary:
     log.info("training on %s (%s)", context.view.table, reason)
-    config = context.training if trials is None else context.training.with_search(n_trials=trials)
-    name = context.settings.model_name
-    outcome = run_training_pipeline(
-        context.lake, context.view, config, context.mlflow, name, guard=context.guard
-    )
-    decision = outcome.decision
-    return {"model_name": name, "version": outcome.version, "run_id": outcome.run_id,
-            "state": decision.state, "reason": decision.reason}  # fmt: skip
+    outcome = context.run_training(trials)
+    state, why = outcome.decision.state, outcome.decision.reason
+    name, version, run_id = context.settings.model_name, outcome.version, outcome.run_id
+    return {"model_name": name, "version": version, "run_id": run_id, "state": state, "reason": why}
 
 
 def run_batch_inference_step(context: ProjectContext, interval: DataInterval) -> Summary:
@@ -176,14 +180,11 @@ def run_drift_check_step(context: ProjectContext, interval: DataInterval) -> Sum
     outcome = run.outcome
     return {
         "window_end": end.isoformat(),
-        "window_days": context.monitoring.drift.window_days,
         "model_version": outcome.model_version,
         "problems": outcome.problems,
-        "dataset_drift": outcome.drift.dataset_drift,
-        "drifted_columns": outcome.drift.drifted_columns,
         "verdict": outcome.verdict(),
         "report": str(run.reports[0]),
-        "deliveries": [run.delivery],
+        "delivery": run.delivery,
         # One retraining per drifted window, however often the day is re-run.
         "retrain_run_id": f"drift_{end.isoformat()}",
     }
@@ -202,7 +203,7 @@ def run_step(
         days = {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
         return {**days, "step": step, **asdict(report)}
     if step == "training":
-        return run_training(context, reason, trials)
+        return run_training_step(context, reason, trials)
     if step == "batch-inference":
         return run_batch_inference_step(context, interval)
     return run_drift_check_step(context, interval)

@@ -80,17 +80,15 @@ def database_location(settings: Settings) -> str:
     return f"s3://{settings.aws.s3.bucket}/{database_prefix(settings)}"
 
 
-def batch_files_prefix(processed_prefix: str) -> str:
-    """Batch inference's daily Parquet files."""
+def batch_files_prefix(processed_prefix: str) -> str:  # batch inference's daily Parquet files
     return f"{processed_prefix}/predictions"
 
 
 def parse_step(name: str) -> EcsStep:
     """A step name from the command line; anything else is a ConfigError naming the choices."""
-    for step in ECS_STEPS:
-        if step == name:
-            return step
-    raise ConfigError(f"unknown step {name!r}; choose one of {', '.join(ECS_STEPS)}")
+    if name not in ECS_STEPS:
+        raise ConfigError(f"unknown step {name!r}; choose one of {', '.join(ECS_STEPS)}")
+    return name
 
 
 def task_family(project: str, environment: str, task: str) -> str:
@@ -99,7 +97,6 @@ def task_family(project: str, environment: str, task: str) -> str:
 
 
 def task_definition_family(step: EcsStep, environment: str, repo_name: str = REPO_NAME) -> str:
-    """The ECS task definition family of a step in an environment."""
     parse_step(step)
     if not environment or not environment.replace("-", "").isalnum():
         raise ConfigError(f"environment {environment!r} must be letters, digits and dashes")

@@ -12,7 +12,12 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from src.errors import ConfigError
 from src.names import PRODUCTION_ENVIRONMENT, environment_database
@@ -141,19 +146,6 @@ class OrchestrationSettings(BaseModel):
     runner: Literal["local", "ecs"] = "local"
 
 
-class YamlAwsConfigSource(PydanticBaseSettingsSource):
-    """Feeds `config/aws_config.yaml` in as the lowest-priority source of `Settings.aws`."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        content = read_yaml(AWS_CONFIG_FILE)
-        if not isinstance(content, dict):
-            raise ConfigError(f"{AWS_CONFIG_FILE} must hold a mapping")
-        return {"aws": content}
-
-
 def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
@@ -224,13 +216,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            file_secret_settings,
-            YamlAwsConfigSource(settings_cls),
-        )
+        # config/aws_config.yaml is `aws`, below every other source.
+        aws = read_yaml(AWS_CONFIG_FILE)
+        if not isinstance(aws, dict):
+            raise ConfigError(f"{AWS_CONFIG_FILE} must hold a mapping")
+        yaml_source = InitSettingsSource(settings_cls, {"aws": aws})
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, yaml_source
 
     @property
     def lake_database(self) -> str:

@@ -29,7 +29,7 @@ from src.data.aws_integration import write_bytes
 from src.data.feature_store import INGEST_DATE, Column, FeatureView, cast_to_view
 from src.data.intervals import DataInterval
 from src.pipelines.DE.bronze import raw_day_prefix
-from src.pipelines.DE.gold import gold_query
+from src.pipelines.DE.pipeline import gold_query
 from src.settings import Settings
 from tests.infra_templates import Synthesized, synthesize_app
 

@@ -27,7 +27,7 @@ from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from src.errors import ProjectError
-from src.names import LEASES_PREFIX
+from src.names import LEASES_PREFIX, database_location
 
 if TYPE_CHECKING:
     from src.settings import Settings
@@ -185,20 +185,16 @@ class Athena:
     settings: Settings = field(repr=False)  # its secrets stay out of logs
 
     def query(self, sql: str) -> pa.Table:
-        from pyathena.arrow.cursor import ArrowCursor
-
-        result: pa.Table = self._run(sql, ArrowCursor).as_arrow()
+        result: pa.Table = self.execute(sql, arrow=True).as_arrow()
         return result
 
-    def execute(self, sql: str) -> None:
-        """Run a statement whose result nobody reads (DDL, INSERT, DELETE, OPTIMIZE)."""
-        from pyathena.cursor import Cursor
-
-        self._run(sql, Cursor)
-
-    def _run(self, sql: str, cursor_class: type[Any]) -> Any:
+    def execute(self, sql: str, arrow: bool = False) -> Any:
+        """Run `sql`; a statement whose result nobody reads (DDL, INSERT, DELETE, OPTIMIZE)
+        skips fetching it into Arrow."""
         # PyAthena is imported where Athena is used: the local lake never needs it.
         from pyathena import connect
+        from pyathena.arrow.cursor import ArrowCursor
+        from pyathena.cursor import Cursor
         from pyathena.error import DatabaseError
 
         settings = self.settings
@@ -210,7 +206,7 @@ class Athena:
             endpoint_url=settings.aws_endpoint_url,
             config=BOTO_CONFIG,
             poll_interval=settings.aws.athena.poll_interval_seconds,
-            cursor_class=cursor_class,
+            cursor_class=ArrowCursor if arrow else Cursor,
         )
         try:
             return connection.cursor().execute(sql)
@@ -262,8 +258,7 @@ def ensure_aws_resources(settings: Settings) -> list[str]:
     )
     bucket, database = settings.aws.s3.bucket, settings.lake_database
     group = settings.aws.athena.workgroup
-    location = f"{settings.warehouse_location}/{database}.db"
-    database_input = {"Name": database, "LocationUri": location}
+    database_input = {"Name": database, "LocationUri": database_location(settings)}
     results = {
         "OutputLocation": settings.athena_output_location,
         "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},

@@ -142,13 +142,9 @@ class TrainingSample:
     """At most `max_rows` rows, drawn by md5(seed, keys) so both engines pick the same ones;
     `stratified` keeps each label's share of the rows (to within one row)."""
 
-    max_rows: int
+    max_rows: int  # at least 1 (training.yaml's data.max_rows)
     seed: int
     stratified: bool
-
-    def __post_init__(self) -> None:
-        if self.max_rows < 1:
-            raise ProjectError(f"a training sample needs max_rows >= 1, not {self.max_rows}")
 
 
 def training_set_query(view: FeatureView, source: str, sample: TrainingSample | None = None) -> str:

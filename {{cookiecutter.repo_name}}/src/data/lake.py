@@ -30,7 +30,6 @@ from pyiceberg.exceptions import (
     ValidationException,
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
-from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.table import Table
 from sqlglot.errors import ErrorLevel, SqlglotError
 
@@ -42,6 +41,7 @@ from src.names import OWNER_PROPERTY, PROJECT
 if TYPE_CHECKING:
     from src.settings import Settings
 
+# A row filter: PyIceberg parses a string itself; None is every row.
 Where = str | BooleanExpression | None
 # A commit that lost a race with another writer of the same table is tried again this often.
 COMMIT_ATTEMPTS = 3
@@ -129,7 +129,7 @@ class Lake:
                 with self.load(table).transaction() as transaction, warnings.catch_warnings():
                     # A first write of an interval has nothing to delete; PyIceberg warns.
                     warnings.filterwarnings("ignore", "Delete operation did not match any")
-                    transaction.delete(as_filter(where))
+                    transaction.delete(where or AlwaysTrue())
                     for part in parts():
                         if part.num_rows:
                             transaction.append(part)
@@ -150,17 +150,19 @@ class Lake:
     ) -> pa.Table:
         """Rows matching `where`, only `columns`; `snapshot_id` reads the table's past."""
         fields = tuple(columns) if columns else ("*",)
-        return self.load(table).scan(as_filter(where), fields, snapshot_id=snapshot_id).to_arrow()
+        return (
+            self.load(table).scan(where or AlwaysTrue(), fields, snapshot_id=snapshot_id).to_arrow()
+        )
 
     def stream(
         self, table: str, where: Where = None, columns: list[str] | None = None
     ) -> pa.RecordBatchReader:
         """Rows matching `where`, only `columns`, as record batches (bounded memory)."""
         fields = tuple(columns) if columns else ("*",)
-        return self.load(table).scan(as_filter(where), fields).to_arrow_batch_reader()
+        return self.load(table).scan(where or AlwaysTrue(), fields).to_arrow_batch_reader()
 
     def count(self, table: str, where: Where = None) -> int:
-        return int(self.load(table).scan(as_filter(where)).count())
+        return int(self.load(table).scan(where or AlwaysTrue()).count())
 
     def snapshot_id(self, table: str) -> int | None:
         snapshot = self.load(table).current_snapshot()
@@ -274,12 +276,6 @@ class Lake:
             return loaded.scan().to_arrow()
         paths = [locate(self.filesystem, task.file.file_path) for task in tasks]
         return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.filesystem)
-
-
-def as_filter(where: Where) -> BooleanExpression:
-    if isinstance(where, str):
-        return parse_filter(where)
-    return AlwaysTrue() if where is None else where
 
 
 def build_lake(settings: Settings) -> Lake:

@@ -5,7 +5,7 @@ rows of the day and nothing else; drift windows read one model version at a time
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 import pandas as pd
@@ -57,20 +57,13 @@ def replace_batch_predictions(
     model_name: str,
 ) -> None:  # fmt: skip
     """Replace one model's batch predictions of a day with `parts()`, in one snapshot."""
-
-    def checked() -> Iterator[pa.Table]:
-        for part in parts():
-            if part.num_rows and set(part.column(MODEL_NAME).unique().to_pylist()) != {model_name}:
-                raise ValueError(f"rows of other models cannot replace those of {model_name!r}")
-            yield part
-
     ensure_predictions_table(lake, view)
     owned = And(
         EqualTo(term=PREDICTION_DATE, value=day.isoformat()),
         EqualTo(term=SOURCE, value=SOURCE_BATCH),
         EqualTo(term=MODEL_NAME, value=model_name),
     )
-    lake.replace(PREDICTIONS_TABLE, owned, checked)
+    lake.replace(PREDICTIONS_TABLE, owned, parts)
 
 
 def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:

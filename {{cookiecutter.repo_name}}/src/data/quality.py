@@ -257,12 +257,12 @@ class QualityReport:
         ]
 
     def raise_if_blocked(self, config: QualityConfig) -> None:
-        blocked = self.problems("block")
-        if config.raw_files == "block" and self.files_refused:
-            blocked += [f"{file} {why}" for file, why in self.files_refused.items()]
-        if blocked:
+        self.blocked = self.problems("block")
+        if config.raw_files == "block":
+            self.blocked += [f"{file} {why}" for file, why in self.files_refused.items()]
+        if self.blocked:
             raise DataValidationError(
-                f"data quality blocked {self.interval}: " + "; ".join(blocked)
+                f"data quality blocked {self.interval}: " + "; ".join(self.blocked)
             )
 
     def to_json(self) -> str:

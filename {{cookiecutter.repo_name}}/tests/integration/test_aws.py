@@ -22,7 +22,7 @@ from src.data.lake import Lake, transpile_to_athena
 from src.data.quality import build_silver_queries
 from src.errors import ProjectError
 from src.names import quarantine_table, silver_table
-from src.pipelines.DE.gold import gold_query
+from src.pipelines.DE.pipeline import gold_query
 from src.settings import Settings
 from tests.conftest import (
     Answer,

@@ -17,7 +17,7 @@ from src.data.quality import QualityConfig
 from src.errors import DataValidationError
 from src.names import quarantine_table
 from src.pipelines.DE.bronze import raw_day_prefix
-from src.pipelines.DE.pipeline import fingerprint_steps, report_key
+from src.pipelines.DE.pipeline import fingerprint_steps, read_blocked, report_key
 from tests.conftest import (
     SAMPLE_DAYS,
     SAMPLE_END,
@@ -97,8 +97,12 @@ def test_a_file_without_the_contract_columns_blocks_when_told_to(context: Projec
     bad = f"{raw_day_prefix('raw', context.view.dataset, INTERVAL.start)}/broken.csv"
     write_bytes(context.store, bad, b"something,else\n1,2\n")
     context.quality = QualityConfig(raw_files="block")
+    day = DataInterval.for_day(INTERVAL.start)
     with pytest.raises(DataValidationError, match=r"broken\.csv misses columns"):
-        context.run_data_pipeline(DataInterval.for_day(INTERVAL.start))
+        context.run_data_pipeline(day)
+    # The batch DAG's sensor fails at once on what the report says blocked the day.
+    [blocked] = read_blocked(context.store, "quality", context.view.dataset, day)
+    assert blocked.startswith(f"{bad} misses columns"), blocked
 
 
 def test_a_derived_feature_is_computed_in_gold(context: ProjectContext) -> None:

@@ -27,7 +27,7 @@ from src.data.quality import (
 )
 from src.errors import ConfigError, DataValidationError
 from src.pipelines.DE.bronze import bronze_schema
-from src.pipelines.DE.gold import gold_query
+from src.pipelines.DE.pipeline import gold_query
 
 VIEW = FeatureView.model_validate(
     {

@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 import pyarrow as pa
@@ -37,6 +37,7 @@ from src.data.quality import (
     check_raw_header,
     raw_columns,
 )
+from src.errors import ProjectError
 from src.names import bronze_table
 
 
@@ -61,14 +62,16 @@ def raw_day_prefix(raw_prefix: str, dataset: str, day: date) -> str:
     return f"{raw_prefix}/{dataset}/{INGEST_DATE}={day.isoformat()}"
 
 
-def list_raw_days(store: pafs.FileSystem, raw_prefix: str, dataset: str) -> list[date]:
-    """The days with an `ingest_date=YYYY-MM-DD` folder of files in the raw zone."""
+def raw_interval(store: pafs.FileSystem, raw_prefix: str, dataset: str) -> DataInterval:
+    """From the first to the last day with an `ingest_date=YYYY-MM-DD` folder of raw files."""
     days = set()
     for key in list_keys(store, f"{raw_prefix}/{dataset}"):
         for value in re.findall(rf"(?:^|/){INGEST_DATE}=([^/]*)", key):
             with contextlib.suppress(ValueError):
                 days.add(date.fromisoformat(value))
-    return sorted(days)
+    if not days:
+        raise ProjectError("the raw zone holds no ingest_date= folders; run `make setup`")
+    return DataInterval(min(days), max(days) + timedelta(days=1))
 
 
 def parse_csv(content: bytes, view: FeatureView) -> pa.Table:

@@ -110,18 +110,16 @@ def visit(
     substitutes: dict[str, Path] | None = None,
     may_leave: frozenset[str] = frozenset(),
     allowed_errors: tuple[str, ...] = (),
-    patience_s: float = STEP_TIMEOUT_S,
 ) -> Iterator[Visit]:
     """`url` opened in a fresh browser context; the block checks the page through
     `Visit.page`. `substitutes` answers requests under a URL prefix from a local folder (a CDN
     this machine cannot reach); `may_leave` names requests refused without failing the check;
     `allowed_errors` are patterns of errors a page is known to show (the reason at the caller).
-    `patience_s` bounds each step's wait. The screenshot (full page) is written after the
-    block, whether the check passed or not."""
+    The screenshot (full page) is written after the block, whether the check passed or not."""
     login = {"username": credentials[0], "password": credentials[1]} if credentials else None
     context = browser.new_context(viewport=VIEWPORT, http_credentials=login)  # type: ignore[arg-type]
-    context.set_default_timeout(patience_s * 1000)
-    expect.set_options(timeout=patience_s * 1000)  # Playwright's assertions: one global
+    context.set_default_timeout(STEP_TIMEOUT_S * 1000)
+    expect.set_options(timeout=STEP_TIMEOUT_S * 1000)  # Playwright's assertions: one global
     page = context.new_page()
     seen = Visit(page)
     context.route("**/*", lambda route: seen.route(route, substitutes or {}))

@@ -88,7 +88,7 @@ def check_mlflow_run(
     login: tuple[str, str],
     run: MlflowRun,
     screenshot: Path,
-    patience_s: float = STEP_TIMEOUT_S,
+    plot_patience_s: float = STEP_TIMEOUT_S,
 ) -> None:
     """The experiment's newest run first in its runs table, its metrics, and one plot drawn
     from the artifact store (the server fetches it from the stack's S3 for the browser)."""
@@ -99,7 +99,6 @@ def check_mlflow_run(
         screenshot,
         credentials=login,
         allowed_errors=RESIZE_OBSERVER_NOTICE,
-        patience_s=patience_s,
     ) as seen:
         page = seen.page
         with seen.step(f"run {run.run_id} first in the experiment's runs table"):
@@ -109,13 +108,15 @@ def check_mlflow_run(
             for metric in run.metrics:
                 expect(page.get_by_text(metric, exact=True).first).to_be_visible()
         with seen.step(f"the artifact {run.plot} drawn as an image from the artifact store"):
-            page.get_by_role("tab", name="Artifacts").click()
+            wait = plot_patience_s * 1000
+            page.get_by_role("tab", name="Artifacts").click(timeout=wait)
             folder, _, name = run.plot.rpartition("/")
-            page.get_by_text(folder, exact=True).first.click()
-            page.get_by_text(name, exact=True).first.click()
+            page.get_by_text(folder, exact=True).first.click(timeout=wait)
+            page.get_by_text(name, exact=True).first.click(timeout=wait)
             page.wait_for_function(
                 "alt => [...document.images].some(i => i.alt === alt && i.naturalWidth > 0)",
                 arg=run.plot,
+                timeout=wait,
             )
 
 
@@ -154,6 +155,7 @@ def check_airflow(
             page.get_by_role("link", name="Dags", exact=True).first.click()
             for dag in dags:
                 expect(page.get_by_role("link", name=dag, exact=True).first).to_be_visible()
+            page.screenshot(path=shot.with_name(f"{shot.stem}-dags.png"), full_page=True)
         with seen.step("ml_training_pipeline's latest run: Success"):
             page.get_by_role("link", name="ml_training_pipeline", exact=True).first.click()
             page.get_by_role("tab", name="Runs").or_(

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 from cookiecutter.main import cookiecutter
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.browser import launch_chromium
 from tests.stack_engine import Engine, EngineUnavailable
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +187,19 @@ def engine() -> Iterator[Engine]:
         yield engine
     finally:
         engine.stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium for the page checks (tests/browser.py); CI installs it (.ci/run).
+    One per test (a second to start): no connection of a browser outlives its test, where
+    it could hold a server's graceful shutdown in a later one."""
+    with sync_playwright() as playwright:
+        try:
+            browser = launch_chromium(playwright)
+        except FileNotFoundError as error:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"CI needs Chromium for the page checks: {error}")
+            pytest.skip(f"no browser for the page checks: {error}")
+        yield browser
+        browser.close()

@@ -8,7 +8,8 @@ behaves like the original where the stack relies on it, and no further:
 - python:*-slim-bookworm  Debian's python3 with /usr/local/bin/python, the machine's CA bundle
 - ghcr.io/astral-sh/uv    FROM scratch with /uv and /uvx from the uv wheel
 - postgres                POSTGRES_USER/PASSWORD/DB, /docker-entrypoint-initdb.d/*.sql, pg_isready
-- minio                   `server DIR` (rclone serve s3), the root user and password as keys,
+- minio                   `server DIR` (rclone serve s3 behind a small front that accepts
+                          directory markers), the root user and password as keys,
                           `mc ready local` for its health check
 - mc                      `mc alias set` and `mc mb [--ignore-existing]` (rclone)
 - prom/*                  Debian's prometheus, pushgateway and alertmanager as nobody, and
@@ -243,9 +244,89 @@ done
 [ -n "$dir" ] || { echo "stand-in minio: server needs a folder" >&2; exit 2; }
 # A directory cache of a second (not rclone's 5 minutes, nor none, which spins): an object
 # one client just wrote by a multipart upload is there for the next client, as on MinIO.
-exec rclone serve s3 --config /dev/null --addr :9000 --dir-cache-time 1s \
-  --auth-key "${MINIO_ROOT_USER:?}","${MINIO_ROOT_PASSWORD:?}" "$dir"
+# rclone listens inside the container; s3-front (below) answers on :9000.
+rclone serve s3 --config /dev/null --addr 127.0.0.1:9002 --dir-cache-time 1s \
+  --auth-key "${MINIO_ROOT_USER:?}","${MINIO_ROOT_PASSWORD:?}" "$dir" &
+exec python3 /usr/local/bin/s3-front 9000 9002
 """
+
+S3_FRONT = r'''"""The stand-in's S3 port: rclone serve s3 behind it, except for directory markers.
+
+Arrow's S3 filesystem (PyIceberg's FileIO) writes a directory marker, an empty object named
+`prefix/`, after it deletes a file (PyIceberg deletes old table metadata after commits).
+rclone serves a folder of plain files, where `prefix` is a folder already: it answers 500
+and hides the folder's objects until its directory cache expires, so a table's current
+metadata file reads as missing (and a marker's DELETE gets 500 too). MinIO and S3 store
+the marker; here it is accepted and dropped, the folder exists anyway, and its DELETE is
+the no-op it is on S3. Everything else passes through unchanged."""
+
+import http.client
+import signal
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LISTEN, UPSTREAM = int(sys.argv[1]), int(sys.argv[2])
+EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'  # the MD5 of nothing, as S3 answers
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "content-length"}
+
+
+class Front(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        path = self.path.partition("?")[0]
+        marker = path.endswith("/") and path.count("/") > 2  # /bucket/prefix/
+        if marker and (self.command == "DELETE" or (self.command == "PUT" and not body)):
+            # Deleting a key that is not there succeeds on S3 too (204).
+            self.send_response(204 if self.command == "DELETE" else 200)
+            self.send_header("ETag", EMPTY_ETAG)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        upstream = http.client.HTTPConnection("127.0.0.1", UPSTREAM, timeout=300)
+        try:
+            upstream.request(self.command, self.path, body, headers)
+            response = upstream.getresponse()
+            data = response.read()
+        except OSError:  # rclone not listening yet: the health check asks again
+            self.send_error(503)
+            return
+        finally:
+            upstream.close()
+        self.send_response_only(response.status, response.reason)  # rclone's Date, Server
+        for key, value in response.getheaders():
+            if key.lower() not in HOP_BY_HOP:
+                self.send_header(key, value)
+        size = response.getheader("Content-Length") if self.command == "HEAD" else len(data)
+        self.send_header("Content-Length", str(size or 0))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # rclone logs the requests that matter
+
+
+# As PID 1 of the container: stop on SIGTERM (docker stop) instead of ignoring it.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+# Listen once rclone does: the health check takes any HTTP answer for ready.
+for _ in range(300):
+    try:
+        socket.create_connection(("127.0.0.1", UPSTREAM), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+ThreadingHTTPServer(("", LISTEN), Front).serve_forever()
+'''
 
 MC = r"""#!/bin/sh
 # The mc commands the stack runs: `alias set NAME URL USER PASSWORD`, `mb [--ignore-existing]
@@ -301,12 +382,17 @@ def minio_recipe(base: str, *, server: bool) -> Recipe:
     entrypoint = '["minio"]\nCMD ["server", "/data"]' if server else '["mc"]'
     return Recipe(
         f"""FROM {base}
-COPY rclone minio mc /usr/local/bin/
+COPY rclone minio mc s3-front /usr/local/bin/
 {"VOLUME /data" if server else ""}
 ENTRYPOINT {entrypoint}
 """,
-        {"rclone": rclone_binary(), "minio": MINIO.encode(), "mc": MC.encode()},
-        {"rclone": 0o755, "minio": 0o755, "mc": 0o755},
+        {
+            "rclone": rclone_binary(),
+            "minio": MINIO.encode(),
+            "mc": MC.encode(),
+            "s3-front": S3_FRONT.encode(),
+        },
+        {"rclone": 0o755, "minio": 0o755, "mc": 0o755, "s3-front": 0o755},
     )
 
 

@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.sync_api import Browser
 
+from tests import pages
 from tests.conftest import render, tool_env
 from tests.stack_engine import Engine
 from tests.stand_ins import WITHOUT_STAND_IN, provide, third_party_images
@@ -46,6 +48,8 @@ PORTS = {
     "ALERTMANAGER_PORT": 28093,
     "GRAFANA_PORT": 28030,
 }
+# A second MLflow server on the same backend, without artifact serving (the broken page).
+NO_ARTIFACTS_PORT = 28501
 # Services that run once to completion when the stack starts.
 ONE_SHOT = {"minio-init", "airflow-init"}
 BUILD_TIMEOUT_S = 2400.0
@@ -205,6 +209,9 @@ def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         log(f"{image}: no image and no stand-in here; the stack runs without its service")
     log(f"third-party images ready in {time.monotonic() - started:.0f} s")
     stack = Stack(project, engine, stack_env(project, engine))
+    # The jobs' reports come here (compose.test.yml); the jobs run as a user of their image.
+    (project / "reports").mkdir(exist_ok=True)
+    (project / "reports").chmod(0o777)
     # Containers and volumes a run that did not finish left on the engine.
     stack.compose(*profiles(project), "--profile", "jobs", "down", "--volumes", check=False)
     try:
@@ -472,6 +479,127 @@ def test_airflow_runs_the_training_pipeline_into_the_registry(trained: Stack) ->
             f"ml_training_pipeline failed: {instances}\n{trained.logs('airflow-scheduler')}"
         )
     assert registry_versions(trained) - before, "the DAG registered no new model version"
+
+
+@pytest.fixture(scope="module")
+def screenshots(stack: Stack) -> Path:
+    """The page checks' screenshots: pages/ beside the rendered project."""
+    folder = stack.project.parent / "pages"
+    log(f"page screenshots in {folder}")
+    return folder
+
+
+def mlflow_login(stack: Stack) -> tuple[str, str]:
+    return stack.dotenv("MLFLOW_TRACKING_USERNAME"), stack.dotenv("MLFLOW_TRACKING_PASSWORD")
+
+
+def mlflow_api(stack: Stack, path: str, body: Any = None) -> Any:
+    status, answer = http(
+        stack.url("MLFLOW_PORT", f"/api/2.0/mlflow/{path}"),
+        body,
+        headers=basic_auth(*mlflow_login(stack)),
+    )
+    assert status == 200, answer
+    return answer
+
+
+def newest_training_run(stack: Stack) -> pages.MlflowRun:
+    """The newest top-level run (trials are its children), its metrics and first plot."""
+    experiments = mlflow_api(stack, "experiments/search", {"max_results": 100})["experiments"]
+    search = {
+        "experiment_ids": [experiment["experiment_id"] for experiment in experiments],
+        "order_by": ["attributes.start_time DESC"],
+        "max_results": 50,
+    }
+    found = mlflow_api(stack, "runs/search", search)["runs"]
+    run = next(
+        item
+        for item in found
+        if not any(tag["key"] == "mlflow.parentRunId" for tag in item["data"].get("tags", []))
+    )
+    run_id = run["info"]["run_id"]
+    listed = mlflow_api(stack, f"artifacts/list?run_id={run_id}&path=plots")["files"]
+    plots = sorted(item["path"] for item in listed if item["path"].endswith(".png"))
+    assert plots, f"run {run_id} logged no plot under plots/"
+    return pages.MlflowRun(
+        run["info"]["experiment_id"],
+        run_id,
+        run["info"]["run_name"],
+        [metric["key"] for metric in run["data"]["metrics"]],
+        plots[0],
+    )
+
+
+# The page checks run after the Airflow test: its DAG run is the one the Airflow UI shows.
+def test_api_docs_page_shows_predict_typed_by_the_contract(
+    trained: Stack, chromium: Browser, screenshots: Path
+) -> None:
+    base = trained.url("API_PORT", "")
+    pages.check_api_docs(chromium, base, trained.project, screenshots / "api-docs.png")
+
+
+def test_mlflow_pages_show_the_run_its_plot_and_the_production_model(
+    trained: Stack, chromium: Browser, screenshots: Path
+) -> None:
+    base, login = trained.url("MLFLOW_PORT", ""), mlflow_login(trained)
+    run = newest_training_run(trained)
+    pages.check_mlflow_run(chromium, base, login, run, screenshots / "mlflow-run.png")
+    name = compose_model_name(trained)
+    alias = mlflow_api(trained, f"registered-models/alias?name={name}&alias=production")
+    version = alias["model_version"]["version"]
+    shot = screenshots / "mlflow-model.png"
+    pages.check_mlflow_model(chromium, base, login, name, version, shot)
+
+
+def test_mlflow_page_check_fails_without_artifact_serving(
+    trained: Stack, chromium: Browser, screenshots: Path
+) -> None:
+    """The run check against a second MLflow server on the same backend started with
+    --no-serve-artifacts: the plot cannot be drawn and the check says so."""
+    name = f"{compose_document(trained.project)['name']}-mlflow-no-artifacts"
+    command = ["docker", "compose", "run", "--detach", "--rm", "--no-deps", "--name", name]
+    command += ["--publish", f"127.0.0.1:{NO_ARTIFACTS_PORT}:5000", "mlflow"]
+    command += ["--host", "0.0.0.0", "--port", "5000", "--workers", "1", "--app-name", "basic-auth"]
+    # The images the Makefile built carry its IMAGE_TAG.
+    trained.run(["env", f"IMAGE_TAG={running_tag(trained)}", *command, "--no-serve-artifacts"])
+    try:
+        base = f"http://127.0.0.1:{NO_ARTIFACTS_PORT}"
+        poll("the second MLflow server", READY_DEADLINE_S, lambda: http(f"{base}/health")[0] == 200)
+        run = newest_training_run(trained)
+        shot = screenshots / "mlflow-run-no-artifacts.png"
+        # This server answers the artifact listing with 500 at once: the plot step waits less
+        # than the default, the steps before it (the same as on the good server) do not.
+        login = mlflow_login(trained)
+        with pytest.raises(AssertionError) as failure:
+            pages.check_mlflow_run(chromium, base, login, run, shot, plot_patience_s=30)
+        assert f"not seen: the artifact {run.plot} drawn as an image" in str(failure.value)
+        assert shot.is_file()
+    finally:
+        trained.engine.docker("rm", "--force", name, check=False)
+
+
+def test_airflow_page_lists_the_dags_and_the_successful_training_run(
+    trained: Stack, chromium: Browser, screenshots: Path
+) -> None:
+    login = trained.dotenv("AIRFLOW_ADMIN_USER"), trained.dotenv("AIRFLOW_ADMIN_PASSWORD")
+    base, shot = trained.url("AIRFLOW_PORT", ""), screenshots / "airflow.png"
+    pages.check_airflow(chromium, base, login, trained.project, shot)
+
+
+def test_prometheus_targets_page_shows_the_api_up(
+    scored: Stack, chromium: Browser, screenshots: Path
+) -> None:
+    base = scored.url("PROMETHEUS_PORT", "")
+    _, build = http(f"{base}/api/v1/status/buildinfo")
+    debian = "+ds" in build["data"]["version"]  # Debian's build, the stand-in's
+    pages.check_prometheus_targets(chromium, base, debian, screenshots / "prometheus.png")
+
+
+def test_drift_report_renders_offline(scored: Stack, chromium: Browser, screenshots: Path) -> None:
+    reports = sorted((scored.project / "reports").glob("drift_*.html"))
+    assert reports, "the drift check wrote no HTML report"
+    shot = screenshots / "drift-report.png"
+    pages.check_drift_report(chromium, reports[-1], scored.project, shot)
 
 
 def test_project_containers_stop_on_sigterm_and_the_data_survives_a_restart(

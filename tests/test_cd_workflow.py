@@ -43,8 +43,8 @@ from moto.elbv2.models import FakeTargetGroup
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import free_port, tool_env
-from tests.test_ci_workflow import GIT, runner_env
+from tests.conftest import GIT, free_port, tool_env
+from tests.test_ci_workflow import runner_env
 from tests.workflow import NotRun, WorkflowRun
 
 pytestmark = pytest.mark.slow
@@ -65,8 +65,9 @@ MISSING_TYPES = [
 # The model version the smoke tests would have read from the API (they cannot run here).
 SERVED_VERSION = "7"
 ON_ECS = (
-    "moto's ECS RunTask records the task but starts no container: it stays RUNNING with no "
-    "exit code and no log stream, so deploy/run-ecs-task.sh would poll it until its deadline"
+    "deploy/run-ecs-task.sh calls ECS RunTask (Fargate, awsvpc): moto 5.2.6 answers it with an "
+    "internal error (its NetworkInterface has no private_dns_name), and runs no container in "
+    "any case: nothing would train or promote"
 )
 NO_API = (
     "python -m src.release calls $API_URL: moto's load balancer has a DNS name but serves no "
@@ -289,12 +290,12 @@ def sh(command: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def repository(default_project: Path, tmp_path: Path, aws: dict[str, str]) -> Path:
+def repository(pushed: Path, tmp_path: Path, aws: dict[str, str]) -> Path:
     """The default project as a team deploys it (docs/deployment.md, steps 2-3): the GitHub
     repository named, each environment's API domain with an ACM certificate (requested in
     moto's ACM), committed."""
     repository = tmp_path / "repository"
-    sh(["git", "clone", "--quiet", str(default_project), str(repository)], tmp_path, tool_env())
+    sh(["git", "clone", "--quiet", str(pushed), str(repository)], tmp_path, tool_env())
     arn = client(aws, "acm").request_certificate(
         DomainName="api.example.com", SubjectAlternativeNames=["api.staging.example.com"]
     )["CertificateArn"]

@@ -34,6 +34,7 @@ SHELLS = {
     "sh": ["sh", "-e"],
 }
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+STATUS = re.compile(r"\b(success|failure|always|cancelled)\(\)")
 TOKEN = re.compile(r"'(?:[^']|'')*'|&&|\|\||==|!=|!|[^'&|=!]+")
 
 
@@ -88,8 +89,11 @@ def substitute(value: Any, contexts: dict[str, Any]) -> Any:
 
 
 def holds(condition: str | None, contexts: dict[str, Any]) -> bool:
-    """An `if:` (with or without `${{ }}`; none is `success()`)."""
+    """An `if:` (with or without `${{ }}`); one without a status function is GitHub's
+    `success() && (...)`, none is `success()`."""
     text = EXPRESSION.sub(r"\1", condition or "success()")
+    if not STATUS.search(text):
+        text = f"success() && ({text})"
     return bool(evaluate(text, contexts))
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,6 @@ from tests.stand_ins import provide, third_party_images
 from tests.workflow import StepFailed, WorkflowRun
 
 pytestmark = pytest.mark.slow
-
-GIT = ["git", "-c", "user.name=CI test", "-c", "user.email=ci@example.com"]
-GIT += ["-c", "commit.gpgsign=false"]
-
-
-@pytest.fixture(scope="module")
-def pushed(default_project: Path) -> Path:
-    """The default project after `make setup`, committed as a team's first push. The
-    commit skips the pre-commit hooks: they run the checks of the quality job."""
-    subprocess.run([*GIT, "add", "--all"], cwd=default_project, check=True)
-    commit = [*GIT, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", "First commit"]
-    subprocess.run(commit, cwd=default_project, check=True)
-    return default_project
 
 
 def runner_env(folder: Path, engine: Engine | None = None) -> dict[str, str]:

@@ -6,9 +6,11 @@ A `run:` step runs as written: in a bash of GitHub's (`bash -e`, or `bash --nopr
 job's matrix value, its `working-directory`, and the files GitHub gives a step
 (GITHUB_OUTPUT, GITHUB_ENV, GITHUB_STEP_SUMMARY). A `uses:` step runs a local equivalent
 from ACTIONS, which does what the action does for that step; an action without one fails
-the run. `${{ }}` expressions are evaluated for the subset of GitHub's expression language
-a workflow of the template uses: contexts, literals, ==, !=, !, &&, ||, fromJSON, and the
-status functions.
+the run. A step the caller lists in `not_run` (what this machine cannot serve, with the
+reason) is reported "not run: <reason>" and gives the outputs listed with it; a listed step
+the workflow does not have fails the run. `${{ }}` expressions are evaluated for the subset
+of GitHub's expression language a workflow of the template uses: contexts, literals, ==, !=,
+!, &&, ||, fromJSON, and the status functions.
 """
 
 from __future__ import annotations
@@ -32,11 +34,20 @@ SHELLS = {
     "sh": ["sh", "-e"],
 }
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+STATUS = re.compile(r"\b(success|failure|always|cancelled)\(\)")
 TOKEN = re.compile(r"'(?:[^']|'')*'|&&|\|\||==|!=|!|[^'&|=!]+")
 
 
 class StepFailed(AssertionError):
     """A step of the workflow failed: the message names the job, the step and its output."""
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """Why a step cannot run here, and the outputs the test gives in its place (if any)."""
+
+    reason: str
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 class Scope(dict[str, Any]):
@@ -78,8 +89,11 @@ def substitute(value: Any, contexts: dict[str, Any]) -> Any:
 
 
 def holds(condition: str | None, contexts: dict[str, Any]) -> bool:
-    """An `if:` (with or without `${{ }}`; none is `success()`)."""
+    """An `if:` (with or without `${{ }}`); one without a status function is GitHub's
+    `success() && (...)`, none is `success()`."""
     text = EXPRESSION.sub(r"\1", condition or "success()")
+    if not STATUS.search(text):
+        text = f"success() && ({text})"
     return bool(evaluate(text, contexts))
 
 
@@ -122,7 +136,8 @@ class Job:
         return {
             "github": self.run.github(),
             "env": self.env,
-            "vars": self.run.variables,
+            "vars": self.run.variables | self.run.environments.get(self.environment, {}),
+            "inputs": self.run.inputs,
             "needs": self.run.needs_of(self.spec),
             "matrix": self.matrix,
             "steps": self.steps,
@@ -131,6 +146,12 @@ class Job:
             "always": lambda: True,
             "cancelled": lambda: False,
         }
+
+    @property
+    def environment(self) -> str:
+        """The GitHub environment the job deploys to ('' for none): its `vars` apply."""
+        environment = self.spec.get("environment", "")
+        return str(environment.get("name", "") if isinstance(environment, dict) else environment)
 
     @property
     def title(self) -> str:
@@ -142,7 +163,10 @@ class Job:
         after the steps that run `always()`."""
         contexts = self.contexts()
         self.env = {
-            k: as_text(v) for k, v in substitute(self.spec.get("env", {}), contexts).items()
+            k: as_text(v) for k, v in substitute(self.run.document.get("env", {}), contexts).items()
+        }
+        self.env |= {
+            k: as_text(v) for k, v in substitute(self.spec.get("env", {}), self.contexts()).items()
         }
         failure: StepFailed | None = None
         for number, step in enumerate(self.spec["steps"], 1):
@@ -154,6 +178,16 @@ class Job:
             name = as_text(substitute(name, self.contexts()))
             if not holds(step.get("if"), self.contexts()):
                 self.run.record(f"{self.title} / {name}: skipped (its if: is false)")
+                continue
+            not_run = self.run.not_run.get((self.job_id, name))
+            if not_run is not None:
+                self.run.unused.discard((self.job_id, name))
+                given = (
+                    f" (outputs given by the test: {not_run.outputs})" if not_run.outputs else ""
+                )
+                self.run.record(f"{self.title} / {name}: not run: {not_run.reason}{given}")
+                if "id" in step:
+                    self.steps[step["id"]] = {"outputs": dict(not_run.outputs)}
                 continue
             started = time.monotonic()
             try:
@@ -208,7 +242,9 @@ class Job:
 @dataclass
 class WorkflowRun:
     """`workflow` (a path) triggered by `event` on `ref` of the git repository `repository`,
-    run in `folder`. `env` is added to every step's environment (the runner's own)."""
+    run in `folder`. `env` is added to every step's environment (the runner's own);
+    `variables` are the repository's `vars`, `environments` each GitHub environment's, and
+    `inputs` those of a called or dispatched run (default: the inputs' defaults)."""
 
     repository: Path
     workflow: Path
@@ -217,12 +253,24 @@ class WorkflowRun:
     ref: str = "refs/pull/1/merge"
     env: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    inputs: dict[str, Any] | None = None
+    not_run: dict[tuple[str, str], NotRun] = field(default_factory=dict)
+    name: str = "example/project"
     log: list[str] = field(default_factory=list)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
     results: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.document = yaml.safe_load(self.workflow.read_text())
+        if self.inputs is None:  # PyYAML reads the key `on` as True
+            triggers = self.document.get("on", self.document.get(True)) or {}
+            declared = {}
+            for trigger in ("workflow_dispatch", "workflow_call"):
+                if isinstance(triggers, dict) and triggers.get(trigger):
+                    declared |= triggers[trigger].get("inputs", {})
+            self.inputs = {k: v.get("default") for k, v in declared.items()}
+        self.unused = set(self.not_run)
         self.sha = subprocess.run(
             ["git", "rev-parse", "HEAD"],
             cwd=self.repository,
@@ -232,7 +280,14 @@ class WorkflowRun:
         ).stdout.strip()
 
     def github(self) -> dict[str, Any]:
-        return {"event_name": self.event, "ref": self.ref, "sha": self.sha}
+        return {
+            "event_name": self.event,
+            "ref": self.ref,
+            "sha": self.sha,
+            "repository": self.name,
+            "run_id": "1",
+            "server_url": "https://github.com",
+        }
 
     def needs_of(self, spec: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -247,12 +302,14 @@ class WorkflowRun:
     def base_env(self) -> dict[str, str]:
         return {
             **self.env,
-            **{k: as_text(v) for k, v in self.document.get("env", {}).items()},
             "CI": "true",
             "GITHUB_ACTIONS": "true",
             "GITHUB_EVENT_NAME": self.event,
             "GITHUB_REF": self.ref,
             "GITHUB_SHA": self.sha,
+            "GITHUB_REPOSITORY": self.name,
+            "GITHUB_RUN_ID": "1",
+            "GITHUB_SERVER_URL": "https://github.com",
             "RUNNER_OS": "Linux",
             "RUNNER_TEMP": str(self.folder),
         }
@@ -294,6 +351,8 @@ class WorkflowRun:
                 # A matrix job's outputs are those of its last value to finish, as on GitHub.
                 self.outputs[job_id] = Job(self, job_id, spec, matrix, workspace).execute()
             self.results[job_id] = "success"
+        if self.unused and only is None:
+            raise StepFailed(f"not_run names steps the workflow does not have: {self.unused}")
 
     def matrix_values(self, probe: Job) -> list[dict[str, Any]]:
         matrix = substitute(probe.spec.get("strategy", {}).get("matrix", {}), probe.contexts())
@@ -320,14 +379,16 @@ def needed(spec: dict[str, Any]) -> list[str]:
     return [needs] if isinstance(needs, str) else list(needs)
 
 
-def checkout(job: Job, _: dict[str, Any], env: dict[str, str]) -> None:
-    """actions/checkout: the commit, cloned into the job's own folder."""
+def checkout(job: Job, given: dict[str, Any], env: dict[str, str]) -> None:
+    """actions/checkout: the commit (or the step's `ref`), cloned into the job's own folder."""
     job.run.shell(
         ["git", "clone", "--quiet", str(job.run.repository), str(job.workspace)],
         job.run.folder,
         env,
         300,
     )
+    if given.get("ref"):
+        job.run.shell(["git", "checkout", "--quiet", given["ref"]], job.workspace, env, 60)
 
 
 def on_path(tool: str) -> Callable[[Job, dict[str, Any], dict[str, str]], None]:
@@ -378,9 +439,34 @@ def build_push(job: Job, given: dict[str, Any], env: dict[str, str]) -> None:
             job.run.shell(["docker", "push", tag], job.workspace, env, job.timeout)
 
 
+def configure_aws_credentials(job: Job, given: dict[str, Any], env: dict[str, str]) -> None:
+    """aws-actions/configure-aws-credentials: AssumeRoleWithWebIdentity of `role-to-assume`
+    at the STS the environment points at (AWS_ENDPOINT_URL), with a stand-in of GitHub's
+    OIDC token; the session's keys and `aws-region` go into the job's environment."""
+    import boto3  # only the runs that assume a role need it
+
+    if not given.get("role-to-assume") or not given.get("aws-region"):
+        raise StepFailed(f"role-to-assume and aws-region must be set, got {given}")
+    sts = boto3.client("sts", region_name=given["aws-region"], endpoint_url=env["AWS_ENDPOINT_URL"])
+    session = sts.assume_role_with_web_identity(
+        RoleArn=given["role-to-assume"],
+        RoleSessionName=f"GitHubActions-{job.job_id}",
+        WebIdentityToken="a stand-in of the job's OIDC token",
+    )["Credentials"]
+    job.env |= {
+        "AWS_REGION": given["aws-region"],
+        "AWS_DEFAULT_REGION": given["aws-region"],
+        "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": session["SessionToken"],
+    }
+
+
 ACTIONS: dict[str, Callable[[Job, dict[str, Any], dict[str, str]], None]] = {
     "actions/checkout": checkout,
     "astral-sh/setup-uv": on_path("uv"),
+    "actions/setup-node": on_path("node"),
+    "aws-actions/configure-aws-credentials": configure_aws_credentials,
     "actions/upload-artifact": upload_artifact,
     "docker/setup-buildx-action": on_path("docker"),
     "docker/build-push-action": build_push,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
@@ -331,7 +331,7 @@ class EnvironmentStack(cdk.Stack):
         )  # fmt: skip
         api = ecs_patterns.ApplicationLoadBalancedFargateService(
             self, "Api", cluster=self.cluster, task_definition=task,
-            service_name=f"{self.project}-api", desired_count=self.sizing.api_desired_count,
+            service_name=f"{self.project}-api", desired_count=max(self.sizing.api_desired_count, 1),
             load_balancer=self.build_load_balancer(), certificate=self.build_certificate(),
             redirect_http=True, ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
@@ -342,6 +342,9 @@ class EnvironmentStack(cdk.Stack):
             healthy_threshold_count=2, unhealthy_threshold_count=3,
         )  # fmt: skip
         api.target_group.set_attribute("deregistration_delay.timeout_seconds", "30")
+        # The pattern refuses 0 tasks; the service takes them (a first deploy before any model).
+        service = cast(ecs.CfnService, api.service.node.default_child)
+        service.desired_count = self.sizing.api_desired_count
         if self.sizing.waf_rate_limit:
             self.add_waf(api.load_balancer)
         alarms = self.build_rollback_alarms(api.target_group)

@@ -36,10 +36,15 @@ def synthesize_app(outdir: Path) -> Synthesized | str:
     from infra.environments import ENVIRONMENTS
 
     settings = Settings(_env_file=None)
-    # The API serves HTTPS only: every environment needs a certificate.
+    # The API serves HTTPS only: every environment needs a certificate. Staging starts with no
+    # API task, as the first deployment of docs/deployment.md does (API_DESIRED_COUNT=0).
     region = settings.aws.region
     environments = {
-        name: replace(sizing, certificate_arn=f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{name}")
+        name: replace(
+            sizing,
+            certificate_arn=f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{name}",
+            api_desired_count=0 if name == "staging" else sizing.api_desired_count,
+        )
         for name, sizing in ENVIRONMENTS.items()
     }
 {%- if cookiecutter.ci_provider == "github" %}

@@ -153,6 +153,7 @@ def test_the_api_serves_https_only_is_checked_and_rolled_back(
         checked.has_resource_properties("AWS::CloudWatch::Alarm", properties)
     services = {s["ServiceName"]: s for s in resources(template, "AWS::ECS::Service").values()}
     api = services[f"{REPO_NAME}-api"]
+    assert api["DesiredCount"] == (0 if environment == "staging" else limits.api_desired_count)
     assert api["LoadBalancers"][0]["ContainerPort"] == 8000
     deployment = api["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}

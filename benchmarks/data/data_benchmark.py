@@ -13,7 +13,7 @@ own so that its peak RSS is its own:
 - `retrieval`: the point-in-time training set from the gold table, the seeded sample of
   at most `--max-rows` rows that training reads (`get_training_set`);
 - `scan_bound`: the same gold columns scanned into pandas, without the join;
-- `training`: the training steps (`run_training` of src/context.py, `--trials` trials of
+- `training`: the training steps (`ProjectContext.run_training`, `--trials` trials of
   `--folds` folds) on that sample, to a `production` model in a local MLflow store;
 - `batch_inference`: the day scored by that model (`run_batch_inference`: streamed
   batches, the predictions file, the table's rows of the day, the drift of the day);
@@ -211,14 +211,12 @@ def bench_training_config(max_rows: int, trials: int, folds: int) -> Any:
 def run_training(
     workdir: Path, features: int, max_rows: int, trials: int, folds: int
 ) -> dict[str, Any]:
-    from src.context import run_training
-
     context = bench_context(workdir, features)
     context.training = bench_training_config(max_rows, trials, folds)
-    summary = run_training(context, "benchmark")
-    if summary["state"] != "production":
-        raise SystemExit(f"the benchmark model was not promoted: {summary['reason']}")
-    return {"model_version": summary["version"], "max_rows": max_rows}
+    outcome = context.run_training()
+    if outcome.decision.state != "production":
+        raise SystemExit(f"the benchmark model was not promoted: {outcome.decision.reason}")
+    return {"model_version": outcome.version, "max_rows": max_rows}
 
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ demo: $(UV) ## Render a project with the defaults into build/demo and run its lo
 
 .PHONY: test
 test: $(UV) ## Run every test: rendering, hooks, and the generated project's setup, suite and loop
-	$(UV) run pytest
+	$(UV) run pytest --numprocesses 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: test-fast
 test-fast: $(UV) ## Run the template tests that do not set up a generated project

@@ -217,3 +217,26 @@ def chromium() -> Iterator[Browser]:
             pytest.skip(f"no browser for the page checks: {error}")
         yield browser
         browser.close()
+
+
+# `make test` runs on two workers (pytest-xdist, --dist loadgroup): while one runs the
+# tests that share the Docker engine and the default project, the other runs the rest.
+SHARED_STATE_FIXTURES = {"engine", "default_project"}
+SHARED_STATE_GROUP = "engine-and-default-project"
+# Started first, one per worker: the longest units, so that neither worker waits at the end.
+FIRST = [SHARED_STATE_GROUP, "test_own_data", "test_generated_project"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per module, so a module's fixtures are built once; the tests using
+    the engine or the default project form one group, since they share it (one engine per
+    machine). The longest groups come first (xdist then starts them in this order)."""
+    groups: dict[str, str] = {}
+    for item in items:
+        uses_shared_state = SHARED_STATE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        groups[item.nodeid] = SHARED_STATE_GROUP if uses_shared_state else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    # Stable: within a group, the collection's order stays.
+    items.sort(
+        key=lambda item: FIRST.index(g) if (g := groups[item.nodeid]) in FIRST else len(FIRST)
+    )

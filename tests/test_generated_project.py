@@ -1,26 +1,24 @@
-"""The generated project as its users run it: setup, its own checks and suite, and the loop.
+"""Setup of the default render; the regression render's checks and suite, as users run them.
 
 These run the rendered project's real Makefile targets on the embedded defaults (no AWS
-account, no Docker): the slowest tests of the template, marked `slow`.
+account, no Docker): the slowest tests of the template, marked `slow`. The loop itself
+(train-local, serve, batch-inference, drift-check) is the generated suite's
+tests/e2e/test_makefile.py, which runs in the default render's CI workflow
+(tests/test_ci_workflow.py) and in the own-data walk-through (tests/test_own_data.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_suite_passed, last_line, render, run, run_ok, served
+from tests.conftest import assert_suite_passed, render, run, run_ok
 
 pytestmark = pytest.mark.slow
 
-DRIFT_EXIT_CODE = 3
 ALTERNATIVE = {
     "problem_type": "regression",
     "include_airflow": "no",
@@ -101,84 +99,3 @@ def test_alternative_project_is_clean(alternative_project: Path, target: str) ->
 
 def test_alternative_suite_passes(alternative_project: Path) -> None:
     assert_suite_passed(run(["make", "test"], alternative_project, timeout=1800))
-
-
-@pytest.fixture(scope="module")
-def trained_project(default_project: Path) -> Path:
-    result = run_ok(["make", "train-local"], default_project)
-    assert "v1: production" in last_line(result)
-    return default_project
-
-
-@pytest.fixture
-def served_api(trained_project: Path) -> Iterator[str]:
-    with served(trained_project) as url:
-        yield url
-
-
-def sample_features(project: Path) -> dict[str, float]:
-    script = (
-        "import json; from src.context import build_context; c = build_context(); "
-        "row = c.lake.read(c.view.table).to_pandas().iloc[0]; "
-        "print(json.dumps({n: float(row[n]) for n in c.view.feature_names}))"
-    )
-    result = run_ok(["uv", "run", "python", "-c", script], project)
-    features: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
-    return features
-
-
-def test_serve_predicts_with_version_1(served_api: str, trained_project: Path) -> None:
-    body = json.dumps({"features": sample_features(trained_project)}).encode()
-    request = urllib.request.Request(
-        f"{served_api}/predict", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())
-    assert answer["model_version"] == "1"
-    assert answer["prediction"] in (0, 1)
-    assert 0.5 <= answer["probability"] <= 1.0
-    bad = urllib.request.Request(
-        f"{served_api}/predict",
-        data=b'{"features": {"feature1": 1.0}}',
-        headers={"Content-Type": "application/json"},
-    )
-    with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(bad, timeout=30)
-    assert error.value.code == 422
-    assert "feature1" in error.value.read().decode()
-
-
-def test_batch_inference_and_drift_check(trained_project: Path) -> None:
-    batch = run_ok(["make", "batch-inference"], trained_project)
-    assert "rows scored by v1" in last_line(batch)
-    drift = run(["make", "drift-check"], trained_project)
-    assert drift.returncode == 0, drift.stdout + drift.stderr
-    assert last_line(drift).startswith("drift check of predictions")
-    reports = sorted((trained_project / "reports").glob("drift_*"))
-    assert {path.suffix for path in reports} >= {".html", ".json"}
-
-
-def test_drift_check_reports_drift_with_its_exit_code(
-    trained_project: Path, tmp_path: Path
-) -> None:
-    script = (
-        "from src.context import build_context; c = build_context(); "
-        "frame = c.lake.read(c.view.table).to_pandas()[c.view.feature_names]; "
-        f"(frame * 3 + 10).to_csv('{tmp_path / 'shifted.csv'}', index=False)"
-    )
-    run_ok(["uv", "run", "python", "-c", script], trained_project)
-    result = run(
-        [
-            "uv",
-            "run",
-            "python",
-            "-m",
-            "src",
-            "drift-check",
-            "--current",
-            str(tmp_path / "shifted.csv"),
-        ],
-        trained_project,
-    )
-    assert result.returncode == DRIFT_EXIT_CODE, result.stdout + result.stderr
-    assert "DRIFT" in last_line(result)

@@ -139,7 +139,13 @@ def served(trained: tuple[dict[str, str], ProjectContext]) -> Iterator[str]:
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # name what still runs, then leave nothing behind
+            ps = ["ps", "-o", "pid,stat,etime,args", "--sid", str(server.pid)]
+            still = subprocess.run(ps, capture_output=True, text=True, check=False).stdout
+            os.killpg(server.pid, signal.SIGKILL)
+            pytest.fail(f"make serve still runs 60 s after SIGTERM:\n{still}")
 
 
 def test_serve_answers_a_real_http_request(

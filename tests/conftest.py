@@ -227,6 +227,7 @@ SHARED_STATE_GROUP = "engine-and-default-project"
 FIRST = [SHARED_STATE_GROUP, "test_own_data", "test_generated_project"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per module, so a module's fixtures are built once; the tests using
     the engine or the default project form one group, since they share it (one engine per

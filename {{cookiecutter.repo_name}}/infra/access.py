@@ -3,8 +3,6 @@ each environment's CloudFormation execution policy, from the settings and `src.n
 heavy step reaches only its own tables and prefixes, only SQL steps use Athena, no task may
 create the Glue database (tests/integration/test_step_access.py checks every call a step makes)."""
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass
 from typing import Any

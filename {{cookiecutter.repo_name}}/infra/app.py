@@ -2,8 +2,6 @@
 each environment of infra/environments.py (infra/environment_stack.py), every stack checked
 by cdk-nag's AWS Solutions rules while it is synthesized."""
 
-from __future__ import annotations
-
 import os
 import sys
 from collections.abc import Mapping

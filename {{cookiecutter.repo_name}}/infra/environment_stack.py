@@ -4,8 +4,6 @@ failed health checks or its 5xx/latency alarms; the MLflow server (basic auth, R
 by name inside the VPC; the jobs task and one task per heavy step as the DAGs launch them,
 each with its own role (infra/access.py), all running images by digest."""
 
-from __future__ import annotations
-
 import json
 import shlex
 from typing import Any, cast
@@ -35,6 +33,8 @@ from src.errors import ConfigError
 from src.settings import Settings
 
 API_PORT, MLFLOW_PORT = 8000, 5000
+# What the internet reaches; /model, /metrics and the docs answer 404 at the load balancer.
+PUBLIC_ROUTES = ["/predict", "/predict/batch", "/health", "/ready"]
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 # The MLflow user of each task that talks to the server (the data steps do not): `reader`,
 # which the server creates at start, only reads (READ is everyone's default permission);
@@ -345,6 +345,13 @@ class EnvironmentStack(cdk.Stack):
         # The pattern refuses 0 tasks; the service takes them (a first deploy before any model).
         service = cast(ecs.CfnService, api.service.node.default_child)
         service.desired_count = self.sizing.api_desired_count
+        api.listener.add_action(
+            "PublicRoutes", priority=10, action=elbv2.ListenerAction.forward([api.target_group]),
+            conditions=[elbv2.ListenerCondition.path_patterns(PUBLIC_ROUTES)],
+        )  # fmt: skip
+        api.listener.add_action("OtherRoutes", action=elbv2.ListenerAction.fixed_response(404))
+        replaced = "@aws-cdk/aws-elbv2:listenerExistingDefaultActionReplaced"  # by the 404
+        cdk.Annotations.of(api.listener).acknowledge_warning(replaced, "public routes only")
         if self.sizing.waf_rate_limit:
             self.add_waf(api.load_balancer)
         alarms = self.build_rollback_alarms(api.target_group)

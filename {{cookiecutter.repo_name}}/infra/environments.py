@@ -3,8 +3,6 @@
 Only infra/ reads this. Fargate sizes are (cpu units, MiB) of Fargate's combinations.
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -8,8 +8,6 @@ production role trusts the protected `production` environment only. A deploy rol
 environment's jobs task, reads its stack outputs and records its deployments.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 import aws_cdk as cdk

@@ -2,8 +2,6 @@
 next to its resource with its reason; IAM5's wildcards one resource at a time, so a new
 wildcard is still reported."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from typing import Any
 

@@ -7,8 +7,6 @@ and repositories without CloudFormation, e.g. in a sandbox account. An account r
 the other: CloudFormation will not adopt a bucket made outside it (`cdk import` can).
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any
 

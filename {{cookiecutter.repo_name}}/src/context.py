@@ -79,6 +79,7 @@ class ProjectContext:
             self.settings.resolved_tracking_uri,
             self.settings.mlflow_experiment_name,
             self.settings.resolved_artifact_root,
+            [self.training.model.estimator.split(".")[0], *self.training.model.trusted_packages],
         )
 
     def guard(self, name: str, scope: str) -> AbstractContextManager[None]:

@@ -5,8 +5,6 @@ model version if given, and one prediction with every feature of config/features
 Standard library and PyYAML only: the CD runs it without installing the project.
 """
 
-from __future__ import annotations
-
 import argparse
 import json
 import os

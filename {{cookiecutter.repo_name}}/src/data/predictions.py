@@ -3,8 +3,6 @@ per scored input, partitioned by day. A batch rerun of a model replaces that mod
 rows of the day and nothing else; drift windows read one model version at a time.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 

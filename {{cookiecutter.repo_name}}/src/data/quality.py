@@ -5,8 +5,6 @@ The judgement is SQL both DuckDB and (transpiled) Athena run; names and values c
 the config, never from the data.
 """
 
-from __future__ import annotations
-
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

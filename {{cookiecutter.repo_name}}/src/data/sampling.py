@@ -1,7 +1,5 @@
 """Seeded samples of streams too large to hold: what the drift checks compare."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 
 import numpy as np

@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,7 @@ def trusted_types(model: Any) -> list[str]:
     """Types skops must trust to load `model`; any but the trusted packages' are refused."""
     prefixes = TRUSTED_PREFIXES + tuple(f"{name}." for name in estimator_packages(model))
     untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    foreign = [name for name in untrusted if not name.startswith(prefixes)]
-    if foreign:
+    if foreign := [name for name in untrusted if not name.startswith(prefixes)]:
         raise ProjectError(f"model holds types that cannot be trusted on load: {foreign}")
     return list(untrusted)
 
@@ -100,8 +100,14 @@ def contract_signature(view: FeatureView, outputs: Any) -> ModelSignature:
 
 class MlflowManager:
     def __init__(
-        self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None
+        self,
+        tracking_uri: str,
+        experiment_name: str,
+        artifact_location: str | None = None,
+        trusted_packages: Sequence[str] = (),
     ) -> None:
+        # A model's own MLmodel file lists the types skops may build: each must be allowed here.
+        self.trusted = TRUSTED_PREFIXES + tuple(f"{name}." for name in trusted_packages)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
@@ -192,6 +198,9 @@ class MlflowManager:
                 f"{uri} is saved as {serialization or 'no scikit-learn model'}, not skops: "
                 "the project never loads pickled models"
             )
+        listed = info.flavors["sklearn"].get("skops_trusted_types", [])
+        if foreign := [name for name in listed if not name.startswith(self.trusted)]:
+            raise ProjectError(f"{uri} asks to trust types outside the allowlist: {foreign}")
         if info.signature is None or info.signature.inputs is None:
             raise ProjectError(f"{uri} was logged without a signature")
         inputs = info.signature.inputs.inputs

@@ -62,6 +62,8 @@ class StrictModel(BaseModel):
 class ModelConfig(StrictModel):
     estimator: str = Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")  # module.Class
     params: dict[str, Any] = Field(default_factory=dict)
+    # Packages besides the estimator's whose types a registered model may hold on load.
+    trusted_packages: list[str] = Field(default_factory=list)
 
 
 class PreprocessingConfig(StrictModel):

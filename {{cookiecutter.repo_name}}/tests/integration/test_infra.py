@@ -174,6 +174,14 @@ def test_the_api_serves_https_only_is_checked_and_rolled_back(
     assert listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
     (redirect,) = listeners[80]["DefaultActions"]
     assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    # Only the prediction routes and the probes reach the API; the rest is a 404 at the edge.
+    (other,) = listeners[443]["DefaultActions"]
+    assert other["FixedResponseConfig"]["StatusCode"] == "404"
+    (public,) = resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    (forward,), (paths,) = public["Actions"], public["Conditions"]
+    assert forward["Type"] == "forward" and paths["Field"] == "path-pattern"
+    public_routes = ["/predict", "/predict/batch", "/health", "/ready"]
+    assert paths["PathPatternConfig"]["Values"] == public_routes
     # The optional WAF blocks a client IP above its request rate.
     acls = list(resources(template, "AWS::WAFv2::WebACL").values())
     if limits.waf_rate_limit:

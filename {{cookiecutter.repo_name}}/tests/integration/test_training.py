@@ -270,6 +270,26 @@ def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> 
         context.mlflow.load_version("pickled", pickled, "production")
 
 
+def test_a_model_asking_to_trust_types_outside_the_allowlist_is_refused(
+    context: ProjectContext,
+) -> None:
+    """skops builds what the model's own MLmodel file lists as trusted: each listed type must
+    belong to scikit-learn, NumPy or config/training.yaml's packages, or nothing is loaded."""
+    features = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    context.mlflow.activate()
+    with mlflow.start_run(experiment_id=context.mlflow.get_or_create_experiment()):
+        mlflow.sklearn.log_model(
+            LinearRegression().fit(features, [0.0, 1.0, 2.0]),
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=["numpy.dtype", "builtins.exec"],
+            registered_model_name="overtrusting",
+        )
+    version = context.mlflow.client.get_model_version("overtrusting", "1")
+    with pytest.raises(ProjectError, match=r"outside the allowlist: \['builtins.exec'\]"):
+        context.mlflow.load_version("overtrusting", version, "production")
+
+
 def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(
     trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -3,8 +3,6 @@ as received, every value as text, with lineage; a line that does not parse is ke
 `_raw_line` for silver to quarantine, a file that cannot be read is refused and reported.
 """
 
-from __future__ import annotations
-
 import contextlib
 import csv
 import gzip

@@ -2,8 +2,6 @@
 rerunnable; bronze and silver write the quality report, also when a blocking check stops them.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Sequence
 from typing import Literal

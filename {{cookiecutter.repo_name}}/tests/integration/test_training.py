@@ -254,40 +254,36 @@ def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
     assert aliases(context) == before
 
 
-def test_a_pickled_model_in_the_registry_is_refused(context: ProjectContext) -> None:
-    """Only skops files load: a pickle in the registry (logged by hand, say) never runs."""
-    features = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
-    context.mlflow.activate()
-    with mlflow.start_run(experiment_id=context.mlflow.get_or_create_experiment()):
-        mlflow.sklearn.log_model(
-            LinearRegression().fit(features, [0.0, 1.0, 2.0]),
-            name="model",
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
-            registered_model_name="pickled",
-        )
-    pickled = context.mlflow.client.get_model_version("pickled", "1")
-    with pytest.raises(ProjectError, match="not skops"):
-        context.mlflow.load_version("pickled", pickled, "production")
-
-
-def test_a_model_asking_to_trust_types_outside_the_allowlist_is_refused(
-    context: ProjectContext,
+@pytest.mark.parametrize(
+    ("serialization", "trusted", "refusal"),
+    [
+        (mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE, None, "not skops"),
+        (
+            mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            ["numpy.dtype", "builtins.exec"],
+            r"outside the allowlist: \['builtins.exec'\]",
+        ),
+    ],
+)
+def test_a_pickle_or_a_model_trusting_foreign_types_is_refused(
+    context: ProjectContext, serialization: str, trusted: list[str] | None, refusal: str
 ) -> None:
-    """skops builds what the model's own MLmodel file lists as trusted: each listed type must
-    belong to scikit-learn, NumPy or config/training.yaml's packages, or nothing is loaded."""
-    features = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    """Only skops files load (a pickle in the registry, logged by hand, say, never runs), and
+    only if each type their MLmodel asks skops to trust is scikit-learn's, NumPy's or one of
+    config/training.yaml's packages."""
+    features, name = pd.DataFrame({"x": [0.0, 1.0, 2.0]}), f"refused-{serialization}"
     context.mlflow.activate()
     with mlflow.start_run(experiment_id=context.mlflow.get_or_create_experiment()):
         mlflow.sklearn.log_model(
             LinearRegression().fit(features, [0.0, 1.0, 2.0]),
             name="model",
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-            skops_trusted_types=["numpy.dtype", "builtins.exec"],
-            registered_model_name="overtrusting",
+            serialization_format=serialization,
+            skops_trusted_types=trusted,
+            registered_model_name=name,
         )
-    version = context.mlflow.client.get_model_version("overtrusting", "1")
-    with pytest.raises(ProjectError, match=r"outside the allowlist: \['builtins.exec'\]"):
-        context.mlflow.load_version("overtrusting", version, "production")
+    version = context.mlflow.client.get_model_version(name, "1")
+    with pytest.raises(ProjectError, match=refusal):
+        context.mlflow.load_version(name, version, "production")
 
 
 def test_max_rows_bounds_the_training_set_and_reference_rows_the_reference(

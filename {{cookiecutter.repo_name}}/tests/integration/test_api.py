@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from src.context import ProjectContext
-from src.inference.api import create_app
+from src.inference.api import MAX_ERRORS, create_app
 from tests.serving import sample_rows, serving_settings, wait_for
 
 pytestmark = pytest.mark.integration
@@ -74,6 +74,19 @@ def test_batch_answers_each_instance_in_order_within_its_limit(
     assert too_many.status_code == 422
     assert too_many.json()["detail"][0]["type"] == "too_long"
     assert client.post("/predict/batch", json={"instances": []}).status_code == 422
+
+
+def test_a_hostile_body_gets_a_short_answer(client: TestClient) -> None:
+    """Under the size limit, work and answer stay bounded whatever the body holds: the batch
+    limit applies while parsing, and at most MAX_ERRORS problems are named."""
+    empties = b'{"instances": [' + b",".join([b"{}"] * 20_000) + b"]}"
+    headers = {"Content-Type": "application/json"}
+    many = client.post("/predict/batch", content=empties, headers=headers)
+    unknown = client.post("/predict", json={"features": {f"x{i}": 1 for i in range(4_000)}})
+    for answer in (many, unknown):
+        assert answer.status_code == 422 and len(answer.content) < 4_000
+    assert [problem["type"] for problem in many.json()["detail"]] == ["too_long"]
+    assert len(unknown.json()["detail"]) == MAX_ERRORS
 
 
 @pytest.mark.parametrize("bad", ['"1.0"', "true", "[1.0]", "NaN", "Infinity"])

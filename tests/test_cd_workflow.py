@@ -62,8 +62,14 @@ MISSING_TYPES = [
     "AWS::WAFv2::WebACL",
     "AWS::WAFv2::WebACLAssociation",
 ]
-# The model version the smoke tests would have read from the API (they cannot run here).
+# What the smoke tests would have read from the staging API, the export would have printed,
+# and the version production's registry would have given the release (none can run here).
 SERVED_VERSION = "7"
+RELEASE = {
+    "artifact_digest": "sha256:" + "0" * 64,
+    "release_uri": "s3://mlops-bucket-staging/releases/mlops_project_model/" + "0" * 64,
+}
+PROMOTED_VERSION = "3"
 ON_ECS = (
     "deploy/run-ecs-task.sh calls ECS RunTask (Fargate, awsvpc): moto 5.2.6 answers it with an "
     "internal error (its NetworkInterface has no private_dns_name), and runs no container in "
@@ -78,8 +84,13 @@ NOT_RUN = {
         ON_ECS
     ),
     ("staging", "Smoke tests"): NotRun(NO_API, {"model_version": SERVED_VERSION}),
-    ("production", "Promote the model staging served to production"): NotRun(ON_ECS),
-    ("production", "Post-deploy check"): NotRun(NO_API, {"model_version": SERVED_VERSION}),
+    ("staging", "Export the model staging served (its files, named by their digest)"): NotRun(
+        ON_ECS, RELEASE
+    ),
+    ("production", "Promote the model staging served to production, by its digest"): NotRun(
+        ON_ECS, {"model_version": PROMOTED_VERSION}
+    ),
+    ("production", "Post-deploy check"): NotRun(NO_API, {"model_version": PROMOTED_VERSION}),
 }
 PREVIOUS_TAG = "0.0.9-0123456789ab"
 FAKE_CREDENTIALS = {
@@ -387,6 +398,7 @@ def test_the_cd_workflow_deploys_both_environments_on_moto(
     assert len(not_run) == len(NOT_RUN), log
     assert all(": ran in " in line for line in run.log if line not in not_run), log
     assert run.outputs["plan"]["image_tag"] == new_tag
+    assert {key: run.outputs["staging"][key] for key in RELEASE} == RELEASE
     ecs, ssm = client(aws, "ecs"), client(aws, "ssm")
     registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-project"
     for environment in ("staging", "production"):
@@ -394,7 +406,8 @@ def test_the_cd_workflow_deploys_both_environments_on_moto(
         record = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
         assert record["image"] == f"{registry}/api:{new_tag}"
         assert (record["app_version"], record["git_commit"]) == (new_tag.split("-")[0], run.sha)
-        assert (record["model_alias"], record["model_version"]) == (environment, SERVED_VERSION)
+        served = {"staging": SERVED_VERSION, "production": PROMOTED_VERSION}[environment]
+        assert (record["model_alias"], record["model_version"]) == (environment, served)
         assert record["run_url"] == "https://github.com/example/mlops/actions/runs/1"
         (service,) = ecs.describe_services(
             cluster=f"mlops-project-{environment}", services=["mlops-project-api"]

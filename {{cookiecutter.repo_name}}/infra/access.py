@@ -69,7 +69,8 @@ def describe_tasks(settings: Settings) -> dict[str, Reach]:
     # Training moves `production` under the promotion lock (a lease object in the bucket).
     promotion = f"{names.LEASES_PREFIX}/{names.PROMOTION_LEASE}"
     lake = (s3.raw_prefix, s3.processed_prefix, s3.warehouse_prefix, s3.artifacts_prefix,
-            s3.athena_results_prefix, s3.quality_prefix, names.LEASES_PREFIX)  # fmt: skip
+            s3.athena_results_prefix, s3.quality_prefix, names.LEASES_PREFIX,
+            names.RELEASES_PREFIX)  # fmt: skip
     return {
         "bronze": Reach("raw files into bronze", reads_tables=(bronze,), writes_tables=(bronze,),
                         reads=(f"{s3.raw_prefix}/{dataset}",), writes=(quality, runs), athena=True),
@@ -149,6 +150,15 @@ def build_statements(
     return statements
 
 
+def release_statements(scope: Construct, settings: Settings) -> list[iam.PolicyStatement]:
+    """Production's jobs task reads what staging exported (`promote --release`), nothing else."""
+    staging = names.environment_name(settings.aws.s3.bucket, "staging")
+    bucket = f"arn:{cdk.Stack.of(scope).partition}:s3:::{staging}"
+    prefix = f"{names.RELEASES_PREFIX}/*"
+    return [allow(["s3:ListBucket"], [bucket], StringLike={"s3:prefix": [prefix]}),
+            allow(["s3:GetObject"], [f"{bucket}/{prefix}"])]  # fmt: skip
+
+
 def ecs_tasks_principal() -> iam.IPrincipal:
     """ECS tasks of this account only (the confused-deputy guard)."""
     return iam.ServicePrincipal(ECS_TASKS).with_conditions(
@@ -168,6 +178,8 @@ def build_task_roles(scope: Construct, settings: Settings, prefix: str) -> dict[
         if name == "orchestrator":
             continue
         statements = build_statements(scope, reach, settings)
+        if name == "jobs" and settings.deployment_environment == names.PRODUCTION_ENVIRONMENT:
+            statements += release_statements(scope, settings)
         roles[name] = role = iam.Role(
             scope, f"{construct_name(name)}TaskRole", role_name=f"{prefix}-{name}-task",
             description=f"ECS task role of {name}: {reach.description}",
@@ -186,8 +198,7 @@ def build_launch_policy(
 ) -> iam.ManagedPolicy:
     """What the orchestrator needs when the heavy steps run as ECS tasks: run the step task
     definitions in this cluster only, hand exactly their roles to ECS, watch, stop and
-    reattach to the tasks, read their log streams, and read what the DAGs' own tasks read.
-    """
+    reattach to the tasks, read their log streams, and read what the DAGs' own tasks read."""
     cluster = names.cluster_name(project, environment)
     on_the_cluster = {"ecs:cluster": arn(scope, "ecs", f"cluster/{cluster}")}
     group = names.log_group_name(project, environment)

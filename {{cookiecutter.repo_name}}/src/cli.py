@@ -282,19 +282,45 @@ def train(
 
 @command
 def promote(
-    version: Annotated[str, typer.Option(help="The version `staging` holds, smoke-tested.")],
+    version: Annotated[str | None, typer.Option(help="The version `staging` holds.")] = None,
+    release: Annotated[str | None, typer.Option(help="Or a release of `export-model`.")] = None,
+    digest: Annotated[str | None, typer.Option(help="The release's artifact digest.")] = None,
 ) -> None:
-    """Point `production` at the staged model version (the CD's promotion step)."""
-    from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
+    """Point `production` at the staged version, or at a release another environment tested
+    (registered here by its digest first): the CD's promotion step."""
+    from src.data.aws_integration import build_filesystem, locate
+    from src.pipelines.DS.training_pipeline import promotion
+
+    if (version is None) == (release is None) or (release is None) != (digest is None):
+        raise typer.BadParameter("give --version N, or --release URI with --digest sha256:...")
+    context = build_context()
+    model, registry, guard = context.settings.model_name, context.mlflow, context.guard
+    if version:
+        previous = promotion.promote_staged_version(registry, model, version, guard, who())
+    elif release and digest:
+        files = build_filesystem(context.settings)
+        version, previous = promotion.promote_release(
+            registry, model, files, locate(files, release), digest, guard, who()
+        )
+    change = f"replacing v{previous}" if previous else "the first production version"
+    change = "unchanged" if previous == version else change
+    print(f"model_version={version}")  # plain, for the CD to read from the task's log
+    console.print(f"{model} v{version} in production ({change})")
+
+
+@command
+def export_model(
+    version: Annotated[str, typer.Option(help="The version `staging` holds, tested.")],
+) -> None:
+    """Copy the staged, gated version to the object store as a release named by its digest,
+    for production's registry (`promote --release ... --digest ...`)."""
+    from src.pipelines.DS.training_pipeline.promotion import export_release
 
     context = build_context()
-    model_name = context.settings.model_name
-    previous = promote_staged_version(context.mlflow, model_name, version, context.guard, who())
-    if previous == version:
-        console.print(f"{model_name} v{version} already is in production")
-        return
-    replaced = f"replacing v{previous}" if previous else "the first production version"
-    console.print(f"promoted {model_name} v{version} to production, {replaced}")
+    model = context.settings.model_name
+    digest, key = export_release(context.mlflow, model, version, context.store)
+    print(f"artifact_digest={digest}")  # plain, for the CD to read from the task's log
+    print(f"release_uri={context.settings.object_store_root}/{key}")
 
 
 @command

@@ -155,7 +155,8 @@ def build_context(settings: Settings | None = None) -> ProjectContext:
 
 def run_training_step(context: ProjectContext, reason: str, trials: int | None) -> Summary:
     log.info("training on %s (%s)", context.view.table, reason)
-    outcome = context.run_training(trials)
+    # On AWS, scheduled training stages only: production moves by the CD or `promote`.
+    outcome = context.run_training(trials, stage_only=context.settings.app_env == "aws")
     state, why = outcome.decision.state, outcome.decision.reason
     name, version, run_id = context.settings.model_name, outcome.version, outcome.run_id
     return {"model_name": name, "version": version, "run_id": run_id, "state": state, "reason": why}

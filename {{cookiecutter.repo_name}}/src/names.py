@@ -28,6 +28,8 @@ PRODUCTION_ALIAS = "production"
 # Locks (src.data.aws_integration.hold_lock): promotion takes one.
 LEASES_PREFIX = "leases"
 PROMOTION_LEASE = "promotion"
+# Models released by the CD from staging's registry to production's, named by their digest.
+RELEASES_PREFIX = "releases"
 
 EcsStep = Literal["bronze", "silver", "gold", "training", "batch-inference", "drift-check"]
 ECS_STEPS: tuple[EcsStep, ...] = get_args(EcsStep)
@@ -57,6 +59,10 @@ def gold_table(feature_view: str) -> str:
 
 PREDICTIONS_TABLE = table_name("monitoring", "predictions")
 LABELS_TABLE = table_name("monitoring", "labels")
+
+
+def release_key(model_name: str, digest: str) -> str:
+    return f"{RELEASES_PREFIX}/{model_name}/{digest.removeprefix('sha256:')}"
 
 
 def environment_name(name: str, environment: str, separator: str = "-") -> str:

@@ -84,8 +84,8 @@ def write_bytes(store: pafs.FileSystem, key: str, data: bytes) -> None:
 
 
 def upload_file(store: pafs.FileSystem, path: Path, key: str) -> None:
-    """Copy a local file to `key`; a large one goes up in parts."""
-    _make_parent(store, key)
+    """Copy a local file (or folder) to `key`; a large one goes up in parts."""
+    _make_parent(store, f"{key}/" if path.is_dir() else key)
     pafs.copy_files(str(path), key, pafs.LocalFileSystem(), store)
 
 

@@ -20,7 +20,7 @@ import skops.io
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from sklearn.base import is_classifier
@@ -191,7 +191,7 @@ class MlflowManager:
     def load_version(self, model_name: str, version: ModelVersion, alias: str) -> Predictor:
         self.activate()
         uri = f"models:/{model_name}/{version.version}"
-        info = mlflow.models.get_model_info(uri)
+        info = Model.load(uri)  # its MLmodel file, whichever registry logged it
         serialization = info.flavors.get("sklearn", {}).get("serialization_format")
         if serialization != mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS:
             raise ProjectError(

@@ -325,6 +325,20 @@ def test_no_staging_role_or_bootstrap_reaches_a_production_resource(
         assert len(found) > 10
 
 
+def test_production_reaches_into_staging_only_to_read_its_releases(
+    synthesized: Synthesized,
+) -> None:
+    """Production's jobs task (`promote --release`) reads what staging exported, nothing else."""
+    staging = f"arn:aws:s3:::{environment_name(synthesized.settings.aws.s3.bucket, 'staging')}"
+    template = synthesized.templates["production"]
+    jobs = role_statements(template, f"{REPO_NAME}-production-jobs-task")
+    reach = {(action, resource) for statement in every_statement(template)
+             for action in statement["Action"] for resource in statement["Resource"]
+             if resource == staging or str(resource).startswith(f"{staging}/")}  # fmt: skip
+    assert reach == {("s3:ListBucket", staging), ("s3:GetObject", f"{staging}/releases/*")}
+    assert any(f"{staging}/releases/*" in statement["Resource"] for statement in jobs)
+
+
 # IAM's name of a CloudFormation namespace where it is not the namespace in lower case.
 SERVICES = {"CertificateManager": "acm", "ElasticLoadBalancingV2": "elasticloadbalancing"}
 

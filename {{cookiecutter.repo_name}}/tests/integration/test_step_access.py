@@ -32,6 +32,7 @@ from src.data.intervals import DataInterval
 from src.data.lake import Lake
 from src.names import ECS_STEPS, PREDICTIONS_TABLE, REPO_NAME, EcsStep, database_prefix, result_key
 from src.pipelines.DE.pipeline import read_blocked
+from src.pipelines.DS.training_pipeline.promotion import promote_staged_version
 from src.settings import Settings
 from tests.conftest import (
     FAKE_AWS_ENV,
@@ -240,6 +241,9 @@ def step_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepRun]:
             key = result_key(settings.aws.s3.runs_prefix, "flow", "run", step)
             write_bytes(context.store, key, json.dumps(summary, default=str).encode())
             calls[step] = translator.calls(recorder.take())
+            if step == "training":  # which on AWS stages only: promoted as the CD would
+                name = settings.model_name
+                promote_staged_version(context.mlflow, name, summary["version"], context.guard)
         yield StepRun(settings, endpoint, recorder, translator, calls)
     server.shutdown()
 

@@ -9,8 +9,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from src.cli import app
 from src.settings import PROJECT_ROOT
@@ -58,6 +60,14 @@ def test_task_definitions_run_cli_commands_that_exist() -> None:
 {%- endif %}
     assert used, "no command found"
     assert used <= commands, f"unknown commands: {sorted(used - commands)}"
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["--release", "s3://b/k"], ["--version", "1", "--digest", "sha256:0"]]
+)
+def test_promote_takes_a_version_or_a_release_with_its_digest(options: list[str]) -> None:
+    result = CliRunner().invoke(app, ["promote", *options])
+    assert result.exit_code == 2 and "give --version N, or --release URI" in result.output
 
 
 def test_compose_reads_only_variables_that_env_example_defines() -> None:

@@ -2,36 +2,48 @@
 `production` behind the production gate. MLflow has no conditional alias update, so every move
 of `production` decides and moves under the promotion lock (`move_production`), recorded."""
 
+import hashlib
+import json
+import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from timeit import timeit
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
+from src.data.aws_integration import upload_file
 from src.errors import ProjectError
 from src.model.mlflow_manager import (
     DECISION_REASON_TAG,
     DECISION_TAG,
     PROMOTED_BY_TAG,
+    REFERENCE_PATH,
+    TASK_TAG,
     MlflowManager,
 )
 from src.model.predictor import Predictor
 from src.model.train import TrainingConfig, higher_is_better, score
-from src.names import PRODUCTION_ALIAS, PROMOTION_LEASE, STAGING_ALIAS
+from src.names import PRODUCTION_ALIAS, PROMOTION_LEASE, STAGING_ALIAS, release_key
 from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
 
 REJECTED = "rejected"
 # Tag of a version that passed both gates under `train --stage-only`: what `promote` accepts.
 AWAITING_PRODUCTION_TAG = "awaiting_production"
+# A model released from one registry to another (the CD: staging's to production's) is the
+# same files under the same digest: its identity, a tag of its version in each registry.
+ARTIFACT_DIGEST_TAG = "artifact_digest"
+RELEASE_FILE = "release.json"
 # ProjectContext.guard: holds a lock (PROMOTION_LEASE) by name and scope.
 LeaseGuard = Callable[[str, str], AbstractContextManager[object]]
 # Sees the current production under the lock: why `production` moves, or None to leave it.
@@ -150,21 +162,107 @@ def promote_staged_version(
     promoted unseen) and it passed the production gate under `train --stage-only`."""
 
     def vet(current: ModelVersion | None) -> str | None:
-        staged = manager.get_version(model_name, STAGING_ALIAS)
-        if staged is None or str(staged.version) != version:
-            where = f"v{staged.version}" if staged else "no version"
-            raise ProjectError(
-                f"{STAGING_ALIAS!r} points at {where}, not v{version}; promote the version "
-                "the staging service was tested with"
-            )
+        staged = staged_version(manager, model_name, version)
         if current is not None and str(current.version) == version:
             return None
-        if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
-            reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
-            raise ProjectError(f"v{version} did not pass the production gate: {reason}")
+        require_production_gate(staged)
         return "promoted from staging by a deployment"
 
     return move_production(manager, model_name, version, actor, guard, vet)
+
+
+def staged_version(manager: MlflowManager, model_name: str, version: str) -> ModelVersion:
+    """`version` if `staging` still holds it: a model staged meanwhile never moves on unseen."""
+    staged = manager.get_version(model_name, STAGING_ALIAS)
+    if staged is None or str(staged.version) != version:
+        where = f"v{staged.version}" if staged else "no version"
+        raise ProjectError(
+            f"{STAGING_ALIAS!r} points at {where}, not v{version}; promote the version "
+            "the staging service was tested with"
+        )
+    return staged
+
+
+def require_production_gate(staged: ModelVersion) -> None:
+    """It passed the production gate under `train --stage-only`."""
+    if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
+        reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
+        raise ProjectError(f"v{staged.version} did not pass the production gate: {reason}")
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 of every file's path (relative) and content, in path order."""
+    digest = hashlib.sha256()
+    for path in sorted(path for path in folder.rglob("*") if path.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def export_release(
+    manager: MlflowManager, model_name: str, version: str, store: pafs.FileSystem
+) -> tuple[str, str]:
+    """The staged, gated `version` (model, reference set, task) copied to the object store
+    under its digest, for another environment's registry; returns (digest, key)."""
+    staged = staged_version(manager, model_name, version)
+    require_production_gate(staged)
+    run = manager.client.get_run(str(staged.run_id))
+    with tempfile.TemporaryDirectory() as folder:
+        # The layout training leaves: model/ and the reference set at REFERENCE_PATH.
+        model, reference = Path(folder, "model"), Path(folder, REFERENCE_PATH).parent
+        for made in (model, reference):
+            made.mkdir()
+        mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=str(model))
+        manager.client.download_artifacts(run.info.run_id, REFERENCE_PATH, str(reference))
+        source = {TASK_TAG: run.data.tags[TASK_TAG], "version": version, "run_id": run.info.run_id}
+        Path(folder, RELEASE_FILE).write_text(json.dumps(source, sort_keys=True))
+        digest = folder_digest(Path(folder))
+        key = release_key(model_name, digest)
+        upload_file(store, Path(folder), key)
+    return digest, key
+
+
+def register_release(
+    manager: MlflowManager, model_name: str, store: pafs.FileSystem, key: str, digest: str
+) -> str:
+    """This registry's version of the release `digest`: registered from `key` of `store` the
+    first time, once its files match the digest."""
+    query = f"name = '{model_name}' and tags.{ARTIFACT_DIGEST_TAG} = '{digest}'"
+    if found := manager.client.search_model_versions(query):
+        return str(found[0].version)
+    with tempfile.TemporaryDirectory() as folder:
+        pafs.copy_files(key, folder, store, pafs.LocalFileSystem())
+        if (actual := folder_digest(Path(folder))) != digest:
+            raise ProjectError(f"{key} holds {actual}, not the release {digest}: not registered")
+        source = json.loads(Path(folder, RELEASE_FILE).read_text())
+        manager.activate()
+        experiment = manager.get_or_create_experiment()
+        with mlflow.start_run(experiment_id=experiment, run_name="release") as run:
+            mlflow.set_tags({TASK_TAG: source[TASK_TAG], ARTIFACT_DIGEST_TAG: digest})
+            mlflow.log_artifacts(folder)
+        reason = f"released from v{source['version']} of the registry that tested it"
+        tags = {ARTIFACT_DIGEST_TAG: digest, DECISION_REASON_TAG: reason}
+        if not manager.client.search_registered_models(f"name = '{model_name}'"):
+            manager.client.create_registered_model(model_name)
+        registered = manager.client.create_model_version(
+            model_name, f"{run.info.artifact_uri}/model", run.info.run_id, tags=tags
+        )
+    return str(registered.version)
+
+
+def promote_release(
+    manager: MlflowManager, model_name: str, store: pafs.FileSystem, key: str, digest: str,
+    guard: LeaseGuard = unguarded, actor: str = "promote",
+) -> tuple[str, str | None]:  # fmt: skip
+    """`production` to the release `digest` (see register_release); returns (the version it
+    is here, the version it replaced)."""
+    version = register_release(manager, model_name, store, key, digest)
+
+    def vet(current: ModelVersion | None) -> str | None:
+        same = current is not None and str(current.version) == version
+        return None if same else f"the release {digest}, promoted by a deployment"
+
+    return version, move_production(manager, model_name, version, actor, guard, vet)
 
 
 def rollback_production(

@@ -21,7 +21,7 @@ SMALLEST = {
     "serving": ["--seconds", "1", "--rows", "2000"],
 }
 FIGURES = {"data": ["data.json"], "drift": ["drift.json"],
-           "serving": ["serving.json", "batch_inference.json"]}  # fmt: skip
+           "serving": ["serving.json", "hostile.json", "batch_inference.json"]}  # fmt: skip
 
 
 @pytest.mark.parametrize("benchmark", sorted(SMALLEST))

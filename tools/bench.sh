@@ -14,4 +14,4 @@ fi
 echo "== setup and train-local";  uv run python benchmarks/setup/run.py --train-local
 echo "== data layer";             uv run python benchmarks/data/run.py --rows "${data_rows[@]}"
 echo "== drift check";            uv run python benchmarks/drift/run.py --rows "${drift_rows[@]}"
-echo "== serving and batch";      uv run python benchmarks/serving/run.py "${serving[@]}"
+echo "== serving, hostile bodies and batch"; uv run python benchmarks/serving/run.py "${serving[@]}"

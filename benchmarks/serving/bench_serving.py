@@ -24,16 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import prepare_state, wait_until_up, write_results
+from common import free_port, prepare_state, running_server, write_results
 from loadgen import LoadResult, run_load
 
 HERE = Path(__file__).resolve().parent
@@ -45,32 +42,16 @@ LIGHTGBM_SUFFIX = "_lightgbm"
 LIGHTGBM_PARAMS = {"n_estimators": 100, "n_jobs": 1, "verbosity": -1}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def serve_and_load(
     command: list[str], env: dict[str, str], cwd: Path, ready: str, body: bytes, url: str,
     connections: int, seconds: float,
 ) -> LoadResult:  # fmt: skip
-    """Start a server, warm it up, load it, stop it (its whole process group)."""
-    print(f"  {' '.join(command[1:4])}... in {cwd.name}", flush=True)
-    server = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_until_up(ready, server)
+    """Start a server, warm it up, load it, stop it."""
+    with running_server(command, cwd, env, ready):
         run_load(url, body, connections, min(3.0, seconds))  # warm up
         result = run_load(url, body, connections, seconds)
-        print(f"    {result.requests_per_second:.0f} req/s, p99 {result.p99_ms:.1f} ms", flush=True)
-        return result
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=120)
+    print(f"    {result.requests_per_second:.0f} req/s, p99 {result.p99_ms:.1f} ms", flush=True)
+    return result
 
 
 def register_lightgbm(context: object, name: str) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # BENCH_RESULTS: where a run writes its figures (the template test keeps them out of results/).
@@ -45,6 +49,12 @@ def prepare_state(project: Path, root: Path) -> dict[str, str]:
     return env
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,6 +68,25 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 1
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def running_server(
+    command: list[str], cwd: Path, env: dict[str, str], ready: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server answering `ready`, stopped afterwards (its whole process group)."""
+    print(f"  {' '.join(command[1:4])}... in {cwd.name}", flush=True)
+    server = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(ready, server)
+        yield server
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=120)
 
 
 def write_results(name: str, results: dict[str, object]) -> Path:

@@ -1,9 +1,10 @@
-"""Render the template, set the project up and run the serving and batch benchmarks.
+"""Render the template, set the project up and run the serving, hostile-body and batch
+benchmarks.
 
     uv run python benchmarks/serving/run.py [--seconds 15] [--rows 1000000]
                                             [--problem-type regression]
 
-Figures are printed and written to benchmarks/results/{serving,batch_inference}.json.
+Figures are printed and written to benchmarks/results/{serving,hostile,batch_inference}.json.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15, help="Load per server and route.")
+    parser.add_argument(
+        "--seconds", type=float, default=15, help="Load per server and route, and per hostile body."
+    )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows of the batch run.")
     parser.add_argument("--problem-type", default="classification")
@@ -49,6 +52,12 @@ def main() -> int:
     )  # fmt: skip
     if serving:
         return serving
+    hostile = run_in_project(
+        project, HERE / "bench_hostile.py", "--seconds", str(args.seconds),
+        "--state", str(state), *compare,
+    )  # fmt: skip
+    if hostile:
+        return hostile
     return run_in_project(
         project, HERE / "bench_batch.py", "--rows", str(args.rows), "--state", str(state)
     )

@@ -24,7 +24,15 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import AfterValidator, ConfigDict, Field, SecretStr, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,7 +54,23 @@ SHUTDOWN_FLUSH_SECONDS = 3.0
 MAX_ERRORS = 20
 SCALAR_TYPES: dict[str, type] = {"float64": float, "int64": int, "string": str, "bool": bool}
 MAX_TEXT_LENGTH = 1024
-FORBID_EXTRA = ConfigDict(extra="forbid")
+
+
+class KnownKeys(BaseModel):
+    """Unknown keys are refused one error each; past MAX_ERRORS of them the object is refused
+    with one error, before each becomes an error (80,000 keys held the event loop 0.7 s)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def few_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_ERRORS:
+            known = len(cls.model_fields)
+            raise PydanticCustomError("too_many_keys", f"{len(data)} keys, {known} known")
+        return data
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid X-API-Key"},
     413: {"description": "Body over API__MAX_BODY_BYTES"},
@@ -85,20 +109,21 @@ def feature_field(column: Column) -> tuple[Any, Any]:
 class Contract:
     """The request and response models of one feature view (typed Any: built at run time)."""
 
-    def __init__(self, view: FeatureView, max_batch_size: int) -> None:
+    def __init__(self, view: FeatureView, batch_size: int) -> None:
         fields: dict[str, Any] = {column.name: feature_field(column) for column in view.features}
-        self.features: Any = create_model("Features", __config__=FORBID_EXTRA, **fields)
+        self.features: Any = create_model("Features", __base__=KnownKeys, **fields)
         self.request: Any = create_model(
             "PredictRequest",
-            __config__=FORBID_EXTRA,
+            __base__=KnownKeys,
             features=(self.features, ...),
             entity_id=(str | None, Field(default=None, max_length=128)),
         )
         request: Any = self.request
         self.batch_request: Any = create_model(
             "BatchPredictRequest",
-            __config__=FORBID_EXTRA,
-            instances=(list[request], Field(min_length=1, max_length=max_batch_size)),
+            __base__=KnownKeys,
+            # The first invalid instance ends validation: one record's problems, not all.
+            instances=(list[request], Field(min_length=1, max_length=batch_size, fail_fast=True)),
         )
         prediction: Any = create_model(
             "Prediction",

@@ -77,16 +77,20 @@ def test_batch_answers_each_instance_in_order_within_its_limit(
 
 
 def test_a_hostile_body_gets_a_short_answer(client: TestClient) -> None:
-    """Under the size limit, work and answer stay bounded whatever the body holds: the batch
-    limit applies while parsing, and at most MAX_ERRORS problems are named."""
+    """Under the size limit, work and answer stay bounded whatever the body holds: the first
+    invalid instance ends validation, too many unknown keys are one problem."""
     empties = b'{"instances": [' + b",".join([b"{}"] * 20_000) + b"]}"
     headers = {"Content-Type": "application/json"}
     many = client.post("/predict/batch", content=empties, headers=headers)
     unknown = client.post("/predict", json={"features": {f"x{i}": 1 for i in range(4_000)}})
     for answer in (many, unknown):
         assert answer.status_code == 422 and len(answer.content) < 4_000
-    assert [problem["type"] for problem in many.json()["detail"]] == ["too_long"]
-    assert len(unknown.json()["detail"]) == MAX_ERRORS
+    assert [problem["loc"] for problem in many.json()["detail"]] == [
+        ["body", "instances", 0, "features"]
+    ]
+    assert [problem["type"] for problem in unknown.json()["detail"]] == ["too_many_keys"]
+    some = client.post("/predict", json={"features": {f"x{i}": 1 for i in range(MAX_ERRORS)}})
+    assert len(some.json()["detail"]) == MAX_ERRORS  # each named, up to MAX_ERRORS
 
 
 @pytest.mark.parametrize("bad", ['"1.0"', "true", "[1.0]", "NaN", "Infinity"])

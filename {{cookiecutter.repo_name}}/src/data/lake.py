@@ -150,9 +150,8 @@ class Lake:
     ) -> pa.Table:
         """Rows matching `where`, only `columns`; `snapshot_id` reads the table's past."""
         fields = tuple(columns) if columns else ("*",)
-        return (
-            self.load(table).scan(where or AlwaysTrue(), fields, snapshot_id=snapshot_id).to_arrow()
-        )
+        scan = self.load(table).scan(where or AlwaysTrue(), fields, snapshot_id=snapshot_id)
+        return scan.to_arrow()
 
     def stream(
         self, table: str, where: Where = None, columns: list[str] | None = None
@@ -163,10 +162,6 @@ class Lake:
 
     def count(self, table: str, where: Where = None) -> int:
         return int(self.load(table).scan(where or AlwaysTrue()).count())
-
-    def snapshot_id(self, table: str) -> int | None:
-        snapshot = self.load(table).current_snapshot()
-        return None if snapshot is None else snapshot.snapshot_id
 
     def sql(self, query: str) -> pa.Table:
         if self.athena is not None:
@@ -204,8 +199,7 @@ class Lake:
             self.athena.execute(f"VACUUM {target}")
             return f"{table}: optimized and vacuumed by Athena"
         compacted = self._compact_closed_days(table)
-        now = datetime.now(UTC)
-        loaded = self.load(table)
+        now, loaded = datetime.now(UTC), self.load(table)
         before = len(loaded.snapshots())
         loaded.maintenance.expire_snapshots().older_than(now - retention).commit()
         loaded = self.load(table)

@@ -5,6 +5,7 @@ rows of the day and nothing else; drift windows read one model version at a time
 
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -88,8 +89,7 @@ def read_prediction_window(
     if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name)
-    frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
-    return frame
+    return cast(pd.DataFrame, lake.read(PREDICTIONS_TABLE, where=where).to_pandas())
 
 
 def sample_prediction_window(
@@ -100,8 +100,7 @@ def sample_prediction_window(
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name, version)
     batches = lake.stream(PREDICTIONS_TABLE, where)
-    frame: pd.DataFrame = sample_batches(batches, rows, seed).to_pandas()
-    return frame
+    return cast(pd.DataFrame, sample_batches(batches, rows, seed).to_pandas())
 
 
 def prediction_window_versions(lake: Lake, last_day: date, days: int, model_name: str) -> list[str]:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 Where = str | BooleanExpression | None
 # A commit that lost a race with another writer of the same table is tried again this often.
 COMMIT_ATTEMPTS = 3
+APPEND_KEY = "project.append-key"  # the snapshot summary property of Lake.append's key
 # Rows per chunk a DuckDB result is appended in: memory holds one chunk, not the interval.
 CHUNK_ROWS = 500_000
 # Old metadata files are deleted as commits go by (the last few kept for time travel).
@@ -116,9 +117,13 @@ class Lake:
             with loaded.update_schema() as update:
                 update.union_by_name(schema)
 
-    def append(self, table: str, data: pa.Table) -> None:
-        if data.num_rows:
-            self.load(table).append(data)
+    def append(self, table: str, data: pa.Table, key: str = "") -> None:
+        """One snapshot, or none if one carries `key` already: the retry of an append whose
+        commit landed although the writer saw it fail (the catalog's reply was lost)."""
+        loaded = self.load(table)
+        keys = {snapshot.summary[APPEND_KEY] for snapshot in loaded.snapshots() if snapshot.summary}
+        if data.num_rows and not (key and key in keys):
+            loaded.append(data, snapshot_properties={APPEND_KEY: key} if key else {})
 
     def replace(self, table: str, where: Where, parts: Callable[[], Iterable[pa.Table]]) -> int:
         """Delete `where` and append `parts()` in one snapshot, one part in memory at a time;

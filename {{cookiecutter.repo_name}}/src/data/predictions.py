@@ -66,8 +66,9 @@ def replace_batch_predictions(
 
 
 def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:
+    """Append a batch of predictions once, keyed by its first prediction id (unique to it)."""
     ensure_predictions_table(lake, view)
-    lake.append(PREDICTIONS_TABLE, table)
+    lake.append(PREDICTIONS_TABLE, table, key=table[PREDICTION_ID][0].as_py())
 
 
 def prediction_window_filter(

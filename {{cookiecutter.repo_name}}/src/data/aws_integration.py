@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import boto3
@@ -185,8 +185,7 @@ class Athena:
     settings: Settings = field(repr=False)  # its secrets stay out of logs
 
     def query(self, sql: str) -> pa.Table:
-        result: pa.Table = self.execute(sql, arrow=True).as_arrow()
-        return result
+        return cast(pa.Table, self.execute(sql, arrow=True).as_arrow())
 
     def execute(self, sql: str, arrow: bool = False) -> Any:
         """Run `sql`; a statement whose result nobody reads (DDL, INSERT, DELETE, OPTIMIZE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import pandas as pd
 import pyarrow as pa
@@ -213,8 +213,7 @@ def _sampled_events(view: FeatureView, sample: TrainingSample) -> str:
 
 def cast_to_view(table: pa.Table, view: FeatureView) -> pd.DataFrame:
     schema = pa.schema(list(view.arrow_schema())[:-1])  # keys, features, label; no ingest date
-    frame: pd.DataFrame = table.select(schema.names).cast(schema).to_pandas()
-    return frame
+    return cast(pd.DataFrame, table.select(schema.names).cast(schema).to_pandas())
 
 
 def get_training_set(
@@ -224,8 +223,8 @@ def get_training_set(
     meanwhile makes it read again, so a model's tag is the data it saw)."""
     query = training_set_query(view, lake.identifier(view.table), sample)
     for _ in range(3):
-        before = lake.snapshot_id(view.table)
+        before = lake.load(view.table).metadata.current_snapshot_id
         result = lake.sql(query)
-        if lake.snapshot_id(view.table) == before:
+        if lake.load(view.table).metadata.current_snapshot_id == before:
             return cast_to_view(result, view), before
     raise ProjectError(f"{view.table} kept changing while the training set was read; retry")

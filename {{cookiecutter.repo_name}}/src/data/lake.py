@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 Where = str | BooleanExpression | None
 # A commit that lost a race with another writer of the same table is tried again this often.
 COMMIT_ATTEMPTS = 3
+APPEND_KEY = "project.append-key"  # the snapshot summary property of Lake.append's key
 # Rows per chunk a DuckDB result is appended in: memory holds one chunk, not the interval.
 CHUNK_ROWS = 500_000
 # Old metadata files are deleted as commits go by (the last few kept for time travel).
@@ -116,9 +117,13 @@ class Lake:
             with loaded.update_schema() as update:
                 update.union_by_name(schema)
 
-    def append(self, table: str, data: pa.Table) -> None:
-        if data.num_rows:
-            self.load(table).append(data)
+    def append(self, table: str, data: pa.Table, key: str = "") -> None:
+        """One snapshot, or none if one carries `key` already: the retry of an append whose
+        commit landed although the writer saw it fail (the catalog's reply was lost)."""
+        loaded = self.load(table)
+        keys = {snapshot.summary[APPEND_KEY] for snapshot in loaded.snapshots() if snapshot.summary}
+        if data.num_rows and not (key and key in keys):
+            loaded.append(data, snapshot_properties={APPEND_KEY: key} if key else {})
 
     def replace(self, table: str, where: Where, parts: Callable[[], Iterable[pa.Table]]) -> int:
         """Delete `where` and append `parts()` in one snapshot, one part in memory at a time;
@@ -150,9 +155,8 @@ class Lake:
     ) -> pa.Table:
         """Rows matching `where`, only `columns`; `snapshot_id` reads the table's past."""
         fields = tuple(columns) if columns else ("*",)
-        return (
-            self.load(table).scan(where or AlwaysTrue(), fields, snapshot_id=snapshot_id).to_arrow()
-        )
+        scan = self.load(table).scan(where or AlwaysTrue(), fields, snapshot_id=snapshot_id)
+        return scan.to_arrow()
 
     def stream(
         self, table: str, where: Where = None, columns: list[str] | None = None
@@ -163,10 +167,6 @@ class Lake:
 
     def count(self, table: str, where: Where = None) -> int:
         return int(self.load(table).scan(where or AlwaysTrue()).count())
-
-    def snapshot_id(self, table: str) -> int | None:
-        snapshot = self.load(table).current_snapshot()
-        return None if snapshot is None else snapshot.snapshot_id
 
     def sql(self, query: str) -> pa.Table:
         if self.athena is not None:
@@ -204,8 +204,7 @@ class Lake:
             self.athena.execute(f"VACUUM {target}")
             return f"{table}: optimized and vacuumed by Athena"
         compacted = self._compact_closed_days(table)
-        now = datetime.now(UTC)
-        loaded = self.load(table)
+        now, loaded = datetime.now(UTC), self.load(table)
         before = len(loaded.snapshots())
         loaded.maintenance.expire_snapshots().older_than(now - retention).commit()
         loaded = self.load(table)

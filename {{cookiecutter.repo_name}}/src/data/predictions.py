@@ -5,6 +5,7 @@ rows of the day and nothing else; drift windows read one model version at a time
 
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -65,8 +66,9 @@ def replace_batch_predictions(
 
 
 def append_prediction_table(lake: Lake, view: FeatureView, table: pa.Table) -> None:
+    """Append a batch of predictions once, keyed by its first prediction id (unique to it)."""
     ensure_predictions_table(lake, view)
-    lake.append(PREDICTIONS_TABLE, table)
+    lake.append(PREDICTIONS_TABLE, table, key=table[PREDICTION_ID][0].as_py())
 
 
 def prediction_window_filter(
@@ -88,8 +90,7 @@ def read_prediction_window(
     if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name)
-    frame: pd.DataFrame = lake.read(PREDICTIONS_TABLE, where=where).to_pandas()
-    return frame
+    return cast(pd.DataFrame, lake.read(PREDICTIONS_TABLE, where=where).to_pandas())
 
 
 def sample_prediction_window(
@@ -100,8 +101,7 @@ def sample_prediction_window(
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name, version)
     batches = lake.stream(PREDICTIONS_TABLE, where)
-    frame: pd.DataFrame = sample_batches(batches, rows, seed).to_pandas()
-    return frame
+    return cast(pd.DataFrame, sample_batches(batches, rows, seed).to_pandas())
 
 
 def prediction_window_versions(lake: Lake, last_day: date, days: int, model_name: str) -> list[str]:

@@ -74,6 +74,7 @@ class PredictionLog:
         self.flush_seconds = api.prediction_log_flush_seconds
         self.flush_rows, self.max_rows = api.prediction_log_flush_rows, api.prediction_log_max_rows
         self.rows: list[tuple[Any, ...]] = []
+        self.pending = 0  # the rows of a batch whose write failed, first in `rows`
         self.lock, self.wake, self.stopping = threading.Lock(), threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self.run, name="prediction-log", daemon=True)
 
@@ -96,20 +97,22 @@ class PredictionLog:
         self.flush()
 
     def flush(self) -> None:
-        """Append every row held in one commit; on failure they stay for the next flush."""
+        """Append every row held in one commit. A failed one is retried with exactly its rows
+        (those added since wait): `write` can tell a batch whose commit landed anyway."""
         with self.lock:
-            rows = self.rows[:]
+            rows = self.rows[: self.pending or len(self.rows)]
         if not rows:
             return
         try:
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            self.write(pa.Table.from_arrays(columns, schema=self.schema))
+            self.write(pa.Table.from_arrays(list(zip(*rows, strict=True)), schema=self.schema))
         except Exception:  # the lake may be down: keep the rows for the next flush
+            self.pending = len(rows)
             LOG_FAILURES.inc()
             logger.exception("writing %d predictions failed; retrying later", len(rows))
             return
         with self.lock:
             del self.rows[: len(rows)]  # only this thread removes rows
+        self.pending = 0
         LOG_WRITTEN.inc(len(rows))
 
     def close(self, timeout: float) -> None:

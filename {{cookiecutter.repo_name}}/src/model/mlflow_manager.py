@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import mlflow.sklearn
@@ -157,8 +157,7 @@ class MlflowManager:
         with tempfile.TemporaryDirectory() as folder:
             path = self.client.download_artifacts(run_id, REFERENCE_PATH, folder)
             batches = pq.ParquetFile(path).iter_batches()
-            frame: pd.DataFrame = sample_batches(batches, max_rows, seed).to_pandas()
-            return frame
+            return cast(pd.DataFrame, sample_batches(batches, max_rows, seed).to_pandas())
 
     def set_version_tags(self, model_name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -5,8 +5,6 @@ check what the project sends (statements, workgroup, result location) and what i
 with the answers; the tables themselves are real Iceberg tables in moto's Glue and S3.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +67,7 @@ def test_init_aws_creates_what_is_missing_then_only_finds_it(
     assert output == f"s3://{bucket}/athena-results/"
 
 
-def test_the_s3_lock_excludes_a_second_holder_and_leaves_no_object(
-    aws_settings: Settings,
-) -> None:
+def test_the_s3_lock_excludes_a_second_holder_and_leaves_no_object(aws_settings: Settings) -> None:
     s3 = boto3.client("s3", endpoint_url=aws_settings.aws_endpoint_url)
     bucket = aws_settings.aws.s3.bucket
     s3.create_bucket(Bucket=bucket)
@@ -161,6 +157,6 @@ def test_the_training_set_on_aws_is_one_athena_query_over_gold(aws_settings: Set
     frame, snapshot_id = get_training_set(context.lake, view, TrainingSample(500, 1, True))
 
     assert list(frame.columns) == names
-    assert snapshot_id == on_duckdb.snapshot_id(view.table) is not None
+    assert snapshot_id == on_duckdb.load(view.table).metadata.current_snapshot_id is not None
     (query,) = (e["Query"] for e in submitted(aws_settings))
     assert f"{context.lake.identifier(view.table)}" in query and "LIMIT 500" in query

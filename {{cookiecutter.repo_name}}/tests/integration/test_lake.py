@@ -1,7 +1,5 @@
 """The lake on the embedded defaults: a real PyIceberg SQL catalog and DuckDB."""
 
-from __future__ import annotations
-
 import threading
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,7 +34,7 @@ def lake(tmp_path: Path) -> Lake:
 
 
 def test_replace_swaps_the_rows_of_its_filter_in_one_snapshot(lake: Lake) -> None:
-    before = lake.snapshot_id("payments")
+    before = lake.load("payments").metadata.current_snapshot_id
     lake.replace(
         "payments", DataInterval.for_day(DAY_1).row_filter("day"), lambda: [rows(("z", 9.0, DAY_1))]
     )

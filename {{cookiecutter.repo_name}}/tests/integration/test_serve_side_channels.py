@@ -2,8 +2,6 @@
 once, a registry or catalog that is down leaves it answering, the prediction log keeps its
 rows until the lake is back, and SIGTERM stops it within 10 s whatever it is doing."""
 
-from __future__ import annotations
-
 import re
 import socket
 import subprocess
@@ -12,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +94,28 @@ def test_sigterm_stops_the_server_with_the_log_full_and_the_catalog_down(
     assert "prediction_log_rows_dropped_total 2.0" in metrics
     assert seconds < 10
     assert "3 predictions were not written to the lake" in server.log.read_text()
+
+
+def test_sigkill_loses_only_the_predictions_answered_since_the_last_append(
+    trained_context: ProjectContext, tmp_path: Path
+) -> None:
+    """An append once 4 rows wait (the timer never fires): 4 predictions, their append, 3
+    more, SIGKILL. The table holds the first 4, each once; the 3 held in memory are lost."""
+    log = {"API__PREDICTION_LOG_FLUSH_ROWS": "4", "API__PREDICTION_LOG_FLUSH_SECONDS": "3600"}
+    env = isolated_env(trained_context.settings.data_dir.parent) | log
+    env["DATA_DIR"] = str(tmp_path / "data")
+    body = {"features": sample_rows(trained_context, 1)[0]}
+    with serve_process(env, tmp_path / "serve.log") as server:
+        wait_until_ready(server.url)
+        post = partial(requests.post, f"{server.url}/predict", json=body, timeout=5)
+        written = [post().json()["prediction_id"] for _ in range(4)]
+        appended = "prediction_log_rows_written_total 4.0"
+        wait_for(lambda: appended in requests.get(f"{server.url}/metrics", timeout=2).text, 30)
+        assert all(post().ok for _ in range(3))
+        server.process.kill()
+    lake = ProjectContext(isolated_settings(tmp_path)).lake
+    logged = read_prediction_window(lake, datetime.now(UTC).date(), 2)[PREDICTION_ID]
+    assert sorted(logged) == sorted(written)  # each once, none of the last 3
 
 
 def every_worker_serves(log: str, workers: int) -> bool:

@@ -27,7 +27,7 @@ VIEW = FeatureView.model_validate(
         ],
     }
 )
-CONTRACT = Contract(VIEW, max_batch_size=2)
+CONTRACT = Contract(VIEW, batch_size=2)
 VALID = {"amount": 1.5, "visits": 3, "region": "north", "member": True, "score": 2.0}
 
 

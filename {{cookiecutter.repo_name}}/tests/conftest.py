@@ -1,20 +1,20 @@
-"""Shared fixtures: every test runs against its own lake, MLflow store and reports folder.
-
-Nothing here touches the project's own data/, mlflow.db or .env.
-"""
+"""Shared fixtures: each test has its own lake, MLflow store and reports (never the project's)."""
 
 from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import socket
 import subprocess
+import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +148,7 @@ def synthesize_rows(
 
 
 def feature_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFrame:
-    """`synthesize_rows` as the feature view holds them: keys, features (the derived ones
-    computed by gold's own query), label."""
+    """`synthesize_rows` as the feature view holds them (derived features by gold's query)."""
     raw = synthesize_rows(view, rows, seed)
     raw[INGEST_DATE] = raw[view.event_timestamp].dt.date
     with duckdb.connect() as database:
@@ -159,8 +158,7 @@ def feature_rows(view: FeatureView, rows: int = 600, seed: int = 7) -> pd.DataFr
 
 
 def other_labels(labels: pd.Series, task: str, shift: float = 1.0) -> pd.Series:
-    """Each label swapped for a wrong one: the next of the classes seen, or the number
-    moved by `shift`."""
+    """Each label swapped for a wrong one: the next class seen, or the number moved by `shift`."""
     if task != "classification":
         return labels + shift
     classes = sorted(labels.unique().tolist())
@@ -171,9 +169,8 @@ def _column_values(column: Column, rng: np.random.Generator, rows: int) -> tuple
     """Values of one contract column, and their standardised effect on the label."""
     if column.values:
         codes = rng.integers(0, len(column.values), rows)
-        return np.array(column.values, dtype=object)[codes], (codes - codes.mean()) / (
-            codes.std() or 1
-        )
+        effect = (codes - codes.mean()) / (codes.std() or 1)
+        return np.array(column.values, dtype=object)[codes], effect
     if column.dtype == "bool":
         flags = rng.random(rows) < 0.5
         return pd.array(flags, dtype="boolean"), flags * 2.0 - 1.0  # nullable: can hold None
@@ -206,9 +203,7 @@ def land_raw_frame(context: ProjectContext, frame: pd.DataFrame, suffix: str = "
     """Write `frame` into the raw zone as one file per event day, in the format of `suffix`."""
     view = context.view
     for day, rows in frame.groupby(frame[view.event_timestamp].dt.date):
-        key = (
-            f"{raw_day_prefix(context.settings.aws.s3.raw_prefix, view.dataset, day)}/part{suffix}"
-        )
+        prefix = raw_day_prefix(context.settings.aws.s3.raw_prefix, view.dataset, day)
         buffer = io.BytesIO()
         if suffix == ".parquet":
             rows.to_parquet(buffer, index=False)
@@ -216,7 +211,7 @@ def land_raw_frame(context: ProjectContext, frame: pd.DataFrame, suffix: str = "
             rows.to_json(buffer, orient="records", lines=True, date_format="iso")
         else:
             rows.to_csv(buffer, index=False)
-        write_bytes(context.store, key, buffer.getvalue())
+        write_bytes(context.store, f"{prefix}/part{suffix}", buffer.getvalue())
 
 
 def build_sample_lake(context: ProjectContext, end: date = SAMPLE_END) -> DataInterval:
@@ -246,9 +241,6 @@ class HttpReceiver:
 @pytest.fixture
 def http_receiver() -> Iterator[HttpReceiver]:
     """Stands in for a Slack webhook or a Pushgateway: records what is sent to it."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     receiver = HttpReceiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -331,14 +323,8 @@ def moto_endpoint() -> Iterator[str]:
 
 def moto_api(endpoint: str, path: str, body: dict[str, Any] | None = None) -> None:
     """POST to moto's own control API (reset, state transitions, canned Athena results)."""
-    import json
-
-    request = urllib.request.Request(  # noqa: S310
-        f"{endpoint}/moto-api/{path}",
-        data=json.dumps(body or {}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
+    data, headers = json.dumps(body or {}).encode(), {"Content-Type": "application/json"}
+    request = urllib.request.Request(f"{endpoint}/moto-api/{path}", data, headers, method="POST")  # noqa: S310
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310
         pass
 

@@ -89,8 +89,7 @@ class ServeProcess:
 
 @contextmanager
 def serve_process(env: dict[str, str], log: Path, *options: str) -> Iterator[ServeProcess]:
-    """`python -m src serve` on a free port, its output in `log`; killed with its workers if
-    still running at the end."""
+    """`python -m src serve` on a free port, output in `log`; killed with its workers at the end."""
     port = free_port()
     command = [sys.executable, "-m", "src", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:

@@ -1,8 +1,6 @@
-"""Data and configuration for the model tests, derived from config/features.yaml.
-
-The contract's features plus a nullable number, a nullable string and a nullable boolean,
-so encoding and missing values are always exercised; the label is three string classes or
-a number, so both tasks run on any render."""
+"""Data and configuration for the model tests: config/features.yaml's features plus a nullable
+number, string and boolean, so encoding and missing values are always exercised; the label is
+three string classes or a number, so both tasks run on any render."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The loop's Makefile targets end to end, as a user runs them, on isolated state.
-
-Every subprocess gets DATA_DIR, REPORTS_DIR and MLFLOW_* pointing at a temporary folder
-holding a lake of contract data (config/features.yaml), so running the suite never
-touches the project's own lake or MLflow store.
-"""
+"""The loop's Makefile targets end to end, as a user runs them, on isolated state: DATA_DIR,
+REPORTS_DIR and MLFLOW_* point every subprocess at a temporary lake of contract data."""
 
 from __future__ import annotations
 
@@ -124,12 +120,9 @@ def test_a_raw_file_without_the_contract_columns_is_named(tmp_path: Path) -> Non
 def served(trained: tuple[dict[str, str], ProjectContext]) -> Iterator[str]:
     """`make serve` as a user starts it, in a process group of its own; its URL once ready."""
     port = free_port()
+    command = ["make", "--no-print-directory", "serve", f"API_PORT={port}"]
     server = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"API_PORT={port}"],
-        cwd=PROJECT_ROOT,
-        env=trained[0],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
+        command, cwd=PROJECT_ROOT, env=trained[0], stdout=subprocess.DEVNULL, start_new_session=True
     )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
@@ -152,11 +145,8 @@ def test_serve_answers_a_real_http_request(
     served: str, trained: tuple[dict[str, str], ProjectContext]
 ) -> None:
     row = json.loads(gold_features(trained[1]).head(1).to_json(orient="records"))[0]
-    request = urllib.request.Request(  # noqa: S310
-        f"{served}/predict",
-        data=json.dumps({"features": row}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
+    data, headers = json.dumps({"features": row}).encode(), {"Content-Type": "application/json"}
+    request = urllib.request.Request(f"{served}/predict", data, headers)  # noqa: S310
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         assert json.loads(response.read())["model_version"] == "1"
 

@@ -1,8 +1,6 @@
-"""Requests generated from the OpenAPI schema never get a server error.
-
-Operations are walked explicitly (`schemathesis.pytest.from_fixture` needs a pytest
-internal that pytest 9.2 removed); each gets its own Hypothesis run against a real server.
-"""
+"""Requests generated from the OpenAPI schema never get a server error. Operations are walked
+explicitly (`schemathesis.pytest.from_fixture` needs a pytest internal that pytest 9.2
+removed); each gets its own Hypothesis run against a real server."""
 
 from __future__ import annotations
 

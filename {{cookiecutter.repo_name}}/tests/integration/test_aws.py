@@ -1,9 +1,7 @@
-"""The AWS path against moto in server mode: S3, Glue, Athena and ECR over real HTTP.
-
-moto runs no SQL: Athena answers with results queued through moto's API, so these tests
-check what the project sends (statements, workgroup, result location) and what it does
-with the answers; the tables themselves are real Iceberg tables in moto's Glue and S3.
-"""
+"""The AWS path against moto in server mode: S3, Glue, Athena and ECR over real HTTP. moto runs
+no SQL: Athena answers with results queued through moto's API, so these tests check what the
+project sends and does with the answers; the tables are real Iceberg tables in moto's Glue
+and S3."""
 
 from pathlib import Path
 from typing import Any
@@ -115,12 +113,8 @@ def test_on_aws_silver_and_gold_are_athena_statements_on_the_iceberg_tables(
 
     report = context.run_data_pipeline(interval)
 
-    assert (report.rows_in, report.rows_quarantined, report.rows_valid, report.gold_rows) == (
-        6,
-        1,
-        5,
-        5,
-    )
+    counted = (report.rows_in, report.rows_quarantined, report.rows_valid, report.gold_rows)
+    assert counted == (6, 1, 5, 5)
     sent = submitted(aws_settings)
     assert len(sent) == 1 + 3 * 3
     assert {e["WorkGroup"] for e in sent} == {aws_settings.aws.athena.workgroup}
@@ -132,9 +126,8 @@ def test_on_aws_silver_and_gold_are_athena_statements_on_the_iceberg_tables(
         assert delete.startswith(f"DELETE FROM {lake.identifier(table)} WHERE ingest_date >= ")
         assert insert.startswith(f"INSERT INTO {lake.identifier(table)} (")
         assert count.startswith(f"SELECT COUNT(*) AS n FROM {lake.identifier(table)}")
-    assert sent[-2]["Query"].endswith(
-        transpile_to_athena(gold_query(view, silver, interval.sql("ingest_date")))
-    )
+    gold = transpile_to_athena(gold_query(view, silver, interval.sql("ingest_date")))
+    assert sent[-2]["Query"].endswith(gold)
 
 
 def test_the_training_set_on_aws_is_one_athena_query_over_gold(aws_settings: Settings) -> None:
@@ -149,9 +142,8 @@ def test_the_training_set_on_aws_is_one_athena_query_over_gold(aws_settings: Set
     report = context.run_data_pipeline(DataInterval.for_day(day))
     assert report.gold_rows > 0
     names = [*view.key_columns, *view.feature_names, view.label.name]
-    queue_athena_results(
-        aws_settings.aws_endpoint_url or "", [dict.fromkeys(names, ("varchar", None))]
-    )
+    endpoint = aws_settings.aws_endpoint_url or ""
+    queue_athena_results(endpoint, [dict.fromkeys(names, ("varchar", None))])
     context = ProjectContext(aws_settings)
 
     frame, snapshot_id = get_training_set(context.lake, view, TrainingSample(500, 1, True))

@@ -47,15 +47,12 @@ DAY = SAMPLE_END - timedelta(days=1)
 
 
 def score(
-    context: ProjectContext,
-    file: Path | None = None,
-    day: object = DAY,
-    drift: DriftConfig | None = None,
+    context: ProjectContext, file: Path | None = None, drift: DriftConfig | None = None
 ) -> BatchInferenceOutcome:
     monitoring = context.monitoring.model_copy(update={"drift": drift or context.monitoring.drift})
     return run_batch_inference(
         context.lake, context.store, context.view, context.mlflow, context.settings.model_name,
-        day, context.settings.aws.s3.processed_prefix, monitoring,  # type: ignore[arg-type]
+        DAY, context.settings.aws.s3.processed_prefix, monitoring,
         context.settings.reports_dir, file,
     )  # fmt: skip
 
@@ -147,16 +144,13 @@ def scoring_file(context: ProjectContext, path: Path) -> Path:
     view = context.view
     gold = context.lake.read(view.table, where=f"{INGEST_DATE} = '{CRASH_DAY.isoformat()}'")
     gold = gold.select([*view.key_columns, *view.feature_names])
-    copies = -(-ROWS // gold.num_rows)
-    parts = []
     entity = view.entity.name
-    for copy in range(copies):
-        ids = pc.binary_join_element_wise(
-            pc.cast(gold.column(entity), pa.string()), pa.scalar(f"-{copy}"), ""
-        )
-        parts.append(gold.set_column(0, entity, ids))
-    table = pa.concat_tables(parts).slice(0, ROWS)
-    pq.write_table(table, path)
+    ids = pc.cast(gold.column(entity), pa.string())
+    parts = [
+        gold.set_column(0, entity, pc.binary_join_element_wise(ids, pa.scalar(f"-{copy}"), ""))
+        for copy in range(-(-ROWS // gold.num_rows))
+    ]
+    pq.write_table(pa.concat_tables(parts).slice(0, ROWS), path)
     return path
 
 
@@ -172,10 +166,9 @@ def test_a_batch_run_killed_mid_write_and_rerun_leaves_one_copy_of_the_day(
     context = trained_context
     ensure_predictions_table(context.lake, context.view)
     rows_file = scoring_file(context, tmp_path / "day.parquet")
-    root = context.settings.data_dir.parent
     command = [sys.executable, "-m", "src", "batch-inference", "--date", CRASH_DAY.isoformat()]
     command += ["--input", str(rows_file)]
-    env = isolated_env(root)
+    env = isolated_env(context.settings.data_dir.parent)
     before = data_files(context)
     victim = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -199,8 +192,7 @@ def test_a_batch_run_killed_mid_write_and_rerun_leaves_one_copy_of_the_day(
     )  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr
     frame = read_prediction_window(context.lake, CRASH_DAY, 1, model)
-    assert len(frame) == ROWS
-    assert frame[PREDICTION_ID].nunique() == ROWS
+    assert len(frame) == frame[PREDICTION_ID].nunique() == ROWS
     print(f"\nSIGKILL mid-write then rerun: {len(frame)} rows for {CRASH_DAY}, each once")
 
     # What the killed run left behind is an orphan: maintenance removes it.

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from src.context import ProjectContext
-from src.data.aws_integration import hold_lock
+from src.data.aws_integration import ensure_aws_resources, hold_lock
 from src.errors import ProjectError
 from src.model.predictor import Predictor
 from src.model.train import higher_is_better
@@ -30,8 +30,6 @@ def test_a_held_lock_makes_a_second_holder_wait_then_fail_naming_it(
 ) -> None:
     if where == "aws":
         settings: Settings = request.getfixturevalue("aws_settings")
-        from src.data.aws_integration import ensure_aws_resources
-
         ensure_aws_resources(settings)
     else:
         settings = isolated_settings(tmp_path)
@@ -48,18 +46,14 @@ def test_a_held_lock_makes_a_second_holder_wait_then_fail_naming_it(
 def test_a_promotion_race_of_two_candidates_leaves_production_at_the_better_one(
     trained_context: ProjectContext,
 ) -> None:
-    """Two candidates evaluated while v1 was in production, each better than v1, promoted
-    one after the other in both orders and at once: production ends at the better one,
-    because each decides against the production it finds under the lock."""
+    """Two candidates better than v1, promoted in both orders and at once: production ends at
+    the better one, because each decides against the production it finds under the lock."""
     context, shipped = trained_context, trained_context.training
     # The candidates' evaluations hold the gate metric alone: no required holdout scores.
     gates = shipped.promotion.model_copy(update={"required_holdout_scores": {}})
     config = shipped.model_copy(update={"promotion": gates})
-    manager, name, metric = (
-        context.mlflow,
-        context.settings.model_name,
-        config.promotion.gate_metric,
-    )
+    manager, name = context.mlflow, context.settings.model_name
+    metric = config.promotion.gate_metric
     manager.activate()  # create_model_version resolves models:/ through the global URI
     first = manager.client.get_model_version(name, "1")
     assert first.source is not None

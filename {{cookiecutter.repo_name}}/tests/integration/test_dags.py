@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
 from src.context import ProjectContext, build_context
 from src.names import CONTAINER_NAME, ECS_STEPS, result_key, task_definition_family
 from src.settings import get_settings
-from tests.conftest import FAKE_AWS_ENV, SAMPLE_END, build_sample_lake, isolated_env
+from tests.conftest import FAKE_AWS_ENV, SAMPLE_END, build_sample_lake, isolated_env, moto_api
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -115,10 +116,6 @@ def ecs_dags(
 ) -> Iterator[dict[str, Any]]:
     """What the deployment stack provides on moto (a cluster, a subnet, one task definition
     per step), and the DAGs parsed with ORCHESTRATION__RUNNER=ecs."""
-    import boto3
-
-    from tests.conftest import moto_api
-
     moto_api(moto_endpoint, "reset")
     for key, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(key, value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ from tests.conftest import (
     synthesize_rows,
 )
 
-INTERVAL = DataInterval(SAMPLE_END - pd.Timedelta(days=SAMPLE_DAYS).to_pytimedelta(), SAMPLE_END)
+INTERVAL = DataInterval(SAMPLE_END - timedelta(days=SAMPLE_DAYS), SAMPLE_END)
 
 
 def tables(context: ProjectContext) -> list[dict[str, int | str]]:
@@ -35,9 +36,8 @@ def tables(context: ProjectContext) -> list[dict[str, int | str]]:
 
 def test_contract_data_reaches_gold_once_and_reruns_change_nothing(context: ProjectContext) -> None:
     build_sample_lake(context)
-    report = json.loads(
-        read_bytes(context.store, report_key("quality", context.view.dataset, "silver", INTERVAL))
-    )
+    key = report_key("quality", context.view.dataset, "silver", INTERVAL)
+    report = json.loads(read_bytes(context.store, key))
     assert report["rows_in"] == 600 and report["files_refused"] == {}
     assert report["rows_valid"] + report["rows_quarantined"] + report["duplicates"] == 600
     assert report["gold_rows"] == report["rows_valid"] > 0
@@ -85,9 +85,7 @@ def test_csv_parquet_json_lines_and_gzip_files_give_the_same_silver_rows(
     gzipped = frame[days == sorted(set(days))[3]]
     key = f"{raw_day_prefix('raw', context.view.dataset, sorted(set(days))[3])}/part.csv.gz"
     write_bytes(context.store, key, gzip.compress(gzipped.to_csv(index=False).encode()))
-    report = context.run_data_pipeline(
-        DataInterval(min(days), max(days) + pd.Timedelta(days=1).to_pytimedelta())
-    )
+    report = context.run_data_pipeline(DataInterval(min(days), max(days) + timedelta(days=1)))
     expected = sum(len(frame[days == d]) for d in sorted(set(days))[:4])
     assert report.rows_quarantined == 0 and report.rows_valid == expected, report
 

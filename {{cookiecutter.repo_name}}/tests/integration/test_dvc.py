@@ -58,12 +58,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, project_view: FeatureView)
         folder = root / "data" / "raw" / project_view.dataset / f"ingest_date={day}"
         folder.mkdir(parents=True)
         rows.to_csv(folder / "part.csv", index=False)
-    for command in (
-        "git init -q",
-        "dvc init -q",
-        "python -m src data-remote",
-        "dvc add -q data/raw",
-    ):
+    setup = ("git init -q", "dvc init -q", "python -m src data-remote", "dvc add -q data/raw")
+    for command in setup:
         run(root, *command.split())
     first = run(root, "dvc", "repro", "gold")
     assert all(f"Running stage '{stage}'" in first for stage in ("ingest", "bronze", "gold"))

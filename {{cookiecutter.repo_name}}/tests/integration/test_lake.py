@@ -35,9 +35,8 @@ def lake(tmp_path: Path) -> Lake:
 
 def test_replace_swaps_the_rows_of_its_filter_in_one_snapshot(lake: Lake) -> None:
     before = lake.load("payments").metadata.current_snapshot_id
-    lake.replace(
-        "payments", DataInterval.for_day(DAY_1).row_filter("day"), lambda: [rows(("z", 9.0, DAY_1))]
-    )
+    day_1 = DataInterval.for_day(DAY_1).row_filter("day")
+    lake.replace("payments", day_1, lambda: [rows(("z", 9.0, DAY_1))])
     assert (ids(lake), ids(lake, snapshot_id=before)) == (["c", "z"], ["a", "b", "c"])
 
     def failing() -> list[pa.Table]:
@@ -96,7 +95,8 @@ def test_maintenance_compacts_closed_days_expires_snapshots_and_deletes_orphans(
     lake.replace("payments", other_day.row_filter("day"), lambda: [rows(("y", 1.0, DAY_2))])
     for day in (DAY_1, DAY_2):  # small appends, as the prediction log's flushes make them
         lake.append("payments", rows(("z", 2.0, day)))
-    content = lake.read("payments").sort_by([("day", "ascending"), ("id", "ascending")])
+    order = [("day", "ascending"), ("id", "ascending")]
+    content = lake.read("payments").sort_by(order)
     folder = Path(lake.load("payments").location().removeprefix("file://"), "data")
     before = sorted(folder.rglob("*.parquet"))
     line = lake.maintain("payments", retention=timedelta(0), orphan_age=timedelta(0))
@@ -104,6 +104,4 @@ def test_maintenance_compacts_closed_days_expires_snapshots_and_deletes_orphans(
     assert len(lake.load("payments").snapshots()) == 1
     assert len(lake.load("payments").inspect.files()) == 2, "one file per closed day"
     assert len(sorted(folder.rglob("*.parquet"))) < len(before), line
-    assert (
-        lake.read("payments").sort_by([("day", "ascending"), ("id", "ascending")]).equals(content)
-    )
+    assert lake.read("payments").sort_by(order).equals(content)

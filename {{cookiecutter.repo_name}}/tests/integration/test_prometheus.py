@@ -52,13 +52,6 @@ def metric_names(expression: str) -> set[str]:
     return set(NAME.findall(NOT_NAMES.sub(" ", expression))) - KEYWORDS
 
 
-def exported_names() -> set[str]:
-    pushed = build_registry(outcome(True), datetime.now(UTC))
-    families = [*REGISTRY.collect(), *pushed.collect()]
-    names = {f.name + end for f in families for end in SUFFIXES.get(f.type, ("",))}
-    return names | {"up", "ALERTS"}
-
-
 def tool(name: str) -> str:
     if path := shutil.which(name):
         return path
@@ -76,7 +69,10 @@ def run(*command: str) -> str:
 
 def test_every_alert_and_dashboard_query_names_an_exported_metric() -> None:
     expressions = [(rule["alert"], str(rule["expr"])) for rule in RULES] + DASHBOARDS
-    exported = exported_names()
+    pushed = build_registry(outcome(True), datetime.now(UTC))
+    families = [*REGISTRY.collect(), *pushed.collect()]
+    exported = {f.name + end for f in families for end in SUFFIXES.get(f.type, ("",))}
+    exported |= {"up", "ALERTS"}
     unknown = {where: metric_names(expr) - exported for where, expr in expressions}
     assert {where: names for where, names in unknown.items() if names} == {}
     assert metric_names('rate(api_requests_totl{route="/x"}[5m]) > 1') == {"api_requests_totl"}
@@ -143,16 +139,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     for job in config["scrape_configs"]:
         address = pushgateway if job["job_name"] == "pushgateway" else prometheus
         job["static_configs"] = [{"targets": [address]}]
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    config_file = folder / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
     listen, storage = "--web.listen-address=", f"--storage.tsdb.path={folder / 'data'}"
     commands = [
         [tool("prometheus-pushgateway"), "--persistence.file=", listen + pushgateway],
-        [
-            tool("prometheus"),
-            f"--config.file={folder / 'prometheus.yml'}",
-            storage,
-            listen + prometheus,
-        ],
+        [tool("prometheus"), f"--config.file={config_file}", storage, listen + prometheus],
     ]
     with ExitStack() as processes:
         for command in commands:

@@ -1,8 +1,6 @@
-"""Training, registration and promotion against a real SQLite-backed MLflow.
-
-`trained_context` holds the model the shipped configuration trains; `history` trains worse
-and better candidates into a registry of its own, reading the same lake, with a quick search.
-"""
+"""Training, registration and promotion against a real SQLite-backed MLflow. `trained_context`
+holds the model the shipped configuration trains; `history` trains worse and better candidates
+into a registry of its own, reading the same lake, with a quick search."""
 
 from __future__ import annotations
 
@@ -57,8 +55,7 @@ def train(context: ProjectContext, config: TrainingConfig) -> TrainingOutcome:
 
 
 def quick(config: TrainingConfig, **preprocessing: int) -> TrainingConfig:
-    """The shipped model with a short search (a weak one with `select_k_best=1`), staged
-    by the gates alone (no required holdout scores)."""
+    """The shipped model, a short search (weak with `select_k_best=1`), no required scores."""
     changes = config.preprocessing.model_copy(update=preprocessing)
     checks = config.integration.model_copy(update={"sample_rows": 20})
     gates = config.promotion.model_copy(update={"required_holdout_scores": {}})
@@ -76,10 +73,6 @@ def version(context: ProjectContext, number: str) -> ModelVersion:
     return context.mlflow.client.get_model_version(context.settings.model_name, number)
 
 
-def first_run(context: ProjectContext) -> str:
-    return str(version(context, "1").run_id)
-
-
 def test_the_first_model_is_registered_and_promoted(trained_context: ProjectContext) -> None:
     assert aliases(trained_context) == {"production": "1", "staging": "1"}
     assert version(trained_context, "1").tags[DECISION_TAG] == "production"
@@ -92,11 +85,8 @@ def test_the_first_model_is_registered_and_promoted(trained_context: ProjectCont
 def test_the_holdout_and_every_segment_meet_their_thresholds(
     trained_context: ProjectContext,
 ) -> None:
-    task, client, run_id = (
-        trained_context.training.task,
-        trained_context.mlflow.client,
-        first_run(trained_context),
-    )
+    task, client = trained_context.training.task, trained_context.mlflow.client
+    run_id = str(version(trained_context, "1").run_id)
     metrics = client.get_run(run_id).data.metrics
     required = trained_context.training.promotion.required_holdout_scores
     assert required, "config/training.yaml sets the scores the model must reach"
@@ -118,12 +108,9 @@ def test_the_holdout_and_every_segment_meet_their_thresholds(
 def test_the_run_shows_trials_pictures_datasets_and_lineage(
     trained_context: ProjectContext,
 ) -> None:
-    client, config, found = (
-        trained_context.mlflow.client,
-        trained_context.training,
-        version(trained_context, "1"),
-    )
-    run = client.get_run(first_run(trained_context))
+    client, config = trained_context.mlflow.client, trained_context.training
+    found = version(trained_context, "1")
+    run = client.get_run(str(found.run_id))
     gate, run_id = config.promotion.gate_metric, run.info.run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     assert len(children) == config.search.n_trials
@@ -237,8 +224,7 @@ def test_rollback_moves_production_under_the_lock_and_records_who_and_why(
 def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
     history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The integration check loads the model back by `staging`, as serving will; one that
-    predicts otherwise than the trained candidate is rejected and staging restored."""
+    """The integration check loads the model back by `staging`, as serving will."""
     context, before = history[0], aliases(history[0])
     weak = context.mlflow.load_version(
         context.settings.model_name, version(context, "1"), "staging"
@@ -268,9 +254,7 @@ def test_a_staged_model_that_predicts_otherwise_puts_staging_back(
 def test_a_pickle_or_a_model_trusting_foreign_types_is_refused(
     context: ProjectContext, serialization: str, trusted: list[str] | None, refusal: str
 ) -> None:
-    """Only skops files load (a pickle in the registry, logged by hand, say, never runs), and
-    only if each type their MLmodel asks skops to trust is scikit-learn's, NumPy's or one of
-    config/training.yaml's packages."""
+    """Only skops files load, trusting only scikit-learn's, NumPy's or training.yaml's types."""
     features, name = pd.DataFrame({"x": [0.0, 1.0, 2.0]}), f"refused-{serialization}"
     context.mlflow.activate()
     with mlflow.start_run(experiment_id=context.mlflow.get_or_create_experiment()):

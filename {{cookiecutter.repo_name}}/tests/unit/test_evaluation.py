@@ -31,13 +31,10 @@ def test_scores_are_the_metrics_themselves_with_their_direction() -> None:
     assert not higher_is_better("classification", "log_loss")
     assert not higher_is_better("regression", "rmse") and higher_is_better("regression", "r2")
     model, features, labels = fitted("classification")  # three classes: macro, one-vs-rest
-    metrics, probabilities = (
-        score("classification", model, features, labels),
-        model.predict_proba(features),
-    )
-    assert metrics["roc_auc"] == pytest.approx(
-        roc_auc_score(labels, probabilities, multi_class="ovr")
-    )
+    metrics = score("classification", model, features, labels)
+    probabilities = model.predict_proba(features)
+    auc = roc_auc_score(labels, probabilities, multi_class="ovr")
+    assert metrics["roc_auc"] == pytest.approx(auc)
     assert metrics["log_loss"] == pytest.approx(log_loss(labels, probabilities))
     f1 = f1_score(labels, model.predict(features), average="macro")
     assert metrics["f1"] == pytest.approx(f1)

@@ -72,8 +72,7 @@ def run(history: pd.DataFrame, sample: TrainingSample | None = None) -> pd.DataF
 def test_the_query_gives_the_rows_of_the_definition(seed: int) -> None:
     history = random_history(seed)
     expected = brute_force(history).sort_values(["id", "ts"], ignore_index=True)
-    actual = run(history)
-    pd.testing.assert_frame_equal(actual, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(run(history), expected, check_dtype=False)
 
 
 def test_the_sample_is_seeded_stratified_and_independent_of_row_order() -> None:

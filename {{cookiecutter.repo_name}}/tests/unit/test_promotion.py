@@ -63,11 +63,8 @@ def test_lower_is_better_metrics_are_compared_the_other_way() -> None:
 
 def test_a_candidate_short_of_a_required_holdout_score_is_rejected() -> None:
     gates = {"min_improvement_over_baseline": 5, "min_improvement_over_production": 0}
-    required = {"rmse": 45.0}
-    config = task_config(
-        "regression",
-        promotion={"gate_metric": "rmse", **gates, "required_holdout_scores": required},
-    )
+    promotion = {"gate_metric": "rmse", **gates, "required_holdout_scores": {"rmse": 45.0}}
+    config = task_config("regression", promotion=promotion)
     assert decide(scores(40.0, 80.0, "rmse"), None, config).promoted
     decision = decide(scores(50.0, 80.0, "rmse"), None, config)
     assert not decision.staged

@@ -1,8 +1,6 @@
-"""The contract and the checks judge bronze rows on their way to silver (src/data/quality.py).
-
-The queries run in DuckDB over an Arrow table standing in for bronze, on a small view with
-every dtype and every kind of contract; the pipeline tests run them over the project's own.
-"""
+"""The contract and the checks judge bronze rows on their way to silver (src/data/quality.py),
+in DuckDB over an Arrow table standing in for bronze, on a small view with every dtype and
+every kind of contract; the pipeline tests run them over the project's own."""
 
 from __future__ import annotations
 
@@ -68,9 +66,8 @@ def judge(rows: list[dict[str, Any]], config: QualityConfig) -> dict[str, list[d
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     connection.register("bronze", table)
-    run = {name: connection.sql(getattr(queries, name)).to_arrow_table().to_pylist()
-           for name in ("counts", "silver", "quarantine")}  # fmt: skip
-    return run
+    return {name: connection.sql(getattr(queries, name)).to_arrow_table().to_pylist()
+            for name in ("counts", "silver", "quarantine")}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from src.data.sampling import sample_batches
 from src.names import PREDICTIONS_TABLE
 
 PREDICTION_ID = "prediction_id"
+REQUEST_ID = "request_id"  # the client's X-Request-ID: kept, never a prediction id
 PREDICTION = "prediction"
 PROBABILITY = "probability"
 MODEL_NAME = "model_name"
@@ -34,6 +35,7 @@ def predictions_schema(view: FeatureView) -> pa.Schema:
     return pa.schema(
         [
             pa.field(PREDICTION_ID, pa.string(), nullable=False),
+            pa.field(REQUEST_ID, pa.string()),
             pa.field(view.entity.name, ARROW_TYPES[view.entity.dtype]),
             *(pa.field(f.name, ARROW_TYPES[f.dtype]) for f in view.features),
             pa.field(PREDICTION, ARROW_TYPES[view.label.dtype]),

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -48,6 +48,7 @@ from src.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="A key's secret")
+RequestId = Annotated[str | None, Header(alias="X-Request-ID", max_length=128)]
 # What the prediction log may take at shutdown: with the graceful shutdown of in-flight
 # requests (API__GRACEFUL_SHUTDOWN_SECONDS) well under the 10 s a container gets.
 SHUTDOWN_FLUSH_SECONDS = 3.0
@@ -288,8 +289,10 @@ def add_prediction_routes(
     names, batcher = list(contract.features.model_fields), Batcher()
     shared: Any = {"response_model_exclude_none": True, "responses": ERRORS}
 
-    async def answer(predictor: Predictor, bodies: list[Any], key_id: str) -> dict[str, Any]:
-        answers, rows = await score(batcher, predictor, names, bodies)
+    async def answer(
+        predictor: Predictor, bodies: list[Any], key_id: str, request_id: str | None
+    ) -> dict[str, Any]:
+        answers, rows = await score(batcher, predictor, names, bodies, request_id)
         if log is not None:
             log.add(rows)
         name, version = predictor.model_name, predictor.version
@@ -301,8 +304,9 @@ def add_prediction_routes(
         body: contract.request,  # type: ignore[name-defined]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
+        request_id: RequestId = None,
     ) -> Any:
-        answered = await answer(predictor, [body], key_id)
+        answered = await answer(predictor, [body], key_id, request_id)
         return answered.pop("predictions")[0] | answered
 
     @app.post("/predict/batch", response_model=contract.batch_response, **shared)
@@ -310,12 +314,17 @@ def add_prediction_routes(
         body: contract.batch_request,  # type: ignore[name-defined]
         key_id: Annotated[str, caller],
         predictor: Annotated[Predictor, served],
+        request_id: RequestId = None,
     ) -> Any:
-        return await answer(predictor, body.instances, key_id)
+        return await answer(predictor, body.instances, key_id, request_id)
 
 
 async def score(
-    batcher: Batcher, predictor: Predictor, names: list[str], bodies: list[Any]
+    batcher: Batcher,
+    predictor: Predictor,
+    names: list[str],
+    bodies: list[Any],
+    request_id: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
     """The answers to validated requests, and their rows for the predictions table."""
     values = [[getattr(body.features, name) for name in names] for body in bodies]
@@ -345,7 +354,7 @@ async def score(
     ]
     served = (predictor.model_name, predictor.version, SOURCE_ONLINE, now, now.date())
     rows = [
-        (i, body.entity_id, *row, p, q, *served)
+        (i, request_id, body.entity_id, *row, p, q, *served)
         for i, body, row, p, q in zip(ids, bodies, values, predictions, probabilities, strict=True)
     ]
     return answers, rows

@@ -57,6 +57,8 @@ def test_predict_answers_what_the_production_model_predicts_under_its_own_ids(
     assert versions == {(trained_context.settings.model_name, "1")}
     ids = {answer["prediction_id"] for answer in answers}
     assert len(ids) == len(rows) and "client-chosen" not in ids
+    long_id = {"X-Request-ID": "x" * 129}
+    assert client.post("/predict", json={"features": rows[0]}, headers=long_id).status_code == 422
     if model.is_regression:
         assert all("probability" not in answer for answer in answers)
     else:

@@ -19,7 +19,13 @@ import pytest
 import requests
 
 from src.context import ProjectContext
-from src.data.predictions import PREDICTION_ID, SOURCE, SOURCE_ONLINE, read_prediction_window
+from src.data.predictions import (
+    PREDICTION_ID,
+    REQUEST_ID,
+    SOURCE,
+    SOURCE_ONLINE,
+    read_prediction_window,
+)
 from tests.conftest import PROJECT_ROOT, free_port, isolated_env, isolated_settings
 from tests.serving import sample_rows, serve_process, wait_for, wait_until_ready
 
@@ -107,15 +113,17 @@ def test_sigkill_loses_only_the_predictions_answered_since_the_last_append(
     body = {"features": sample_rows(trained_context, 1)[0]}
     with serve_process(env, tmp_path / "serve.log") as server:
         wait_until_ready(server.url)
-        post = partial(requests.post, f"{server.url}/predict", json=body, timeout=5)
+        chosen = {"X-Request-ID": "client-7"}  # kept in its own column, never an id
+        post = partial(requests.post, f"{server.url}/predict", json=body, headers=chosen, timeout=5)
         written = [post().json()["prediction_id"] for _ in range(4)]
         appended = "prediction_log_rows_written_total 4.0"
         wait_for(lambda: appended in requests.get(f"{server.url}/metrics", timeout=2).text, 30)
         assert all(post().ok for _ in range(3))
         server.process.kill()
     lake = ProjectContext(isolated_settings(tmp_path)).lake
-    logged = read_prediction_window(lake, datetime.now(UTC).date(), 2)[PREDICTION_ID]
-    assert sorted(logged) == sorted(written)  # each once, none of the last 3
+    logged = read_prediction_window(lake, datetime.now(UTC).date(), 2)
+    assert sorted(logged[PREDICTION_ID]) == sorted(written)  # each once, none of the last 3
+    assert set(logged[REQUEST_ID]) == {"client-7"}
 
 
 def every_worker_serves(log: str, workers: int) -> bool:

@@ -11,7 +11,7 @@ COPY --from=uv /uv /usr/local/bin/uv
 WORKDIR /build
 RUN --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv export --locked --no-default-groups --group airflow --no-emit-project --no-hashes \
+    uv export --locked --no-default-groups --group airflow --no-emit-project \
         --output-file /build/requirements.txt
 
 FROM apache/airflow:3.3.2-python{{ cookiecutter.python_version }} AS runtime
@@ -22,13 +22,15 @@ LABEL org.opencontainers.image.title="{{ cookiecutter.repo_name }}-airflow" \
       org.opencontainers.image.version="${APP_VERSION}" \
       org.opencontainers.image.revision="${GIT_COMMIT}"
 COPY --from=requirements /build/requirements.txt /opt/airflow/project-requirements.txt
-# As the image's airflow user, the way the Airflow image documents; pinning
-# apache-airflow to the image's version keeps the lock from swapping it. The folders are
-# made by the airflow user before the COPYs, which would create them owned by root: the
-# tasks write reports (and local state) under the project, and compose mounts a named
-# volume on auth/ that must belong to the airflow user too.
-RUN uv pip install --no-cache "apache-airflow==${AIRFLOW_VERSION}" \
-        -r /opt/airflow/project-requirements.txt \
+# As the image's airflow user, the way the Airflow image documents, every package pinned by
+# the lock and checked against its hash; a lock pinning another Airflow than the image's
+# fails the build rather than swap it. The folders are made by the airflow user before the
+# COPYs, which would create them owned by root: the tasks write reports (and local state)
+# under the project, and compose mounts a named volume on auth/ that must belong to the
+# airflow user too.
+RUN grep -q "^apache-airflow==${AIRFLOW_VERSION} " /opt/airflow/project-requirements.txt \
+    || { echo "uv.lock pins another apache-airflow than the image's ${AIRFLOW_VERSION}" >&2; exit 1; } \
+    && uv pip install --no-cache --require-hashes -r /opt/airflow/project-requirements.txt \
     && mkdir -p /opt/airflow/auth /opt/airflow/project/reports /opt/airflow/project/data
 COPY src /opt/airflow/project/src
 COPY config /opt/airflow/project/config

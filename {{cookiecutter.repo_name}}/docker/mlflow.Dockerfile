@@ -11,17 +11,16 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never
 WORKDIR /build
-# The lock, exported as constraints, fixes the versions of the server and its drivers
-# without installing the rest of the project; the auth extra (Flask-WTF) serves the
-# basic-auth app that docker-compose.yml runs.
+# The lock's `mlflow-server` group (the server, its auth extra and drivers) exported with
+# hashes: every package pinned, and refused unless its download matches.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     --mount=type=bind,source=uv.lock,target=uv.lock \
-    uv export --locked --no-default-groups --no-emit-project --no-hashes \
-        --output-file /build/constraints.txt \
+    uv export --locked --only-group mlflow-server --no-emit-project \
+        --output-file /build/requirements.txt \
     && uv venv /opt/mlflow \
-    && uv pip install --python /opt/mlflow/bin/python --constraint /build/constraints.txt \
-        "mlflow[auth]" boto3 psycopg2-binary
+    && uv pip install --python /opt/mlflow/bin/python --require-hashes \
+        --requirement /build/requirements.txt
 
 FROM {{ cookiecutter._docker_python_images[cookiecutter.python_version] }} AS runtime
 ARG APP_VERSION=0.0.0

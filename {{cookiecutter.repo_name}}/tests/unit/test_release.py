@@ -70,6 +70,15 @@ def test_promote_takes_a_version_or_a_release_with_its_digest(options: list[str]
     assert result.exit_code == 2 and "give --version N, or --release URI" in result.output
 
 
+def test_every_image_installs_hashed_packages_only() -> None:
+    for dockerfile in (PROJECT_ROOT / "docker").glob("*.Dockerfile"):
+        text = dockerfile.read_text()
+        assert "--no-hashes" not in text, dockerfile.name
+        installs = re.findall(r"uv pip install[^&]*", text)
+        assert all("--require-hashes" in install for install in installs), dockerfile.name
+        assert installs or "uv sync --locked" in text, dockerfile.name
+
+
 def test_compose_reads_only_variables_that_env_example_defines() -> None:
     compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
     example = (PROJECT_ROOT / ".env.example").read_text()

@@ -80,10 +80,10 @@ def tool_env() -> dict[str, str]:
 def run(
     command: list[str], cwd: Path, timeout: float = 900, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
+    kwargs.setdefault("env", tool_env())
     return subprocess.run(
         command,
         cwd=cwd,
-        env=tool_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -92,8 +92,10 @@ def run(
     )
 
 
-def run_ok(command: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    result = run(command, cwd, timeout)
+def run_ok(
+    command: list[str], cwd: Path, timeout: float = 900, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    result = run(command, cwd, timeout, **kwargs)
     assert result.returncode == 0, (
         f"{' '.join(command)} failed with {result.returncode}\n"
         f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"

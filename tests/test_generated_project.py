@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import assert_suite_passed, render, run, run_ok
+from tests.test_locks import env_with_pythons
 
 pytestmark = pytest.mark.slow
 
+# Python 3.12 here, 3.13 in tests/test_locks.py, 3.11 in every other render.
 ALTERNATIVE = {
+    "python_version": "3.12",
     "problem_type": "regression",
     "include_airflow": "no",
     "include_monitoring_stack": "no",
@@ -30,10 +33,12 @@ ALTERNATIVE = {
 
 
 @pytest.fixture(scope="module")
-def alternative_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def alternative_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The render, and the environment whose PATH offers its Python."""
     project = render(tmp_path_factory.mktemp("alternative"), **ALTERNATIVE)
-    run_ok(["make", "setup"], project)
-    return project
+    env = env_with_pythons(tmp_path_factory.mktemp("pythons"), [ALTERNATIVE["python_version"]])
+    run_ok(["make", "setup"], project, env=env)
+    return project, env
 
 
 # What make echoes when setup runs one of its own steps (the rest is DVC's: stages).
@@ -93,9 +98,13 @@ def test_setup_reruns_the_steps_whose_input_changed_and_no_other(default_project
 # The default render's checks and suite run in its CI workflow (tests/test_ci_workflow.py);
 # the regression render runs the branches only it has.
 @pytest.mark.parametrize("target", ["lint", "typecheck", "security"])
-def test_alternative_project_is_clean(alternative_project: Path, target: str) -> None:
-    run_ok(["make", target], alternative_project)
+def test_alternative_project_is_clean(
+    alternative_project: tuple[Path, dict[str, str]], target: str
+) -> None:
+    project, env = alternative_project
+    run_ok(["make", target], project, env=env)
 
 
-def test_alternative_suite_passes(alternative_project: Path) -> None:
-    assert_suite_passed(run(["make", "test"], alternative_project, timeout=1800))
+def test_alternative_suite_passes(alternative_project: tuple[Path, dict[str, str]]) -> None:
+    project, env = alternative_project
+    assert_suite_passed(run(["make", "test"], project, timeout=1800, env=env))

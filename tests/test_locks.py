@@ -100,19 +100,26 @@ def test_renders_of_the_same_answers_install_the_same_packages(
 
 
 @pytest.mark.slow
-def test_the_chosen_python_is_the_one_installed(tmp_path: Path) -> None:
-    project = render(tmp_path / "render", python_version="3.12")
-    assert (project / ".python-version").read_text().strip() == "3.12"
+@pytest.mark.parametrize("python", ["3.13"])
+def test_the_chosen_python_is_installed_and_passes_the_fast_checks(
+    tmp_path: Path, python: str
+) -> None:
+    """Renders run on 3.11, the regression render of tests/test_generated_project.py on 3.12
+    (its whole suite); 3.13 gets the lint, type check and unit tests on its interpreter."""
+    project = render(tmp_path / "render", python_version=python)
+    assert (project / ".python-version").read_text().strip() == python
     env = env_with_pythons(tmp_path / "bin", ["3.11", "3.12", "3.13"])
-    result = make("install", project, env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    for target in ("install", "lint", "typecheck", "test-fast"):
+        result = make(target, project, env)
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        assert result.returncode == 0, f"make {target}: {output}"
     version = subprocess.run(
         [str(project / ".venv" / "bin" / "python"), "-c", "import sys; print(sys.version[:4])"],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert version.stdout.strip() == "3.12"
+    assert version.stdout.strip() == python
 
 
 def test_a_missing_python_stops_setup_with_one_line_naming_it(tmp_path: Path) -> None:

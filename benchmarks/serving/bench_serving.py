@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import free_port, prepare_state, running_server, write_results
@@ -172,7 +174,10 @@ def main() -> int:
     # The project's API loads a LightGBM model only where its config trusts the package.
     config = Path.cwd() / "config" / "training.yaml"
     original = config.read_text()
-    config.write_text(original.replace("trusted_packages: []", "trusted_packages: [lightgbm]"))
+    trusting = yaml.safe_load(original)
+    model = trusting["model"]
+    model["trusted_packages"] = [*model.get("trusted_packages", []), "lightgbm"]
+    config.write_text(yaml.safe_dump(trusting, sort_keys=False))
     try:
         register_lightgbm(build_context(), name + LIGHTGBM_SUFFIX)
         measured = {

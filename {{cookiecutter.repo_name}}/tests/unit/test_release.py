@@ -67,7 +67,7 @@ def test_task_definitions_run_cli_commands_that_exist() -> None:
 )
 def test_promote_takes_a_version_or_a_release_with_its_digest(options: list[str]) -> None:
     result = CliRunner().invoke(app, ["promote", *options], env={"COLUMNS": "200"})
-    shown = re.sub(r"\x1b\[[\d;]*m", "", result.output)  # rich colours it under GitHub Actions
+    shown = re.sub(r"\x1b\[[\d;]*m", "", result.output)  # rich colours it on CI runners
     assert result.exit_code == 2 and "give --version N, or --release URI" in shown
 
 

@@ -218,6 +218,11 @@ def stack(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield stack
     finally:
         stack.compose(*profiles(project), "--profile", "jobs", "down", "--volumes", check=False)
+        # Each run's builds leave the previous run's project images untagged and add to the
+        # build cache; without this the engine's data root (kept between runs for its cache)
+        # grew by gigabytes a run, until a machine's disk filled.
+        engine.docker("image", "prune", "--force", check=False)
+        engine.docker("builder", "prune", "--force", "--keep-storage", "10GB", check=False)
 
 
 @pytest.fixture(scope="module")

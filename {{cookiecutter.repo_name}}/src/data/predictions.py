@@ -86,22 +86,16 @@ def prediction_window_filter(
 
 
 def read_prediction_window(
-    lake: Lake, last_day: date, days: int, model_name: str | None = None
-) -> pd.DataFrame:
-    """Predictions of the `days` days ending with `last_day`, of one model."""
-    if not lake.exists(PREDICTIONS_TABLE):
-        return pd.DataFrame()
-    where = prediction_window_filter(last_day, days, model_name)
-    return cast(pd.DataFrame, lake.read(PREDICTIONS_TABLE, where=where).to_pandas())
-
-
-def sample_prediction_window(
-    lake: Lake, last_day: date, days: int, model_name: str, version: str, rows: int, seed: int
-) -> pd.DataFrame:
-    """At most `rows` predictions of one model version, a seeded sample in bounded memory."""
+    lake: Lake, last_day: date, days: int, model_name: str | None = None,
+    version: str | None = None, rows: int | None = None, seed: int = 0,
+) -> pd.DataFrame:  # fmt: skip
+    """Predictions of the `days` days ending with `last_day`, of one model (and version); at
+    most `rows` of them, a seeded sample read in bounded memory."""
     if not lake.exists(PREDICTIONS_TABLE):
         return pd.DataFrame()
     where = prediction_window_filter(last_day, days, model_name, version)
+    if rows is None:
+        return cast(pd.DataFrame, lake.read(PREDICTIONS_TABLE, where=where).to_pandas())
     batches = lake.stream(PREDICTIONS_TABLE, where)
     return cast(pd.DataFrame, sample_batches(batches, rows, seed).to_pandas())
 

@@ -24,15 +24,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    create_model,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, create_model, model_validator
 from pydantic_core import PydanticCustomError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,11 +49,9 @@ SCALAR_TYPES: dict[str, type] = {"float64": float, "int64": int, "string": str, 
 MAX_TEXT_LENGTH = 1024
 
 
-class KnownKeys(BaseModel):
+class KnownKeys(BaseModel, extra="forbid"):
     """Unknown keys are refused one error each; past MAX_ERRORS of them the object is refused
     with one error, before each becomes an error (80,000 keys held the event loop 0.7 s)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -226,10 +216,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metered)
     app.add_exception_handler(RequestValidationError, name_invalid_input)
     app.mount("/metrics", monitoring.metrics_app())
-    caller = Security(check_key(api.api_keys))
-    served = Depends(model.current)
+    caller, served = Security(check_key(api.api_keys)), Depends(model.current)
     add_prediction_routes(app, Contract(context.view, api.max_batch_size), caller, served, log)
-    add_operation_routes(app, model, context, caller, served)
+    add_operation_routes(app, model, caller, served)
     return app
 
 
@@ -333,10 +322,9 @@ async def score(
     predictions: list[Any] = arrays.predictions.tolist()
     probabilities: list[Any] = [None] * len(bodies)
     by_class: list[Any] = [None] * len(bodies)
-    if arrays.probabilities is not None and arrays.class_probabilities is not None:
+    if arrays.probabilities is not None and arrays.by_class is not None:
         probabilities = arrays.probabilities.tolist()
-        classes = [str(name) for name in predictor.classes]
-        by_class = [dict(zip(classes, row, strict=True)) for row in arrays.class_probabilities]
+        by_class = [dict(zip(predictor.classes, row, strict=True)) for row in arrays.by_class]
     labels = [monitoring.REGRESSION_CLASS] * len(bodies) if predictor.is_regression else predictions
     # What the value histogram follows, and must be finite: a regression's value, or the
     # probability of the class predicted (None from a classifier without probabilities).
@@ -360,9 +348,7 @@ async def score(
     return answers, rows
 
 
-def add_operation_routes(
-    app: FastAPI, model: ModelWatcher, context: ProjectContext, caller: Any, served: Any
-) -> None:
+def add_operation_routes(app: FastAPI, model: ModelWatcher, caller: Any, served: Any) -> None:
     @app.get("/health", summary="Liveness: the process answers")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -377,11 +363,9 @@ def add_operation_routes(
     async def describe_model(
         key_id: Annotated[str, caller], predictor: Annotated[Predictor, served]
     ) -> dict[str, Any]:
-        classes = [str(name) for name in predictor.classes]
-        described = {"source": model.source, "inputs": context.view.features, "classes": classes}
-        for field in ("model_name", "version", "alias", "run_id", "task", "loaded_at"):
-            described[field] = getattr(predictor, field)
-        return described
+        fields = ("model_name", "version", "alias", "run_id", "task", "classes", "loaded_at")
+        described = {field: getattr(predictor, field) for field in fields}
+        return {"source": model.source, "inputs": model.context.view.features, **described}
 
 
 def run_server(

@@ -7,7 +7,6 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 from typing import Any, cast
@@ -100,17 +99,13 @@ def contract_signature(view: FeatureView, outputs: Any) -> ModelSignature:
 
 class MlflowManager:
     def __init__(
-        self,
-        tracking_uri: str,
-        experiment_name: str,
-        artifact_location: str | None = None,
-        trusted_packages: Sequence[str] = (),
+        self, tracking_uri: str, experiment_name: str, artifacts: str | None, packages: list[str]
     ) -> None:
-        # A model's own MLmodel file lists the types skops may build: each must be allowed here.
-        self.trusted = TRUSTED_PREFIXES + tuple(f"{name}." for name in trusted_packages)
-        self.tracking_uri = tracking_uri
-        self.experiment_name = experiment_name
-        self.artifact_location = artifact_location
+        # A model's own MLmodel file lists the types skops may build: each must be allowed here,
+        # those of scikit-learn, NumPy and `packages` (the estimator's and any it names).
+        self.trusted = TRUSTED_PREFIXES + tuple(f"{name}." for name in packages)
+        self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
+        self.artifact_location = artifacts
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.activate()
 

@@ -25,7 +25,7 @@ class PredictionArrays:
     predictions: np.ndarray
     # Of the predicted class, and of every class in `Predictor.classes` (classifiers only).
     probabilities: np.ndarray | None = None
-    class_probabilities: np.ndarray | None = None
+    by_class: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> Self:
         parts: Any = [None if part is None else part[start:stop] for part in vars(self).values()]
@@ -49,8 +49,8 @@ class Predictor:
         return self.task == "regression"
 
     @property
-    def classes(self) -> list[Any]:
-        return [] if self.is_regression else np.asarray(self.estimator.classes_).tolist()
+    def classes(self) -> list[str]:
+        return [] if self.is_regression else [str(name) for name in self.estimator.classes_]
 
     def predict_array(self, matrix: np.ndarray, assume_finite: bool = False) -> PredictionArrays:
         """`assume_finite` skips scikit-learn's scan for NaN and infinities."""
@@ -69,9 +69,8 @@ class Predictor:
             if self.is_regression or not hasattr(model, "predict_proba"):
                 return PredictionArrays(predictions)
             by_class = np.asarray(model.predict_proba(rows), dtype=float)
-        classes = np.asarray(self.estimator.classes_)
-        order = np.argsort(classes)
-        column = order[np.searchsorted(classes, predictions, sorter=order)]
+        # Each prediction's column in `by_class`, which follows `classes_`.
+        column = (predictions[:, None] == self.estimator.classes_).argmax(axis=1)
         return PredictionArrays(predictions, by_class[np.arange(len(column)), column], by_class)
 
     def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:

@@ -66,7 +66,7 @@ def test_categories_and_missing_values_are_handled_inside_the_model(estimator: s
     rows.loc[rows.index[0], PLAN] = "unheard-of"  # an unseen category gets an answer too
     arrays = predictor.predict_array(rows.to_numpy(dtype=object))
     np.testing.assert_array_equal(arrays.predictions, model.predict(rows))
-    assert arrays.class_probabilities is not None and arrays.class_probabilities.shape == (5, 3)
+    assert arrays.by_class is not None and arrays.by_class.shape == (5, 3)
 
 
 def test_a_classifier_without_probabilities_is_served_its_classes_alone() -> None:

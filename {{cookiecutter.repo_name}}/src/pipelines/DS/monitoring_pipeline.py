@@ -8,7 +8,7 @@ from pathlib import Path
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.data.predictions import prediction_window_versions, sample_prediction_window
+from src.data.predictions import prediction_window_versions, read_prediction_window
 from src.errors import ModelNotFoundError, ProjectError
 from src.model.mlflow_manager import METRIC_TAG_PREFIX, TASK_TAG, MlflowManager
 from src.model.train import metric_names, parse_task
@@ -53,7 +53,7 @@ def run_drift_check(
         frame, source = read_scoring_file(current), str(current)
         frame = frame.sample(min(len(frame), rows), random_state=seed)
     else:  # the version's predictions of the window, a seeded sample, with their labels
-        frame = sample_prediction_window(lake, current, days, model_name, version, rows, seed)
+        frame = read_prediction_window(lake, current, days, model_name, version, rows, seed)
         if frame.empty:
             others = prediction_window_versions(lake, current, days, model_name)
             raise ProjectError(

@@ -35,6 +35,7 @@ from src.data.raw_data import (
     write_sample_files,
 )
 from src.errors import ProjectError
+from src.monitoring.performance import read_labels_file, record_labels
 from src.names import EcsStep
 from src.pipelines.DE.bronze import raw_interval
 from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
@@ -368,7 +369,6 @@ def drift_check(
 ) -> None:
     """Check current data against the production model's reference set: data quality, data
     drift, prediction drift and, once labels arrived, live performance (exit 3 on a problem)."""
-    from src.monitoring.drift import EXIT_DRIFT
     from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
     now = datetime.now(UTC)
@@ -380,7 +380,7 @@ def drift_check(
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:
-        raise typer.Exit(code=EXIT_DRIFT)
+        raise typer.Exit(code=3)  # a problem found (docs/monitoring.md)
 
 
 @command
@@ -388,8 +388,6 @@ def log_labels(
     labels_file: Annotated[Path, typer.Option("--file", help="prediction_id and the label.")],
 ) -> None:
     """Record ground-truth labels of earlier predictions (upsert by prediction id)."""
-    from src.monitoring.performance import read_labels_file, record_labels
-
     context = build_context()
     labels = read_labels_file(labels_file, context.view)
     rows = record_labels(context.lake, context.view, labels, datetime.now(UTC))

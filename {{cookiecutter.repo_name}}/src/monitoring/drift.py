@@ -21,9 +21,6 @@ from src.errors import ConfigError, DataValidationError
 from src.model.train import Task
 from src.monitoring.performance import PerformanceConfig
 
-# Exit code of `drift-check` when it finds a problem (docs/monitoring.md).
-EXIT_DRIFT = 3
-
 
 class DriftConfig(BaseModel):
     # Evidently's test names ("ks", "psi", "chisquare", ...) for numbers and for categories

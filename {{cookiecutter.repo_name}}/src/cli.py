@@ -12,18 +12,34 @@ import json
 import logging
 import os
 import socket
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from src.context import build_context
+from src.context import build_context, run_step
+from src.data.aws_integration import build_filesystem, ensure_aws_resources, locate, write_bytes
+from src.data.feature_store import INGEST_DATE
+from src.data.intervals import DataInterval
+from src.data.raw_data import (
+    SAMPLE_DAYS,
+    configure_dvc_remote,
+    has_raw_files,
+    land_raw_files,
+    write_sample_files,
+)
 from src.errors import ProjectError
+from src.monitoring.performance import read_labels_file, record_labels
 from src.names import EcsStep
+from src.pipelines.DE.bronze import raw_interval
+from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
+from src.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
     import optuna
@@ -69,11 +85,6 @@ Summary = Annotated[Path | None, typer.Option(help="Write the command's result h
 @command
 def setup_lake() -> None:
     """Land the sample raw files (up to today) and build bronze, silver and gold from them."""
-    import tempfile
-
-    from src.data.intervals import DataInterval
-    from src.data.raw_data import SAMPLE_DAYS, land_raw_files, write_sample_files
-
     context = build_context()
     end = datetime.now(UTC).date()
     with tempfile.TemporaryDirectory() as folder:
@@ -109,10 +120,6 @@ def data_pipeline(
 ) -> None:
     """Run bronze -> silver -> gold for a data interval (idempotent for it); without
     --start, the interval covers every day of the raw zone."""
-    from src.data.intervals import DataInterval
-    from src.pipelines.DE.bronze import raw_interval
-    from src.pipelines.DE.pipeline import fingerprint_steps, parse_steps
-
     context = build_context()
     steps = parse_steps(step or [])
     raw_prefix = context.settings.aws.s3.raw_prefix
@@ -139,10 +146,6 @@ def step(
     reason: Annotated[str, typer.Option(help="Why the step runs (logged by training).")] = "manual",
 ) -> None:
     """Run one heavy step for a data interval, as an ECS task of the project's image does."""
-    from src.context import run_step
-    from src.data.aws_integration import write_bytes
-    from src.data.intervals import DataInterval
-
     context, interval = build_context(), DataInterval.parse(start, end)
     document = json.dumps(run_step(context, name, interval, reason), sort_keys=True, default=str)
     if result_key:
@@ -155,8 +158,6 @@ def sample_data(
     out: Annotated[Path, typer.Option(help="Folder of raw files, as the raw zone.")] = RAW_DIR,
 ) -> None:
     """Write the sample raw files (up to today) into a local folder, unless it holds some."""
-    from src.data.raw_data import has_raw_files, write_sample_files
-
     if out.is_dir() and has_raw_files(out):
         console.print(f"sample data: {out} already holds raw files; kept")
         return
@@ -170,8 +171,6 @@ def ingest(
     summary: Summary = None,
 ) -> None:
     """Land local raw files (the DVC-tracked data/raw) in the lake's raw zone."""
-    from src.data.raw_data import land_raw_files
-
     context = build_context()
     settings, raw_prefix = context.settings, context.settings.aws.s3.raw_prefix
     copied, same, checksum = land_raw_files(source, context.store, raw_prefix)
@@ -199,8 +198,6 @@ def features() -> None:
 @command
 def init_aws() -> None:
     """Create the S3 bucket, Glue database, Athena workgroup and ECR repositories (idempotent)."""
-    from src.data.aws_integration import ensure_aws_resources
-
     settings = build_context().settings
     if settings.app_env != "aws":
         raise ProjectError(
@@ -215,9 +212,6 @@ def init_aws() -> None:
 @command
 def data_remote() -> None:
     """Point DVC at the remote for this environment (local folder, S3/MinIO or DVC_REMOTE_URL)."""
-    from src.data.raw_data import configure_dvc_remote
-    from src.settings import PROJECT_ROOT
-
     console.print(f"DVC remote: {configure_dvc_remote(build_context().settings, PROJECT_ROOT)}")
 
 
@@ -288,7 +282,6 @@ def promote(
 ) -> None:
     """Point `production` at the staged version, or at a release another environment tested
     (registered here by its digest first): the CD's promotion step."""
-    from src.data.aws_integration import build_filesystem, locate
     from src.pipelines.DS.training_pipeline import promotion
 
     if (version is None) == (release is None) or (release is None) != (digest is None):
@@ -330,9 +323,7 @@ def batch_inference(
 ) -> None:
     """Score a day (default the latest) of the feature store, or a file, with the production
     model."""
-    import pyarrow.compute as pc
-
-    from src.data.feature_store import INGEST_DATE
+    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     context = build_context()
     day = run_date.date() if run_date else None
@@ -341,13 +332,10 @@ def batch_inference(
         day = pc.max(days).as_py()
         if day is None:
             raise ProjectError(f"{context.view.table} is empty; run `make setup` first")
-    outcome = context.run_batch_inference(day, input_file)
-    drift = (
-        outcome.drift.verdict() if outcome.drift else f"skipped ({outcome.drift_skipped_reason})"
-    )
+    outcome = run_batch_inference(context, day, input_file)
     console.print(
         f"batch inference {day}: {outcome.rows} rows scored by v{outcome.model_version} "
-        f"-> {outcome.output_uri}; drift: {drift}",
+        f"-> {outcome.output_uri}; drift: {outcome.drift}",
     )
 
 
@@ -361,7 +349,6 @@ def serve(
 ) -> None:
     """Serve the production model over HTTP until interrupted."""
     from src.inference.api import run_server
-    from src.settings import get_settings
 
     settings = get_settings()
     if prod and reload:
@@ -382,18 +369,18 @@ def drift_check(
 ) -> None:
     """Check current data against the production model's reference set: data quality, data
     drift, prediction drift and, once labels arrived, live performance (exit 3 on a problem)."""
-    from src.monitoring.drift import EXIT_DRIFT
+    from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
-    context = build_context()
+    now = datetime.now(UTC)
     with console.status("checking"):
-        run = context.run_drift_check(current or datetime.now(UTC).date(), datetime.now(UTC))
+        run = run_drift_check(build_context(), current or now.date(), now)
     console.print(f"reports: {', '.join(str(path) for path in run.reports)}")
     verdict = f"drift check of {run.outcome.source}: {run.outcome.verdict()}"
     console.print(*run.outcome.notes, run.delivery, verdict, sep="\n")
     if not run.delivered:
         raise ProjectError(run.delivery)
     if run.outcome.problems:
-        raise typer.Exit(code=EXIT_DRIFT)
+        raise typer.Exit(code=3)  # a problem found (docs/monitoring.md)
 
 
 @command
@@ -401,8 +388,6 @@ def log_labels(
     labels_file: Annotated[Path, typer.Option("--file", help="prediction_id and the label.")],
 ) -> None:
     """Record ground-truth labels of earlier predictions (upsert by prediction id)."""
-    from src.monitoring.performance import read_labels_file, record_labels
-
     context = build_context()
     labels = read_labels_file(labels_file, context.view)
     rows = record_labels(context.lake, context.view, labels, datetime.now(UTC))

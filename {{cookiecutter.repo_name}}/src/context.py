@@ -1,7 +1,7 @@
 """Everything a pipeline needs, built once from the settings: the entry points' wiring.
 
-The CLI, the API and the DAGs build a `ProjectContext` and pass its parts to the library
-code, which never reads the environment. Jobs both the CLI and a DAG run are wired here once;
+The CLI, the API and the DAGs build a `ProjectContext` and pass it to the batch inference and
+monitoring pipelines, or its parts to the library code, which never reads the environment.
 `run_step` runs one heavy step for an interval (in a DAG task or an ECS task's `step`).
 """
 
@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     # MLflow and skops take seconds to import; data commands never need them.
     from src.model.mlflow_manager import MlflowManager
     from src.monitoring.drift import MonitoringConfig
-    from src.pipelines.DS.inference_pipeline.pipeline import BatchInferenceOutcome
-    from src.pipelines.DS.monitoring_pipeline import DriftCheckRun
     from src.pipelines.DS.training_pipeline import TrainingOutcome
 
 log = logging.getLogger(__name__)
@@ -115,39 +112,6 @@ class ProjectContext:
             self.lake, self.view, config, self.mlflow, name, stage_only, self.guard, **progress
         )
 
-    def run_batch_inference(
-        self, day: date, input_file: Path | None = None
-    ) -> BatchInferenceOutcome:
-        """Score `day` of the feature store (or `input_file`) with the production model."""
-        from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
-
-        return run_batch_inference(
-            self.lake,
-            self.store,
-            self.view,
-            self.mlflow,
-            self.settings.model_name,
-            day,
-            self.settings.aws.s3.processed_prefix,
-            self.monitoring,
-            self.settings.reports_dir,
-            input_file,
-        )
-
-    def run_drift_check(self, current: Path | date, stamp: datetime) -> DriftCheckRun:
-        """The monitoring job on a file or the window ending that day, alerting by the one
-        route the settings configure (src/monitoring/alerts.py)."""
-        from src.monitoring.alerts import AlertTargets
-        from src.pipelines.DS.monitoring_pipeline import run_drift_check
-
-        webhook = self.settings.alert_webhook_url
-        secret = webhook.get_secret_value() if webhook else None
-        targets = AlertTargets(self.settings.pushgateway_url, secret)
-        return run_drift_check(
-            self.mlflow, self.lake, self.view, self.settings.model_name, self.monitoring,
-            current, self.settings.reports_dir, targets, stamp,
-        )  # fmt: skip
-
 
 def build_context(settings: Settings | None = None) -> ProjectContext:
     return ProjectContext(settings or get_settings())
@@ -164,19 +128,20 @@ def run_training_step(context: ProjectContext, reason: str, trials: int | None) 
 
 def run_batch_inference_step(context: ProjectContext, interval: DataInterval) -> Summary:
     """The interval's last day scored by the production model."""
+    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
+
     day = interval.end - timedelta(days=1)
-    outcome = context.run_batch_inference(day)
-    drift = outcome.drift.verdict() if outcome.drift else outcome.drift_skipped_reason
-    return {"day": day.isoformat(), "rows": outcome.rows, "table": PREDICTIONS_TABLE,
-            "model_version": outcome.model_version, "output_uri": outcome.output_uri,
-            "drift": drift}  # fmt: skip
+    outcome = run_batch_inference(context, day)
+    return {"day": day.isoformat(), "table": PREDICTIONS_TABLE, **asdict(outcome)}
 
 
 def run_drift_check_step(context: ProjectContext, interval: DataInterval) -> Summary:
     """The drift check of the `drift.window_days` days up to the interval's last day."""
+    from src.pipelines.DS.monitoring_pipeline import run_drift_check
+
     end = interval.end - timedelta(days=1)
     # Named after the window's end, so a re-run of the day rewrites the same reports.
-    run = context.run_drift_check(end, datetime.combine(interval.end, time(), tzinfo=UTC))
+    run = run_drift_check(context, end, datetime.combine(interval.end, time(), tzinfo=UTC))
     if not run.delivered:
         log.error("monitoring delivery failed: %s", run.delivery)
     outcome = run.outcome

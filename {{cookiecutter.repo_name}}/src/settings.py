@@ -22,16 +22,12 @@ from pydantic_settings import (
 from src.errors import ConfigError
 from src.names import PRODUCTION_ENVIRONMENT, environment_database
 
-AppEnv = Literal["local", "compose", "aws"]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "config"
 AWS_CONFIG_FILE = CONFIG_DIR / "aws_config.yaml"
 FEATURES_FILE = CONFIG_DIR / "features.yaml"
-# The embedded MLflow store: runs and registry in SQLite, artifacts in a folder.
-LOCAL_TRACKING_DB = PROJECT_ROOT / "mlflow.db"
-LOCAL_ARTIFACTS_DIR = PROJECT_ROOT / "mlartifacts"
 
 
 class S3Settings(BaseModel):
@@ -179,7 +175,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    app_env: AppEnv = "local"
+    app_env: Literal["local", "compose", "aws"] = "local"
     aws: AwsSettings
     # The endpoint overrides boto3 itself reads: every AWS API (moto), S3 only (MinIO).
     aws_endpoint_url: str | None = None
@@ -270,8 +266,8 @@ class Settings(BaseSettings):
     def resolved_tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        if self.is_local:
-            return f"sqlite:///{LOCAL_TRACKING_DB}"
+        if self.is_local:  # the embedded store: runs and registry in SQLite, artifacts in a folder
+            return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
         raise ConfigError(f"MLFLOW_TRACKING_URI must be set when APP_ENV={self.app_env}")
 
     @property
@@ -280,7 +276,7 @@ class Settings(BaseSettings):
         if self.mlflow_artifact_root:
             return self.mlflow_artifact_root
         if self.is_local and self.resolved_tracking_uri.startswith("sqlite:"):
-            return LOCAL_ARTIFACTS_DIR.as_uri()
+            return (PROJECT_ROOT / "mlartifacts").as_uri()
         return None
 
 

@@ -5,30 +5,21 @@ reference; the dataset drifted when the share of drifted features reaches `drift
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from evidently import DataDefinition, Dataset, Report, Run
 from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, ValueDrift
 from pydantic import BaseModel, Field
 
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
-from src.data.sampling import sample_batches
 from src.errors import ConfigError, DataValidationError
 from src.model.train import Task
 from src.monitoring.performance import PerformanceConfig
-
-if TYPE_CHECKING:
-    from src.model.mlflow_manager import MlflowManager
-    from src.model.predictor import Predictor
-
-# Exit code of `drift-check` when it finds a problem (docs/monitoring.md).
-EXIT_DRIFT = 3
 
 
 class DriftConfig(BaseModel):
@@ -206,24 +197,3 @@ def write_reports(
     stem.with_suffix(".tmp").write_text(json.dumps(content, indent=2, default=str))
     stem.with_suffix(".tmp").replace(stem.with_suffix(".json"))
     return [stem.with_suffix(".json"), stem.with_suffix(".html")]
-
-
-def check_batch_drift(
-    manager: MlflowManager,
-    predictor: Predictor,
-    view: FeatureView,
-    predictions: Path,
-    config: MonitoringConfig,
-    reports_dir: Path,
-) -> tuple[DriftResult, list[Path]]:
-    """Batch inference's last step: the report of `make drift-check`, on the same columns
-    (categories included), over a seeded sample of the day's predictions; it does not alert."""
-    drift = config.drift
-    reference = manager.load_reference(
-        predictor.run_id, drift.max_reference_rows, drift.sample_seed
-    )
-    batches = pq.ParquetFile(predictions).iter_batches()
-    current = sample_batches(batches, drift.max_current_rows, drift.sample_seed).to_pandas()
-    result, report = run_drift_report(reference, current, view, predictor.task, config)
-    summary = {"source": f"batch predictions of v{predictor.version}", **asdict(result)}
-    return result, write_reports(report, summary, reports_dir, datetime.now(UTC))

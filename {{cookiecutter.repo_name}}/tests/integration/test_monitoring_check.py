@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 
 from src.context import ProjectContext
 from src.data.feature_store import INGEST_DATE
 from src.data.predictions import PREDICTION_ID, read_prediction_window
 from src.errors import DataValidationError
-from src.monitoring.alerts import AlertTargets
 from src.monitoring.drift import DriftConfig, MonitoringConfig
 from src.monitoring.performance import read_labels_file, record_labels
 from src.names import LABELS_TABLE
+from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 from src.pipelines.DS.monitoring_pipeline import DriftCheckRun, run_drift_check
 from tests.conftest import SAMPLE_END, HttpReceiver, other_labels
 
@@ -29,7 +31,7 @@ ONE_DAY = MonitoringConfig(drift=DriftConfig(window_days=1))
 def labels(trained_context: ProjectContext) -> pd.DataFrame:
     """The day scored by batch inference, and its true labels as they would arrive later."""
     context = trained_context
-    context.run_batch_inference(DAY)
+    run_batch_inference(context, DAY)
     entity, label = context.view.entity.name, context.view.label.name
     gold = context.lake.read(context.view.table, where=f"{INGEST_DATE} = '{DAY.isoformat()}'")
     scored = read_prediction_window(context.lake, DAY, 1)[[PREDICTION_ID, entity]]
@@ -37,13 +39,14 @@ def labels(trained_context: ProjectContext) -> pd.DataFrame:
 
 
 def check(
-    context: ProjectContext, current: Path | date, config: MonitoringConfig, targets: AlertTargets
+    context: ProjectContext, current: Path | date, config: MonitoringConfig, webhook: str = ""
 ) -> DriftCheckRun:
-    model, reports = context.settings.model_name, context.settings.reports_dir
-    now = datetime.now(UTC)
-    return run_drift_check(
-        context.mlflow, context.lake, context.view, model, config, current, reports, targets, now
-    )
+    """The check with `config`, alerting `webhook` if given (else the alert is printed)."""
+    context = copy.copy(context)  # the module's context, with this check's config and route
+    context.monitoring = config
+    update = {"alert_webhook_url": SecretStr(webhook) if webhook else None}
+    context.settings = context.settings.model_copy(update=update)
+    return run_drift_check(context, current, datetime.now(UTC))
 
 
 def test_labels_are_upserted_by_prediction_id(
@@ -71,7 +74,7 @@ def test_the_scored_window_with_its_true_labels_is_healthy(
     trained_context: ProjectContext, labels: pd.DataFrame
 ) -> None:
     record_labels(trained_context.lake, trained_context.view, labels, datetime.now(UTC))
-    run = check(trained_context, DAY, ONE_DAY, AlertTargets(None, None))
+    run = check(trained_context, DAY, ONE_DAY)
     assert run.outcome.problems == [], run.outcome.verdict()
     assert run.outcome.performance is not None
     assert run.outcome.performance.labelled_rows == run.outcome.drift.current_rows == len(labels)
@@ -85,7 +88,7 @@ def test_a_sampled_window_keeps_each_rows_own_label(
 ) -> None:
     record_labels(trained_context.lake, trained_context.view, labels, datetime.now(UTC))
     config = MonitoringConfig(drift=DriftConfig(window_days=1, max_current_rows=35, min_rows=30))
-    run = check(trained_context, DAY, config, AlertTargets(None, None))
+    run = check(trained_context, DAY, config)
     assert run.outcome.drift.current_rows == 35
     assert run.outcome.performance is not None and run.outcome.performance.labelled_rows == 35
 
@@ -103,7 +106,7 @@ def test_shifted_features_and_wrong_labels_alert_once(
     current = current.assign(**{label: other_labels(current[label], context.training.task, 300)})
     path = tmp_path / "shifted.parquet"
     current.to_parquet(path)
-    run = check(context, path, context.monitoring, AlertTargets(None, http_receiver.url))
+    run = check(context, path, context.monitoring, http_receiver.url)
     assert {"data drift", "concept drift"} <= set(run.outcome.problems)
     assert run.delivery == "alert posted to the webhook"
     [post] = http_receiver.requests

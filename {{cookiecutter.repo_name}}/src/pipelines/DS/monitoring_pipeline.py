@@ -2,21 +2,25 @@
 or the production version's window of the predictions table with the labels that arrived,
 against the reference set stored with that version; then reports and the one alert route."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from src.data.feature_store import FeatureView
-from src.data.lake import Lake
 from src.data.predictions import prediction_window_versions, read_prediction_window
 from src.errors import ModelNotFoundError, ProjectError
-from src.model.mlflow_manager import METRIC_TAG_PREFIX, TASK_TAG, MlflowManager
+from src.model.mlflow_manager import METRIC_TAG_PREFIX, TASK_TAG
 from src.model.train import metric_names, parse_task
 from src.monitoring.alerts import AlertTargets, MonitoringOutcome, deliver
-from src.monitoring.drift import MonitoringConfig, run_drift_report, write_reports
+from src.monitoring.drift import run_drift_report, write_reports
 from src.monitoring.performance import evaluate_performance, join_labels
 from src.names import PRODUCTION_ALIAS
 from src.pipelines.DS.inference_pipeline.pipeline import read_scoring_file
+
+if TYPE_CHECKING:
+    from src.context import ProjectContext
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,12 @@ class DriftCheckRun:
 
 
 def run_drift_check(
-    manager: MlflowManager,
-    lake: Lake,
-    view: FeatureView,
-    model_name: str,
-    config: MonitoringConfig,
-    current: Path | date,
-    reports_dir: Path,
-    targets: AlertTargets,
-    stamp: datetime,
+    context: ProjectContext, current: Path | date, stamp: datetime
 ) -> DriftCheckRun:
-    """Check `current` (a file, or the window ending that day); reports stamped `stamp`."""
+    """Check `current` (a file, or the window ending that day); reports stamped `stamp`; alert
+    by the one route the settings configure (src/monitoring/alerts.py)."""
+    manager, lake, view, config = context.mlflow, context.lake, context.view, context.monitoring
+    settings, model_name = context.settings, context.settings.model_name
     found = manager.get_version(model_name, PRODUCTION_ALIAS)
     if found is None or not found.run_id:
         raise ModelNotFoundError(f"model {model_name!r} has no production version to check")
@@ -69,7 +68,9 @@ def run_drift_check(
     notes = [performance] if isinstance(performance, str) else []  # why there is none
     live = None if isinstance(performance, str) else performance
     outcome = MonitoringOutcome(model_name, version, source, result, live, notes)
-    reports = write_reports(report, outcome.summary(), reports_dir, stamp)
+    reports = write_reports(report, outcome.summary(), settings.reports_dir, stamp)
+    webhook = settings.alert_webhook_url.get_secret_value() if settings.alert_webhook_url else None
+    targets = AlertTargets(settings.pushgateway_url, webhook)
     try:
         delivery = deliver(outcome, reports, targets, stamp)
     except ProjectError as error:

@@ -3,16 +3,18 @@ prediction, storage (a Parquet file in the object store and the day's rows of th
 table) and monitoring (drift). Batches are scored into a local file as they come, so memory
 follows a batch, and nothing is stored until every batch passed."""
 
+from __future__ import annotations
+
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from src.data.aws_integration import upload_file
@@ -27,11 +29,15 @@ from src.data.predictions import (
     predictions_schema,
     replace_batch_predictions,
 )
+from src.data.sampling import sample_batches
 from src.errors import DataValidationError
 from src.model.mlflow_manager import MlflowManager
 from src.model.predictor import Predictor
-from src.monitoring.drift import DriftResult, MonitoringConfig, check_batch_drift
+from src.monitoring.drift import run_drift_report, write_reports
 from src.names import PRODUCTION_ALIAS, batch_files_prefix
+
+if TYPE_CHECKING:
+    from src.context import ProjectContext
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,7 @@ class BatchInferenceOutcome:
     rows: int
     model_version: str
     output_uri: str
-    drift: DriftResult | None
-    drift_skipped_reason: str | None
+    drift: str  # the drift check's verdict, or why it was skipped
 
 
 def load_rows(lake: Lake, view: FeatureView, day: date, file: Path | None) -> Iterator[pa.Table]:
@@ -123,20 +128,14 @@ def prediction_ids(predictor: Predictor, rows: pa.Table, view: FeatureView, day:
 
 
 def run_batch_inference(
-    lake: Lake,
-    objects: pafs.FileSystem,
-    view: FeatureView,
-    manager: MlflowManager,
-    model_name: str,
-    day: date,
-    processed_prefix: str,
-    monitoring: MonitoringConfig,
-    reports_dir: Path,
-    input_file: Path | None = None,
+    context: ProjectContext, day: date, input_file: Path | None = None
 ) -> BatchInferenceOutcome:
     """The six steps for `day` (or `input_file`) with the production model."""
-    predictor = load_model(manager, model_name, view)
-    key = f"{batch_files_prefix(processed_prefix)}/{PREDICTION_DATE}={day}/{model_name}.parquet"
+    lake, view, model_name = context.lake, context.view, context.settings.model_name
+    predictor = load_model(context.mlflow, model_name, view)
+    prefix = batch_files_prefix(context.settings.aws.s3.processed_prefix)
+    key = f"{prefix}/{PREDICTION_DATE}={day}/{model_name}.parquet"
+    drift = context.monitoring.drift
     with tempfile.TemporaryDirectory(prefix="batch-inference-") as folder:
         path, rows = Path(folder) / "predictions.parquet", 0
         with pq.ParquetWriter(path, predictions_schema(view)) as output:
@@ -144,16 +143,26 @@ def run_batch_inference(
                 scored = predict(predictor, batch, view, day)
                 output.write_table(scored)
                 rows += scored.num_rows
-        upload_file(objects, path, key)  # step 5: overwritten on a rerun, then the table
+        upload_file(context.store, path, key)  # step 5: overwritten on a rerun, then the table
 
         def chunks() -> Iterator[pa.Table]:
             for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=500_000):
                 yield pa.Table.from_batches([batch])
 
         replace_batch_predictions(lake, view, chunks, day, model_name)
-        drift, why = None, None
-        try:
-            drift, _ = check_batch_drift(manager, predictor, view, path, monitoring, reports_dir)
-        except DataValidationError as error:  # too few rows, say: the day is scored all the same
-            why = str(error)
-    return BatchInferenceOutcome(rows, predictor.version, key, drift, why)
+        batches = pq.ParquetFile(path).iter_batches()
+        current = sample_batches(batches, drift.max_current_rows, drift.sample_seed).to_pandas()
+    # Step 6: the report of `make drift-check`, on the same columns (categories included), over
+    # a seeded sample of the day's predictions; it does not alert.
+    reference = context.mlflow.load_reference(
+        predictor.run_id, drift.max_reference_rows, drift.sample_seed
+    )
+    try:
+        result, report = run_drift_report(
+            reference, current, view, predictor.task, context.monitoring
+        )
+    except DataValidationError as error:  # too few rows, say: the day is scored all the same
+        return BatchInferenceOutcome(rows, predictor.version, key, f"skipped ({error})")
+    summary = {"source": f"batch predictions of v{predictor.version}", **asdict(result)}
+    write_reports(report, summary, context.settings.reports_dir, datetime.now(UTC))
+    return BatchInferenceOutcome(rows, predictor.version, key, result.verdict())

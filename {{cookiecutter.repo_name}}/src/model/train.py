@@ -226,8 +226,7 @@ def build_model(
     select = config.preprocessing.select_k_best
     # Missing values are imputed for an estimator that refuses them, and for SelectKBest.
     impute = select is not None or not get_tags(estimator).input_tags.allow_nan
-    encoder = build_encoder(view, impute=impute)
-    if encoder is not None:
+    if (encoder := build_encoder(view, impute)) is not None:
         steps.append(("encode", encoder))
     if select is not None:
         test = f_classif if config.task == "classification" else f_regression

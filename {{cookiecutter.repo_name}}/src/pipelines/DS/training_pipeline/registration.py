@@ -52,17 +52,14 @@ def register_candidate(
     """Log the model, the drift reference and the datasets; returns the new version."""
     lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table, DATA_SNAPSHOT_TAG: snapshot_id}
     info = manager.log_model(model, view, split.x_train, config.task)
-    label, rows = view.label.name, min(config.data.reference_rows, len(split.x_train))
-    reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()
-    reference[label] = split.y_train.loc[reference.index]
+    label, name = view.label.name, f"{view.table}@{snapshot_id}"
+    training = split.x_train.assign(**{label: split.y_train})
+    rows = min(config.data.reference_rows, len(training))
+    reference = training.sample(n=rows, random_state=config.seed).sort_index()
     reference[PREDICTION] = model.predict(reference[view.feature_names])
     manager.log_reference(reference.reset_index(drop=True))
-    sets = {
-        "training": split.x_train.assign(**{label: split.y_train}),
-        "evaluation": split.x_test.assign(**{label: split.y_test}),
-        "reference": reference,
-    }
-    name = f"{view.table}@{snapshot_id}"
+    holdout = split.x_test.assign(**{label: split.y_test})
+    sets = {"training": training, "evaluation": holdout, "reference": reference}
     for context, frame in sets.items():
         dataset = from_pandas(frame.reset_index(drop=True), name=name, targets=label)
         mlflow.log_input(dataset, context=context, tags=lineage)

@@ -4,7 +4,6 @@ agree), and the configured estimator in one pipeline with everything it learns f
 
 import importlib
 import inspect
-import math
 from collections.abc import Mapping
 from typing import Any, Literal, Self, cast, get_args
 
@@ -168,12 +167,9 @@ def score(
     reference = labels if all_labels is None else all_labels
     scorers = {name: scorer_name(task, name, reference) for name in chosen}
     scoring = check_scoring(model, scoring=scorers, raise_exc=all_labels is None)
-    values = scoring(model, features, labels)  # with raise_exc=False a failure is its text
-    number = {
-        n: float(v) if isinstance(v, int | float | np.number) else math.nan
-        for n, v in values.items()
-    }
-    return {n: -number[n] if scorers[n].startswith("neg_") else number[n] for n in chosen}
+    # With raise_exc=False a failure is its text: NaN.
+    values = pd.to_numeric(pd.Series(scoring(model, features, labels)), errors="coerce")
+    return {n: float(-values[n] if scorers[n].startswith("neg_") else values[n]) for n in chosen}
 
 
 def construct_estimator(task: Task, path: str, params: Mapping[str, Any], seed: int) -> Any:
@@ -230,8 +226,7 @@ def build_model(
     select = config.preprocessing.select_k_best
     # Missing values are imputed for an estimator that refuses them, and for SelectKBest.
     impute = select is not None or not get_tags(estimator).input_tags.allow_nan
-    encoder = build_encoder(view, impute=impute)
-    if encoder is not None:
+    if (encoder := build_encoder(view, impute)) is not None:
         steps.append(("encode", encoder))
     if select is not None:
         test = f_classif if config.task == "classification" else f_regression

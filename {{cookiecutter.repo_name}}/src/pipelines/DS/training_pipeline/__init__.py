@@ -1,34 +1,26 @@
-"""The training pipeline: the seed's six steps in order (STEPS, one module each), under one
-MLflow run with a child run per trial."""
+"""The training pipeline: the seed's six steps in order (one module each), under one MLflow run
+with a child run per trial."""
 
 from collections.abc import Callable
 
 import mlflow
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from src.data.feature_store import FeatureView
 from src.data.lake import Lake
-from src.model.mlflow_manager import (
-    DATA_SNAPSHOT_TAG,
-    DATA_TABLE_TAG,
-    GIT_COMMIT_TAG,
-    MAX_DESCRIPTION,
-    MODEL_CARD_FILE,
-    MlflowManager,
-)
+from src.model.mlflow_manager import MAX_DESCRIPTION, MODEL_CARD_FILE, MlflowManager
 from src.model.train import TrainingConfig
 from src.pipelines.DS.training_pipeline.dataset import extract_training_set, split_dataset
 from src.pipelines.DS.training_pipeline.evaluation import evaluate_candidate
 from src.pipelines.DS.training_pipeline.promotion import LeaseGuard, promote_candidate, unguarded
 from src.pipelines.DS.training_pipeline.registration import (
     TrainingOutcome,
-    current_git_commit,
     register_candidate,
     render_model_card,
 )
 from src.pipelines.DS.training_pipeline.training import TrialCallback, train_candidate
 
-STEPS = ("extraction", "preprocessing", "training", "evaluation", "registration", "promotion")
-__all__ = ["STEPS", "TrainingOutcome", "run_training_pipeline"]
+__all__ = ["TrainingOutcome", "run_training_pipeline"]
 
 
 def run_training_pipeline(
@@ -50,16 +42,15 @@ def run_training_pipeline(
     manager.activate()
     experiment_id, run_name = manager.get_or_create_experiment(), f"train-{config.model.estimator}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        run_id, commit = run.info.run_id, current_git_commit()
+        # The commit MLflow found for the code it runs ("unknown" outside a git checkout).
+        run_id, commit = run.info.run_id, run.data.tags.get(MLFLOW_GIT_COMMIT, "unknown")
         on_step("training")
         model, search = train_candidate(split, view, config, run, on_trial)
         on_step("evaluation")
         evaluation = evaluate_candidate(model, split, config)
         on_step("registration")
-        lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table}
-        lineage[DATA_SNAPSHOT_TAG] = snapshot_id
         version = register_candidate(
-            manager, model_name, model, view, config, split, evaluation, lineage
+            manager, model_name, model, view, config, split, evaluation, commit, snapshot_id
         )
         on_step("promotion")
         actor = f"training run {run_id}"

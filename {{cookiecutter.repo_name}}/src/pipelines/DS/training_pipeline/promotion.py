@@ -139,16 +139,18 @@ def score_production(
 def move_production(
     manager: MlflowManager, model_name: str, version: str, actor: str, guard: LeaseGuard, vet: Vet
 ) -> str | None:
-    """A compare-and-set: `production` to `version` if `vet` says why; returns the one held."""
+    """A compare-and-set: `production` to `version` (unless it holds it) if `vet` says why;
+    returns the version it held."""
     with guard(PROMOTION_LEASE, model_name):
         current = manager.get_version(model_name, PRODUCTION_ALIAS)
-        if (reason := vet(current)) is not None:
+        held = None if current is None else str(current.version)
+        if held != version and (reason := vet(current)) is not None:
             manager.set_alias(model_name, PRODUCTION_ALIAS, version)
             moved = f"{actor} at {datetime.now(UTC).isoformat(timespec='seconds')}"
             tags = {DECISION_TAG: PRODUCTION_ALIAS, DECISION_REASON_TAG: reason}
             tags |= {PROMOTED_BY_TAG: moved, AWAITING_PRODUCTION_TAG: "false"}
             manager.set_version_tags(model_name, version, tags)
-    return None if current is None else str(current.version)
+    return held
 
 
 def promote_staged_version(
@@ -158,21 +160,18 @@ def promote_staged_version(
     guard: LeaseGuard = unguarded,
     actor: str = "promote",
 ) -> str | None:
-    """`production` to `version` if `staging` still holds it (a model staged meanwhile is never
-    promoted unseen) and it passed the production gate under `train --stage-only`."""
+    """`production` to the staged, gated `version` (see gated_version)."""
 
-    def vet(current: ModelVersion | None) -> str | None:
-        staged = staged_version(manager, model_name, version)
-        if current is not None and str(current.version) == version:
-            return None
-        require_production_gate(staged)
+    def vet(current: ModelVersion | None) -> str:
+        gated_version(manager, model_name, version)
         return "promoted from staging by a deployment"
 
     return move_production(manager, model_name, version, actor, guard, vet)
 
 
-def staged_version(manager: MlflowManager, model_name: str, version: str) -> ModelVersion:
-    """`version` if `staging` still holds it: a model staged meanwhile never moves on unseen."""
+def gated_version(manager: MlflowManager, model_name: str, version: str) -> ModelVersion:
+    """`version` if `staging` still holds it (a model staged meanwhile never moves on unseen)
+    and it passed the production gate under `train --stage-only`."""
     staged = manager.get_version(model_name, STAGING_ALIAS)
     if staged is None or str(staged.version) != version:
         where = f"v{staged.version}" if staged else "no version"
@@ -180,14 +179,10 @@ def staged_version(manager: MlflowManager, model_name: str, version: str) -> Mod
             f"{STAGING_ALIAS!r} points at {where}, not v{version}; promote the version "
             "the staging service was tested with"
         )
-    return staged
-
-
-def require_production_gate(staged: ModelVersion) -> None:
-    """It passed the production gate under `train --stage-only`."""
     if staged.tags.get(AWAITING_PRODUCTION_TAG) != "true":
         reason = staged.tags.get(DECISION_REASON_TAG, "no decision recorded")
-        raise ProjectError(f"v{staged.version} did not pass the production gate: {reason}")
+        raise ProjectError(f"v{version} did not pass the production gate: {reason}")
+    return staged
 
 
 def folder_digest(folder: Path) -> str:
@@ -204,16 +199,13 @@ def export_release(
 ) -> tuple[str, str]:
     """The staged, gated `version` (model, reference set, task) copied to the object store
     under its digest, for another environment's registry; returns (digest, key)."""
-    staged = staged_version(manager, model_name, version)
-    require_production_gate(staged)
-    run = manager.client.get_run(str(staged.run_id))
+    run = manager.client.get_run(str(gated_version(manager, model_name, version).run_id))
     with tempfile.TemporaryDirectory() as folder:
         # The layout training leaves: model/ and the reference set at REFERENCE_PATH.
-        model, reference = Path(folder, "model"), Path(folder, REFERENCE_PATH).parent
-        for made in (model, reference):
-            made.mkdir()
+        model = Path(folder, "model")
+        model.mkdir()
         mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", dst_path=str(model))
-        manager.client.download_artifacts(run.info.run_id, REFERENCE_PATH, str(reference))
+        manager.client.download_artifacts(run.info.run_id, Path(REFERENCE_PATH).parent.name, folder)
         source = {TASK_TAG: run.data.tags[TASK_TAG], "version": version, "run_id": run.info.run_id}
         Path(folder, RELEASE_FILE).write_text(json.dumps(source, sort_keys=True))
         digest = folder_digest(Path(folder))
@@ -240,13 +232,9 @@ def register_release(
         with mlflow.start_run(experiment_id=experiment, run_name="release") as run:
             mlflow.set_tags({TASK_TAG: source[TASK_TAG], ARTIFACT_DIGEST_TAG: digest})
             mlflow.log_artifacts(folder)
-        reason = f"released from v{source['version']} of the registry that tested it"
-        tags = {ARTIFACT_DIGEST_TAG: digest, DECISION_REASON_TAG: reason}
-        if not manager.client.search_registered_models(f"name = '{model_name}'"):
-            manager.client.create_registered_model(model_name)
-        registered = manager.client.create_model_version(
-            model_name, f"{run.info.artifact_uri}/model", run.info.run_id, tags=tags
-        )
+    reason = f"released from v{source['version']} of the registry that tested it"
+    tags = {ARTIFACT_DIGEST_TAG: digest, DECISION_REASON_TAG: reason}
+    registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", model_name, tags=tags)
     return str(registered.version)
 
 
@@ -258,9 +246,8 @@ def promote_release(
     is here, the version it replaced)."""
     version = register_release(manager, model_name, store, key, digest)
 
-    def vet(current: ModelVersion | None) -> str | None:
-        same = current is not None and str(current.version) == version
-        return None if same else f"the release {digest}, promoted by a deployment"
+    def vet(current: ModelVersion | None) -> str:
+        return f"the release {digest}, promoted by a deployment"
 
     return version, move_production(manager, model_name, version, actor, guard, vet)
 

@@ -2,8 +2,6 @@
 version tagged with its lineage; the model card becomes its description once promotion decided."""
 
 import json
-import shutil
-import subprocess  # nosec B404  # reads the git commit only, with a fixed argument list
 from dataclasses import dataclass
 
 import mlflow
@@ -13,7 +11,13 @@ from sklearn.pipeline import Pipeline
 
 from src.data.feature_store import FeatureView
 from src.data.predictions import PREDICTION
-from src.model.mlflow_manager import DATA_SNAPSHOT_TAG, METRIC_TAG_PREFIX, MlflowManager
+from src.model.mlflow_manager import (
+    DATA_SNAPSHOT_TAG,
+    DATA_TABLE_TAG,
+    GIT_COMMIT_TAG,
+    METRIC_TAG_PREFIX,
+    MlflowManager,
+)
 from src.model.train import TrainingConfig
 from src.pipelines.DS.training_pipeline.dataset import DatasetSplit
 from src.pipelines.DS.training_pipeline.evaluation import Evaluation
@@ -34,19 +38,6 @@ class TrainingOutcome:
     decision: PromotionDecision
 
 
-def current_git_commit() -> str:
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-    try:
-        result = subprocess.run(  # noqa: S603  # nosec B603  # fixed arguments, no shell
-            [git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
 def register_candidate(
     manager: MlflowManager,
     model_name: str,
@@ -55,21 +46,20 @@ def register_candidate(
     config: TrainingConfig,
     split: DatasetSplit,
     evaluation: Evaluation,
-    lineage: dict[str, str],
+    commit: str,
+    snapshot_id: str,
 ) -> str:
     """Log the model, the drift reference and the datasets; returns the new version."""
+    lineage = {GIT_COMMIT_TAG: commit, DATA_TABLE_TAG: view.table, DATA_SNAPSHOT_TAG: snapshot_id}
     info = manager.log_model(model, view, split.x_train, config.task)
-    label, rows = view.label.name, min(config.data.reference_rows, len(split.x_train))
-    reference = split.x_train.sample(n=rows, random_state=config.seed).sort_index()
-    reference[label] = split.y_train.loc[reference.index]
+    label, name = view.label.name, f"{view.table}@{snapshot_id}"
+    training = split.x_train.assign(**{label: split.y_train})
+    rows = min(config.data.reference_rows, len(training))
+    reference = training.sample(n=rows, random_state=config.seed).sort_index()
     reference[PREDICTION] = model.predict(reference[view.feature_names])
     manager.log_reference(reference.reset_index(drop=True))
-    sets = {
-        "training": split.x_train.assign(**{label: split.y_train}),
-        "evaluation": split.x_test.assign(**{label: split.y_test}),
-        "reference": reference,
-    }
-    name = f"{view.table}@{lineage[DATA_SNAPSHOT_TAG]}"
+    holdout = split.x_test.assign(**{label: split.y_test})
+    sets = {"training": training, "evaluation": holdout, "reference": reference}
     for context, frame in sets.items():
         dataset = from_pandas(frame.reset_index(drop=True), name=name, targets=label)
         mlflow.log_input(dataset, context=context, tags=lineage)

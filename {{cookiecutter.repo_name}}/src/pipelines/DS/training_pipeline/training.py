@@ -89,9 +89,9 @@ def search_params(
         values = cross_val_score(
             model, features, labels, cv=folds, scoring=scoring, error_score="raise"
         )
-        scores = values if higher else -values  # a `neg_` scorer: report the metric itself
-        trial.set_user_attr(FOLD_SCORES, scores.tolist())
-        return float(np.mean(scores))
+        scores = (values if higher else -values).tolist()  # a `neg_` scorer: the metric itself
+        trial.set_user_attr(FOLD_SCORES, scores)
+        return statistics.fmean(scores)  # as cv_mean and the child runs average them
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = optuna.samplers.TPESampler(seed=config.seed)

@@ -171,10 +171,9 @@ def build_catalog(settings: Settings) -> Catalog:
         if settings.aws.account_id:
             glue["glue.id"] = settings.aws.account_id
         return GlueCatalog("glue", **glue, **fileio)
-    properties = {"uri": settings.resolved_catalog_uri, "warehouse": settings.warehouse_location}
-    if settings.is_local:
+    if settings.is_local:  # the SQLite file's folder; the S3 options go unused
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SqlCatalog("lake", **properties)
+    properties = {"uri": settings.resolved_catalog_uri, "warehouse": settings.warehouse_location}
     return SqlCatalog("lake", **properties, **fileio)
 
 
@@ -217,10 +216,9 @@ class Athena:
 
 def is_not_found(error: ClientError) -> bool:
     """Whether AWS answered "no such thing", whatever the code (moto 5.2.6: a bare 404)."""
-    code = str(error.response.get("Error", {}).get("Code", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    found_words = "not found" in str(error).lower() or "does not exist" in str(error).lower()
-    return status == 404 or "NotFound" in code or "NoSuch" in code or found_words
+    words = ("notfound", "nosuch", "not found", "does not exist")  # str(error) names the code
+    return status == 404 or any(word in str(error).lower() for word in words)
 
 
 def ensure(kind: str, name: str, find: Callable[[], Any], create: Callable[[], Any]) -> str:

@@ -142,20 +142,16 @@ def parse_raw_file(key: str, content: bytes, view: FeatureView, config: QualityC
 
 
 def _bronze_rows(table: pa.Table, view: FeatureView, source: str, day: date) -> pa.Table:
-    schema, rows = bronze_schema(view), table.num_rows
-    values: dict[str, pa.Array | pa.ChunkedArray | None] = {
-        SOURCE_FILE: pa.array([source] * rows, pa.string()),
-        SOURCE_ROW: pa.array(range(rows), pa.int64()),
-        INGESTED_AT: pa.array([datetime.now(UTC)] * rows, schema.field(INGESTED_AT).type),
-        INGEST_DATE: pa.array([day] * rows, pa.date32()),
+    """The file's rows in bronze's schema: its columns as text (Parquet's typed ones too),
+    null where it has none, and their lineage."""
+    rows, present = table.num_rows, set(table.column_names)
+    values = {
+        name: pc.cast(table[name], pa.string()) if name in present else pa.nulls(rows, pa.string())
+        for name in [*raw_columns(view), RAW_LINE]
     }
-    for name in raw_columns(view):  # Parquet's typed columns become text like the others
-        values[name] = pc.cast(table[name], pa.string()) if name in table.column_names else None
-    values[RAW_LINE] = table[RAW_LINE] if RAW_LINE in table.column_names else None
-    return pa.table(
-        {field.name: values[field.name] or pa.nulls(rows, field.type) for field in schema},
-        schema=schema,
-    )
+    values |= {SOURCE_FILE: [source] * rows, SOURCE_ROW: list(range(rows)),
+               INGESTED_AT: [datetime.now(UTC)] * rows, INGEST_DATE: [day] * rows}  # fmt: skip
+    return pa.table(values, schema=bronze_schema(view))
 
 
 def ingest_bronze(

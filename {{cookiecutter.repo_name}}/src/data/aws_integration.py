@@ -139,12 +139,10 @@ def _try_lock(settings: Settings, key: str) -> bool:
         with contextlib.suppress(FileNotFoundError):
             if time.time() - path.stat().st_mtime > LOCK_STALE_SECONDS:
                 path.unlink()
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return False
-        path.write_bytes(owner)
-        return True
+        with contextlib.suppress(FileExistsError), path.open("xb") as file:  # only if absent
+            file.write(owner)
+            return True
+        return False
     s3, bucket = build_aws_client(settings, "s3"), settings.aws.s3.bucket
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=owner, IfNoneMatch="*")
@@ -196,7 +194,7 @@ class Athena:
         from pyathena.error import DatabaseError
 
         settings = self.settings
-        connection = connect(
+        with connect(
             s3_staging_dir=settings.athena_output_location,
             work_group=settings.aws.athena.workgroup,
             region_name=settings.aws.region,
@@ -205,13 +203,11 @@ class Athena:
             config=BOTO_CONFIG,
             poll_interval=settings.aws.athena.poll_interval_seconds,
             cursor_class=ArrowCursor if arrow else Cursor,
-        )
-        try:
-            return connection.cursor().execute(sql)
-        except DatabaseError as error:
-            raise ProjectError(f"Athena query failed: {error}") from error
-        finally:
-            connection.close()
+        ) as connection:
+            try:
+                return connection.cursor().execute(sql)
+            except DatabaseError as error:
+                raise ProjectError(f"Athena query failed: {error}") from error
 
 
 def is_not_found(error: ClientError) -> bool:

@@ -139,12 +139,10 @@ def _try_lock(settings: Settings, key: str) -> bool:
         with contextlib.suppress(FileNotFoundError):
             if time.time() - path.stat().st_mtime > LOCK_STALE_SECONDS:
                 path.unlink()
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return False
-        path.write_bytes(owner)
-        return True
+        with contextlib.suppress(FileExistsError), path.open("xb") as file:  # only if absent
+            file.write(owner)
+            return True
+        return False
     s3, bucket = build_aws_client(settings, "s3"), settings.aws.s3.bucket
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=owner, IfNoneMatch="*")
@@ -171,10 +169,9 @@ def build_catalog(settings: Settings) -> Catalog:
         if settings.aws.account_id:
             glue["glue.id"] = settings.aws.account_id
         return GlueCatalog("glue", **glue, **fileio)
-    properties = {"uri": settings.resolved_catalog_uri, "warehouse": settings.warehouse_location}
-    if settings.is_local:
+    if settings.is_local:  # the SQLite file's folder; the S3 options go unused
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return SqlCatalog("lake", **properties)
+    properties = {"uri": settings.resolved_catalog_uri, "warehouse": settings.warehouse_location}
     return SqlCatalog("lake", **properties, **fileio)
 
 
@@ -197,7 +194,7 @@ class Athena:
         from pyathena.error import DatabaseError
 
         settings = self.settings
-        connection = connect(
+        with connect(
             s3_staging_dir=settings.athena_output_location,
             work_group=settings.aws.athena.workgroup,
             region_name=settings.aws.region,
@@ -206,21 +203,18 @@ class Athena:
             config=BOTO_CONFIG,
             poll_interval=settings.aws.athena.poll_interval_seconds,
             cursor_class=ArrowCursor if arrow else Cursor,
-        )
-        try:
-            return connection.cursor().execute(sql)
-        except DatabaseError as error:
-            raise ProjectError(f"Athena query failed: {error}") from error
-        finally:
-            connection.close()
+        ) as connection:
+            try:
+                return connection.cursor().execute(sql)
+            except DatabaseError as error:
+                raise ProjectError(f"Athena query failed: {error}") from error
 
 
 def is_not_found(error: ClientError) -> bool:
     """Whether AWS answered "no such thing", whatever the code (moto 5.2.6: a bare 404)."""
-    code = str(error.response.get("Error", {}).get("Code", ""))
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    found_words = "not found" in str(error).lower() or "does not exist" in str(error).lower()
-    return status == 404 or "NotFound" in code or "NoSuch" in code or found_words
+    words = ("notfound", "nosuch", "not found", "does not exist")  # str(error) names the code
+    return status == 404 or any(word in str(error).lower() for word in words)
 
 
 def ensure(kind: str, name: str, find: Callable[[], Any], create: Callable[[], Any]) -> str:

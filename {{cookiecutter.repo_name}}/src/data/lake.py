@@ -112,8 +112,7 @@ class Lake:
                 f"table {self.identifier(table)} belongs to {owner!r}, not {PROJECT!r}: refusing "
                 "to write into it; use another database (AWS__ATHENA__DATABASE)"
             )
-        existing = set(loaded.schema().column_names)
-        if any(field.name not in existing for field in schema):
+        if set(schema.names) - set(loaded.schema().column_names):
             with loaded.update_schema() as update:
                 update.union_by_name(schema)
 

@@ -91,14 +91,6 @@ class Condition:
     reason: str
 
 
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _text(name: str) -> str:
     """The column holding `name`'s raw text, trimmed, NULL when blank."""
     return q(f"raw__{name}")
@@ -128,7 +120,7 @@ def contract_conditions(column: Column, action: Action, required: bool) -> list[
     if column.max is not None:
         found.append((f"{col} > {column.max!r}", f"is above the maximum {column.max:g}"))
     if column.values:
-        allowed = ", ".join(_literal(value) for value in column.values)
+        allowed = ", ".join(exp.convert(value).sql() for value in column.values)
         listed = ", ".join(str(value) for value in column.values).replace("'", "''")
         found.append((f"{col} NOT IN ({allowed})", f"is not one of {listed}"))
     shown = f"'{name} = ' || substr({text}, 1, 80) || ' "
@@ -154,7 +146,7 @@ def row_conditions(view: FeatureView, config: QualityConfig) -> list[Condition]:
         action = config.label if is_label else config.features
         conditions += contract_conditions(column, action, required)
     for check in config.checks:
-        reason = _literal(f"check {check.name} failed: {check.condition}")
+        reason = exp.convert(f"check {check.name} failed: {check.condition}").sql()
         conditions.append(Condition(check.name, check.action, f"NOT ({check.condition})", reason))
     return conditions
 
@@ -218,7 +210,7 @@ def _judged(
     texts = ", ".join(_text(name) for name in types)
     typed = ", ".join(f"{typed_expression(n, t)} AS {q(n)}" for n, t in types.items())
     first = [c for c in conditions if c.action == "quarantine"]
-    rule = " ".join(f"WHEN {c.failed} THEN {_literal(c.name)}" for c in first)
+    rule = " ".join(f"WHEN {c.failed} THEN {exp.convert(c.name).sql()}" for c in first)
     reason = " ".join(f"WHEN {c.failed} THEN {c.reason}" for c in first)
     return (
         f"WITH trimmed AS (SELECT {lineage}, {', '.join(q(n) for n in types)}, {trimmed} "  # noqa: S608  # nosec B608

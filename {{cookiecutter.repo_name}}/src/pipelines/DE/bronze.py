@@ -72,26 +72,22 @@ def raw_interval(store: pafs.FileSystem, raw_prefix: str, dataset: str) -> DataI
     return DataInterval(min(days), max(days) + timedelta(days=1))
 
 
-def parse_csv(content: bytes, view: FeatureView) -> pa.Table:
-    """The contract's columns as text; lines of the wrong width go whole to `_raw_line`."""
+def parse_csv(content: bytes) -> pa.Table:
+    """Every column as text; lines of the wrong width go whole to `_raw_line`."""
+    header = next(csv.reader([content.split(b"\n", 1)[0].decode("utf-8-sig")]), [])
     malformed: list[str] = []
 
     def keep_malformed(row: pa_csv.InvalidRow) -> str:
         malformed.append(row.text)
         return "skip"
 
-    try:
-        table = pa_csv.read_csv(
-            io.BytesIO(content),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_malformed),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(raw_columns(view), pa.string()),
-                include_columns=raw_columns(view),
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, KeyError) as error:
-        raise RefusedFileError(f"is not readable CSV: {error}") from error
+    table = pa_csv.read_csv(
+        io.BytesIO(content),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=keep_malformed),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
+        ),
+    )
     lines = pa.table({RAW_LINE: pa.array(malformed, pa.string())})
     return pa.concat_tables([table, lines], promote_options="default")
 
@@ -119,43 +115,36 @@ def _as_text(value: object) -> str | None:
 
 
 def parse_raw_file(key: str, content: bytes, view: FeatureView, config: QualityConfig) -> pa.Table:
-    """A raw file's rows (its contract columns, `_raw_line`); RefusedFileError says why not."""
+    """A raw file's rows (its columns as read, `_raw_line`); RefusedFileError says why not."""
     if not key.endswith(RAW_SUFFIXES):
         raise RefusedFileError(f"is not a CSV, Parquet or JSON Lines file: {RAW_SUFFIXES}")
-    table = None
     try:
         content = gzip.decompress(content) if key.endswith(".gz") else content
         if key.endswith(".parquet"):
             table = pq.read_table(io.BytesIO(content))
-            header = table.column_names
         elif key.endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")):
             table = parse_json_lines(content)
-            header = [name for name in table.column_names if name != RAW_LINE]
         else:
-            first_line = content.split(b"\n", 1)[0].decode("utf-8-sig")
-            header = [name.strip() for name in next(csv.reader([first_line]), [])]
+            table = parse_csv(content)
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as error:
         raise RefusedFileError(f"cannot be read: {error}") from error
+    header = [name for name in table.column_names if name != RAW_LINE]
     if why := check_raw_header(header, view, config):
         raise RefusedFileError(why)
-    return parse_csv(content, view) if table is None else table
+    return table
 
 
 def _bronze_rows(table: pa.Table, view: FeatureView, source: str, day: date) -> pa.Table:
-    schema, rows = bronze_schema(view), table.num_rows
-    values: dict[str, pa.Array | pa.ChunkedArray | None] = {
-        SOURCE_FILE: pa.array([source] * rows, pa.string()),
-        SOURCE_ROW: pa.array(range(rows), pa.int64()),
-        INGESTED_AT: pa.array([datetime.now(UTC)] * rows, schema.field(INGESTED_AT).type),
-        INGEST_DATE: pa.array([day] * rows, pa.date32()),
+    """The file's rows in bronze's schema: its columns as text (Parquet's typed ones too),
+    null where it has none, and their lineage."""
+    rows, present = table.num_rows, set(table.column_names)
+    values = {
+        name: pc.cast(table[name], pa.string()) if name in present else pa.nulls(rows, pa.string())
+        for name in [*raw_columns(view), RAW_LINE]
     }
-    for name in raw_columns(view):  # Parquet's typed columns become text like the others
-        values[name] = pc.cast(table[name], pa.string()) if name in table.column_names else None
-    values[RAW_LINE] = table[RAW_LINE] if RAW_LINE in table.column_names else None
-    return pa.table(
-        {field.name: values[field.name] or pa.nulls(rows, field.type) for field in schema},
-        schema=schema,
-    )
+    values |= {SOURCE_FILE: [source] * rows, SOURCE_ROW: list(range(rows)),
+               INGESTED_AT: [datetime.now(UTC)] * rows, INGEST_DATE: [day] * rows}  # fmt: skip
+    return pa.table(values, schema=bronze_schema(view))
 
 
 def ingest_bronze(

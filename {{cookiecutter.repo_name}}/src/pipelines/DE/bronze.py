@@ -142,8 +142,9 @@ def _bronze_rows(table: pa.Table, view: FeatureView, source: str, day: date) -> 
         name: pc.cast(table[name], pa.string()) if name in present else pa.nulls(rows, pa.string())
         for name in [*raw_columns(view), RAW_LINE]
     }
-    values |= {SOURCE_FILE: [source] * rows, SOURCE_ROW: list(range(rows)),
-               INGESTED_AT: [datetime.now(UTC)] * rows, INGEST_DATE: [day] * rows}  # fmt: skip
+    lineage = {SOURCE_FILE: source, INGESTED_AT: datetime.now(UTC), INGEST_DATE: day}
+    values |= {name: [value] * rows for name, value in lineage.items()}
+    values[SOURCE_ROW] = list(range(rows))
     return pa.table(values, schema=bronze_schema(view))
 
 

@@ -221,19 +221,21 @@ def run_training(
 
 def run_batch_inference_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.monitoring.drift import MonitoringConfig
+    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     context = bench_context(workdir, features)
     context.monitoring = MonitoringConfig()
-    outcome = context.run_batch_inference(FIRST_DAY)
-    return {"scored_rows": outcome.rows, "drift": outcome.drift is not None}
+    outcome = run_batch_inference(context, FIRST_DAY)
+    return {"scored_rows": outcome.rows, "drift": outcome.drift}
 
 
 def run_drift_check_phase(workdir: Path, features: int) -> dict[str, Any]:
     from src.monitoring.drift import MonitoringConfig
+    from src.pipelines.DS.monitoring_pipeline import run_drift_check
 
     context = bench_context(workdir, features)
     context.monitoring = MonitoringConfig()
-    run = context.run_drift_check(FIRST_DAY, datetime.now(UTC))
+    run = run_drift_check(context, FIRST_DAY, datetime.now(UTC))
     return {"checked_rows": run.outcome.drift.current_rows, "verdict": run.outcome.verdict()}
 
 

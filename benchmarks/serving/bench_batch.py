@@ -77,6 +77,7 @@ def main() -> int:
     from src.context import build_context
     from src.data.feature_store import INGEST_DATE
     from src.names import PRODUCTION_ALIAS
+    from src.pipelines.DS.inference_pipeline.pipeline import run_batch_inference
 
     context = build_context()
     view, name = context.view, context.settings.model_name
@@ -84,7 +85,7 @@ def main() -> int:
     add_benchmark_day(context, args.rows)
     clear_benchmark_day(context)
     started = time.perf_counter()
-    outcome = context.run_batch_inference(BENCH_DAY)
+    outcome = run_batch_inference(context, BENCH_DAY)
     pipeline_seconds = time.perf_counter() - started
 
     where = f"{INGEST_DATE} = '{BENCH_DAY.isoformat()}'"

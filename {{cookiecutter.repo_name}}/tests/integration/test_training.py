@@ -17,6 +17,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 from sklearn.linear_model import LinearRegression
 
 from src.context import ProjectContext
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.integration
 # this behind the holdout.
 SLICE_BOUNDS = {"classification": ("accuracy", 0.10), "regression": ("mae", 10.0)}
 SLICE_MIN_ROWS = 30
+BUILT_COMMIT = "0123456789abcdef0123456789abcdef01234567"  # an image's GIT_COMMIT
 
 
 def train(context: ProjectContext, config: TrainingConfig) -> TrainingOutcome:
@@ -159,7 +161,8 @@ def history(trained_context: ProjectContext, tmp_path_factory: pytest.TempPathFa
     good, bad = quick(context.training), quick(context.training, select_k_best=1)
     steps = [(train(context, config), aliases(context)) for config in (bad, good, bad, good)]
     rollback_production(context.mlflow, context.settings.model_name, "2", context.guard, "tester")
-    with busy_machine():
+    with busy_machine(), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_COMMIT", BUILT_COMMIT)  # as in an image, where MLflow finds no .git
         steps.append((train(context, good), aliases(context)))
     return context, steps
 
@@ -198,6 +201,11 @@ def test_the_decision_does_not_depend_on_the_load_of_the_machine(history: Histor
     assert (loaded.state, loaded.reason) == (quiet.state, quiet.reason)
     assert loaded.promoted and "against production v2" in loaded.reason
     assert quiet.latency_ms and loaded.latency_ms
+
+
+def test_outside_a_git_checkout_the_lineage_is_the_images_commit(history: History) -> None:
+    run = history[0].mlflow.client.get_run(history[1][4][0].run_id)
+    assert history[1][4][0].git_commit == run.data.tags.get(MLFLOW_GIT_COMMIT, BUILT_COMMIT)
 
 
 def test_rollback_moves_production_under_the_lock_and_records_who_and_why(

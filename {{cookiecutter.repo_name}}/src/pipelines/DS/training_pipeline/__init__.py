@@ -1,6 +1,7 @@
 """The training pipeline: the seed's six steps in order (one module each), under one MLflow run
 with a child run per trial."""
 
+import os
 from collections.abc import Callable
 
 import mlflow
@@ -42,8 +43,9 @@ def run_training_pipeline(
     manager.activate()
     experiment_id, run_name = manager.get_or_create_experiment(), f"train-{config.model.estimator}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        # The commit MLflow found for the code it runs ("unknown" outside a git checkout).
-        run_id, commit = run.info.run_id, run.data.tags.get(MLFLOW_GIT_COMMIT, "unknown")
+        # The commit MLflow found for the code it runs or, in an image (no .git), its build's.
+        commit = run.data.tags.get(MLFLOW_GIT_COMMIT) or os.environ.get("GIT_COMMIT", "unknown")
+        run_id = run.info.run_id
         on_step("training")
         model, search = train_candidate(split, view, config, run, on_trial)
         on_step("evaluation")

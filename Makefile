@@ -13,7 +13,7 @@ export DO_NOT_TRACK := true
 # The tests start hundreds of Python processes (the renders' commands, servers, workers), each
 # importing pandas, scikit-learn and MLflow. A machine whose environment forbids bytecode
 # caches (some CI images set this) compiles those from source in every one: `import src.cli`
-# of a render took 16 s of CPU instead of 5.
+# of a render took 14 s of CPU instead of 4.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help
